@@ -1,0 +1,59 @@
+# Thin front door over CMake. `make test` and `make demo` install what is missing
+# (apt-get as root; otherwise they print the command to run), build, and go.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc)
+CTEST_ARGS ?= --output-on-failure
+
+APT_PACKAGES = cmake make gcc pkg-config liblua5.4-dev lua5.4 libcurl4-openssl-dev \
+  lua-cjson lua-cjson-dev libminizip-dev zlib1g-dev libssl-dev lua-argparse lua-busted \
+  lua-check nodejs npm curl zip unzip pigz python3 python3-requests clang
+
+.PHONY: all deps build asan test test-fast demo bench install clean
+
+all: build
+
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing: $$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else \
+	    echo "Missing packages. Run:"; echo "  sudo apt-get install -y $$missing"; exit 1; \
+	  fi; \
+	fi
+	@if [ ! -f tests/emulator/node_modules/.package-lock.json ] || \
+	    [ tests/emulator/package-lock.json -nt tests/emulator/node_modules/.package-lock.json ]; then \
+	  npm ci --prefix tests/emulator --no-audit --no-fund --loglevel=error; fi
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build $(BUILD) -j $(JOBS)
+
+asan: deps
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSKAFOS_SANITIZE=ON
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+# The whole suite, then again under AddressSanitizer + UndefinedBehaviorSanitizer.
+test: build asan
+	cd $(BUILD) && ctest $(CTEST_ARGS) -j 2
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest $(CTEST_ARGS) -j 2 -LE no-sanitize
+
+# The release build's suite only, for a quick edit-test loop.
+test-fast: build
+	cd $(BUILD) && ctest $(CTEST_ARGS) -j 2
+
+demo: build
+	sh tests/demo/demo.sh $(BUILD)/skafos
+
+bench: build
+	sh tests/bench/run.sh $(BUILD)/skafos
+
+install: build
+	cmake --install $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,65 @@
+/*
+ * Internal contracts shared by the runtime and the native modules: the error-table
+ * convention, the interrupt flag, and the C-level byte-source protocol that lets one
+ * module (skafos.zip's streaming reader) feed another (skafos.s3.put) without Lua in between.
+ */
+#ifndef SKAFOS_COMMON_H
+#define SKAFOS_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <lua.h>
+
+#ifndef SKAFOS_VERSION
+#define SKAFOS_VERSION "0.0.0"
+#endif
+
+/* ---- errors ------------------------------------------------------------------------
+ * Operational failures return `nil, err`; err is a table {code, message, status?,
+ * retryable} whose metatable ("skafos.Error") gives __tostring = message.
+ * skafos_pusherror pushes nil and that table and returns 2, so a C function can
+ * `return skafos_pusherror(L, "TIMEOUT", msg, 0, 1);`. status <= 0 leaves it out.
+ * It may raise only on memory errors. */
+int skafos_pusherror(lua_State *L, const char *code, const char *message, int status,
+                     int retryable);
+/* Same, but only pushes the table (no nil) and returns 1. */
+int skafos_newerror(lua_State *L, const char *code, const char *message, int status,
+                    int retryable);
+
+/* ---- interrupts --------------------------------------------------------------------
+ * The host's SIGINT handler sets a process-wide flag. Long-running C code (libcurl
+ * progress callbacks, compression threads, extraction loops) polls it and stops with
+ * err.code = "INTERRUPTED"; the Lua hook then raises an error whose exit code is 130.
+ * In a plain lua5.4 that loaded skafos.so no handler is installed and it stays 0. */
+int skafos_interrupted(void);
+void skafos_set_interrupted(int on);
+
+/* ---- byte sources ------------------------------------------------------------------
+ * A full userdata that starts with this struct, and whose metatable has the field
+ * `__skafos_source = true`, can be handed to skafos.s3.put as a body of known length.
+ * read() fills up to n bytes and returns how many (0 only at the end); on failure it
+ * returns (size_t)-1 and writes a message into errbuf (size errlen). reset() goes back
+ * to byte 0 (for a retried upload); returns 0 on success, -1 with errbuf set.
+ * These callbacks never touch a lua_State: they may run inside libcurl callbacks. */
+typedef struct skafos_source {
+  int64_t size;
+  size_t (*read)(struct skafos_source *src, char *buf, size_t n, char *errbuf,
+                 size_t errlen);
+  int (*reset)(struct skafos_source *src, char *errbuf, size_t errlen);
+} skafos_source;
+
+#define SKAFOS_SOURCE_FIELD "__skafos_source"
+
+/* Returns the source at stack index idx, or NULL if the value is not one. */
+skafos_source *skafos_tosource(lua_State *L, int idx);
+
+/* ---- misc --------------------------------------------------------------------------- */
+/* "skafos/<version> libcurl/<version>", built once. */
+const char *skafos_user_agent(void);
+
+/* Trace level: 0 off; >= 1 when SKAFOS_TRACE=1 or the CLI saw -vv. Stored in the
+ * registry by the CLI (skafos.core.set_trace) so it is per state. */
+int skafos_trace_level(lua_State *L);
+
+#endif

@@ -1,0 +1,265 @@
+/*
+ * skafos.fs: the few file-system calls the workflows need and stock Lua lacks (stat,
+ * directory listing, mkdir -p, mkdtemp, realpath, recursive removal, terminals, clocks).
+ * Failures return `nil, err` with code NOT_FOUND, ACCESS, EXISTS or IO.
+ */
+#define _XOPEN_SOURCE 700
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+
+#include "common.h"
+
+static int push_errno(lua_State *L, const char *what, const char *path, int err) {
+  const char *code = err == ENOENT || err == ENOTDIR ? "NOT_FOUND"
+                     : err == EACCES || err == EPERM ? "ACCESS"
+                     : err == EEXIST || err == ENOTEMPTY ? "EXISTS"
+                                                         : "IO";
+  const char *msg = lua_pushfstring(L, "%s %s: %s", what, path, strerror(err));
+  skafos_pusherror(L, code, msg, 0, 0);
+  lua_remove(L, -3); /* the message copy */
+  return 2;
+}
+
+static const char *type_name(mode_t m) {
+  if (S_ISREG(m)) return "file";
+  if (S_ISDIR(m)) return "directory";
+  if (S_ISLNK(m)) return "link";
+  if (S_ISFIFO(m)) return "fifo";
+  if (S_ISSOCK(m)) return "socket";
+  if (S_ISCHR(m) || S_ISBLK(m)) return "device";
+  return "other";
+}
+
+static int push_stat(lua_State *L, const char *path, int follow) {
+  struct stat st;
+  if ((follow ? stat(path, &st) : lstat(path, &st)) != 0)
+    return push_errno(L, "cannot stat", path, errno);
+  lua_createtable(L, 0, 6);
+  lua_pushstring(L, type_name(st.st_mode));
+  lua_setfield(L, -2, "type");
+  lua_pushinteger(L, (lua_Integer)st.st_size);
+  lua_setfield(L, -2, "size");
+  lua_pushinteger(L, (lua_Integer)(st.st_mode & 07777));
+  lua_setfield(L, -2, "mode");
+  lua_pushinteger(L, (lua_Integer)st.st_mtime);
+  lua_setfield(L, -2, "mtime");
+  lua_pushinteger(L, (lua_Integer)st.st_uid);
+  lua_setfield(L, -2, "uid");
+  lua_pushinteger(L, (lua_Integer)st.st_dev);
+  lua_setfield(L, -2, "dev");
+  return 1;
+}
+
+/* fs.stat(path) / fs.lstat(path) -> {type, size, mode, mtime, uid, dev} | nil, err */
+static int fs_stat(lua_State *L) { return push_stat(L, luaL_checkstring(L, 1), 1); }
+static int fs_lstat(lua_State *L) { return push_stat(L, luaL_checkstring(L, 1), 0); }
+
+static int cmp_names(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* fs.dir(path) -> sorted list of entry names (no "." or "..") | nil, err */
+static int fs_dir(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  struct dirent *de;
+  lua_Integer n = 0, i;
+  DIR *d = opendir(path);
+  if (d == NULL)
+    return push_errno(L, "cannot open directory", path, errno);
+  /* collect into a Lua table first (owned by Lua, so an error cannot leak the names),
+   * closing the DIR before anything that could raise */
+  lua_newtable(L);
+  while ((de = readdir(d)) != NULL) {
+    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+      continue;
+    lua_pushstring(L, de->d_name);
+    lua_rawseti(L, -2, ++n);
+  }
+  closedir(d);
+  /* sort with table.sort semantics (byte order) */
+  {
+    const char **names = lua_newuserdatauv(L, sizeof(char *) * (size_t)(n ? n : 1), 0);
+    for (i = 1; i <= n; i++) {
+      lua_rawgeti(L, -2, i);
+      names[i - 1] = lua_tostring(L, -1);
+      lua_pop(L, 1); /* the string stays alive: the table at -2 holds it */
+    }
+    qsort(names, (size_t)n, sizeof(char *), cmp_names);
+    lua_createtable(L, (int)n, 0);
+    for (i = 1; i <= n; i++) {
+      lua_pushstring(L, names[i - 1]);
+      lua_rawseti(L, -2, i);
+    }
+  }
+  return 1;
+}
+
+/* fs.mkdir(path, {parents = bool, mode = 0755}) -> true | nil, err */
+static int fs_mkdir(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  int parents = 0;
+  mode_t mode = 0755;
+  char buf[PATH_MAX];
+  char *p;
+  if (lua_istable(L, 2)) {
+    lua_getfield(L, 2, "parents");
+    parents = lua_toboolean(L, -1);
+    lua_getfield(L, 2, "mode");
+    if (lua_isinteger(L, -1))
+      mode = (mode_t)lua_tointeger(L, -1);
+    lua_pop(L, 2);
+  }
+  if (!parents) {
+    if (mkdir(path, mode) != 0)
+      return push_errno(L, "cannot create directory", path, errno);
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  if (strlen(path) >= sizeof buf)
+    return push_errno(L, "cannot create directory", path, ENAMETOOLONG);
+  strcpy(buf, path);
+  for (p = buf + 1; ; p++) {
+    if (*p == '/' || *p == '\0') {
+      char c = *p;
+      struct stat st;
+      *p = '\0';
+      if (mkdir(buf, mode) != 0 && errno != EEXIST)
+        return push_errno(L, "cannot create directory", buf, errno);
+      if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
+        return push_errno(L, "cannot create directory", buf, ENOTDIR);
+      *p = c;
+      if (c == '\0')
+        break;
+    }
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* fs.mkdtemp(prefix) -> path of a new private directory "<prefix>XXXXXX" | nil, err */
+static int fs_mkdtemp(lua_State *L) {
+  const char *prefix = luaL_checkstring(L, 1);
+  luaL_Buffer b;
+  char *tmpl;
+  size_t len;
+  luaL_buffinit(L, &b);
+  luaL_addstring(&b, prefix);
+  luaL_addstring(&b, "XXXXXX");
+  luaL_pushresult(&b);
+  tmpl = (char *)lua_tolstring(L, -1, &len);
+  /* mkdtemp writes into the template: work on a private copy in a userdata */
+  {
+    char *copy = lua_newuserdatauv(L, len + 1, 0);
+    memcpy(copy, tmpl, len + 1);
+    if (mkdtemp(copy) == NULL)
+      return push_errno(L, "cannot create temporary directory", tmpl, errno);
+    lua_pushstring(L, copy);
+  }
+  return 1;
+}
+
+/* fs.realpath(path) -> absolute path with symlinks resolved | nil, err */
+static int fs_realpath(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  char buf[PATH_MAX];
+  if (realpath(path, buf) == NULL)
+    return push_errno(L, "cannot resolve", path, errno);
+  lua_pushstring(L, buf);
+  return 1;
+}
+
+/* fs.access(path, "r"|"w"|"x"|"") -> boolean */
+static int fs_access(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  const char *how = luaL_optstring(L, 2, "");
+  int mode = F_OK;
+  if (strchr(how, 'r')) mode |= R_OK;
+  if (strchr(how, 'w')) mode |= W_OK;
+  if (strchr(how, 'x')) mode |= X_OK;
+  lua_pushboolean(L, access(path, mode) == 0);
+  return 1;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)st;
+  (void)ftw;
+  return (flag == FTW_DP ? rmdir(path) : unlink(path)) != 0 ? errno : 0;
+}
+
+/* fs.rmtree(path) -> true | nil, err. Never follows symlinks; a missing path is fine. */
+static int fs_rmtree(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  struct stat st;
+  int rc;
+  if (lstat(path, &st) != 0) {
+    if (errno == ENOENT) {
+      lua_pushboolean(L, 1);
+      return 1;
+    }
+    return push_errno(L, "cannot remove", path, errno);
+  }
+  rc = nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+  if (rc != 0)
+    return push_errno(L, "cannot remove", path, rc > 0 ? rc : errno);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* fs.isatty(fd) -> boolean; 0 stdin, 1 stdout, 2 stderr */
+static int fs_isatty(lua_State *L) {
+  lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+  return 1;
+}
+
+/* fs.chmod(path, mode) -> true | nil, err */
+static int fs_chmod(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  if (chmod(path, (mode_t)luaL_checkinteger(L, 2)) != 0)
+    return push_errno(L, "cannot chmod", path, errno);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int fs_getcwd(lua_State *L) {
+  char buf[PATH_MAX];
+  if (getcwd(buf, sizeof buf) == NULL)
+    return push_errno(L, "cannot get", "current directory", errno);
+  lua_pushstring(L, buf);
+  return 1;
+}
+
+/* fs.clock() -> seconds from a monotonic clock, as a float */
+static int fs_clock(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+  return 1;
+}
+
+static int fs_getpid(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)getpid());
+  return 1;
+}
+
+static const luaL_Reg fs_funcs[] = {
+    {"stat", fs_stat},       {"lstat", fs_lstat},     {"dir", fs_dir},
+    {"mkdir", fs_mkdir},     {"mkdtemp", fs_mkdtemp}, {"realpath", fs_realpath},
+    {"access", fs_access},   {"rmtree", fs_rmtree},   {"isatty", fs_isatty},
+    {"chmod", fs_chmod},     {"getcwd", fs_getcwd},   {"clock", fs_clock},
+    {"getpid", fs_getpid},   {NULL, NULL}};
+
+int luaopen_skafos_fs(lua_State *L);
+int luaopen_skafos_fs(lua_State *L) {
+  luaL_newlib(L, fs_funcs);
+  return 1;
+}

@@ -1,0 +1,412 @@
+/*
+ * The runtime shared by the skafos executable, libskafos and the skafos.so Lua module:
+ * module preloading, the script searcher bootstrap, the skafos.core module, protected
+ * calls with a traceback handler, exit-code mapping and SIGINT turned into a Lua error.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <lauxlib.h>
+#include <lua-cjson.h>
+#include <lualib.h>
+#include <zlib.h>
+
+#include "common.h"
+#include "embedded.h"
+#include "skafos.h"
+
+int luaopen_skafos_core(lua_State *L);
+int luaopen_skafos_fs(lua_State *L);
+int luaopen_skafos_http(lua_State *L);
+int luaopen_skafos_s3(lua_State *L);
+int luaopen_skafos_zip(lua_State *L);
+int luaopen_skafos(lua_State *L);
+
+static const luaL_Reg preloaded[] = {
+    {"skafos.core", luaopen_skafos_core},
+    {"skafos.fs", luaopen_skafos_fs},
+#ifdef SKAFOS_HAVE_HTTP
+    {"skafos.http", luaopen_skafos_http},
+#endif
+#ifdef SKAFOS_HAVE_S3
+    {"skafos.s3", luaopen_skafos_s3},
+#endif
+#ifdef SKAFOS_HAVE_ZIP
+    {"skafos.zip", luaopen_skafos_zip},
+#endif
+    {"cjson", luaopen_cjson},
+    {NULL, NULL}};
+
+const char *skafos_version(void) { return SKAFOS_VERSION; }
+
+/* ---- exit codes ---------------------------------------------------------------------
+ * One table maps stable error codes (from the native modules and lua/skafos/errors.lua)
+ * to the exit codes documented in README and `skafos help`. */
+static const struct {
+  const char *code;
+  int exit;
+} exit_codes[] = {
+    {"USAGE", SKAFOS_EXIT_USAGE},
+    {"INVALID", SKAFOS_EXIT_USAGE},
+    {"AUTH", SKAFOS_EXIT_AUTH},
+    {"NOT_FOUND", SKAFOS_EXIT_NOT_FOUND},
+    {"NO_VERSIONS", SKAFOS_EXIT_NOT_FOUND},
+    {"CONFLICT", SKAFOS_EXIT_CONFLICT},
+    {"EXISTS", SKAFOS_EXIT_USAGE},
+    {"NETWORK", SKAFOS_EXIT_NETWORK},
+    {"TIMEOUT", SKAFOS_EXIT_NETWORK},
+    {"COULDNT_CONNECT", SKAFOS_EXIT_NETWORK},
+    {"COULDNT_RESOLVE", SKAFOS_EXIT_NETWORK},
+    {"TLS", SKAFOS_EXIT_NETWORK},
+    {"SEND", SKAFOS_EXIT_NETWORK},
+    {"RECV", SKAFOS_EXIT_NETWORK},
+    {"TOO_MANY_REDIRECTS", SKAFOS_EXIT_NETWORK},
+    {"HTTP", SKAFOS_EXIT_NETWORK},
+    {"SERVER", SKAFOS_EXIT_NETWORK},
+    {"STORAGE", SKAFOS_EXIT_NETWORK},
+    {"EXPIRED", SKAFOS_EXIT_NETWORK},
+    {"SIGNATURE", SKAFOS_EXIT_NETWORK},
+    {"ACCESS_DENIED", SKAFOS_EXIT_NETWORK},
+    {"SLOW_DOWN", SKAFOS_EXIT_NETWORK},
+    {"INTERNAL", SKAFOS_EXIT_NETWORK},
+    {"TOO_LARGE", SKAFOS_EXIT_USAGE},
+    {"INTEGRITY", SKAFOS_EXIT_INTEGRITY},
+    {"UNSAFE_ARCHIVE", SKAFOS_EXIT_INTEGRITY},
+    {"INTERRUPTED", SKAFOS_EXIT_INTERRUPTED},
+    {NULL, 0}};
+
+static int exit_for_code(const char *code) {
+  int i;
+  for (i = 0; code != NULL && exit_codes[i].code != NULL; i++)
+    if (strcmp(exit_codes[i].code, code) == 0)
+      return exit_codes[i].exit;
+  return SKAFOS_EXIT_FAILED;
+}
+
+/* Exit code of an error value: a table's integer `exit`, else its `code` mapped. */
+static int exit_for_error(lua_State *L, int idx) {
+  int code = SKAFOS_EXIT_FAILED, top = lua_gettop(L);
+  idx = lua_absindex(L, idx);
+  if (!lua_istable(L, idx))
+    return code;
+  if (lua_getfield(L, idx, "exit") == LUA_TNUMBER && lua_isinteger(L, -1))
+    code = (int)lua_tointeger(L, -1);
+  else if (lua_getfield(L, idx, "code") == LUA_TSTRING)
+    code = exit_for_code(lua_tostring(L, -1));
+  lua_settop(L, top);
+  return code;
+}
+
+/* ---- protected calls ----------------------------------------------------------------
+ * The message handler runs where the error happened (stack not unwound) and turns any
+ * error value into {message, exit, traceback}; report() prints it. */
+static int msghandler(lua_State *L) {
+  int exit_code = exit_for_error(L, 1);
+  const char *msg;
+  if (lua_type(L, 1) == LUA_TSTRING || lua_type(L, 1) == LUA_TNUMBER)
+    msg = lua_tostring(L, 1);
+  else if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+    msg = lua_tostring(L, -1);
+  else if (lua_istable(L, 1) && lua_getfield(L, 1, "message") == LUA_TSTRING)
+    msg = lua_tostring(L, -1);
+  else
+    msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+  /* stack: err ... msg */
+  lua_createtable(L, 0, 3);
+  lua_pushstring(L, msg);
+  lua_setfield(L, -2, "message");
+  lua_pushinteger(L, exit_code);
+  lua_setfield(L, -2, "exit");
+  luaL_traceback(L, L, NULL, 1);
+  lua_setfield(L, -2, "traceback");
+  return 1;
+}
+
+static int debug_level(lua_State *L) {
+  const char *env = getenv("SKAFOS_DEBUG");
+  int level;
+  if (env != NULL && env[0] != '\0' && strcmp(env, "0") != 0)
+    return 1;
+  lua_getfield(L, LUA_REGISTRYINDEX, "skafos.verbose");
+  level = (int)lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  return level;
+}
+
+/* Prints the error produced by msghandler (top of stack) and returns its exit code. */
+static int report(lua_State *L) {
+  int code = SKAFOS_EXIT_FAILED;
+  if (lua_istable(L, -1)) {
+    lua_getfield(L, -1, "message");
+    lua_getfield(L, -2, "exit");
+    lua_getfield(L, -3, "traceback");
+    /* stack: result message exit traceback */
+    code = (int)lua_tointeger(L, -2);
+    fprintf(stderr, "skafos: %s\n", lua_tostring(L, -3));
+    if (debug_level(L) > 0 && lua_isstring(L, -1))
+      fprintf(stderr, "%s\n", lua_tostring(L, -1));
+    lua_pop(L, 4);
+  } else {
+    /* only if the handler itself failed (memory): print what we have */
+    const char *msg = lua_tostring(L, -1);
+    fprintf(stderr, "skafos: %s\n", msg ? msg : "unknown error");
+    lua_pop(L, 1);
+  }
+  fflush(stderr);
+  return code;
+}
+
+/* Calls the function below nargs arguments with one result; on error returns its exit
+ * code after printing it, else leaves the result on the stack and returns -1. */
+static int docall(lua_State *L, int nargs) {
+  int base = lua_gettop(L) - nargs;
+  int status;
+  lua_pushcfunction(L, msghandler);
+  lua_insert(L, base);
+  status = lua_pcall(L, nargs, 1, base);
+  lua_remove(L, base);
+  if (status == LUA_OK)
+    return -1;
+  return report(L);
+}
+
+/* ---- SIGINT ---------------------------------------------------------------------------
+ * As in lua.c: the handler only sets a flag and a hook; the hook raises in Lua code. C
+ * code in the modules polls skafos_interrupted() and returns `nil, INTERRUPTED`, after
+ * which the next Lua instruction raises this error, so <close> and pcall cleanups run. */
+static lua_State *signal_state = NULL;
+
+static void interrupt_hook(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  lua_sethook(L, NULL, 0, 0);
+  skafos_newerror(L, "INTERRUPTED", "interrupted", 0, 0);
+  lua_pushinteger(L, SKAFOS_EXIT_INTERRUPTED);
+  lua_setfield(L, -2, "exit");
+  lua_error(L);
+}
+
+static void on_sigint(int sig) {
+  int flag = LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT;
+  signal(sig, SIG_DFL); /* a second Ctrl-C kills at once */
+  skafos_set_interrupted(1);
+  if (signal_state != NULL)
+    lua_sethook(signal_state, interrupt_hook, flag, 1);
+}
+
+void skafos_handle_sigint(lua_State *L) {
+  struct sigaction sa;
+  signal_state = L;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+}
+
+/* ---- skafos.core ----------------------------------------------------------------------
+ * What the Lua side of the runtime needs from C: versions, the embedded sources, the
+ * executable's directory, exit codes, and per-state verbosity. */
+static int core_versions(lua_State *L) {
+  const curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
+  lua_createtable(L, 0, 4);
+  lua_pushliteral(L, SKAFOS_VERSION);
+  lua_setfield(L, -2, "skafos");
+  lua_pushliteral(L, LUA_RELEASE);
+  lua_setfield(L, -2, "lua");
+  lua_pushstring(L, cv->version);
+  lua_setfield(L, -2, "curl");
+  lua_pushstring(L, cv->ssl_version ? cv->ssl_version : "none");
+  lua_setfield(L, -2, "ssl");
+  lua_pushstring(L, zlibVersion());
+  lua_setfield(L, -2, "zlib");
+  return 1;
+}
+
+static const skafos_embedded *find_embedded(const char *path) {
+  const skafos_embedded *e;
+  for (e = skafos_embedded_files; e->path != NULL; e++)
+    if (strcmp(e->path, path) == 0)
+      return e;
+  return NULL;
+}
+
+/* core.embedded(path) -> source, or nil when no such file was compiled in. */
+static int core_embedded(lua_State *L) {
+  const skafos_embedded *e = find_embedded(luaL_checkstring(L, 1));
+  if (e == NULL)
+    return 0;
+  lua_pushlstring(L, e->data, e->len);
+  return 1;
+}
+
+/* core.embedded_list(prefix?) -> sorted list of embedded paths starting with prefix. */
+static int core_embedded_list(lua_State *L) {
+  const char *prefix = luaL_optstring(L, 1, "");
+  size_t plen = strlen(prefix);
+  const skafos_embedded *e;
+  lua_Integer n = 0;
+  lua_newtable(L);
+  for (e = skafos_embedded_files; e->path != NULL; e++)
+    if (strncmp(e->path, prefix, plen) == 0) {
+      lua_pushstring(L, e->path);
+      lua_rawseti(L, -2, ++n);
+    }
+  return 1;
+}
+
+static int core_exe_dir(lua_State *L) {
+  char buf[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  char *slash;
+  if (n <= 0)
+    return 0;
+  buf[n] = '\0';
+  slash = strrchr(buf, '/');
+  if (slash == NULL)
+    return 0;
+  *slash = '\0';
+  lua_pushstring(L, buf);
+  return 1;
+}
+
+static int core_exit_code(lua_State *L) {
+  lua_pushinteger(L, exit_for_code(luaL_checkstring(L, 1)));
+  return 1;
+}
+
+static int core_set_verbose(lua_State *L) {
+  lua_Integer level = luaL_checkinteger(L, 1);
+  lua_pushinteger(L, level);
+  lua_setfield(L, LUA_REGISTRYINDEX, "skafos.verbose");
+  return 0;
+}
+
+static int core_set_trace(lua_State *L) {
+  lua_Integer level = luaL_checkinteger(L, 1);
+  lua_pushinteger(L, level);
+  lua_setfield(L, LUA_REGISTRYINDEX, "skafos.trace");
+  return 0;
+}
+
+static int core_verbose(lua_State *L) {
+  lua_pushinteger(L, debug_level(L));
+  lua_pushinteger(L, skafos_trace_level(L));
+  return 2;
+}
+
+static int core_interrupted(lua_State *L) {
+  lua_pushboolean(L, skafos_interrupted());
+  return 1;
+}
+
+static const luaL_Reg core_funcs[] = {
+    {"versions", core_versions},
+    {"embedded", core_embedded},
+    {"embedded_list", core_embedded_list},
+    {"exe_dir", core_exe_dir},
+    {"exit_code", core_exit_code},
+    {"set_verbose", core_set_verbose},
+    {"set_trace", core_set_trace},
+    {"verbose", core_verbose},
+    {"interrupted", core_interrupted},
+    {NULL, NULL}};
+
+int luaopen_skafos_core(lua_State *L) {
+  luaL_newlib(L, core_funcs);
+  lua_pushliteral(L, SKAFOS_VERSION);
+  lua_setfield(L, -2, "version");
+  return 1;
+}
+
+/* ---- set-up ---------------------------------------------------------------------------- */
+/* Loads an embedded file as a chunk named after its repository path ("@lua/x.lua"). */
+static int load_embedded(lua_State *L, const char *path) {
+  const skafos_embedded *e = find_embedded(path);
+  if (e == NULL)
+    return luaL_error(L, "skafos: %s is missing from this build", path);
+  lua_pushfstring(L, "@%s", path);
+  if (luaL_loadbufferx(L, e->data, e->len, lua_tostring(L, -1), "t") != LUA_OK)
+    return lua_error(L);
+  lua_remove(L, -2); /* stack: chunk */
+  return 1;
+}
+
+static int openlibs(lua_State *L) {
+  const luaL_Reg *lib;
+  const char *trace = getenv("SKAFOS_TRACE");
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  for (lib = preloaded; lib->func != NULL; lib++) {
+    lua_pushcfunction(L, lib->func);
+    lua_setfield(L, -2, lib->name);
+  }
+  lua_pop(L, 1);
+  if (trace != NULL && trace[0] != '\0' && strcmp(trace, "0") != 0) {
+    lua_pushinteger(L, 1);
+    lua_setfield(L, LUA_REGISTRYINDEX, "skafos.trace");
+  }
+  /* the loader installs the searcher and registers itself as package.loaded["skafos.loader"] */
+  load_embedded(L, "lua/skafos/loader.lua");
+  luaL_requiref(L, "skafos.core", luaopen_skafos_core, 0);
+  lua_call(L, 1, 0);
+  return 0;
+}
+
+int skafos_openlibs(lua_State *L) {
+  static int curl_ready = 0;
+  if (!curl_ready) {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+      return luaL_error(L, "skafos: libcurl failed to initialise");
+    curl_ready = 1;
+  }
+  lua_pushcfunction(L, openlibs);
+  lua_call(L, 0, 0);
+  return 0;
+}
+
+/* Calls require("skafos.cli")[fn](first, {argv...}) under docall. */
+static int call_cli(lua_State *L, const char *fn, const char *first, int argc, char **argv) {
+  int i, code, top = lua_gettop(L);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "skafos.cli");
+  code = docall(L, 1);
+  if (code >= 0) {
+    lua_settop(L, top);
+    return code;
+  }
+  lua_getfield(L, -1, fn);
+  if (first != NULL)
+    lua_pushstring(L, first);
+  lua_createtable(L, argc, 0);
+  for (i = 0; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  code = docall(L, first != NULL ? 2 : 1);
+  if (code < 0)
+    code = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : SKAFOS_EXIT_OK;
+  lua_settop(L, top);
+  return code;
+}
+
+int skafos_main(lua_State *L, int argc, char **argv) {
+  return call_cli(L, "main", NULL, argc, argv);
+}
+
+int skafos_run_workflow(lua_State *L, const char *name, int argc, char **argv) {
+  return call_cli(L, "run_workflow", name, argc, argv);
+}
+
+/* `require "skafos"` from a stock Lua 5.4: the same modules and workflows, then the
+ * library table of lua/skafos/init.lua. */
+int luaopen_skafos(lua_State *L) {
+  skafos_openlibs(L);
+  load_embedded(L, "lua/skafos/init.lua");
+  lua_pushliteral(L, "skafos");
+  lua_call(L, 1, 1);
+  return 1;
+}

@@ -1,0 +1,196 @@
+-- The skafos command line: host commands (help, run, scripts, --version) and dispatch to
+-- workflows found through the lookup path. This is the one place that turns errors into
+-- messages and exit codes; the C host prints what is raised here.
+local core = require "skafos.core"
+local errors = require "skafos.errors"
+local loader = require "skafos.loader"
+
+local M = {}
+
+local HOST_COMMANDS = {
+  { "help", "Show help for skafos or for one command" },
+  { "run", "Run a Lua script with the skafos modules: skafos run FILE.lua [ARGS...]" },
+  { "scripts", "Show the script lookup order; 'scripts dump NAME' prints a built-in workflow" },
+}
+
+local EXIT_HELP = [[
+Exit codes:
+  0 ok             1 failed            2 usage or invalid input   3 authentication
+  4 not found      5 conflict          6 network or storage failure after retries
+  7 integrity or unsafe archive        130 interrupted]]
+
+local function out(...) io.stdout:write(...) end
+
+local function version_text()
+  local v = core.versions()
+  return ("skafos %s (Lua %s, libcurl %s, %s, zlib %s)\n"):format(
+    v.skafos, v.lua:match("[%d.]+$") or v.lua, v.curl, v.ssl, v.zlib)
+end
+
+local function usage_error(msg)
+  errors.raise("USAGE", msg)
+end
+
+local function workflow_list()
+  local workflow = require "skafos.workflow"
+  local rows = {}
+  for _, w in ipairs(loader.workflows()) do
+    local ok, wf = pcall(workflow.load, w.name)
+    local desc = ok and wf and wf.description or ("(cannot load: " .. tostring(wf) .. ")")
+    rows[#rows + 1] = { w.name, (desc:gsub("\n.*", "")) }
+  end
+  return rows
+end
+
+local function print_rows(rows)
+  for _, r in ipairs(rows) do out(("  %-14s %s\n"):format(r[1], r[2])) end
+end
+
+local function general_help()
+  out("Usage: skafos [-v] COMMAND [OPTIONS] [ARGS...]\n\n",
+      "Publish model versions to Skafos and fetch them back; every command is a Lua\n",
+      "workflow you can override (see 'skafos scripts').\n\nCommands:\n")
+  print_rows(workflow_list())
+  print_rows(HOST_COMMANDS)
+  out("\nOptions:\n  -h, --help     Show this help\n  -V, --version  Show versions\n",
+      "  -v, --verbose  More messages (twice: trace HTTP with secrets redacted)\n\n",
+      "'skafos help COMMAND' shows a command's options.\n\n", EXIT_HELP, "\n")
+  return 0
+end
+
+local function command_names()
+  local names = {}
+  for _, w in ipairs(loader.workflows()) do names[#names + 1] = w.name end
+  for _, c in ipairs(HOST_COMMANDS) do names[#names + 1] = c[1] end
+  return table.concat(names, ", ")
+end
+
+---Runs workflow `name` with the argument list `argv`; returns the exit code.
+---@param name string
+---@param argv string[]
+---@return integer
+function M.run_workflow(name, argv)
+  local workflow = require "skafos.workflow"
+  local wf, path, origin = workflow.load(name)
+  if not wf then
+    usage_error(("unknown command '%s'; commands are: %s (see 'skafos help')"):format(name, command_names()))
+  end
+  local parser = workflow.parser(wf, name)
+  local ok, args = parser:pparse(argv)
+  if not ok then
+    usage_error(("%s\n%s\nRun 'skafos help %s' for the options."):format(args, parser:get_usage(), name))
+  end
+  if args.help then
+    out(parser:get_help(), "\n")
+    return 0
+  end
+  local verbose = args.verbose or 0
+  if verbose > 0 then core.set_verbose(verbose) end
+  if verbose > 1 then core.set_trace(verbose - 1) end
+  local ctx = { name = name, path = path, origin = origin, workflow = wf, argv = argv, verbose = verbose }
+  local result = wf.run(ctx, args)
+  if math.type(result) == "integer" then return result end
+  return 0
+end
+
+local function cmd_help(argv)
+  local name = argv[1]
+  if not name then return general_help() end
+  for _, c in ipairs(HOST_COMMANDS) do
+    if c[1] == name then
+      out("skafos ", name, ": ", c[2], "\n")
+      return 0
+    end
+  end
+  return M.run_workflow(name, { "--help" })
+end
+
+local function cmd_run(argv)
+  local file = argv[1]
+  if not file then usage_error("missing script: skafos run FILE.lua [ARGS...]") end
+  local chunk, err = loadfile(file)
+  if not chunk then errors.raise("USAGE", err) end
+  local script_args = table.move(argv, 2, #argv, 1, {})
+  local arg = { [-1] = "skafos", [0] = file }
+  table.move(script_args, 1, #script_args, 1, arg)
+  _G.arg = arg
+  local result = chunk(table.unpack(script_args))
+  if math.type(result) == "integer" then return result end
+  return 0
+end
+
+local function cmd_scripts(argv)
+  if argv[1] == "dump" then
+    local name = argv[2]
+    if not name then usage_error("missing name: skafos scripts dump NAME") end
+    local src = core.embedded("scripts/" .. name .. ".lua")
+    if not src then
+      usage_error(("no built-in workflow '%s'; built-in ones: %s"):format(name,
+        table.concat((function()
+          local names = {}
+          for _, p in ipairs(core.embedded_list("scripts/")) do
+            local n = p:match("^scripts/([%w_%-]+)%.lua$")
+            if n then names[#names + 1] = n end
+          end
+          return names
+        end)(), ", ")))
+    end
+    out(src)
+    return 0
+  elseif argv[1] ~= nil then
+    usage_error(("unknown 'scripts' action '%s'; use 'skafos scripts' or 'skafos scripts dump NAME'"):format(argv[1]))
+  end
+  local fs = require "skafos.fs"
+  out("Workflow lookup order (first match wins):\n")
+  for i, d in ipairs(loader.dirs("scripts")) do
+    local st = fs.stat(d.path)
+    out(("  %d. %-50s %s%s\n"):format(i, d.path, d.origin, st and "" or " (absent)"))
+  end
+  out(("  %d. %-50s %s\n"):format(#loader.dirs("scripts") + 1, "(built into skafos)", "embedded"))
+  out("\nModules (require) are searched the same way, in the 'lua' directories:\n")
+  for _, d in ipairs(loader.dirs("lua")) do out("  ", d.path, "\n") end
+  out("\nWorkflows:\n")
+  for _, w in ipairs(loader.workflows()) do
+    out(("  %-14s %-10s %s\n"):format(w.name, w.origin, w.path))
+  end
+  return 0
+end
+
+local HOST = { help = cmd_help, run = cmd_run, scripts = cmd_scripts }
+
+---Entry point of the executable: `argv` is the command line without the program name.
+---@param argv string[]
+---@return integer exit code
+function M.main(argv)
+  local i = 1
+  local verbose = 0
+  while argv[i] and argv[i]:sub(1, 1) == "-" do
+    local a = argv[i]
+    if a == "-V" or a == "--version" then
+      out(version_text())
+      return 0
+    elseif a == "-h" or a == "--help" then
+      return general_help()
+    elseif a == "--verbose" then
+      verbose = verbose + 1
+    elseif a:match("^%-v+$") then
+      verbose = verbose + #a - 1
+    else
+      usage_error(("unknown option '%s' before the command; see 'skafos help'"):format(a))
+    end
+    i = i + 1
+  end
+  if verbose > 0 then core.set_verbose(verbose) end
+  if verbose > 1 then core.set_trace(verbose - 1) end
+  local command = argv[i]
+  if not command then return general_help() end
+  local rest = table.move(argv, i + 1, #argv, 1, {})
+  if verbose > 0 and not HOST[command] then
+    -- keep the level for the workflow's own parser
+    for _ = 1, verbose do table.insert(rest, 1, "-v") end
+  end
+  if HOST[command] then return HOST[command](rest) end
+  return M.run_workflow(command, rest)
+end
+
+return M
