@@ -1,0 +1,266 @@
+-- The host: command dispatch, script lookup and shadowing, the workflow contract, the
+-- option parser, exit codes, errors, SIGINT, embedding from C and from stock Lua.
+local proc = require "proc"
+
+local WORKFLOW = [[
+return {
+  description = "%s",
+  options = {
+    { "-m --description", "text", argname = "TEXT" },
+    { "--level", "level", default = "auto", choices = { "auto", "store", "1", "9" } },
+    { "--count", "a number", type = "integer" },
+    { "--tag", "repeatable", count = "*" },
+    { "--dry-run", "flag", flag = true },
+    { "files", "inputs", args = "*" },
+  },
+  run = function(ctx, args)
+    local cjson = require "cjson"
+    io.stdout:write(cjson.encode({ origin = ctx.origin, description = args.description, level = args.level,
+      count = args.count, tag = args.tag, dry_run = args.dry_run or false, files = args.files }), "\n")
+  end,
+}
+]]
+
+describe("runtime", function()
+  local dir, cleanup, env
+
+  before_each(function()
+    dir, cleanup = proc.tmpdir()
+    env = { XDG_CONFIG_HOME = dir .. "/xdg", HOME = dir .. "/home" }
+  end)
+
+  after_each(function() cleanup() end)
+
+  local function skafos(args, opts)
+    opts = opts or {}
+    opts.env = opts.env or env
+    opts.cwd = opts.cwd or dir
+    opts.unset = opts.unset or { "SKAFOS_PATH", "SKAFOS_DEBUG", "SKAFOS_TRACE" }
+    return proc.skafos(args, opts)
+  end
+
+  local function decode(s) return require("cjson").decode(s) end
+
+  it("prints its version with the Lua, libcurl and zlib versions", function()
+    local r = skafos { "--version" }
+    assert.are.equal(0, r.code)
+    assert.matches("^skafos %d+%.%d+%.%d+ %(Lua 5%.4%.%d+, libcurl [%d.]+, .*zlib [%d.]+%)\n$", r.stdout)
+  end)
+
+  it("lists commands and exit codes in help", function()
+    local r = skafos { "help" }
+    assert.are.equal(0, r.code)
+    assert.matches("hello", r.stdout)
+    assert.matches("Exit codes:", r.stdout)
+    assert.matches("130 interrupted", r.stdout)
+  end)
+
+  it("exits 2 on an unknown command and lists the commands", function()
+    local r = skafos { "frobnicate" }
+    assert.are.equal(2, r.code)
+    assert.matches("skafos: unknown command 'frobnicate'; commands are: .*hello", r.stderr)
+    assert.are.equal("", r.stdout)
+  end)
+
+  it("runs an unknown command from a project script", function()
+    proc.write(dir .. "/.skafos/scripts/greet.lua", WORKFLOW:format("greets"))
+    local r = skafos { "greet", "a.bin" }
+    assert.are.equal(0, r.code, r.stderr)
+    local got = decode(r.stdout)
+    assert.are.equal("project", got.origin)
+    assert.are.same({ "a.bin" }, got.files)
+  end)
+
+  it("lets a project script shadow a built-in workflow", function()
+    proc.write(dir .. "/.skafos/scripts/hello.lua",
+      [[return { description = "mine", run = function() print("overridden") end }]])
+    local r = skafos { "hello" }
+    assert.are.equal(0, r.code, r.stderr)
+    assert.are.equal("overridden\n", r.stdout)
+    local s = skafos { "scripts" }
+    assert.matches("hello%s+project%s+%./%.skafos/scripts/hello%.lua", s.stdout)
+  end)
+
+  it("searches SKAFOS_PATH first, and ';;' stands for the default locations", function()
+    proc.write(dir .. "/p1/greet.lua", [[return { run = function() print("p1") end }]])
+    proc.write(dir .. "/xdg/skafos/scripts/greet.lua", [[return { run = function() print("user") end }]])
+    proc.write(dir .. "/xdg/skafos/scripts/other.lua", [[return { run = function() print("user-other") end }]])
+    env.SKAFOS_PATH = dir .. "/p1;;"
+    assert.are.equal("p1\n", skafos({ "greet" }, { unset = {} }).stdout)
+    assert.are.equal("user-other\n", skafos({ "other" }, { unset = {} }).stdout)
+    -- without ';;' the defaults are not searched (the embedded copies still are)
+    env.SKAFOS_PATH = dir .. "/p1"
+    local r = skafos({ "other" }, { unset = {} })
+    assert.are.equal(2, r.code)
+    assert.are.equal("hello, world\n", skafos({ "hello" }, { unset = {} }).stdout)
+    -- order of the listing
+    env.SKAFOS_PATH = dir .. "/p1;;"
+    local s = skafos({ "scripts" }, { unset = {} }).stdout
+    local i1 = s:find(dir .. "/p1", 1, true)
+    local i2, i3 = s:find("./.skafos/scripts", 1, true), s:find("xdg/skafos", 1, true)
+    assert.truthy(i1 and i2 and i3 and i1 < i2 and i2 < i3, s)
+  end)
+
+  it("finds modules on the lookup path before the embedded ones, and never in ./", function()
+    proc.write(dir .. "/.skafos/lua/team/policy.lua", [[return { name = "team policy" }]])
+    proc.write(dir .. "/sneaky.lua", [[return "from cwd"]])
+    proc.write(dir .. "/use.lua", [[
+      print(require("team.policy").name)
+      print(pcall(require, "sneaky"))
+    ]])
+    local r = skafos { "run", "use.lua" }
+    assert.are.equal(0, r.code, r.stderr)
+    assert.matches("^team policy\nfalse\t", r.stdout)
+  end)
+
+  it("names a malformed workflow file and exits 2", function()
+    proc.write(dir .. "/.skafos/scripts/bad.lua", [[return { description = 42, run = print }]])
+    local r = skafos { "bad" }
+    assert.are.equal(2, r.code)
+    assert.matches("skafos: %./%.skafos/scripts/bad%.lua: 'description' must be a string", r.stderr)
+    proc.write(dir .. "/.skafos/scripts/bad2.lua", [[return 7]])
+    r = skafos { "bad2" }
+    assert.are.equal(2, r.code)
+    assert.matches("bad2%.lua: a workflow must return a table", r.stderr)
+    proc.write(dir .. "/.skafos/scripts/bad3.lua", [[return {]])
+    r = skafos { "bad3" }
+    assert.are.equal(2, r.code)
+    assert.matches("bad3%.lua:1:", r.stderr)
+    proc.write(dir .. "/.skafos/scripts/bad4.lua", [[return { run = print, options = { { 1 } } }]])
+    r = skafos { "bad4" }
+    assert.are.equal(2, r.code)
+    assert.matches("bad4%.lua: option #1 must be a table whose first item is its name", r.stderr)
+  end)
+
+  describe("option parser", function()
+    before_each(function()
+      proc.write(dir .. "/.skafos/scripts/opts.lua", WORKFLOW:format("options"))
+    end)
+
+    it("takes long and short flags, --flag=value, repeats, typed values and --", function()
+      local r = skafos { "opts", "-m", "first", "--level=store", "--count", "3", "--tag", "a", "--tag=b",
+        "--dry-run", "x", "--", "--not-a-flag" }
+      assert.are.equal(0, r.code, r.stderr)
+      local got = decode(r.stdout)
+      assert.are.equal("first", got.description)
+      assert.are.equal("store", got.level)
+      assert.are.equal(3, got.count)
+      assert.are.same({ "a", "b" }, got.tag)
+      assert.is_true(got.dry_run)
+      assert.are.same({ "x", "--not-a-flag" }, got.files)
+      got = decode(skafos({ "opts", "-mjoined" }).stdout)
+      assert.are.equal("joined", got.description)
+      assert.are.equal("auto", got.level)
+    end)
+
+    it("reports an unknown flag, a missing value, a bad choice and a bad number with exit 2", function()
+      local r = skafos { "opts", "--bogus" }
+      assert.are.equal(2, r.code)
+      assert.matches("unknown option '%-%-bogus'", r.stderr)
+      assert.matches("Usage: skafos opts", r.stderr)
+      r = skafos { "opts", "--description" }
+      assert.are.equal(2, r.code)
+      assert.matches("option '%-%-description' requires an argument", r.stderr)
+      r = skafos { "opts", "--level", "7" }
+      assert.are.equal(2, r.code)
+      assert.matches("must be one of 'auto', 'store', '1', '9'", r.stderr)
+      r = skafos { "opts", "--count", "many" }
+      assert.are.equal(2, r.code)
+      assert.matches("'many' is not a whole number", r.stderr)
+      assert.are.equal("", r.stdout)
+    end)
+
+    it("generates --help from the options", function()
+      local r = skafos { "opts", "--help" }
+      assert.are.equal(0, r.code)
+      assert.matches("Usage: skafos opts", r.stdout)
+      assert.matches("%-m TEXT,%s+text%s+%-%-description TEXT", r.stdout)
+      assert.are.same(r.stdout, skafos({ "help", "opts" }).stdout)
+    end)
+  end)
+
+  it("runs a file with its arguments in arg and ...", function()
+    proc.write(dir .. "/args.lua", [[
+      local a, b = ...
+      print(arg[0], arg[1], arg[2], #arg, a, b, type(require("skafos.fs").stat))
+    ]])
+    local r = skafos { "run", "args.lua", "one", "two words" }
+    assert.are.equal(0, r.code, r.stderr)
+    assert.are.equal("args.lua\tone\ttwo words\t2\tone\ttwo words\tfunction\n", r.stdout)
+    r = skafos { "run", "missing.lua" }
+    assert.are.equal(2, r.code)
+    assert.matches("cannot open missing%.lua", r.stderr)
+  end)
+
+  it("prints a Lua error as one line with exit 1, with a traceback only when asked", function()
+    proc.write(dir .. "/.skafos/scripts/boom.lua",
+      [[return { run = function() local t = nil; return t.field end }]])
+    local r = skafos { "boom" }
+    assert.are.equal(1, r.code)
+    assert.matches("^skafos: %./%.skafos/scripts/boom%.lua:1: attempt to index a nil value", r.stderr)
+    assert.is_nil(r.stderr:find("traceback", 1, true))
+    r = skafos { "boom", "--verbose" }
+    assert.matches("stack traceback:", r.stderr)
+    env.SKAFOS_DEBUG = "1"
+    r = skafos({ "boom" }, { unset = {} })
+    assert.are.equal(1, r.code)
+    assert.matches("stack traceback:", r.stderr)
+  end)
+
+  it("maps raised error codes to exit codes", function()
+    proc.write(dir .. "/.skafos/scripts/nf.lua", [[
+      return { run = function() require("skafos.errors").raise("NOT_FOUND", "model 'x' not found") end }]])
+    local r = skafos { "nf" }
+    assert.are.equal(4, r.code)
+    assert.are.equal("skafos: model 'x' not found\n", r.stderr)
+  end)
+
+  it("dumps a built-in workflow", function()
+    local r = skafos { "scripts", "dump", "hello" }
+    assert.are.equal(0, r.code)
+    assert.are.equal(proc.read(proc.source_dir .. "/scripts/hello.lua"), r.stdout)
+    r = skafos { "scripts", "dump", "nope" }
+    assert.are.equal(2, r.code)
+    assert.matches("no built%-in workflow 'nope'", r.stderr)
+  end)
+
+  it("turns SIGINT into a Lua error: cleanup runs and the exit code is 130", function()
+    proc.write(dir .. "/spin.lua", [[
+      local marker = io.open("work.tmp", "w"); marker:close()
+      local guard <close> = setmetatable({}, { __close = function() os.remove("work.tmp") end })
+      io.open("ready", "w"):close()
+      while true do end
+    ]])
+    local script = ("cd %s && %s run spin.lua 2>err & pid=$!; "
+      .. "while [ ! -f %s/ready ]; do sleep 0.05; done; kill -INT $pid; wait $pid; echo $?")
+      :format(proc.quote(dir), proc.quote(proc.bin), proc.quote(dir))
+    local p = io.popen(script)
+    local code = p:read("l")
+    p:close()
+    assert.are.equal("130", code)
+    assert.are.equal("skafos: interrupted\n", proc.read(dir .. "/err"))
+    assert.is_nil(proc.read(dir .. "/work.tmp"))
+  end)
+
+  it("embeds in a C program through skafos.h", function()
+    local example = os.getenv("SKAFOS_EMBED_EXAMPLE")
+    assert.truthy(example, "SKAFOS_EMBED_EXAMPLE is set by ctest")
+    local r = proc.run({ example, "hello", "--name", "C" }, { cwd = dir, env = env })
+    assert.are.equal(0, r.code, r.stderr)
+    assert.are.equal("hello, C\n", r.stdout)
+    r = proc.run({ example, "nope" }, { cwd = dir, env = env })
+    assert.are.equal(2, r.code)
+    assert.matches("unknown command 'nope'", r.stderr)
+  end)
+
+  it("loads into stock lua5.4 as a C module", function()
+    local moddir = os.getenv("SKAFOS_LUA_MODULE_DIR")
+    assert.truthy(moddir, "SKAFOS_LUA_MODULE_DIR is set by ctest")
+    local r = proc.run({ "lua5.4", "-e", ("package.cpath = %q .. '/?.so;' .. package.cpath"):format(moddir),
+      "-l", "skafos", "-e", [[
+        print(skafos.version, type(require("cjson").encode), skafos.run("hello", { "--name", "lua" }))
+      ]] }, { cwd = dir, env = env })
+    assert.are.equal(0, r.code, r.stderr)
+    assert.are.equal("hello, lua\n" .. require("skafos.core").version .. "\tfunction\t0\n", r.stdout)
+  end)
+end)
