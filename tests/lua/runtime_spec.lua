@@ -256,6 +256,11 @@ describe("runtime", function()
   it("loads into stock lua5.4 as a C module", function()
     local moddir = os.getenv("SKAFOS_LUA_MODULE_DIR")
     assert.truthy(moddir, "SKAFOS_LUA_MODULE_DIR is set by ctest")
+    local preload = os.getenv("SKAFOS_SANITIZER_PRELOAD")
+    if preload then
+      env.LD_PRELOAD = preload
+      env.ASAN_OPTIONS = "detect_leaks=0"
+    end
     local r = proc.run({ "lua5.4", "-e", ("package.cpath = %q .. '/?.so;' .. package.cpath"):format(moddir),
       "-l", "skafos", "-e", [[
         print(skafos.version, type(require("cjson").encode), skafos.run("hello", { "--name", "lua" }))
