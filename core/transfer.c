@@ -1,0 +1,618 @@
+/*
+ * Lua-free plumbing for skafos.http and skafos.s3: the multi-handle driver loop (so
+ * progress hooks run between libcurl calls, never inside them), libcurl and HTTP status
+ * error codes, secret redaction for traces and messages, and HTTP header parsing.
+ */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "transfer.h"
+
+/* ---- tbuf ---------------------------------------------------------------------------- */
+
+void tbuf_init(tbuf *b, size_t limit) {
+  b->p = NULL;
+  b->n = b->cap = 0;
+  b->limit = limit;
+  b->overflow = 0;
+}
+
+int tbuf_add(tbuf *b, const void *data, size_t n) {
+  if (n > b->limit - b->n) {
+    n = b->limit - b->n;
+    b->overflow = 1;
+  }
+  if (n == 0)
+    return 0;
+  if (b->n + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 1024;
+    char *p;
+    while (cap < b->n + n + 1)
+      cap *= 2;
+    p = realloc(b->p, cap);
+    if (p == NULL)
+      return -1;
+    b->p = p;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->n, data, n);
+  b->n += n;
+  b->p[b->n] = '\0';
+  return 0;
+}
+
+void tbuf_reset(tbuf *b) {
+  b->n = 0;
+  b->overflow = 0;
+  if (b->p)
+    b->p[0] = '\0';
+}
+
+void tbuf_free(tbuf *b) {
+  free(b->p);
+  b->p = NULL;
+  b->n = b->cap = 0;
+}
+
+/* ---- setup and driver ----------------------------------------------------------------- */
+
+double transfer_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Runs inside libcurl: only polls a flag, never touches Lua. */
+static int xferinfo_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow) {
+  const transfer_opts *o = ud;
+  (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+  return (o->interrupted && o->interrupted()) ? 1 : 0;
+}
+
+static void trace_lines(FILE *f, const char *prefix, const char *data, size_t n) {
+  char line[2048];
+  while (n > 0) {
+    const char *nl = memchr(data, '\n', n);
+    size_t len = nl ? (size_t)(nl - data) : n;
+    size_t l = len;
+    if (l > 0 && data[l - 1] == '\r')
+      l--;
+    if (l > 0) {
+      transfer_redact(data, l, line, sizeof line);
+      fprintf(f, "%s%s\n", prefix, line);
+    }
+    if (!nl)
+      break;
+    data += len + 1;
+    n -= len + 1;
+  }
+}
+
+/* Runs inside libcurl: writes to a FILE, nothing else. Bodies are summarised, never
+ * printed: they may hold data the user did not ask to see. */
+static int debug_cb(CURL *h, curl_infotype type, char *data, size_t n, void *ud) {
+  FILE *f = ud;
+  (void)h;
+  switch (type) {
+  case CURLINFO_TEXT:
+    trace_lines(f, "skafos: * ", data, n);
+    break;
+  case CURLINFO_HEADER_OUT:
+    trace_lines(f, "skafos: > ", data, n);
+    break;
+  case CURLINFO_HEADER_IN:
+    trace_lines(f, "skafos: < ", data, n);
+    break;
+  default:
+    return 0;
+  }
+  fflush(f);
+  return 0;
+}
+
+CURLcode transfer_setup(CURL *easy, const transfer_opts *o, const char *user_agent,
+                        char *errbuf) {
+  CURLcode rc = CURLE_OK;
+#define SET(opt, val)                                                                    \
+  do {                                                                                   \
+    if (rc == CURLE_OK)                                                                  \
+      rc = curl_easy_setopt(easy, opt, val);                                             \
+  } while (0)
+  errbuf[0] = '\0';
+  SET(CURLOPT_ERRORBUFFER, errbuf);
+  SET(CURLOPT_USERAGENT, user_agent);
+  SET(CURLOPT_NOSIGNAL, 1L);
+  SET(CURLOPT_BUFFERSIZE, TRANSFER_BUFSIZE);
+  SET(CURLOPT_UPLOAD_BUFFERSIZE, TRANSFER_BUFSIZE);
+  SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+  SET(CURLOPT_TCP_KEEPALIVE, 1L);
+  SET(CURLOPT_PROTOCOLS_STR, "http,https");
+  SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  SET(CURLOPT_FOLLOWLOCATION, 0L);
+  SET(CURLOPT_NOPROGRESS, 0L);
+  SET(CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
+  SET(CURLOPT_XFERINFODATA, (void *)o);
+  if (o->timeout > 0)
+    SET(CURLOPT_TIMEOUT_MS, (long)(o->timeout * 1000.0));
+  if (o->connect_timeout > 0)
+    SET(CURLOPT_CONNECTTIMEOUT_MS, (long)(o->connect_timeout * 1000.0));
+  if (o->low_speed_time > 0) {
+    SET(CURLOPT_LOW_SPEED_LIMIT, o->low_speed_bytes > 0 ? o->low_speed_bytes : 1L);
+    SET(CURLOPT_LOW_SPEED_TIME, o->low_speed_time);
+  }
+  if (o->ca_file)
+    SET(CURLOPT_CAINFO, o->ca_file);
+  if (o->proxy)
+    SET(CURLOPT_PROXY, o->proxy);
+  if (o->insecure) {
+    SET(CURLOPT_SSL_VERIFYPEER, 0L);
+    SET(CURLOPT_SSL_VERIFYHOST, 0L);
+  }
+  if (o->trace) {
+    SET(CURLOPT_DEBUGFUNCTION, debug_cb);
+    SET(CURLOPT_DEBUGDATA, (void *)o->trace);
+    SET(CURLOPT_VERBOSE, 1L);
+  }
+#undef SET
+  return rc;
+}
+
+CURLSH *transfer_share_new(void) {
+  CURLSH *sh = curl_share_init();
+  if (sh == NULL)
+    return NULL;
+  if (curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK ||
+      curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
+      curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK) {
+    curl_share_cleanup(sh);
+    return NULL;
+  }
+  return sh;
+}
+
+CURLcode transfer_run(CURL *easy, const transfer_opts *o, transfer_tick_fn tick, void *ud,
+                      double interval) {
+  CURLcode result = CURLE_OK;
+  CURLM *multi = curl_multi_init();
+  double next = transfer_now() + interval;
+  int done = 0;
+  if (multi == NULL)
+    return CURLE_OUT_OF_MEMORY;
+  if (curl_multi_add_handle(multi, easy) != CURLM_OK) {
+    curl_multi_cleanup(multi);
+    return CURLE_FAILED_INIT;
+  }
+  while (!done) {
+    int running = 0, left = 0;
+    CURLMsg *m;
+    CURLMcode mc = curl_multi_perform(multi, &running);
+    if (mc != CURLM_OK) {
+      result = mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_RECV_ERROR;
+      break;
+    }
+    while ((m = curl_multi_info_read(multi, &left)) != NULL) {
+      if (m->msg == CURLMSG_DONE && m->easy_handle == easy) {
+        result = m->data.result;
+        done = 1;
+      }
+    }
+    if (done)
+      break;
+    if (o->interrupted && o->interrupted()) {
+      result = CURLE_ABORTED_BY_CALLBACK;
+      break;
+    }
+    /* No libcurl frame is on the stack here: tick may run Lua (under lua_pcall). */
+    if (tick && transfer_now() >= next) {
+      if (tick(ud, 0)) {
+        result = CURLE_ABORTED_BY_CALLBACK;
+        break;
+      }
+      next = transfer_now() + interval;
+    }
+    mc = curl_multi_poll(multi, NULL, 0, 100, NULL);
+    if (mc != CURLM_OK) {
+      result = CURLE_RECV_ERROR;
+      break;
+    }
+  }
+  curl_multi_remove_handle(multi, easy);
+  curl_multi_cleanup(multi);
+  if (result == CURLE_OK && tick && tick(ud, 1))
+    result = CURLE_ABORTED_BY_CALLBACK;
+  return result;
+}
+
+/* ---- error codes ----------------------------------------------------------------------- */
+
+const char *transfer_curl_code(CURLcode rc, int *retryable) {
+  int r = 0;
+  const char *code;
+  switch (rc) {
+  case CURLE_OK:
+    code = "OK";
+    break;
+  case CURLE_OPERATION_TIMEDOUT:
+    code = "TIMEOUT", r = 1;
+    break;
+  case CURLE_COULDNT_CONNECT:
+    code = "COULDNT_CONNECT", r = 1;
+    break;
+  case CURLE_COULDNT_RESOLVE_HOST:
+    code = "COULDNT_RESOLVE", r = 1;
+    break;
+  case CURLE_COULDNT_RESOLVE_PROXY:
+  case CURLE_PROXY:
+    code = "PROXY", r = 1;
+    break;
+  case CURLE_SSL_CONNECT_ERROR:
+    code = "TLS", r = 1; /* a handshake cut short; certificate problems below are not */
+    break;
+  case CURLE_PEER_FAILED_VERIFICATION:
+  case CURLE_SSL_CERTPROBLEM:
+  case CURLE_SSL_CIPHER:
+  case CURLE_SSL_CACERT_BADFILE:
+  case CURLE_SSL_ENGINE_NOTFOUND:
+  case CURLE_SSL_ENGINE_SETFAILED:
+  case CURLE_SSL_ENGINE_INITFAILED:
+  case CURLE_SSL_CRL_BADFILE:
+  case CURLE_SSL_ISSUER_ERROR:
+  case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+  case CURLE_SSL_INVALIDCERTSTATUS:
+  case CURLE_USE_SSL_FAILED:
+  case CURLE_SSL_SHUTDOWN_FAILED:
+  case CURLE_SSL_CLIENTCERT:
+    code = "TLS";
+    break;
+  case CURLE_SEND_ERROR:
+  case CURLE_SEND_FAIL_REWIND:
+    code = "SEND", r = 1;
+    break;
+  case CURLE_RECV_ERROR:
+    code = "RECV", r = 1;
+    break;
+  case CURLE_GOT_NOTHING:
+    code = "EMPTY_REPLY", r = 1;
+    break;
+  case CURLE_PARTIAL_FILE:
+    code = "TRUNCATED", r = 1;
+    break;
+  case CURLE_HTTP2:
+  case CURLE_HTTP2_STREAM:
+  case CURLE_HTTP3:
+    code = "HTTP2", r = 1;
+    break;
+  case CURLE_WEIRD_SERVER_REPLY:
+    code = "PROTOCOL", r = 1;
+    break;
+  case CURLE_TOO_MANY_REDIRECTS:
+    code = "TOO_MANY_REDIRECTS";
+    break;
+  case CURLE_URL_MALFORMAT:
+  case CURLE_UNSUPPORTED_PROTOCOL:
+    code = "BAD_URL";
+    break;
+  case CURLE_ABORTED_BY_CALLBACK:
+    code = "ABORTED";
+    break;
+  case CURLE_WRITE_ERROR:
+    code = "WRITE";
+    break;
+  case CURLE_READ_ERROR:
+    code = "READ";
+    break;
+  case CURLE_OUT_OF_MEMORY:
+    code = "NO_MEMORY";
+    break;
+  case CURLE_FILESIZE_EXCEEDED:
+    code = "TOO_LARGE";
+    break;
+  case CURLE_RANGE_ERROR:
+    code = "RANGE";
+    break;
+  case CURLE_BAD_CONTENT_ENCODING:
+    code = "DECODE";
+    break;
+  case CURLE_LOGIN_DENIED:
+  case CURLE_AUTH_ERROR:
+    code = "AUTH";
+    break;
+  default:
+    code = "CURL";
+    break;
+  }
+  if (retryable)
+    *retryable = r;
+  return code;
+}
+
+const char *transfer_status_code(long status, int *retryable) {
+  int r = 0;
+  const char *code;
+  switch (status) {
+  case 400:
+    code = "BAD_REQUEST";
+    break;
+  case 401:
+    code = "UNAUTHORIZED";
+    break;
+  case 403:
+    code = "ACCESS_DENIED";
+    break;
+  case 404:
+    code = "NOT_FOUND";
+    break;
+  case 408:
+    code = "REQUEST_TIMEOUT", r = 1;
+    break;
+  case 409:
+    code = "CONFLICT";
+    break;
+  case 411:
+    code = "LENGTH_REQUIRED";
+    break;
+  case 412:
+    code = "PRECONDITION";
+    break;
+  case 413:
+    code = "TOO_LARGE";
+    break;
+  case 416:
+    code = "RANGE";
+    break;
+  case 429:
+    code = "SLOW_DOWN", r = 1;
+    break;
+  case 500:
+    code = "INTERNAL", r = 1;
+    break;
+  case 501:
+    code = "NOT_IMPLEMENTED";
+    break;
+  case 502:
+    code = "BAD_GATEWAY", r = 1;
+    break;
+  case 503:
+    code = "UNAVAILABLE", r = 1;
+    break;
+  case 504:
+    code = "GATEWAY_TIMEOUT", r = 1;
+    break;
+  default:
+    if (status >= 500) {
+      code = "SERVER_ERROR", r = 1;
+    } else if (status >= 300 && status < 400) {
+      code = "REDIRECT";
+    } else {
+      code = "HTTP_ERROR";
+    }
+    break;
+  }
+  if (retryable)
+    *retryable = r;
+  return code;
+}
+
+/* ---- redaction -------------------------------------------------------------------------- */
+
+static const char *const secret_headers[] = {"x-api-token:", "authorization:",
+                                             "proxy-authorization:", "cookie:",
+                                             "set-cookie:", NULL};
+static const char *const secret_params[] = {"x-amz-signature=", "x-amz-credential=",
+                                            "x-amz-security-token=", NULL};
+
+static int param_end(char c) { return strchr("&#; \t\r\n\"'<>", c) != NULL; }
+
+size_t transfer_redact(const char *in, size_t n, char *out, size_t outlen) {
+  static const char mask[] = "REDACTED";
+  size_t i = 0, o = 0;
+  int linestart = 1;
+  if (outlen == 0)
+    return 0;
+#define EMIT(s, len)                                                                     \
+  do {                                                                                   \
+    size_t l_ = (len);                                                                   \
+    if (l_ > outlen - 1 - o)                                                             \
+      l_ = outlen - 1 - o;                                                               \
+    memcpy(out + o, (s), l_);                                                            \
+    o += l_;                                                                             \
+  } while (0)
+  while (i < n && o < outlen - 1) {
+    int hit = 0;
+    size_t k;
+    if (linestart) {
+      for (k = 0; secret_headers[k]; k++) {
+        size_t hl = strlen(secret_headers[k]);
+        if (n - i >= hl && strncasecmp(in + i, secret_headers[k], hl) == 0) {
+          EMIT(in + i, hl);
+          EMIT(" ", 1);
+          EMIT(mask, sizeof mask - 1);
+          i += hl;
+          while (i < n && in[i] != '\r' && in[i] != '\n')
+            i++;
+          hit = 1;
+          break;
+        }
+      }
+    }
+    if (!hit && (i == 0 || in[i - 1] == '?' || in[i - 1] == '&' || in[i - 1] == ';')) {
+      for (k = 0; secret_params[k]; k++) {
+        size_t pl = strlen(secret_params[k]);
+        if (n - i >= pl && strncasecmp(in + i, secret_params[k], pl) == 0) {
+          EMIT(in + i, pl);
+          EMIT(mask, sizeof mask - 1);
+          i += pl;
+          while (i < n && !param_end(in[i]))
+            i++;
+          hit = 1;
+          break;
+        }
+      }
+    }
+    if (hit) {
+      linestart = 0;
+      continue;
+    }
+    linestart = in[i] == '\n';
+    out[o++] = in[i++];
+  }
+#undef EMIT
+  out[o] = '\0';
+  return o;
+}
+
+/* ---- HTTP helpers ----------------------------------------------------------------------- */
+
+static int url_origin(const char *url, char **scheme, char **host, char **port) {
+  CURLU *u = curl_url();
+  int ok = 0;
+  *scheme = *host = *port = NULL;
+  if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_SCHEME, scheme, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_HOST, host, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_PORT, port, CURLU_DEFAULT_PORT) == CURLUE_OK)
+    ok = 1;
+  curl_url_cleanup(u);
+  return ok;
+}
+
+int transfer_same_origin(const char *a, const char *b) {
+  char *s1, *h1, *p1, *s2, *h2, *p2;
+  int ok1 = url_origin(a, &s1, &h1, &p1);
+  int ok2 = url_origin(b, &s2, &h2, &p2);
+  int same = ok1 && ok2 && strcasecmp(s1, s2) == 0 && strcasecmp(h1, h2) == 0 &&
+             strcmp(p1, p2) == 0;
+  curl_free(s1), curl_free(h1), curl_free(p1);
+  curl_free(s2), curl_free(h2), curl_free(p2);
+  return same;
+}
+
+int transfer_header_split(const char *line, size_t n, char *name, size_t namelen,
+                          const char **value, size_t *vlen) {
+  size_t i, colon;
+  const char *v, *e;
+  for (colon = 0; colon < n && line[colon] != ':'; colon++) {
+    unsigned char c = (unsigned char)line[colon];
+    if (c <= ' ' || c >= 127)
+      return -1;
+  }
+  if (colon == 0 || colon >= n || colon + 1 > namelen)
+    return -1;
+  for (i = 0; i < colon; i++)
+    name[i] = (char)tolower((unsigned char)line[i]);
+  name[colon] = '\0';
+  v = line + colon + 1;
+  e = line + n;
+  while (v < e && (*v == ' ' || *v == '\t'))
+    v++;
+  while (e > v && (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' ' || e[-1] == '\t'))
+    e--;
+  *value = v;
+  *vlen = (size_t)(e - v);
+  return 0;
+}
+
+int transfer_status_line(const char *line, size_t n) {
+  size_t i = 5;
+  int status = 0, digits = 0;
+  if (n < 5 || strncmp(line, "HTTP/", 5) != 0)
+    return -1;
+  while (i < n && line[i] != ' ')
+    i++;
+  while (i < n && line[i] == ' ')
+    i++;
+  while (i < n && digits < 3 && isdigit((unsigned char)line[i])) {
+    status = status * 10 + (line[i++] - '0');
+    digits++;
+  }
+  return digits == 3 ? status : -1;
+}
+
+static const char *parse_i64(const char *p, const char *e, int64_t *v) {
+  int64_t x = 0;
+  const char *s = p;
+  while (p < e && isdigit((unsigned char)*p)) {
+    if (x > (INT64_MAX - 9) / 10)
+      return NULL;
+    x = x * 10 + (*p++ - '0');
+  }
+  if (p == s)
+    return NULL;
+  *v = x;
+  return p;
+}
+
+int transfer_content_range(const char *v, size_t n, int64_t *first, int64_t *last,
+                           int64_t *total) {
+  const char *p = v, *e = v + n;
+  while (e > p && (e[-1] == ' ' || e[-1] == '\r' || e[-1] == '\n'))
+    e--;
+  if (e - p < 6 || strncasecmp(p, "bytes", 5) != 0)
+    return -1;
+  p += 5;
+  while (p < e && (*p == ' ' || *p == '='))
+    p++;
+  if (p < e && *p == '*') {
+    *first = *last = -1;
+    p++;
+  } else {
+    if ((p = parse_i64(p, e, first)) == NULL || p >= e || *p != '-')
+      return -1;
+    if ((p = parse_i64(p + 1, e, last)) == NULL || *last < *first)
+      return -1;
+  }
+  if (p >= e || *p != '/')
+    return -1;
+  p++;
+  if (p < e && *p == '*') {
+    *total = -1;
+    p++;
+  } else if ((p = parse_i64(p, e, total)) == NULL) {
+    return -1;
+  }
+  return p == e ? 0 : -1;
+}
+
+int transfer_etag(const char *v, size_t n, char *out, size_t outlen) {
+  const char *e = v + n;
+  size_t len, i;
+  int hex = 1;
+  while (v < e && (*v == ' ' || *v == '\t'))
+    v++;
+  while (e > v && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
+    e--;
+  if (e - v >= 2 && v[0] == 'W' && v[1] == '/')
+    v += 2;
+  if (e - v >= 2 && v[0] == '"' && e[-1] == '"')
+    v++, e--;
+  len = (size_t)(e - v);
+  if (len + 1 > outlen)
+    return -1;
+  memcpy(out, v, len);
+  out[len] = '\0';
+  if (len != 32)
+    return 0;
+  for (i = 0; i < len; i++) {
+    if (!isxdigit((unsigned char)out[i]))
+      hex = 0;
+  }
+  if (!hex)
+    return 0;
+  for (i = 0; i < len; i++)
+    out[i] = (char)tolower((unsigned char)out[i]);
+  return 1;
+}
+
+void transfer_hex(const unsigned char *d, size_t n, char *out) {
+  static const char digits[] = "0123456789abcdef";
+  size_t i;
+  for (i = 0; i < n; i++) {
+    out[2 * i] = digits[d[i] >> 4];
+    out[2 * i + 1] = digits[d[i] & 15];
+  }
+  out[2 * n] = '\0';
+}

@@ -1,0 +1,113 @@
+/*
+ * Lua-free plumbing shared by skafos.http and skafos.s3: the libcurl driver loop that
+ * runs progress hooks outside libcurl frames, stable error codes for libcurl failures,
+ * redaction of secrets for traces and messages, and small HTTP parsing helpers.
+ */
+#ifndef SKAFOS_TRANSFER_H
+#define SKAFOS_TRANSFER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <curl/curl.h>
+
+/* Receive and send buffer sizes: big enough to keep syscalls few, small enough to keep
+ * the process flat (two of them per transfer). */
+#define TRANSFER_BUFSIZE (512L * 1024L)
+
+/* ---- growable memory buffer with a hard cap ------------------------------------------
+ * Owned by whoever embeds it; tbuf_free is safe twice. Appending past `limit` keeps the
+ * first `limit` bytes and sets `overflow`. */
+typedef struct tbuf {
+  char *p;
+  size_t n, cap, limit;
+  int overflow;
+} tbuf;
+
+void tbuf_init(tbuf *b, size_t limit);
+/* Returns 0, or -1 when out of memory (the buffer is unchanged). */
+int tbuf_add(tbuf *b, const void *data, size_t n);
+void tbuf_reset(tbuf *b);
+void tbuf_free(tbuf *b);
+
+/* ---- common transfer options --------------------------------------------------------- */
+typedef struct transfer_opts {
+  double timeout;           /* whole transfer, seconds; 0 = none */
+  double connect_timeout;   /* seconds; 0 = libcurl's default */
+  long low_speed_bytes;     /* abort when below this many bytes/s ... */
+  long low_speed_time;      /* ... for this many seconds; 0 = off */
+  const char *ca_file;      /* CA bundle, NULL = system default */
+  const char *proxy;        /* NULL = libcurl's environment handling */
+  int insecure;             /* skip TLS verification (caller warns) */
+  FILE *trace;              /* redacted libcurl trace goes here when not NULL */
+  int (*interrupted)(void); /* polled by the xferinfo callback; may be NULL */
+} transfer_opts;
+
+/* Applies the options every skafos transfer shares (User-Agent, buffers, HTTP/2 over
+ * TLS, keep-alive, http/https only, no signals, timeouts, TLS, trace) to a freshly
+ * reset easy handle. errbuf must be CURL_ERROR_SIZE bytes and outlive the transfer. */
+CURLcode transfer_setup(CURL *easy, const transfer_opts *o, const char *user_agent,
+                        char *errbuf);
+
+/* Called by transfer_run between libcurl calls, never from inside a libcurl callback,
+ * at most every `interval` seconds and once more at the end (final = 1). A nonzero
+ * return aborts the transfer with CURLE_ABORTED_BY_CALLBACK. */
+typedef int (*transfer_tick_fn)(void *ud, int final);
+
+/* Drives one easy handle to completion on a private multi handle (the connection cache
+ * lives in the easy handle's CURLSH). Returns the transfer's CURLcode. */
+CURLcode transfer_run(CURL *easy, const transfer_opts *o, transfer_tick_fn tick, void *ud,
+                      double interval);
+
+/* A share of connections, DNS and TLS sessions for one lua_State's transfers (keep-alive
+ * across calls). NULL when libcurl cannot make one: transfers then run unshared. */
+CURLSH *transfer_share_new(void);
+
+/* Monotonic seconds. */
+double transfer_now(void);
+
+/* ---- errors --------------------------------------------------------------------------
+ * Maps a libcurl result to a stable code ("TIMEOUT", "COULDNT_CONNECT", ...) and
+ * whether retrying the same request may succeed. */
+const char *transfer_curl_code(CURLcode rc, int *retryable);
+
+/* Maps a final HTTP status (>= 300) to a stable code and retryable flag, as used when
+ * the body does not say more. */
+const char *transfer_status_code(long status, int *retryable);
+
+/* ---- redaction ----------------------------------------------------------------------
+ * Copies n bytes of `in` into out (outlen bytes, always NUL-terminated, truncated when
+ * short) with secrets replaced by "REDACTED": the values of the X-Amz-Signature,
+ * X-Amz-Credential and X-Amz-Security-Token query parameters, and the values of
+ * X-API-TOKEN, Authorization, Proxy-Authorization and Cookie header lines. Returns the
+ * length written. */
+size_t transfer_redact(const char *in, size_t n, char *out, size_t outlen);
+
+/* ---- HTTP helpers ------------------------------------------------------------------- */
+/* 1 when both URLs have the same scheme, host and port; 0 when not or unparsable. */
+int transfer_same_origin(const char *a, const char *b);
+
+/* Splits a raw header line "Name: value\r\n". Writes the lower-cased name into name
+ * (namelen bytes) and points *value and *vlen at the trimmed value inside line. Returns 0,
+ * or -1 for lines that are not a header (status lines, the blank line, junk). */
+int transfer_header_split(const char *line, size_t n, char *name, size_t namelen,
+                          const char **value, size_t *vlen);
+
+/* Parses "HTTP/1.1 200 OK" or "HTTP/2 200"; returns the status or -1. */
+int transfer_status_line(const char *line, size_t n);
+
+/* Parses a Content-Range value: "bytes F-L/T", "bytes F-L/ *" (T = -1) or "bytes * /T"
+ * (F = L = -1). Returns 0 or -1. */
+int transfer_content_range(const char *v, size_t n, int64_t *first, int64_t *last,
+                           int64_t *total);
+
+/* Normalises an ETag header value (strips W/ and quotes, trims) into out (outlen
+ * bytes). Returns 1 if it is a plain MD5 (32 hex digits, lower-cased into out), 0 if it
+ * is something else (multipart "...-N", KMS, empty), -1 if it does not fit. */
+int transfer_etag(const char *v, size_t n, char *out, size_t outlen);
+
+/* Lower-case hex of n bytes into out (2n+1 bytes). */
+void transfer_hex(const unsigned char *d, size_t n, char *out);
+
+#endif
