@@ -1,0 +1,883 @@
+/*
+ * skafos.s3: streamed, verified transfers to and from presigned storage URLs. put sends
+ * a file or byte source with Content-Length and checks the ETag against the MD5 computed
+ * while sending; get writes dest..".part", resumes with Range/If-Range, renames when whole.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <openssl/evp.h>
+
+#include "common.h"
+#include "s3err.h"
+#include "transfer.h"
+
+#define SHARE_KEY "skafos.curl.share"
+#define SHARE_MT "skafos.CurlShare"
+#define XFER_MT "skafos.s3.Transfer"
+
+#define MAX_PUT_SIZE (INT64_C(5) * 1024 * 1024 * 1024) /* one presigned PUT */
+#define ERROR_BODY_LIMIT (64u * 1024u)
+#define PROGRESS_INTERVAL 0.1
+#define HASH_CHUNK (1u << 20)
+
+/* ---- the per-state connection cache (same registry entry as skafos.http) ------------- */
+
+typedef struct share_ud {
+  CURLSH *sh;
+} share_ud;
+
+static int share_gc(lua_State *L) {
+  share_ud *s = luaL_checkudata(L, 1, SHARE_MT);
+  if (s->sh && curl_share_cleanup(s->sh) == CURLSHE_OK)
+    s->sh = NULL;
+  return 0;
+}
+
+static CURLSH *getshare(lua_State *L) {
+  share_ud *s;
+  if (lua_getfield(L, LUA_REGISTRYINDEX, SHARE_KEY) == LUA_TUSERDATA) {
+    s = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return s->sh;
+  }
+  lua_pop(L, 1);
+  s = lua_newuserdatauv(L, sizeof *s, 0);
+  s->sh = NULL;
+  if (luaL_newmetatable(L, SHARE_MT)) {
+    lua_pushcfunction(L, share_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  s->sh = transfer_share_new();
+  lua_setfield(L, LUA_REGISTRYINDEX, SHARE_KEY);
+  return s->sh;
+}
+
+/* ---- the transfer handle --------------------------------------------------------------
+ * Full userdata owning every C resource of one put or get; __gc releases them, so a Lua
+ * error anywhere leaks nothing. */
+
+typedef struct xfer {
+  CURL *easy;
+  struct curl_slist *hdrs;
+  EVP_MD_CTX *md5, *sha;
+  FILE *trace; /* opened from opts.trace, owned */
+  transfer_opts topts;
+  char errbuf[CURL_ERROR_SIZE];
+  const char *stash_code; /* error found inside a libcurl callback */
+  char stash_msg[512];
+  lua_State *L;
+  int progress; /* stack index of the progress function, 0 if none */
+  long status;  /* of the latest response */
+  char etag_raw[256];
+  tbuf errbody;
+  /* put */
+  int in_fd;
+  skafos_source *src;
+  int64_t size, sent;
+  /* get */
+  FILE *out;
+  const char *part, *meta; /* anchored on the Lua stack */
+  int64_t offset;          /* bytes of the part file kept from before */
+  int64_t received;        /* body bytes of this response written to the part */
+  int64_t cr_first, cr_last, cr_total;
+  int to_file, restarted;
+  char *hashbuf;
+} xfer;
+
+static void xfer_release(xfer *x) {
+  if (x->easy) {
+    curl_easy_cleanup(x->easy);
+    x->easy = NULL;
+  }
+  curl_slist_free_all(x->hdrs);
+  x->hdrs = NULL;
+  EVP_MD_CTX_free(x->md5);
+  EVP_MD_CTX_free(x->sha);
+  x->md5 = x->sha = NULL;
+  if (x->in_fd >= 0) {
+    close(x->in_fd);
+    x->in_fd = -1;
+  }
+  if (x->out) {
+    fclose(x->out);
+    x->out = NULL;
+  }
+  if (x->trace) {
+    fclose(x->trace);
+    x->trace = NULL;
+  }
+  free(x->hashbuf);
+  x->hashbuf = NULL;
+  tbuf_free(&x->errbody);
+}
+
+static int xfer_gc(lua_State *L) {
+  xfer_release(luaL_checkudata(L, 1, XFER_MT));
+  return 0;
+}
+
+static void stash(xfer *x, const char *code, const char *fmt, const char *arg) {
+  if (x->stash_code)
+    return;
+  x->stash_code = code;
+  snprintf(x->stash_msg, sizeof x->stash_msg, fmt, arg);
+}
+
+static int hash_init(xfer *x, int want_md5) {
+  if (want_md5 && (x->md5 == NULL && (x->md5 = EVP_MD_CTX_new()) == NULL))
+    return -1;
+  if (x->sha == NULL && (x->sha = EVP_MD_CTX_new()) == NULL)
+    return -1;
+  if (want_md5 && EVP_DigestInit_ex(x->md5, EVP_md5(), NULL) != 1)
+    return -1;
+  return EVP_DigestInit_ex(x->sha, EVP_sha256(), NULL) == 1 ? 0 : -1;
+}
+
+static void hash_hex(EVP_MD_CTX *ctx, char *out) {
+  unsigned char d[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_DigestFinal_ex(ctx, d, &n);
+  transfer_hex(d, n, out);
+}
+
+/* ---- libcurl callbacks: C buffers only, errors stashed, never Lua ------------------- */
+
+static size_t header_cb(char *data, size_t size, size_t nitems, void *ud) {
+  xfer *x = ud;
+  size_t n = size * nitems, vlen;
+  char name[64];
+  const char *v;
+  int st = transfer_status_line(data, n);
+  if (st > 0) { /* a new response (1xx or final): forget the previous one */
+    x->status = st;
+    x->etag_raw[0] = '\0';
+    x->cr_first = x->cr_last = x->cr_total = -1;
+    x->to_file = 0;
+    tbuf_reset(&x->errbody);
+    return n;
+  }
+  if (transfer_header_split(data, n, name, sizeof name, &v, &vlen) == 0) {
+    if (strcmp(name, "etag") == 0 && vlen < sizeof x->etag_raw) {
+      memcpy(x->etag_raw, v, vlen);
+      x->etag_raw[vlen] = '\0';
+    } else if (strcmp(name, "content-range") == 0) {
+      transfer_content_range(v, vlen, &x->cr_first, &x->cr_last, &x->cr_total);
+    }
+    return n;
+  }
+  if (!(n <= 2 && (data[0] == '\r' || data[0] == '\n')) || x->out == NULL)
+    return n;
+  /* End of a get's header block: decide, before any body byte, where the body goes.
+   * Only 200 and 206 ever reach the part file. */
+  if (x->status == 200) {
+    if (x->offset > 0) { /* If-Range did not match: the object changed, start over */
+      if (fflush(x->out) != 0 || ftruncate(fileno(x->out), 0) != 0 ||
+          fseeko(x->out, 0, SEEK_SET) != 0 || hash_init(x, 0) != 0) {
+        stash(x, "WRITE", "cannot restart the part file: %s", strerror(errno));
+        return 0;
+      }
+      x->offset = 0;
+      x->restarted = 1;
+    }
+    x->to_file = 1;
+  } else if (x->status == 206) {
+    if (x->cr_first != x->offset) {
+      stash(x, "RANGE", "%s", "storage answered a range that does not continue the part file");
+      return 0;
+    }
+    x->to_file = 1;
+  }
+  if (x->to_file) { /* remember the ETag now, so an interrupted get can resume */
+    FILE *m = fopen(x->meta, "w");
+    if (m == NULL || fputs(x->etag_raw, m) < 0 || fclose(m) != 0) {
+      stash(x, "WRITE", "cannot write %s", x->meta);
+      return 0;
+    }
+  }
+  return n;
+}
+
+static size_t write_cb(char *data, size_t size, size_t nitems, void *ud) {
+  xfer *x = ud;
+  size_t n = size * nitems;
+  if (!x->to_file) { /* an error body: keep its start for the XML error */
+    if (tbuf_add(&x->errbody, data, n) != 0) {
+      stash(x, "NO_MEMORY", "%s", "out of memory for an error body");
+      return 0;
+    }
+    return n;
+  }
+  if (fwrite(data, 1, n, x->out) != n) {
+    stash(x, "WRITE", "cannot write the part file: %s", strerror(errno));
+    return 0;
+  }
+  EVP_DigestUpdate(x->sha, data, n);
+  x->received += (int64_t)n;
+  return n;
+}
+
+static size_t read_cb(char *buf, size_t size, size_t nitems, void *ud) {
+  xfer *x = ud;
+  size_t want = size * nitems;
+  ssize_t got;
+  if ((int64_t)want > x->size - x->sent)
+    want = (size_t)(x->size - x->sent);
+  if (want == 0)
+    return 0;
+  if (x->src) {
+    char err[256] = "";
+    size_t r = x->src->read(x->src, buf, want, err, sizeof err);
+    if (r == (size_t)-1) {
+      stash(x, "SOURCE", "source read failed: %s", err);
+      return CURL_READFUNC_ABORT;
+    }
+    got = (ssize_t)r;
+  } else {
+    do
+      got = read(x->in_fd, buf, want);
+    while (got < 0 && errno == EINTR);
+    if (got < 0) {
+      stash(x, "READ", "cannot read the source file: %s", strerror(errno));
+      return CURL_READFUNC_ABORT;
+    }
+  }
+  if (got == 0) {
+    stash(x, "SOURCE", "%s", "the source ended before its announced size");
+    return CURL_READFUNC_ABORT;
+  }
+  EVP_DigestUpdate(x->md5, buf, (size_t)got);
+  EVP_DigestUpdate(x->sha, buf, (size_t)got);
+  x->sent += got;
+  return (size_t)got;
+}
+
+/* libcurl rewinds when it must send the body again (a dead reused connection). */
+static int seek_cb(void *ud, curl_off_t offset, int origin) {
+  xfer *x = ud;
+  char err[256] = "";
+  if (offset != 0 || origin != SEEK_SET)
+    return CURL_SEEKFUNC_CANTSEEK;
+  if (x->src ? (x->src->reset == NULL || x->src->reset(x->src, err, sizeof err) != 0)
+             : lseek(x->in_fd, 0, SEEK_SET) != 0)
+    return CURL_SEEKFUNC_FAIL;
+  if (hash_init(x, 1) != 0)
+    return CURL_SEEKFUNC_FAIL;
+  x->sent = 0;
+  return CURL_SEEKFUNC_OK;
+}
+
+/* ---- progress: runs between libcurl calls (transfer_run), under lua_pcall ---------- */
+
+static int tick(void *ud, int final) {
+  xfer *x = ud;
+  lua_State *L = x->L;
+  (void)final;
+  lua_pushvalue(L, x->progress);
+  if (x->out) { /* get */
+    curl_off_t cl = -1;
+    curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+    lua_pushinteger(L, (lua_Integer)(x->offset + x->received));
+    if (cl >= 0 && x->to_file)
+      lua_pushinteger(L, (lua_Integer)(x->offset + cl));
+    else
+      lua_pushnil(L);
+  } else {
+    lua_pushinteger(L, (lua_Integer)x->sent);
+    lua_pushinteger(L, (lua_Integer)x->size);
+  }
+  if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
+    stash(x, "CALLBACK", "progress callback failed: %s",
+          lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : luaL_typename(L, -1));
+    lua_pop(L, 1);
+    return 1;
+  }
+  if (lua_isboolean(L, -1) && !lua_toboolean(L, -1)) {
+    stash(x, "ABORTED", "%s", "progress callback returned false");
+    lua_pop(L, 1);
+    return 1;
+  }
+  lua_pop(L, 1);
+  return 0;
+}
+
+/* ---- options (from the table at index 3, which may be absent) ------------------------ */
+
+static int field(lua_State *L, const char *name) {
+  if (!lua_istable(L, 3)) {
+    lua_pushnil(L);
+    return LUA_TNIL;
+  }
+  return lua_getfield(L, 3, name);
+}
+
+static double optnumber(lua_State *L, const char *name, double def) {
+  double v = def;
+  if (field(L, name) != LUA_TNIL) {
+    if (!lua_isnumber(L, -1))
+      luaL_error(L, "s3: option '%s' must be a number", name);
+    v = lua_tonumber(L, -1);
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+static const char *optstring(lua_State *L, const char *name) {
+  int t = field(L, name); /* left on the stack, anchoring the string */
+  if (t == LUA_TNIL)
+    return NULL;
+  if (t != LUA_TSTRING)
+    luaL_error(L, "s3: option '%s' must be a string", name);
+  return lua_tostring(L, -1);
+}
+
+static int optbool(lua_State *L, const char *name) {
+  int v = field(L, name) != LUA_TNIL && lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+static void appendheader(lua_State *L, xfer *x, const char *line) {
+  struct curl_slist *n = curl_slist_append(x->hdrs, line);
+  if (n == NULL)
+    luaL_error(L, "s3: out of memory");
+  x->hdrs = n;
+}
+
+/* Extra headers (e.g. x-amz-meta-*). Credentials are refused: storage never sees one. */
+static void readheaders(lua_State *L, xfer *x) {
+  if (field(L, "headers") == LUA_TNIL) {
+    lua_pop(L, 1);
+    return;
+  }
+  luaL_checktype(L, -1, LUA_TTABLE);
+  lua_pushnil(L);
+  while (lua_next(L, -2) != 0) { /* stack: headers name value */
+    const char *name = luaL_checkstring(L, -2);
+    const char *v = luaL_checkstring(L, -1);
+    if (strcasecmp(name, "x-api-token") == 0 || strcasecmp(name, "authorization") == 0)
+      luaL_error(L, "s3: refusing to send %s to storage", name);
+    if (strpbrk(name, "\r\n:") || strpbrk(v, "\r\n"))
+      luaL_error(L, "s3: bad header %s", name);
+    appendheader(L, x, lua_pushfstring(L, "%s: %s", name, v));
+    lua_pop(L, 2);
+  }
+  lua_pop(L, 1);
+}
+
+static void readopts(lua_State *L, xfer *x) {
+  int t;
+  if (!lua_isnoneornil(L, 3))
+    luaL_checktype(L, 3, LUA_TTABLE);
+  x->topts.timeout = optnumber(L, "timeout", 0);
+  x->topts.connect_timeout = optnumber(L, "connect_timeout", 30);
+  x->topts.low_speed_bytes = 1;
+  x->topts.low_speed_time = 60;
+  t = field(L, "low_speed");
+  if (t == LUA_TBOOLEAN && !lua_toboolean(L, -1)) {
+    x->topts.low_speed_time = 0;
+  } else if (t == LUA_TTABLE) {
+    if (lua_getfield(L, -1, "bytes") == LUA_TNIL) {
+      lua_pop(L, 1);
+      lua_rawgeti(L, -1, 1);
+    }
+    if (lua_getfield(L, -2, "seconds") == LUA_TNIL) {
+      lua_pop(L, 1);
+      lua_rawgeti(L, -2, 2);
+    }
+    x->topts.low_speed_bytes = (long)lua_tointeger(L, -2);
+    x->topts.low_speed_time = (long)lua_tointeger(L, -1);
+    if (x->topts.low_speed_bytes <= 0 || x->topts.low_speed_time <= 0)
+      luaL_error(L, "s3: low_speed needs positive {bytes, seconds}");
+    lua_pop(L, 2);
+  } else if (t != LUA_TNIL) {
+    luaL_error(L, "s3: option 'low_speed' must be a table or false");
+  }
+  lua_pop(L, 1);
+  x->topts.ca_file = optstring(L, "ca_file");
+  x->topts.proxy = optstring(L, "proxy");
+  x->topts.insecure = optbool(L, "insecure");
+  x->topts.interrupted = skafos_interrupted;
+  t = field(L, "trace");
+  if (t == LUA_TSTRING) {
+    if ((x->trace = fopen(lua_tostring(L, -1), "a")) == NULL)
+      luaL_error(L, "s3: cannot open trace file %s", lua_tostring(L, -1));
+    x->topts.trace = x->trace;
+  } else if ((t == LUA_TNIL && skafos_trace_level(L) > 0) ||
+             (t == LUA_TBOOLEAN && lua_toboolean(L, -1))) {
+    x->topts.trace = stderr;
+  }
+  lua_pop(L, 1);
+  if (field(L, "progress") != LUA_TNIL) {
+    luaL_checktype(L, -1, LUA_TFUNCTION);
+    x->progress = lua_gettop(L);
+  } else {
+    lua_pop(L, 1);
+  }
+  readheaders(L, x);
+  if (x->topts.insecure)
+    fprintf(stderr, "skafos: warning: TLS certificate verification is disabled for this "
+                    "transfer (insecure = true)\n");
+}
+
+static xfer *newxfer(lua_State *L) {
+  xfer *x = lua_newuserdatauv(L, sizeof *x, 0);
+  memset(x, 0, sizeof *x);
+  x->in_fd = -1;
+  x->L = L;
+  tbuf_init(&x->errbody, ERROR_BODY_LIMIT);
+  luaL_setmetatable(L, XFER_MT);
+  return x;
+}
+
+static CURLcode setup(xfer *x, const char *url) {
+  CURL *e = x->easy;
+  CURLcode rc = transfer_setup(e, &x->topts, skafos_user_agent(), x->errbuf);
+  CURLSH *share = getshare(x->L);
+#define SET(opt, val)                                                                    \
+  do {                                                                                   \
+    if (rc == CURLE_OK)                                                                  \
+      rc = curl_easy_setopt(e, opt, val);                                                \
+  } while (0)
+  if (share)
+    SET(CURLOPT_SHARE, share);
+  SET(CURLOPT_URL, url);
+  SET(CURLOPT_HEADERFUNCTION, header_cb);
+  SET(CURLOPT_HEADERDATA, x);
+  SET(CURLOPT_WRITEFUNCTION, write_cb);
+  SET(CURLOPT_WRITEDATA, x);
+  SET(CURLOPT_HTTPHEADER, x->hdrs);
+#undef SET
+  return rc;
+}
+
+/* ---- results and errors ----------------------------------------------------------------- */
+
+static void seturlfield(lua_State *L, const char *url) {
+  char red[2048];
+  transfer_redact(url, strlen(url), red, sizeof red);
+  lua_pushstring(L, red);
+  lua_setfield(L, -2, "url");
+}
+
+static int pushfailure(lua_State *L, xfer *x, CURLcode rc, const char *url) {
+  const char *code, *msg;
+  int retryable = 0;
+  if (x->stash_code) {
+    code = x->stash_code;
+    msg = x->stash_msg;
+  } else if (rc == CURLE_ABORTED_BY_CALLBACK && skafos_interrupted()) {
+    code = "INTERRUPTED";
+    msg = "interrupted";
+  } else {
+    code = transfer_curl_code(rc, &retryable);
+    msg = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
+  }
+  skafos_pusherror(L, code, msg, 0, retryable);
+  seturlfield(L, url);
+  if (rc != CURLE_OK) {
+    lua_pushinteger(L, (lua_Integer)rc);
+    lua_setfield(L, -2, "curl_code");
+  }
+  return 2;
+}
+
+/* An HTTP error answer from storage: S3's XML says why; the status is the fallback. */
+static int pushs3error(lua_State *L, xfer *x, const char *url) {
+  s3err_info info;
+  int retryable = 0, isxml = s3err_parse(x->errbody.p, x->errbody.n, &info);
+  const char *code = s3err_classify(isxml ? &info : NULL, x->status, &retryable);
+  curl_off_t retry_after = 0;
+  char msg[800];
+  if (isxml)
+    snprintf(msg, sizeof msg, "storage refused the request (HTTP %ld %s): %s", x->status,
+             info.code, info.message[0] ? info.message : "no message");
+  else
+    snprintf(msg, sizeof msg, "storage answered HTTP %ld", x->status);
+  skafos_pusherror(L, code, msg, (int)x->status, retryable);
+  seturlfield(L, url);
+  if (isxml) {
+    lua_pushstring(L, info.code);
+    lua_setfield(L, -2, "s3_code");
+    if (info.request_id[0]) {
+      lua_pushstring(L, info.request_id);
+      lua_setfield(L, -2, "request_id");
+    }
+  }
+  if (curl_easy_getinfo(x->easy, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK &&
+      retry_after > 0) {
+    lua_pushinteger(L, (lua_Integer)retry_after);
+    lua_setfield(L, -2, "retry_after");
+  }
+  return 2;
+}
+
+/* ---- s3.put ----------------------------------------------------------------------------- */
+
+static int s3_put(lua_State *L) {
+  const char *url = luaL_checkstring(L, 1);
+  const char *path = NULL;
+  skafos_source *src = NULL;
+  char md5[33], sha[65], etag[256];
+  xfer *x;
+  CURLcode rc = CURLE_OK;
+  int plain;
+
+  if (lua_type(L, 2) == LUA_TSTRING)
+    path = lua_tostring(L, 2);
+  else if ((src = skafos_tosource(L, 2)) == NULL)
+    return luaL_argerror(L, 2, "file path or byte source expected");
+  lua_settop(L, 3);
+  luaL_checkstack(L, 30, "s3.put");
+  x = newxfer(L);
+  readopts(L, x);
+  appendheader(L, x, "Content-Type: application/octet-stream");
+
+  if (path) {
+    struct stat st;
+    char msg[600];
+    if ((x->in_fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(x->in_fd, &st) != 0) {
+      snprintf(msg, sizeof msg, "cannot open %s: %s", path, strerror(errno));
+      return skafos_pusherror(L, "READ", msg, 0, 0);
+    }
+    if (!S_ISREG(st.st_mode)) {
+      snprintf(msg, sizeof msg, "%s is not a regular file", path);
+      return skafos_pusherror(L, "READ", msg, 0, 0);
+    }
+    x->size = (int64_t)st.st_size;
+#ifdef POSIX_FADV_SEQUENTIAL
+    posix_fadvise(x->in_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+#endif
+  } else {
+    char err[256] = "";
+    x->src = src;
+    x->size = src->size;
+    /* A stream may have been read by an earlier attempt: always start from byte 0. */
+    if (src->reset && src->reset(src, err, sizeof err) != 0)
+      return skafos_pusherror(L, "SOURCE", err[0] ? err : "cannot reset the source", 0, 0);
+  }
+  if (x->size < 0)
+    return skafos_pusherror(L, "SOURCE", "the source has no known size", 0, 0);
+  if (x->size > MAX_PUT_SIZE)
+    return skafos_pusherror(L, "TOO_LARGE", "a single presigned PUT takes at most 5 GiB",
+                            0, 0);
+  /* Ask first: a refused URL (expired, bad signature) then costs no upload. */
+  if (x->size > 0)
+    appendheader(L, x, "Expect: 100-continue");
+  if (hash_init(x, 1) != 0 || (x->easy = curl_easy_init()) == NULL)
+    return skafos_pusherror(L, "NO_MEMORY", "cannot set up the transfer", 0, 0);
+
+  rc = setup(x, url);
+#define SET(opt, val)                                                                    \
+  do {                                                                                   \
+    if (rc == CURLE_OK)                                                                  \
+      rc = curl_easy_setopt(x->easy, opt, val);                                          \
+  } while (0)
+  SET(CURLOPT_UPLOAD, 1L);
+  SET(CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->size);
+  SET(CURLOPT_READFUNCTION, read_cb);
+  SET(CURLOPT_READDATA, x);
+  SET(CURLOPT_SEEKFUNCTION, seek_cb);
+  SET(CURLOPT_SEEKDATA, x);
+#undef SET
+  if (rc == CURLE_OK)
+    rc = transfer_run(x->easy, &x->topts, x->progress ? tick : NULL, x, PROGRESS_INTERVAL);
+  if (rc != CURLE_OK || x->stash_code)
+    return pushfailure(L, x, rc, url);
+  if (x->status != 200) /* S3 answers a successful PUT with exactly 200 */
+    return pushs3error(L, x, url);
+
+  hash_hex(x->md5, md5);
+  hash_hex(x->sha, sha);
+  plain = transfer_etag(x->etag_raw, strlen(x->etag_raw), etag, sizeof etag);
+  if (plain == 1 && strcmp(etag, md5) != 0) {
+    char msg[400];
+    snprintf(msg, sizeof msg, "storage ETag %s does not match the MD5 sent (%s)", etag, md5);
+    skafos_pusherror(L, "INTEGRITY", msg, 200, 0);
+    seturlfield(L, url);
+    return 2;
+  }
+  lua_createtable(L, 0, 8);
+  lua_pushinteger(L, x->status);
+  lua_setfield(L, -2, "status");
+  lua_pushstring(L, plain >= 0 ? etag : "");
+  lua_setfield(L, -2, "etag");
+  lua_pushinteger(L, (lua_Integer)x->sent);
+  lua_setfield(L, -2, "bytes");
+  lua_pushstring(L, md5);
+  lua_setfield(L, -2, "md5");
+  lua_pushstring(L, sha);
+  lua_setfield(L, -2, "sha256");
+  lua_pushboolean(L, plain == 1);
+  lua_setfield(L, -2, "etag_verified");
+  if (plain != 1) {
+    lua_pushstring(L, x->etag_raw[0] ? "the ETag is not a plain MD5: not compared"
+                                     : "storage sent no ETag: not compared");
+    lua_setfield(L, -2, "etag_note");
+  }
+  xfer_release(x);
+  return 1;
+}
+
+/* ---- s3.get ----------------------------------------------------------------------------- */
+
+/* Reads the ETag remembered next to a part file; "" when there is none. */
+static void readmeta(const char *meta, char *out, size_t outlen) {
+  FILE *f = fopen(meta, "r");
+  size_t n = 0;
+  if (f) {
+    n = fread(out, 1, outlen - 1, f);
+    fclose(f);
+  }
+  out[n] = '\0';
+  if (strpbrk(out, "\r\n"))
+    out[0] = '\0';
+}
+
+/* Feeds the bytes already in the part file to SHA-256. */
+static int hashpart(xfer *x, int64_t n) {
+  int fd = fileno(x->out);
+  int64_t off = 0;
+  if (x->hashbuf == NULL && (x->hashbuf = malloc(HASH_CHUNK)) == NULL)
+    return -1;
+  while (off < n) {
+    size_t want = (size_t)(n - off < HASH_CHUNK ? n - off : HASH_CHUNK);
+    ssize_t got = pread(fd, x->hashbuf, want, (off_t)off);
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got <= 0)
+      return -1;
+    EVP_DigestUpdate(x->sha, x->hashbuf, (size_t)got);
+    off += got;
+  }
+  return 0;
+}
+
+/* Opens the part file for this attempt: kept (offset = its size) when resuming from a
+ * part whose ETag is known, else emptied. Pushes nothing; returns 0 or -1 with errno. */
+static int openpart(xfer *x, int resume, char *etag, size_t etaglen) {
+  struct stat st;
+  int fd;
+  x->offset = 0;
+  etag[0] = '\0';
+  if (resume && stat(x->part, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+    readmeta(x->meta, etag, etaglen);
+    if (etag[0])
+      x->offset = (int64_t)st.st_size;
+  }
+  if ((fd = open(x->part, O_WRONLY | O_CREAT | O_CLOEXEC, 0644)) < 0)
+    return -1;
+  if ((x->out = fdopen(fd, "wb")) == NULL) {
+    close(fd);
+    return -1;
+  }
+  setvbuf(x->out, NULL, _IOFBF, 1 << 20);
+  if (x->offset == 0) {
+    unlink(x->meta);
+    if (ftruncate(fd, 0) != 0)
+      return -1;
+  }
+  if (fseeko(x->out, (off_t)x->offset, SEEK_SET) != 0)
+    return -1;
+  return 0;
+}
+
+/* Makes the part file durable and gives it its final name. */
+static int finish(xfer *x, const char *dest, char *msg, size_t msglen) {
+  const char *slash;
+  int fd = fileno(x->out), rc = 0;
+  if (fflush(x->out) != 0 || fsync(fd) != 0) {
+    snprintf(msg, msglen, "cannot write %s: %s", x->part, strerror(errno));
+    rc = -1;
+  }
+  if (fclose(x->out) != 0 && rc == 0) {
+    snprintf(msg, msglen, "cannot write %s: %s", x->part, strerror(errno));
+    rc = -1;
+  }
+  x->out = NULL;
+  if (rc == 0 && rename(x->part, dest) != 0) {
+    snprintf(msg, msglen, "cannot rename %s to %s: %s", x->part, dest, strerror(errno));
+    rc = -1;
+  }
+  if (rc != 0)
+    return -1;
+  unlink(x->meta);
+  /* Make the rename itself durable. */
+  slash = strrchr(dest, '/');
+  {
+    char dir[4096];
+    int dfd;
+    if (slash == NULL)
+      snprintf(dir, sizeof dir, ".");
+    else
+      snprintf(dir, sizeof dir, "%.*s", (int)(slash - dest > 0 ? slash - dest : 1), dest);
+    if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+      fsync(dfd);
+      close(dfd);
+    }
+  }
+  return 0;
+}
+
+static int s3_get(lua_State *L) {
+  const char *url = luaL_checkstring(L, 1);
+  const char *dest = luaL_checkstring(L, 2);
+  const char *want_sha;
+  char etag[256], sha[65], msg[600];
+  int resume, attempt;
+  xfer *x;
+  CURLcode rc = CURLE_OK;
+  int hdrbase;
+
+  lua_settop(L, 3);
+  luaL_checkstack(L, 30, "s3.get");
+  x = newxfer(L);
+  readopts(L, x);
+  resume = optbool(L, "resume");
+  want_sha = optstring(L, "sha256");
+  x->part = lua_pushfstring(L, "%s.part", dest);
+  x->meta = lua_pushfstring(L, "%s.part.etag", dest);
+  if ((x->easy = curl_easy_init()) == NULL)
+    return skafos_pusherror(L, "NO_MEMORY", "cannot set up the transfer", 0, 0);
+  hdrbase = lua_gettop(L);
+
+  /* Two rounds at most: a 416 for a part that does not match the object drops the part
+   * and fetches the whole object once more. */
+  for (attempt = 0; attempt < 2; attempt++) {
+    struct curl_slist *extra = NULL;
+    lua_settop(L, hdrbase);
+    if (x->out) {
+      fclose(x->out);
+      x->out = NULL;
+    }
+    if (openpart(x, resume && attempt == 0, etag, sizeof etag) != 0) {
+      snprintf(msg, sizeof msg, "cannot open %s: %s", x->part, strerror(errno));
+      return skafos_pusherror(L, "WRITE", msg, 0, 0);
+    }
+    if (hash_init(x, 0) != 0)
+      return skafos_pusherror(L, "NO_MEMORY", "cannot set up hashing", 0, 0);
+    if (x->offset > 0 && hashpart(x, x->offset) != 0) {
+      snprintf(msg, sizeof msg, "cannot read %s: %s", x->part, strerror(errno));
+      return skafos_pusherror(L, "READ", msg, 0, 0);
+    }
+    x->received = 0;
+    x->restarted = 0;
+    x->stash_code = NULL;
+    curl_easy_reset(x->easy);
+    rc = setup(x, url);
+    if (x->offset > 0) {
+      /* The caller's headers stay first in x->hdrs; the range pair is appended to a
+       * copy so a second round starts clean. */
+      struct curl_slist *h;
+      for (h = x->hdrs; h; h = h->next) {
+        if ((extra = curl_slist_append(extra, h->data)) == NULL)
+          break;
+      }
+      lua_pushfstring(L, "Range: bytes=%I-", (lua_Integer)x->offset);
+      if (extra)
+        extra = curl_slist_append(extra, lua_tostring(L, -1));
+      lua_pushfstring(L, "If-Range: %s", etag);
+      if (extra)
+        extra = curl_slist_append(extra, lua_tostring(L, -1));
+      if (extra == NULL)
+        return skafos_pusherror(L, "NO_MEMORY", "cannot set up the transfer", 0, 0);
+      if (rc == CURLE_OK)
+        rc = curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, extra);
+    }
+    if (rc == CURLE_OK)
+      rc = transfer_run(x->easy, &x->topts, x->progress ? tick : NULL, x, PROGRESS_INTERVAL);
+    curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, NULL);
+    curl_slist_free_all(extra);
+    if (x->out && fflush(x->out) != 0 && rc == CURLE_OK)
+      stash(x, "WRITE", "cannot write the part file: %s", strerror(errno));
+    if (rc != CURLE_OK || x->stash_code) {
+      /* What arrived stays in the part file for a resumed get. */
+      if (x->out)
+        fsync(fileno(x->out));
+      return pushfailure(L, x, rc, url);
+    }
+    if (x->status == 416 && x->offset > 0) {
+      if (x->cr_total == x->offset)
+        break; /* the part already holds the whole object */
+      continue;
+    }
+    break;
+  }
+
+  if (x->status == 416 && x->offset > 0 && x->cr_total == x->offset) {
+    /* fallthrough to the checks below with nothing received */
+  } else if (x->status != 200 && x->status != 206) {
+    return pushs3error(L, x, url);
+  } else {
+    curl_off_t cl = -1;
+    curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+    if ((cl >= 0 && x->received != (int64_t)cl) ||
+        (x->status == 206 && x->cr_total >= 0 && x->offset + x->received != x->cr_total)) {
+      snprintf(msg, sizeof msg, "received %lld bytes, storage announced %lld",
+               (long long)(x->offset + x->received),
+               (long long)(x->status == 206 ? x->cr_total : (int64_t)cl));
+      fsync(fileno(x->out));
+      skafos_pusherror(L, "TRUNCATED", msg, (int)x->status, 1);
+      seturlfield(L, url);
+      return 2;
+    }
+  }
+  hash_hex(x->sha, sha);
+  if (want_sha && strcasecmp(want_sha, sha) != 0) {
+    snprintf(msg, sizeof msg, "SHA-256 %s does not match the expected %.64s", sha, want_sha);
+    fclose(x->out);
+    x->out = NULL;
+    unlink(x->part);
+    unlink(x->meta);
+    return skafos_pusherror(L, "INTEGRITY", msg, 0, 0);
+  }
+  if (x->etag_raw[0] == '\0')
+    snprintf(x->etag_raw, sizeof x->etag_raw, "%s", etag);
+  if (finish(x, dest, msg, sizeof msg) != 0)
+    return skafos_pusherror(L, "WRITE", msg, 0, 0);
+
+  lua_createtable(L, 0, 6);
+  lua_pushinteger(L, x->status);
+  lua_setfield(L, -2, "status");
+  lua_pushinteger(L, (lua_Integer)(x->offset + x->received));
+  lua_setfield(L, -2, "bytes");
+  transfer_etag(x->etag_raw, strlen(x->etag_raw), etag, sizeof etag);
+  lua_pushstring(L, etag);
+  lua_setfield(L, -2, "etag");
+  lua_pushstring(L, sha);
+  lua_setfield(L, -2, "sha256");
+  lua_pushboolean(L, x->offset > 0);
+  lua_setfield(L, -2, "resumed");
+  lua_pushboolean(L, x->restarted);
+  lua_setfield(L, -2, "restarted");
+  xfer_release(x);
+  return 1;
+}
+
+static const luaL_Reg s3_funcs[] = {{"put", s3_put}, {"get", s3_get}, {NULL, NULL}};
+
+int luaopen_skafos_s3(lua_State *L);
+
+int luaopen_skafos_s3(lua_State *L) {
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  if (luaL_newmetatable(L, XFER_MT)) {
+    lua_pushcfunction(L, xfer_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, xfer_gc);
+    lua_setfield(L, -2, "__close");
+  }
+  lua_pop(L, 1);
+  luaL_newlib(L, s3_funcs);
+  lua_pushinteger(L, (lua_Integer)MAX_PUT_SIZE);
+  lua_setfield(L, -2, "max_put_size");
+  return 1;
+}
