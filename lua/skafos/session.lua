@@ -1,0 +1,73 @@
+-- What every API workflow starts with: resolved settings, the settings it needs checked,
+-- the policy hooks (workflow overrides over config files), a retry policy and a client.
+local api = require "skafos.api"
+local config = require "skafos.config"
+local retry = require "skafos.retry"
+
+local M = {}
+
+---Merges hook tables: later tables win.
+local function merge_hooks(...)
+  local hooks = {}
+  for i = 1, select("#", ...) do
+    local t = select(i, ...)
+    for _, name in ipairs(config.HOOKS) do
+      if t and type(t[name]) == "function" then hooks[name] = t[name] end
+    end
+  end
+  return hooks
+end
+
+---The retry policy of a session: skafos.retry's defaults, or the user's `retry(err, attempt)`
+---hook deciding (a delay in seconds, or nil to give up). `policy.call(fn, {what})` runs fn
+---under it; `on_retry(err, attempt, delay)` hears of each new attempt.
+function M.policy(hook, on_retry)
+  local policy = {}
+  function policy.call(fn, info)
+    local what = info and info.what
+    local o = {
+      on_retry = function(attempt, err, delay)
+        err.what = what
+        if on_retry then on_retry(err, attempt, delay) end
+      end,
+    }
+    if hook then
+      -- the hook's delay replaces the backoff: a zero base and the delay as Retry-After
+      o.base_delay = 0
+      o.retryable = function(err)
+        local delay = hook(err, err.attempts)
+        if delay == nil or delay == false then return false end
+        err.retry_after = tonumber(delay) or 0
+        return true
+      end
+    end
+    return retry.run(fn, o)
+  end
+  return policy
+end
+
+---Opens a session.
+---@param opts table {flags = parsed options or library options, settings? (already resolved),
+---  hooks? (the workflow's own), needs = {"token", "org", ...}, on_retry? fun(err, attempt, delay)}
+---@return table|nil session {settings, client, hooks, retry}
+---@return table|nil err
+function M.open(opts)
+  local s = opts.settings
+  if not s then
+    local err
+    s, err = config.resolve(opts.flags or {})
+    if not s then return nil, err end
+  end
+  local ok, err = config.require(s, opts.needs or { "token", "org", "app", "model" })
+  if not ok then return nil, err end
+  local hooks = merge_hooks(s.hooks, opts.hooks)
+  local policy = M.policy(hooks.retry, opts.on_retry)
+  return {
+    settings = s,
+    hooks = hooks,
+    retry = policy,
+    client = api.new(s, { retry = policy }),
+  }
+end
+
+return M

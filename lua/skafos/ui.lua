@@ -1,0 +1,130 @@
+-- What the user sees: messages and progress on stderr, results on stdout (a human table
+-- or, with --json, one JSON document). Workflows create one with ui.new(args).
+local cjson = require "cjson"
+local fs = require "skafos.fs"
+
+local M = {}
+
+local UI = {}
+UI.__index = UI
+
+---Human-readable byte count: 1536 -> "1.5 KiB".
+---@param n number
+---@return string
+function M.bytes(n)
+  local units = { "B", "KiB", "MiB", "GiB", "TiB" }
+  local i = 1
+  while n >= 1024 and i < #units do
+    n = n / 1024
+    i = i + 1
+  end
+  if i == 1 then return ("%d B"):format(n) end
+  return ("%.1f %s"):format(n, units[i])
+end
+
+---"m:ss" or "h:mm:ss".
+function M.duration(s)
+  s = math.floor(s + 0.5)
+  if s >= 3600 then return ("%d:%02d:%02d"):format(s // 3600, s % 3600 // 60, s % 60) end
+  return ("%d:%02d"):format(s // 60, s % 60)
+end
+
+---@param args table parsed options (json, quiet, progress)
+---@param opts? {out?: file*, err?: file*, tty?: boolean}
+function M.new(args, opts)
+  opts = opts or {}
+  args = args or {}
+  local tty = opts.tty
+  if tty == nil then tty = fs.isatty(2) end
+  local mode = args.progress or (tty and "bar" or "plain")
+  if args.quiet then mode = "none" end
+  return setmetatable({
+    json = args.json or false,
+    quiet = args.quiet or false,
+    progress_mode = mode,
+    out = opts.out or io.stdout,
+    err = opts.err or io.stderr,
+  }, UI)
+end
+
+---A message on stderr, unless --quiet.
+function UI:info(fmt, ...)
+  if self.quiet then return end
+  self.err:write(fmt:format(...), "\n")
+end
+
+---A warning on stderr, always.
+function UI:warn(fmt, ...)
+  self.err:write("skafos: warning: ", fmt:format(...), "\n")
+end
+
+---Prints a result: `doc` as JSON with --json, else what `human(out)` writes.
+function UI:result(doc, human)
+  if self.json then
+    self.out:write(cjson.encode(doc), "\n")
+  else
+    human(self.out)
+  end
+  self.out:flush()
+end
+
+---Prints rows as an aligned table with a header.
+---@param headers string[]
+---@param rows string[][]
+function M.table(out, headers, rows)
+  local widths = {}
+  for i, h in ipairs(headers) do widths[i] = #h end
+  for _, r in ipairs(rows) do
+    for i = 1, #headers do widths[i] = math.max(widths[i], utf8.len(tostring(r[i] or "")) or #tostring(r[i])) end
+  end
+  local function line(cells)
+    local parts = {}
+    for i = 1, #headers do
+      local c = tostring(cells[i] or "")
+      parts[i] = c .. (i < #headers and (" "):rep(widths[i] - (utf8.len(c) or #c)) or "")
+    end
+    out:write(table.concat(parts, "  "), "\n")
+  end
+  line(headers)
+  for _, r in ipairs(rows) do line(r) end
+end
+
+---A progress reporter for one phase ("upload", "download", "zip"): a bar on a terminal,
+---a plain line every few seconds otherwise, nothing with --progress=none or --quiet.
+---@return {update: fun(self, done: integer, total: integer), finish: fun(self)}
+function UI:progress(label)
+  local mode, err = self.progress_mode, self.err
+  local start = fs.clock()
+  local last_print, shown = 0, false
+  local p = {}
+  function p.update(_, done, total)
+    if mode == "none" then return end
+    local now = fs.clock()
+    local interval = mode == "bar" and 0.1 or 5
+    if now - last_print < interval and done ~= total then return end
+    last_print = now
+    local elapsed = math.max(now - start, 1e-6)
+    local rate = done / elapsed
+    local pct = total and total > 0 and done / total or nil
+    local eta = pct and rate > 0 and (total - done) / rate or nil
+    local text = ("%s %s%s, %s/s%s"):format(label,
+      pct and ("%3d%% "):format(math.floor(pct * 100)) or "",
+      total and total > 0 and (M.bytes(done) .. " of " .. M.bytes(total)) or M.bytes(done),
+      M.bytes(rate), eta and (" ETA " .. M.duration(eta)) or "")
+    if mode == "bar" then
+      local width = 24
+      local fill = pct and math.floor(pct * width) or 0
+      err:write("\r\27[K[", ("#"):rep(fill), ("."):rep(width - fill), "] ", text)
+      shown = true
+    else
+      err:write(text, "\n")
+    end
+    err:flush()
+  end
+  function p.finish()
+    if mode == "bar" and shown then err:write("\r\27[K") err:flush() end
+  end
+  return p
+end
+
+return M
