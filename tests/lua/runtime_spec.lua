@@ -21,6 +21,14 @@ return {
 }
 ]]
 
+local GREET = [[
+return {
+  description = "Print a greeting",
+  options = { { "--name", "Who to greet", default = "world" } },
+  run = function(_, args) io.stdout:write("hello, ", args.name, "\n") end,
+}
+]]
+
 describe("runtime", function()
   local dir, cleanup, env
 
@@ -50,7 +58,8 @@ describe("runtime", function()
   it("lists commands and exit codes in help", function()
     local r = skafos { "help" }
     assert.are.equal(0, r.code)
-    assert.matches("hello", r.stdout)
+    assert.matches("publish%s+Publish files", r.stdout)
+    assert.matches("fetch%s+Download", r.stdout)
     assert.matches("Exit codes:", r.stdout)
     assert.matches("130 interrupted", r.stdout)
   end)
@@ -58,7 +67,7 @@ describe("runtime", function()
   it("exits 2 on an unknown command and lists the commands", function()
     local r = skafos { "frobnicate" }
     assert.are.equal(2, r.code)
-    assert.matches("skafos: unknown command 'frobnicate'; commands are: .*hello", r.stderr)
+    assert.matches("skafos: unknown command 'frobnicate'; commands are: .*publish", r.stderr)
     assert.are.equal("", r.stdout)
   end)
 
@@ -72,13 +81,14 @@ describe("runtime", function()
   end)
 
   it("lets a project script shadow a built-in workflow", function()
-    proc.write(dir .. "/.skafos/scripts/hello.lua",
+    proc.write(dir .. "/.skafos/scripts/versions.lua",
       [[return { description = "mine", run = function() print("overridden") end }]])
-    local r = skafos { "hello" }
+    local r = skafos { "versions" }
     assert.are.equal(0, r.code, r.stderr)
     assert.are.equal("overridden\n", r.stdout)
     local s = skafos { "scripts" }
-    assert.matches("hello%s+project%s+%./%.skafos/scripts/hello%.lua", s.stdout)
+    assert.matches("versions%s+project%s+%./%.skafos/scripts/versions%.lua", s.stdout)
+    assert.matches("publish%s+embedded%s+scripts/publish%.lua", s.stdout)
   end)
 
   it("searches SKAFOS_PATH first, and ';;' stands for the default locations", function()
@@ -92,7 +102,8 @@ describe("runtime", function()
     env.SKAFOS_PATH = dir .. "/p1"
     local r = skafos({ "other" }, { unset = {} })
     assert.are.equal(2, r.code)
-    assert.are.equal("hello, world\n", skafos({ "hello" }, { unset = {} }).stdout)
+    r = skafos({ "config", "--json" }, { unset = {} })
+    assert.are.equal(0, r.code, r.stderr)
     -- order of the listing
     env.SKAFOS_PATH = dir .. "/p1;;"
     local s = skafos({ "scripts" }, { unset = {} }).stdout
@@ -216,9 +227,9 @@ describe("runtime", function()
   end)
 
   it("dumps a built-in workflow", function()
-    local r = skafos { "scripts", "dump", "hello" }
+    local r = skafos { "scripts", "dump", "publish" }
     assert.are.equal(0, r.code)
-    assert.are.equal(proc.read(proc.source_dir .. "/scripts/hello.lua"), r.stdout)
+    assert.are.equal(proc.read(proc.source_dir .. "/scripts/publish.lua"), r.stdout)
     r = skafos { "scripts", "dump", "nope" }
     assert.are.equal(2, r.code)
     assert.matches("no built%-in workflow 'nope'", r.stderr)
@@ -245,7 +256,8 @@ describe("runtime", function()
   it("embeds in a C program through skafos.h", function()
     local example = os.getenv("SKAFOS_EMBED_EXAMPLE")
     assert.truthy(example, "SKAFOS_EMBED_EXAMPLE is set by ctest")
-    local r = proc.run({ example, "hello", "--name", "C" }, { cwd = dir, env = env })
+    proc.write(dir .. "/.skafos/scripts/greet.lua", GREET)
+    local r = proc.run({ example, "greet", "--name", "C" }, { cwd = dir, env = env })
     assert.are.equal(0, r.code, r.stderr)
     assert.are.equal("hello, C\n", r.stdout)
     r = proc.run({ example, "nope" }, { cwd = dir, env = env })
@@ -261,9 +273,10 @@ describe("runtime", function()
       env.LD_PRELOAD = preload
       env.ASAN_OPTIONS = "detect_leaks=0"
     end
+    proc.write(dir .. "/.skafos/scripts/greet.lua", GREET)
     local r = proc.run({ "lua5.4", "-e", ("package.cpath = %q .. '/?.so;' .. package.cpath"):format(moddir),
       "-l", "skafos", "-e", [[
-        print(skafos.version, type(require("cjson").encode), skafos.run("hello", { "--name", "lua" }))
+        print(skafos.version, type(require("cjson").encode), skafos.run("greet", { "--name", "lua" }))
       ]] }, { cwd = dir, env = env })
     assert.are.equal(0, r.code, r.stderr)
     assert.are.equal("hello, lua\n" .. require("skafos.core").version .. "\tfunction\t0\n", r.stdout)

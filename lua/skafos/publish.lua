@@ -1,0 +1,256 @@
+-- Publishing a model version: validate everything locally, plan the archive, let the
+-- policy hooks see and veto the plan, build the zip (streamed straight into the upload
+-- when every entry is stored, else through a temporary file that never outlives the
+-- call), then E4 -> PUT with retries -> E6 with retries.
+local fs = require "skafos.fs"
+local s3 = require "skafos.s3"
+local session = require "skafos.session"
+local zip = require "skafos.zip"
+
+local M = {}
+
+M.MAX_ARCHIVE = 5 * 1024 * 1024 * 1024 -- one presigned PUT takes at most 5 GiB
+M.MAX_DESCRIPTION = 255
+
+local function fail(code, message, fields)
+  local e = { code = code, message = message }
+  for k, v in pairs(fields or {}) do e[k] = v end
+  return nil, setmetatable(e, { __tostring = function(t) return t.message end })
+end
+
+local function basename(path)
+  local trimmed = path:gsub("/+$", "")
+  if trimmed == "" then return "/" end
+  return trimmed:match("([^/]+)$")
+end
+
+-- Walks a directory: every file must be readable now, so a doomed upload never starts.
+local function walk(path, acc)
+  local names, err = fs.dir(path)
+  if not names then return nil, err end
+  for _, name in ipairs(names) do
+    local child = path .. "/" .. name
+    local st, serr = fs.stat(child)
+    if not st then return nil, serr end
+    if st.type == "directory" then
+      local ok, werr = walk(child, acc)
+      if not ok then return nil, werr end
+    elseif st.type == "file" then
+      if not fs.access(child, "r") then
+        return nil, { code = "USAGE", message = "cannot read " .. child .. ": permission denied" }
+      end
+      acc.bytes = acc.bytes + st.size
+      acc.files = acc.files + 1
+    end
+  end
+  return true
+end
+
+---The archive name: always from the model name, `.zip` not doubled.
+function M.archive_name(model)
+  local name = tostring(model):gsub("[/\\]", "_")
+  if name:lower():sub(-4) == ".zip" then return name end
+  return name .. ".zip"
+end
+
+local function parse_level(level)
+  if level == nil or level == "auto" then return "auto" end
+  if level == "store" or level == 0 or level == "0" then return "store" end
+  local n = math.tointeger(tonumber(level))
+  if n and n >= 1 and n <= 9 then return n end
+  return nil
+end
+
+---Checks the inputs and builds the plan; makes no request.
+---@param opts table {files, description, level}
+---@param s table resolved settings
+---@param hooks table
+---@return table|nil plan, table|nil err
+function M.plan(opts, s, hooks)
+  local files = opts.files or {}
+  if hooks.select_files then
+    files = hooks.select_files(files) or files
+  end
+  if #files == 0 then
+    return fail("USAGE", "nothing to publish: give at least one file or directory, e.g. skafos publish Model.mlmodel")
+  end
+  local description = opts.description
+  if description ~= nil then
+    local len = utf8.len(description) or #description
+    if len > M.MAX_DESCRIPTION then
+      return fail("USAGE", ("the description is %d characters; the limit is %d"):format(len, M.MAX_DESCRIPTION))
+    end
+  end
+  local level = parse_level(opts.level)
+  if not level then
+    return fail("USAGE", ("bad --level '%s': use auto, store or 1-9"):format(tostring(opts.level)))
+  end
+  local plan = {
+    archive = M.archive_name(s.model), description = description, level = level,
+    org = s.org, app = s.app, model = s.model, entries = {}, input_bytes = 0, files = 0,
+  }
+  local seen = {}
+  for _, path in ipairs(files) do
+    local st = fs.stat(path)
+    if not st then return fail("USAGE", ("no such file or directory: %s"):format(path)) end
+    if not fs.access(path, "r") then return fail("USAGE", ("cannot read %s: permission denied"):format(path)) end
+    local entry = { src = path, name = basename(path), type = st.type }
+    if seen[entry.name] then
+      return fail("USAGE", ("two inputs would both be stored as '%s' (%s and %s); rename one")
+        :format(entry.name, seen[entry.name], path))
+    end
+    seen[entry.name] = path
+    if st.type == "directory" then
+      local acc = { bytes = 0, files = 0 }
+      local ok, err = walk(path, acc)
+      if not ok then return fail(err.code == "ACCESS" and "USAGE" or (err.code or "USAGE"), err.message) end
+      entry.bytes, entry.files = acc.bytes, acc.files
+    elseif st.type == "file" then
+      entry.bytes, entry.files = st.size, 1
+    else
+      return fail("USAGE", ("%s is a %s, not a file or directory"):format(path, st.type))
+    end
+    entry.method = level == "store" and "store" or (level == "auto" and "auto" or "deflate")
+    entry.level = type(level) == "number" and level or nil
+    if hooks.compression then
+      local method, lvl = hooks.compression(entry)
+      if method ~= nil then
+        if method ~= "store" and method ~= "deflate" and method ~= "auto" then
+          return fail("USAGE", ("compression hook returned '%s' for %s: use store, deflate or auto")
+            :format(tostring(method), path))
+        end
+        entry.method, entry.level = method, lvl or entry.level
+      end
+    end
+    plan.entries[#plan.entries + 1] = entry
+    plan.input_bytes = plan.input_bytes + entry.bytes
+    plan.files = plan.files + entry.files
+  end
+  -- a single input that already is a zip goes as it is
+  if #plan.entries == 1 and plan.entries[1].type == "file" and plan.entries[1].src:lower():match("%.zip$") then
+    local listing = zip.list(plan.entries[1].src)
+    if listing then plan.as_is = true end
+  end
+  local all_stored = true
+  for _, e in ipairs(plan.entries) do
+    if e.method ~= "store" then all_stored = false end
+  end
+  if (plan.as_is or all_stored) and plan.input_bytes > M.MAX_ARCHIVE then
+    return fail("USAGE", ("the archive would be %d bytes; one upload takes at most 5 GiB"):format(plan.input_bytes))
+  end
+  return plan
+end
+
+-- A holder for a temporary directory, removed when the variable holding it goes out of
+-- scope (return, error or interrupt).
+local function temp_holder()
+  return setmetatable({}, { __close = function(t) if t.dir then fs.rmtree(t.dir) end end })
+end
+
+local function make_temp(holder)
+  local base = os.getenv("TMPDIR")
+  if not base or base == "" then base = "/tmp" end
+  local dir, err = fs.mkdtemp(base .. "/skafos-publish.")
+  holder.dir = dir
+  return dir, err
+end
+
+local function zip_entries(plan)
+  local entries = {}
+  for i, e in ipairs(plan.entries) do
+    entries[i] = { src = e.src, name = e.name, method = e.method, level = e.level }
+  end
+  return entries
+end
+
+---Publishes. opts: files, description, level, dry_run, flags/settings, hooks, progress
+---(fun(phase) -> reporter), on_retry. Returns a result table, or nil, err (err.model_version_id
+---is set when a record was left unfinished).
+function M.publish(opts)
+  local sess, serr = session.open { flags = opts.flags, settings = opts.settings, hooks = opts.hooks,
+    on_retry = opts.on_retry }
+  if not sess then return nil, serr end
+  local s, hooks, client = sess.settings, sess.hooks, sess.client
+  local plan, perr = M.plan(opts, s, hooks)
+  if not plan then return nil, perr end
+  if hooks.before_create then
+    local ok, veto = pcall(hooks.before_create, plan)
+    if not ok then
+      return fail("VETO", "publish refused by policy: " .. tostring(type(veto) == "table" and veto.message or veto),
+        { exit = 1 })
+    end
+  end
+  if opts.dry_run then
+    plan.dry_run = true
+    return plan
+  end
+
+  local started = fs.clock()
+  local temp <close> = temp_holder()
+  local source, size, reader
+  local zip_progress = opts.progress and opts.progress("zip")
+  if plan.as_is then
+    source, size = plan.entries[1].src, plan.input_bytes
+  else
+    local entries = zip_entries(plan)
+    local zopts = { level = plan.level }
+    size, reader = zip.stream(entries, zopts)
+    if size then
+      source = reader
+      plan.streamed = true
+    else
+      local dir, terr = make_temp(temp)
+      if not dir then return nil, terr end
+      local tmp = dir .. "/" .. plan.archive
+      zopts.progress = zip_progress and function(done, total) zip_progress:update(done, total) end
+      local summary, zerr = zip.create(tmp, entries, zopts)
+      if zip_progress then zip_progress:finish() end
+      if not summary then return nil, zerr end
+      local st = fs.stat(tmp)
+      source, size = tmp, st.size
+      plan.summary = summary
+    end
+  end
+  if size > M.MAX_ARCHIVE then
+    return fail("USAGE", ("the archive is %d bytes; one upload takes at most 5 GiB"):format(size))
+  end
+  plan.archive_bytes = size
+
+  local created, cerr = client:create_version(plan.archive, plan.description)
+  if not created then return nil, cerr end
+  local id = created.model_version_id
+
+  local function unfinished(err, step)
+    local e = {}
+    for k, v in pairs(err) do e[k] = v end
+    e.model_version_id = id
+    e.message = ("%s failed: %s; model version record %s was left unfinished")
+      :format(step, tostring(err.message), tostring(id))
+    if e.code ~= "INTERRUPTED" then e.exit = 6 end
+    return nil, setmetatable(e, { __tostring = function(t) return t.message end })
+  end
+
+  local put_progress = opts.progress and opts.progress("upload")
+  -- a path is reopened by each attempt, a stream is reset by s3.put
+  local put, puterr = sess.retry.call(function()
+    return s3.put(created.presigned_url, source, {
+      progress = put_progress and function(done, total) put_progress:update(done, total) end,
+    })
+  end, { what = "upload" })
+  if put_progress then put_progress:finish() end
+  if not put then return unfinished(puterr, "upload") end
+
+  local version, ferr = client:finalize(id, created.filepath)
+  if not version then return unfinished(ferr, "finalize") end
+
+  local result = {
+    version = version.version, model_version_id = id, filepath = created.filepath,
+    archive = plan.archive, bytes = put.bytes or size, md5 = put.md5, sha256 = put.sha256, etag = put.etag,
+    seconds = fs.clock() - started, streamed = plan.streamed or false, as_is = plan.as_is or false,
+    description = plan.description, org = s.org, app = s.app, model = s.model,
+  }
+  if hooks.after_publish then hooks.after_publish(result) end
+  return result
+end
+
+return M

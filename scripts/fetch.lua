@@ -1,0 +1,37 @@
+-- skafos fetch: download a model version (latest by default), verify it, optionally unzip.
+local config = require "skafos.config"
+local errors = require "skafos.errors"
+local fetch = require "skafos.fetch"
+local ui_mod = require "skafos.ui"
+
+local W = {
+  description = "Download a model version (latest by default), verify it and optionally unzip it",
+  epilog = "An interrupted fetch keeps <output>.download.part; the next run resumes it.",
+  options = config.with({
+    { "--version", "Version number or latest", default = "latest", argname = "N" },
+    { "-o --output", "Where to write the archive (default ./<model>.zip)", argname = "PATH" },
+    { "--unzip", "Also extract into DIR (default ./<model>/)", args = "?", argname = "DIR" },
+    { "-f --force", "Replace an existing archive or directory", flag = true },
+  }, config.options, config.output_options),
+}
+
+function W.run(_, args)
+  local ui = ui_mod.new(args)
+  local unzip = args.unzip and (args.unzip[1] or true) or nil
+  local result, err = fetch.fetch {
+    flags = args, version = args.version, output = args.output, unzip = unzip, force = args.force,
+    progress = function(phase) return ui:progress(phase) end,
+    on_retry = function(e, attempt, delay)
+      ui:info("retrying %s in %.1fs (attempt %d): %s", e.what or "request", delay, attempt + 1, tostring(e.message))
+    end,
+  }
+  if not result then errors.throw(err) end
+  ui:result(result, function(out)
+    out:write(("Fetched %s/%s/%s version %s to %s (%s)\n"):format(result.org, result.app, result.model,
+      tostring(result.version), result.path, ui_mod.bytes(result.bytes or 0)))
+    if result.unzipped then out:write(("  unzipped into %s\n"):format(result.unzipped)) end
+    if result.sha256 then out:write(("  sha256   %s\n"):format(result.sha256)) end
+  end)
+end
+
+return W

@@ -1,0 +1,61 @@
+-- skafos publish FILE...: zip the inputs and upload them as a new model version.
+-- Customise by copying this file (skafos scripts dump publish > .skafos/scripts/publish.lua)
+-- or, simpler, by defining hooks in .skafos/config.lua or in the copy:
+--   select_files(files) -> files      compression(entry) -> method, level
+--   before_create(plan) (error() to veto)   after_publish(result)   retry(err, attempt) -> delay|nil
+local config = require "skafos.config"
+local errors = require "skafos.errors"
+local publish = require "skafos.publish"
+local ui_mod = require "skafos.ui"
+
+local W = {
+  description = "Publish files or directories as a new model version",
+  epilog = "A single .zip is uploaded as it is; anything else is zipped deterministically.\n"
+    .. "Exit codes: 2 bad input, 3 token, 4 org/app/model not found, 6 upload failed (the message names\n"
+    .. "the unfinished model_version_id), 130 interrupted.",
+  options = config.with({
+    { "files", "Files or directories to publish", args = "*", argname = "FILE" },
+    { "-m --description", "Description stored with the version (at most 255 characters)", argname = "TEXT" },
+    { "--level", "Compression: auto (store what does not compress), store, or 1-9", default = "auto",
+      argname = "LEVEL" },
+    { "--dry-run", "Check the inputs and print the plan; send nothing", flag = true },
+  }, config.options, config.output_options),
+}
+
+local function print_plan(ui, plan)
+  ui:result({ dry_run = true, archive = plan.archive, org = plan.org, app = plan.app, model = plan.model,
+    level = plan.level, description = plan.description, input_bytes = plan.input_bytes, files = plan.files,
+    as_is = plan.as_is or false, entries = plan.entries }, function(out)
+    out:write(("Would publish %s to %s/%s/%s (%s, %d file%s, level %s)%s\n"):format(plan.archive, plan.org,
+      plan.app, plan.model, ui_mod.bytes(plan.input_bytes), plan.files, plan.files == 1 and "" or "s",
+      tostring(plan.level), plan.as_is and ", sent as it is" or ""))
+    for _, e in ipairs(plan.entries) do
+      out:write(("  %-40s %-9s %-8s %s\n"):format(e.name .. (e.type == "directory" and "/" or ""), e.type,
+        e.method .. (e.level and (" " .. e.level) or ""), ui_mod.bytes(e.bytes)))
+    end
+  end)
+end
+
+function W.run(ctx, args)
+  local ui = ui_mod.new(args)
+  local result, err = publish.publish {
+    flags = args, files = args.files, description = args.description, level = args.level,
+    dry_run = args.dry_run, hooks = ctx.workflow,
+    progress = function(phase) return ui:progress(phase) end,
+    on_retry = function(e, attempt, delay)
+      ui:info("retrying %s in %.1fs (attempt %d): %s", e.what or "request", delay, attempt + 1, tostring(e.message))
+    end,
+  }
+  if not result then errors.throw(err) end
+  if result.dry_run then return print_plan(ui, result) end
+  ui:result(result, function(out)
+    out:write(("Published %s/%s/%s version %s\n"):format(result.org, result.app, result.model,
+      tostring(result.version)))
+    out:write(("  archive  %s, %s%s\n"):format(result.archive, ui_mod.bytes(result.bytes),
+      result.streamed and " (streamed)" or ""))
+    out:write(("  sha256   %s\n"):format(tostring(result.sha256)))
+    out:write(("  time     %.1fs\n"):format(result.seconds))
+  end)
+end
+
+return W

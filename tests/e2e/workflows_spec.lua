@@ -1,0 +1,409 @@
+-- The workflows end to end: the real skafos binary against the emulator, checked through
+-- exit codes, messages, files on disk and what the emulator recorded.
+local cjson = require "cjson"
+local emulator = require "emulator"
+local proc = require "proc"
+
+local TOKEN = "demo-token"
+
+local function sh(cmd)
+  local p = io.popen(cmd)
+  local out = p:read("a")
+  p:close()
+  return out
+end
+
+local function write_random(path, bytes)
+  os.execute(("head -c %d /dev/urandom > %s"):format(bytes, proc.quote(path)))
+  return path
+end
+
+local function count(list, pred)
+  local n = 0
+  for _, r in ipairs(list) do if pred(r) then n = n + 1 end end
+  return n
+end
+
+describe("workflows", function()
+  local emu, dir, cleanup
+
+  setup(function()
+    emu = emulator.start { seed = proc.source_dir .. "/tests/e2e/seed.json" }
+  end)
+
+  teardown(function()
+    if emu then emu:stop() end
+  end)
+
+  before_each(function()
+    dir, cleanup = proc.tmpdir()
+    emu:clear_faults()
+    emu:clear_requests()
+  end)
+
+  after_each(function() cleanup() end)
+
+  local function env(extra)
+    local e = {
+      SKAFOS_API_URL = emu.api, SKAFOS_DOWNLOAD_URL = emu.download, SKAFOS_API_TOKEN = TOKEN,
+      SKAFOS_ORG_NAME = "demo-org", SKAFOS_APP_NAME = "demo-app", SKAFOS_MODEL_NAME = "demo-model",
+      XDG_CONFIG_HOME = dir .. "/xdg", HOME = dir .. "/home", TMPDIR = dir .. "/tmp",
+    }
+    os.execute("mkdir -p " .. proc.quote(dir .. "/tmp"))
+    for k, v in pairs(extra or {}) do e[k] = v end
+    return e
+  end
+
+  local function skafos(args, extra_env, opts)
+    opts = opts or {}
+    return proc.skafos(args, { cwd = opts.cwd or dir, env = env(extra_env),
+      unset = { "SKAFOS_PATH", "SKAFOS_DEBUG", "SKAFOS_TRACE", "http_proxy", "https_proxy", "HTTP_PROXY",
+        "HTTPS_PROXY", "ALL_PROXY" } })
+  end
+
+  local function requests(role)
+    return emu:requests()[role]
+  end
+
+  local function posts_of_versions()
+    return count(requests("api"), function(r) return r.method == "POST" and r.path:match("/model_versions$") end)
+  end
+
+  local function publish(files, extra_args, extra_env)
+    local args = { "publish", "--json" }
+    for _, a in ipairs(extra_args or {}) do args[#args + 1] = a end
+    for _, f in ipairs(files) do args[#args + 1] = f end
+    return skafos(args, extra_env)
+  end
+
+  describe("publish", function()
+    it("zips files and a directory, uploads them and reports the version, size and SHA-256", function()
+      proc.write(dir .. "/labels.txt", ("cat\ndog\n"):rep(1000))
+      write_random(dir .. "/Model.mlmodel", 300000)
+      proc.write(dir .. "/Pkg.mlpackage/Data/weights.bin", ("\1\2\3\4"):rep(5000))
+      proc.write(dir .. "/Pkg.mlpackage/Manifest.json", "{}")
+      local r = publish({ "labels.txt", "Model.mlmodel", "Pkg.mlpackage" }, { "-m", "first cut" })
+      assert.are.equal(0, r.code, r.stderr)
+      local out = cjson.decode(r.stdout)
+      assert.is_true(math.type(out.version) == "integer" and out.version >= 1)
+      assert.are.equal("demo-model.zip", out.archive)
+      assert.matches("^%x+$", out.sha256)
+      assert.are.equal(64, #out.sha256)
+      -- what the storage host received is the archive we describe
+      local puts = {}
+      for _, q in ipairs(requests("storage")) do if q.method == "PUT" then puts[#puts + 1] = q end end
+      assert.are.equal(1, #puts)
+      assert.are.equal(out.bytes, puts[1].bytes_in)
+      assert.are.equal(tostring(out.bytes), puts[1].headers["content-length"])
+      -- the version list now has it, with the description
+      local v = skafos { "versions", "--json" }
+      assert.are.equal(0, v.code, v.stderr)
+      local versions = cjson.decode(v.stdout)
+      assert.are.equal(out.version, versions[#versions].version)
+      assert.are.equal("first cut", versions[#versions].description)
+      -- fetch it back and unzip: the same bytes as the inputs
+      local f = skafos { "fetch", "--json", "-o", "back.zip", "--unzip", "out" }
+      assert.are.equal(0, f.code, f.stderr)
+      assert.are.equal(proc.read(dir .. "/Model.mlmodel"), proc.read(dir .. "/out/Model.mlmodel"))
+      assert.are.equal(proc.read(dir .. "/labels.txt"), proc.read(dir .. "/out/labels.txt"))
+      assert.are.equal(proc.read(dir .. "/Pkg.mlpackage/Data/weights.bin"),
+        proc.read(dir .. "/out/Pkg.mlpackage/Data/weights.bin"))
+      local sha = sh("sha256sum " .. proc.quote(dir .. "/back.zip")):match("^(%x+)")
+      assert.are.equal(out.sha256, sha)
+      assert.are.equal("", sh("unzip -tq " .. proc.quote(dir .. "/back.zip") .. " >/dev/null 2>&1 || echo bad"))
+    end)
+
+    it("sends a single zip as it is", function()
+      proc.write(dir .. "/a.txt", "alpha")
+      os.execute(("cd %s && zip -q given.zip a.txt"):format(proc.quote(dir)))
+      local r = publish { "given.zip" }
+      assert.are.equal(0, r.code, r.stderr)
+      local out = cjson.decode(r.stdout)
+      assert.is_true(out.as_is)
+      assert.are.equal(sh("sha256sum " .. proc.quote(dir .. "/given.zip")):match("^(%x+)"), out.sha256)
+    end)
+
+    it("prints the plan with --dry-run and sends nothing that changes state", function()
+      proc.write(dir .. "/m.bin", "weights")
+      local r = skafos { "publish", "--dry-run", "m.bin" }
+      assert.are.equal(0, r.code, r.stderr)
+      assert.matches("Would publish demo%-model%.zip to demo%-org/demo%-app/demo%-model", r.stdout)
+      assert.matches("m%.bin", r.stdout)
+      assert.are.equal(0, posts_of_versions())
+      assert.are.equal(0, #requests("storage"))
+    end)
+
+    it("refuses a 256-character description before any request (exit 2)", function()
+      proc.write(dir .. "/m.bin", "weights")
+      local r = skafos { "publish", "-m", ("x"):rep(256), "m.bin" }
+      assert.are.equal(2, r.code)
+      assert.matches("the description is 256 characters; the limit is 255", r.stderr)
+      assert.are.equal(0, posts_of_versions())
+    end)
+
+    it("refuses a missing file before any request (exit 2)", function()
+      local r = skafos { "publish", "nope.mlmodel" }
+      assert.are.equal(2, r.code)
+      assert.matches("no such file or directory: nope%.mlmodel", r.stderr)
+      assert.are.equal(0, posts_of_versions())
+    end)
+
+    it("refuses an unreadable file before any request (exit 2)", function()
+      proc.write(dir .. "/secret.bin", "x")
+      os.execute("chmod 000 " .. proc.quote(dir .. "/secret.bin") .. " && chmod 777 " .. proc.quote(dir))
+      local argv = { proc.bin, "publish", "secret.bin" }
+      -- root reads everything: run as nobody then
+      if sh("id -u"):match("^0") then
+        table.insert(argv, 1, "--clear-groups")
+        table.insert(argv, 1, "--regid=65534")
+        table.insert(argv, 1, "--reuid=65534")
+        table.insert(argv, 1, "setpriv")
+      end
+      local r = proc.run(argv, { cwd = dir, env = env() })
+      assert.are.equal(2, r.code, r.stderr)
+      assert.matches("cannot read secret%.bin: permission denied", r.stderr)
+      assert.are.equal(0, posts_of_versions())
+    end)
+
+    it("needs a token (exit 3) and rejects a wrong one (exit 3)", function()
+      proc.write(dir .. "/m.bin", "w")
+      local r = skafos({ "publish", "m.bin" }, { SKAFOS_API_TOKEN = "" })
+      assert.are.equal(3, r.code)
+      assert.matches("no API token", r.stderr)
+      r = skafos({ "versions" }, { SKAFOS_API_TOKEN = "wrong-token" })
+      assert.are.equal(3, r.code)
+      assert.matches("token was rejected", r.stderr)
+      assert.is_nil(r.stderr:find("wrong-token", 1, true))
+    end)
+
+    it("names the missing organization, app or model (exit 4)", function()
+      local r = skafos({ "versions" }, { SKAFOS_ORG_NAME = "no-org" })
+      assert.are.equal(4, r.code)
+      assert.matches("organization 'no%-org'", r.stderr)
+      r = skafos({ "versions" }, { SKAFOS_APP_NAME = "no-app" })
+      assert.are.equal(4, r.code)
+      assert.matches("app 'no%-app'", r.stderr)
+      r = skafos({ "versions" }, { SKAFOS_MODEL_NAME = "no-model" })
+      assert.are.equal(4, r.code)
+      assert.matches("model 'no%-model'", r.stderr)
+    end)
+
+    it("retries a put that fails with 503 twice, then succeeds", function()
+      proc.write(dir .. "/m.bin", ("w"):rep(10000))
+      emu:fault { role = "storage", method = "PUT", times = 2, action = { type = "status", status = 503 } }
+      local r = publish { "m.bin" }
+      assert.are.equal(0, r.code, r.stderr)
+      assert.matches("retrying upload", r.stderr)
+      local puts = count(requests("storage"), function(q) return q.method == "PUT" end)
+      assert.are.equal(3, puts)
+    end)
+
+    it("reports the unfinished model_version_id when the put fails for good (exit 6)", function()
+      proc.write(dir .. "/m.bin", ("w"):rep(1000))
+      emu:fault { role = "storage", method = "PUT", times = 100, action = { type = "status", status = 403,
+        body = "<?xml version=\"1.0\"?><Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>" } }
+      local r = publish { "m.bin" }
+      assert.are.equal(6, r.code, r.stderr)
+      local id = r.stderr:match("model version record (%S+) was left unfinished")
+      assert.truthy(id, r.stderr)
+      -- the API did create that record
+      local created = count(requests("api"), function(q) return q.method == "POST" end)
+      assert.are.equal(1, created)
+    end)
+
+    it("is interrupted by SIGINT with exit 130 and leaves no temporary file", function()
+      write_random(dir .. "/big.bin", 2 * 1024 * 1024)
+      emu:fault { role = "storage", method = "PUT", action = { type = "delay", ms = 20000 } }
+      local e = env()
+      local exports = {}
+      for k, v in pairs(e) do exports[#exports + 1] = k .. "=" .. proc.quote(v) end
+      -- level 6 forces the temporary archive; wait until the upload has started
+      local script = ("cd %s && env %s %s publish --level 6 big.bin 2>err & pid=$!; "
+        .. "i=0; while [ $i -lt 200 ] && ! ls %s/tmp/skafos-publish.* >/dev/null 2>&1; do sleep 0.05; i=$((i+1)); done; "
+        .. "sleep 0.5; kill -INT $pid; wait $pid; echo $?")
+        :format(proc.quote(dir), table.concat(exports, " "), proc.quote(proc.bin), proc.quote(dir))
+      local code = sh(script):match("(%d+)%s*$")
+      assert.are.equal("130", code, proc.read(dir .. "/err"))
+      assert.matches("interrupted", proc.read(dir .. "/err"))
+      assert.are.equal("", sh("ls -A " .. proc.quote(dir .. "/tmp")))
+    end)
+
+    it("never sends the token to storage nor prints it, even with -vv", function()
+      proc.write(dir .. "/m.bin", ("w"):rep(5000))
+      local r = skafos { "publish", "-vv", "m.bin" }
+      assert.are.equal(0, r.code, r.stderr)
+      local f = skafos { "fetch", "-vv", "-o", "x.zip" }
+      assert.are.equal(0, f.code, f.stderr)
+      assert.matches("x%-api%-token", (r.stderr .. f.stderr):lower()) -- the trace shows the header...
+      for _, text in ipairs { r.stdout, r.stderr, f.stdout, f.stderr } do
+        assert.is_nil(text:find(TOKEN, 1, true)) -- ...but never its value
+      end
+      local storage = requests("storage")
+      assert.is_true(#storage >= 2)
+      for _, q in ipairs(storage) do
+        assert.is_nil(q.headers["x-api-token"])
+      end
+    end)
+
+    it("runs a user's publish.lua override and honours a veto from before_create", function()
+      proc.write(dir .. "/m.bin", "w")
+      proc.write(dir .. "/.skafos/config.lua", [[
+        return {
+          before_create = function(plan)
+            if not plan.description then error("a description is required by team policy", 0) end
+          end,
+        }
+      ]])
+      local r = skafos { "publish", "m.bin" }
+      assert.are.equal(1, r.code)
+      assert.matches("publish refused by policy: a description is required by team policy", r.stderr)
+      assert.are.equal(0, posts_of_versions())
+      -- an override: the built-in copy plus a hook
+      local builtin = skafos({ "scripts", "dump", "publish" }).stdout
+      proc.write(dir .. "/.skafos/scripts/publish.lua", builtin:gsub("\nreturn W%s*$", [[
+
+function W.after_publish(result)
+  io.stderr:write("override saw version ", tostring(result.version), "\n")
+end
+
+return W
+]]))
+      r = skafos { "publish", "-m", "ok", "m.bin" }
+      assert.are.equal(0, r.code, r.stderr)
+      assert.matches("override saw version %d+", r.stderr)
+    end)
+  end)
+
+  describe("fetch", function()
+    local function publish_one()
+      proc.write(dir .. "/m.bin", ("model bytes "):rep(20000))
+      local r = publish({ "m.bin" }, { "--level", "store" })
+      assert.are.equal(0, r.code, r.stderr)
+      return cjson.decode(r.stdout)
+    end
+
+    it("refuses an existing target without --force and downloads nothing (exit 2)", function()
+      publish_one()
+      proc.write(dir .. "/demo-model.zip", "keep me")
+      emu:clear_requests()
+      local r = skafos { "fetch" }
+      assert.are.equal(2, r.code)
+      assert.matches("demo%-model%.zip already exists; pass %-%-force", r.stderr)
+      assert.are.equal("keep me", proc.read(dir .. "/demo-model.zip"))
+      assert.are.equal(0, #requests("storage"))
+      assert.are.equal(0, #requests("download"))
+      r = skafos { "fetch", "--force" }
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are_not.equal("keep me", proc.read(dir .. "/demo-model.zip"))
+    end)
+
+    it("names a missing version (exit 4)", function()
+      publish_one()
+      local r = skafos { "fetch", "--version", "999" }
+      assert.are.equal(4, r.code)
+      assert.matches("version 999", r.stderr)
+      assert.is_nil(proc.read(dir .. "/demo-model.zip"))
+    end)
+
+    it("reports a model with no versions (exit 4)", function()
+      local r = skafos({ "fetch" }, { SKAFOS_MODEL_NAME = "empty-model" })
+      assert.are.equal(4, r.code)
+      assert.matches("has no versions", r.stderr)
+    end)
+
+    it("resumes a download that was killed halfway", function()
+      local pub = publish_one()
+      emu:clear_requests()
+      emu:fault { role = "storage", method = "GET", action = { type = "stall", after_bytes = 60000, ms = 30000 } }
+      local e = env()
+      local exports = {}
+      for k, v in pairs(e) do exports[#exports + 1] = k .. "=" .. proc.quote(v) end
+      local part = dir .. "/demo-model.zip.download.part"
+      local script = ("cd %s && env %s %s fetch --progress none 2>err & pid=$!; "
+        .. "i=0; while [ $i -lt 200 ] && [ \"$(stat -c %%s %s 2>/dev/null || echo 0)\" -lt 60000 ]; do "
+        .. "sleep 0.05; i=$((i+1)); done; kill -KILL $pid; wait $pid; echo $?")
+        :format(proc.quote(dir), table.concat(exports, " "), proc.quote(proc.bin), proc.quote(part))
+      local code = sh(script):match("(%d+)%s*$")
+      assert.are.equal("137", code)
+      local partial = proc.read(part)
+      assert.truthy(partial and #partial >= 60000 and #partial < pub.bytes)
+      emu:clear_faults()
+      emu:clear_requests()
+      local r = skafos { "fetch", "--json" }
+      assert.are.equal(0, r.code, r.stderr)
+      local gets = requests("storage")
+      assert.are.equal(1, #gets)
+      assert.matches("^bytes=%d+%-", gets[1].headers["range"])
+      assert.are.equal(pub.sha256, sh("sha256sum " .. proc.quote(dir .. "/demo-model.zip")):match("^(%x+)"))
+      assert.is_nil(proc.read(part))
+    end)
+  end)
+
+  describe("other commands", function()
+    it("deploys the latest version to dev and shows the server's error for staging", function()
+      proc.write(dir .. "/m.bin", "w")
+      local pub = cjson.decode(publish({ "m.bin" }).stdout)
+      local r = skafos { "deploy" }
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal(("Deployed version %d to dev\n"):format(pub.version), r.stdout)
+      r = skafos { "deploy", "--env", "staging", "--version", tostring(pub.version) }
+      assert.are_not.equal(0, r.code)
+      assert.matches("deploy: .*staging", r.stderr)
+    end)
+
+    it("lists environments with device counts", function()
+      local r = skafos { "environments" }
+      assert.are.equal(0, r.code, r.stderr)
+      assert.matches("Dev%s+%S+%s+2\n", r.stdout)
+      assert.matches("Prod%s+%S+%s+25\n", r.stdout)
+      local j = cjson.decode(skafos({ "environments", "--json" }).stdout)
+      assert.are.equal("Dev", j[1].name)
+    end)
+
+    it("summarises what the token can see, in rows or as a tree", function()
+      local r = skafos { "summary", "--json" }
+      assert.are.equal(0, r.code, r.stderr)
+      local rows = cjson.decode(r.stdout)
+      assert.is_true(count(rows, function(x)
+        return x.org_name == "demo-org" and x.app_name == "demo-app" and x.model_name == "demo-model"
+      end) == 1)
+      local tree = cjson.decode(skafos({ "summary", "--compact", "--json" }).stdout)
+      assert.is_table(tree["demo-org"]["demo-app"])
+    end)
+
+    it("creates a model, and says so when it exists (exit 5)", function()
+      local r = skafos { "models", "create", "fresh-model", "-m", "new bin" }
+      assert.are.equal(0, r.code, r.stderr)
+      assert.matches("Created model 'fresh%-model'", r.stdout)
+      r = skafos { "models", "create", "fresh-model" }
+      assert.are.equal(5, r.code)
+    end)
+
+    it("shows where each setting comes from without the token", function()
+      proc.write(dir .. "/.skafos/config.lua", [[return { app = "from-config" }]])
+      local r = skafos({ "config", "--model", "flagged" }, { SKAFOS_APP_NAME = "" })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.matches("model%s+flagged%s+flag %-%-model", r.stdout)
+      assert.matches("app%s+from%-config%s+project config", r.stdout)
+      assert.matches("org%s+demo%-org%s+environment SKAFOS_ORG_NAME", r.stdout)
+      assert.is_nil(r.stdout:find(TOKEN, 1, true))
+    end)
+
+    it("handles spaces and non-ASCII names in org, app, model and files", function()
+      local e = { SKAFOS_ORG_NAME = "Équipe ML", SKAFOS_APP_NAME = "my app", SKAFOS_MODEL_NAME = "modèle été" }
+      proc.write(dir .. "/dossier à/poids été.bin", "données")
+      local r = skafos({ "publish", "--json", "dossier à" }, e)
+      assert.are.equal(0, r.code, r.stderr)
+      local out = cjson.decode(r.stdout)
+      assert.are.equal("modèle été.zip", out.archive)
+      r = skafos({ "fetch", "--unzip", "x" }, e)
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("données", proc.read(dir .. "/x/dossier à/poids été.bin"))
+      local posted = false
+      for _, q in ipairs(requests("api")) do
+        if q.method == "POST" and q.path:find("%C3%89quipe%20ML", 1, true) then posted = true end
+      end
+      assert.is_true(posted)
+    end)
+  end)
+end)
