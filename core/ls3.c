@@ -630,6 +630,14 @@ static int s3_put(lua_State *L) {
 
 /* ---- s3.get ----------------------------------------------------------------------------- */
 
+/* curl_slist_append that frees the list when it fails (so one owner remains). */
+static struct curl_slist *slist_append(struct curl_slist *l, const char *s) {
+  struct curl_slist *n = curl_slist_append(l, s);
+  if (n == NULL)
+    curl_slist_free_all(l);
+  return n;
+}
+
 /* Reads the ETag remembered next to a part file; "" when there is none. */
 static void readmeta(const char *meta, char *out, size_t outlen) {
   FILE *f = fopen(meta, "r");
@@ -674,7 +682,7 @@ static int openpart(xfer *x, int resume, char *etag, size_t etaglen) {
     if (etag[0])
       x->offset = (int64_t)st.st_size;
   }
-  if ((fd = open(x->part, O_WRONLY | O_CREAT | O_CLOEXEC, 0644)) < 0)
+  if ((fd = open(x->part, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
     return -1;
   if ((x->out = fdopen(fd, "wb")) == NULL) {
     close(fd);
@@ -778,17 +786,16 @@ static int s3_get(lua_State *L) {
       /* The caller's headers stay first in x->hdrs; the range pair is appended to a
        * copy so a second round starts clean. */
       struct curl_slist *h;
-      for (h = x->hdrs; h; h = h->next) {
-        if ((extra = curl_slist_append(extra, h->data)) == NULL)
-          break;
-      }
+      int oom = 0;
       lua_pushfstring(L, "Range: bytes=%I-", (lua_Integer)x->offset);
-      if (extra)
-        extra = curl_slist_append(extra, lua_tostring(L, -1));
-      lua_pushfstring(L, "If-Range: %s", etag);
-      if (extra)
-        extra = curl_slist_append(extra, lua_tostring(L, -1));
-      if (extra == NULL)
+      lua_pushfstring(L, "If-Range: %s", etag); /* stack: ... range ifrange */
+      for (h = x->hdrs; h && !oom; h = h->next)
+        oom = (extra = slist_append(extra, h->data)) == NULL;
+      if (!oom)
+        oom = (extra = slist_append(extra, lua_tostring(L, -2))) == NULL;
+      if (!oom)
+        oom = (extra = slist_append(extra, lua_tostring(L, -1))) == NULL;
+      if (oom)
         return skafos_pusherror(L, "NO_MEMORY", "cannot set up the transfer", 0, 0);
       if (rc == CURLE_OK)
         rc = curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, extra);

@@ -1,0 +1,405 @@
+-- skafos.s3 against the emulator's storage: bytes in equal bytes out, the hashes agree,
+-- nothing secret reaches storage, and every failure mode ends in the right err.code with
+-- the right file left on disk.
+local cjson = require("cjson")
+local http = require("skafos.http")
+local s3 = require("skafos.s3")
+local retry = require("skafos.retry")
+local emulator = require("emulator")
+
+local TOKEN = "demo-token"
+local MODEL = "/organizations/demo-org/apps/demo-app/models/demo-model"
+
+local function slurp(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local data = f:read("a")
+  f:close()
+  return data
+end
+
+local function spit(path, data)
+  local f = assert(io.open(path, "wb"))
+  f:write(data)
+  f:close()
+end
+
+local function exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
+-- Deterministic, incompressible-looking bytes.
+local function make_bytes(n, seed)
+  local parts, x = {}, seed or 1
+  local chunk = {}
+  for i = 1, 4096 do
+    x = (x * 1103515245 + 12345) % 2147483648
+    chunk[i] = string.char(x % 256)
+  end
+  local block = table.concat(chunk)
+  local i = 0
+  while i * #block < n do
+    parts[#parts + 1] = block:sub(1 + i % 7) .. block:sub(1, i % 7)
+    i = i + 1
+  end
+  return table.concat(parts):sub(1, n)
+end
+
+local function tool_digest(tool, path)
+  local p = io.popen(tool .. " '" .. path .. "'")
+  local out = p:read("a")
+  p:close()
+  return out:match("^(%x+)")
+end
+
+local function api(e, method, path, body)
+  local res = assert(http.request({
+    method = method,
+    url = e.api .. MODEL .. path,
+    headers = { ["X-API-TOKEN"] = TOKEN, ["Content-Type"] = "application/json" },
+    body = body and cjson.encode(body),
+  }))
+  return res, cjson.decode(res.body)
+end
+
+-- A fresh presigned PUT URL (E4).
+local function new_version(e)
+  local res, v = api(e, "POST", "/model_versions", { filename = "demo-model.zip" })
+  assert.are.equal(201, res.status)
+  return v
+end
+
+-- Finalize a version (E6) and get the presigned GET URL the download host points at (E8).
+local function get_url(e, v)
+  local res = api(e, "PATCH", ("/model_versions/%d"):format(v.model_version_id), { filepath = v.filepath })
+  assert.are.equal(200, res.status)
+  local dl = assert(http.request({ url = e.download .. MODEL, headers = { ["X-API-TOKEN"] = TOKEN } }))
+  assert.are.equal(302, dl.status)
+  return dl.redirect_url
+end
+
+local function storage_log(e, method)
+  local out = {}
+  for _, r in ipairs(e:requests().storage) do
+    if not method or r.method == method then out[#out + 1] = r end
+  end
+  return out
+end
+
+local function fake_policy(extra)
+  local waits = {}
+  local p = { sleep = function(s) waits[#waits + 1] = s; return true end, random = function() return 0 end }
+  for k, v in pairs(extra or {}) do p[k] = v end
+  return p, waits
+end
+
+describe("skafos.s3", function()
+  local e, dir, src, data
+  local SIZE = 3 * 1024 * 1024 + 17
+
+  setup(function()
+    e = emulator.start()
+  end)
+
+  teardown(function()
+    if e then e:stop() end
+  end)
+
+  before_each(function()
+    dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -p '" .. dir .. "'"))
+    src = dir .. "/model.zip"
+    data = data or make_bytes(SIZE, 7)
+    spit(src, data)
+    e:clear_faults()
+    e:clear_requests()
+  end)
+
+  after_each(function()
+    os.execute("rm -rf '" .. dir .. "'")
+  end)
+
+  it("puts and gets a file byte for byte with matching MD5 and SHA-256", function()
+    local v = new_version(e)
+    local put = assert(s3.put(v.presigned_url, src))
+    assert.are.equal(200, put.status)
+    assert.are.equal(SIZE, put.bytes)
+    assert.are.equal(tool_digest("md5sum", src), put.md5)
+    assert.are.equal(tool_digest("sha256sum", src), put.sha256)
+    assert.are.equal(put.md5, put.etag)
+    assert.is_true(put.etag_verified)
+
+    local dest = dir .. "/fetched.zip"
+    local got = assert(s3.get(get_url(e, v), dest))
+    assert.are.equal(200, got.status)
+    assert.are.equal(SIZE, got.bytes)
+    assert.are.equal(put.sha256, got.sha256)
+    assert.are.equal(put.md5, got.etag)
+    assert.is_true(slurp(dest) == data, "fetched bytes differ")
+    assert.is_false(exists(dest .. ".part"))
+    assert.is_false(exists(dest .. ".part.etag"))
+  end)
+
+  it("never sends X-API-TOKEN to storage and always sends Content-Length", function()
+    local v = new_version(e)
+    assert(s3.put(v.presigned_url, src))
+    assert(s3.get(get_url(e, v), dir .. "/out"))
+    local puts = 0
+    for _, r in ipairs(storage_log(e)) do
+      assert.is_nil(r.headers["x-api-token"])
+      assert.is_nil(r.headers["authorization"])
+      if r.method == "PUT" then
+        puts = puts + 1
+        assert.are.equal(tostring(SIZE), r.headers["content-length"])
+        assert.is_nil(r.headers["transfer-encoding"])
+        assert.are.equal("application/octet-stream", r.headers["content-type"])
+        assert.are.equal("100-continue", r.headers["expect"])
+        assert.matches("^skafos/%S+ libcurl/", r.headers["user-agent"])
+      end
+    end
+    assert.are.equal(1, puts)
+  end)
+
+  it("refuses to send an API token to storage", function()
+    assert.has_error(function()
+      s3.put("http://127.0.0.1:1/x", src, { headers = { ["X-API-TOKEN"] = TOKEN } })
+    end)
+  end)
+
+  it("reports an expired URL as EXPIRED and does not retry it", function()
+    e:fault({ role = "api", action = { type = "expire_next_url" } })
+    local v = new_version(e)
+    local policy, waits = fake_policy()
+    local res, err = retry.put(v.presigned_url, src, nil, policy)
+    assert.is_nil(res)
+    assert.are.equal("EXPIRED", err.code)
+    assert.are.equal(403, err.status)
+    assert.is_false(err.retryable)
+    assert.are.equal(1, err.attempts)
+    assert.are.equal(0, #waits)
+    local puts = storage_log(e, "PUT")
+    assert.are.equal(1, #puts)
+    assert.is_true(puts[1].bytes_in < SIZE, "a refused URL should not cost the upload")
+  end)
+
+  it("reports a tampered signature as SIGNATURE, not retryable", function()
+    local v = new_version(e)
+    local url = v.presigned_url:gsub("(X%-Amz%-Signature=)(%x)", function(k, c)
+      return k .. (c == "0" and "1" or "0")
+    end)
+    local res, err = s3.put(url, src)
+    assert.is_nil(res)
+    assert.are.equal("SIGNATURE", err.code)
+    assert.is_false(err.retryable)
+    assert.are.equal("SignatureDoesNotMatch", err.s3_code)
+  end)
+
+  it("retries 503 twice and then succeeds through the retry policy", function()
+    e:fault({ role = "storage", method = "PUT", times = 2, action = { type = "status", status = 503 } })
+    local v = new_version(e)
+    local policy, waits = fake_policy()
+    local res = assert(retry.put(v.presigned_url, src, nil, policy))
+    assert.are.equal(200, res.status)
+    assert.are.equal(tool_digest("md5sum", src), res.etag)
+    assert.are.equal(2, #waits)
+    local puts = storage_log(e, "PUT")
+    assert.are.equal(3, #puts)
+    assert.are.same({ 503, 503, 200 }, { puts[1].status, puts[2].status, puts[3].status })
+  end)
+
+  it("survives a connection reset mid-put with a retry that sends the file again", function()
+    e:fault({ role = "storage", method = "PUT", action = { type = "reset", after_bytes = 1024 * 1024, direction = "request" } })
+    local v = new_version(e)
+    local first
+    local policy = fake_policy({ on_retry = function(_, err) first = first or err end })
+    local res = assert(retry.put(v.presigned_url, src, nil, policy))
+    assert.are.equal(200, res.status)
+    assert.are.equal(SIZE, res.bytes)
+    assert.are.equal(tool_digest("md5sum", src), res.md5)
+    assert.is_true(first.retryable)
+    assert.is_truthy(({ SEND = true, RECV = true, EMPTY_REPLY = true })[first.code], first.code)
+    local puts = storage_log(e, "PUT")
+    assert.are.equal(2, #puts)
+    assert.are.equal(200, puts[2].status)
+  end)
+
+  it("keeps the part file of a truncated get and resumes it with a Range request", function()
+    local v = new_version(e)
+    assert(s3.put(v.presigned_url, src))
+    local url = get_url(e, v)
+    local dest = dir .. "/out.zip"
+    e:fault({ role = "storage", method = "GET", action = { type = "truncate", after_bytes = 1024 * 1024 } })
+    local res, err = s3.get(url, dest)
+    assert.is_nil(res)
+    assert.are.equal("TRUNCATED", err.code)
+    assert.is_true(err.retryable)
+    assert.is_false(exists(dest))
+    local part = slurp(dest .. ".part")
+    assert.is_true(#part > 0 and #part < SIZE)
+    assert.is_true(part == data:sub(1, #part))
+
+    e:clear_requests()
+    local got = assert(s3.get(url, dest, { resume = true }))
+    assert.are.equal(206, got.status)
+    assert.is_true(got.resumed)
+    assert.are.equal(SIZE, got.bytes)
+    assert.are.equal(tool_digest("sha256sum", src), got.sha256)
+    assert.is_true(slurp(dest) == data, "resumed bytes differ")
+    local gets = storage_log(e, "GET")
+    assert.are.equal(1, #gets)
+    assert.are.equal("bytes=" .. #part .. "-", gets[1].headers["range"])
+    assert.are.equal('"' .. got.etag .. '"', gets[1].headers["if-range"])
+    assert.is_false(exists(dest .. ".part"))
+  end)
+
+  it("resumes a truncated get through the retry policy", function()
+    local v = new_version(e)
+    assert(s3.put(v.presigned_url, src))
+    local url = get_url(e, v)
+    e:fault({ role = "storage", method = "GET", action = { type = "truncate", after_bytes = 512 * 1024 } })
+    local got = assert(retry.get(url, dir .. "/out.zip", nil, fake_policy()))
+    assert.is_true(got.resumed)
+    assert.is_true(slurp(dir .. "/out.zip") == data)
+  end)
+
+  it("restarts from zero when the part file's ETag no longer matches", function()
+    local v = new_version(e)
+    assert(s3.put(v.presigned_url, src))
+    local dest = dir .. "/out.zip"
+    spit(dest .. ".part", string.rep("x", 1000))
+    spit(dest .. ".part.etag", '"0123456789abcdef0123456789abcdef"')
+    local got = assert(s3.get(get_url(e, v), dest, { resume = true }))
+    assert.are.equal(200, got.status)
+    assert.is_true(got.restarted)
+    assert.are.equal(SIZE, got.bytes)
+    assert.is_true(slurp(dest) == data, "restarted bytes differ")
+    local gets = storage_log(e, "GET")
+    assert.are.equal("bytes=1000-", gets[#gets].headers["range"])
+  end)
+
+  it("finishes from a part file that already holds the whole object (416)", function()
+    local v = new_version(e)
+    local put = assert(s3.put(v.presigned_url, src))
+    local dest = dir .. "/out.zip"
+    spit(dest .. ".part", data)
+    spit(dest .. ".part.etag", '"' .. put.etag .. '"')
+    local got = assert(s3.get(get_url(e, v), dest, { resume = true }))
+    assert.are.equal(416, got.status)
+    assert.are.equal(SIZE, got.bytes)
+    assert.are.equal(put.sha256, got.sha256)
+    assert.is_true(slurp(dest) == data)
+  end)
+
+  it("fails with INTEGRITY when the ETag does not match the MD5 sent", function()
+    e:fault({ role = "storage", action = { type = "etag" } })
+    local v = new_version(e)
+    local res, err = s3.put(v.presigned_url, src)
+    assert.is_nil(res)
+    assert.are.equal("INTEGRITY", err.code)
+    assert.matches("does not match", err.message)
+  end)
+
+  it("reports, but does not fail on, an ETag that is not a plain MD5", function()
+    e:fault({ role = "storage", action = { type = "etag", value = '"9b2cf535f27731c974343645a3985328-2"' } })
+    local v = new_version(e)
+    local res = assert(s3.put(v.presigned_url, src))
+    assert.is_false(res.etag_verified)
+    assert.is_string(res.etag_note)
+    assert.are.equal("9b2cf535f27731c974343645a3985328-2", res.etag)
+  end)
+
+  it("fails with INTEGRITY when the fetched bytes do not have the expected SHA-256", function()
+    local v = new_version(e)
+    assert(s3.put(v.presigned_url, src))
+    local dest = dir .. "/out.zip"
+    local res, err = s3.get(get_url(e, v), dest, { sha256 = string.rep("0", 64) })
+    assert.is_nil(res)
+    assert.are.equal("INTEGRITY", err.code)
+    assert.is_false(exists(dest))
+    assert.is_false(exists(dest .. ".part"))
+  end)
+
+  it("times out a stalled server with the low-speed limit", function()
+    local v = new_version(e)
+    assert(s3.put(v.presigned_url, src))
+    local url = get_url(e, v)
+    e:fault({ role = "storage", method = "GET", action = { type = "stall", after_bytes = 256 * 1024, ms = 10000 } })
+    local res, err = s3.get(url, dir .. "/out.zip", { low_speed = { bytes = 1024, seconds = 1 } })
+    assert.is_nil(res)
+    assert.are.equal("TIMEOUT", err.code)
+    assert.is_true(err.retryable)
+    assert.is_false(exists(dir .. "/out.zip"))
+  end)
+
+  it("never writes an error body into the file", function()
+    local v = new_version(e)
+    assert(s3.put(v.presigned_url, src))
+    local url = get_url(e, v)
+    e:fault({ role = "storage", method = "GET", action = { type = "status", status = 500 } })
+    local dest = dir .. "/out.zip"
+    local res, err = s3.get(url, dest)
+    assert.is_nil(res)
+    assert.are.equal("INTERNAL", err.code)
+    assert.is_true(err.retryable)
+    assert.are.equal(500, err.status)
+    assert.is_false(exists(dest))
+    assert.are.equal("", slurp(dest .. ".part") or "")
+  end)
+
+  it("reports progress with done and total, ending at the size", function()
+    local v = new_version(e)
+    local calls = {}
+    assert(s3.put(v.presigned_url, src, { progress = function(done, total) calls[#calls + 1] = { done, total } end }))
+    assert.is_true(#calls >= 1)
+    assert.are.same({ SIZE, SIZE }, calls[#calls])
+    local gcalls = {}
+    assert(s3.get(get_url(e, v), dir .. "/out", {
+      progress = function(done, total) gcalls[#gcalls + 1] = { done, total } end,
+    }))
+    assert.are.same({ SIZE, SIZE }, gcalls[#gcalls])
+  end)
+
+  it("turns an error in the progress callback into a CALLBACK error", function()
+    local v = new_version(e)
+    local res, err = s3.put(v.presigned_url, src, { progress = function() error("stop here") end })
+    assert.is_nil(res)
+    assert.are.equal("CALLBACK", err.code)
+    assert.matches("stop here", err.message)
+  end)
+
+  it("redacts signatures and credentials in its trace", function()
+    local v = new_version(e)
+    local trace = dir .. "/trace.log"
+    assert(s3.put(v.presigned_url, src, { trace = trace }))
+    local text = slurp(trace)
+    local sig = v.presigned_url:match("X%-Amz%-Signature=(%x+)")
+    local cred = v.presigned_url:match("X%-Amz%-Credential=([^&]+)")
+    assert.matches("X%-Amz%-Signature=REDACTED", text)
+    assert.matches("X%-Amz%-Credential=REDACTED", text)
+    assert.is_nil(text:find(sig, 1, true))
+    assert.is_nil(text:find(cred, 1, true))
+  end)
+
+  it("reports a missing source file without contacting storage", function()
+    local res, err = s3.put("http://127.0.0.1:1/x", dir .. "/missing.zip")
+    assert.is_nil(res)
+    assert.are.equal("READ", err.code)
+    assert.matches("missing%.zip", err.message)
+  end)
+
+  it("puts a byte source of known length", function()
+    local ok, zip = pcall(require, "skafos.zip")
+    if not ok or not zip.stream then
+      pending("skafos.zip.stream is not available in this build")
+      return
+    end
+    local stream = assert(zip.stream({ { path = src, name = "model.bin" } }, { method = "store" }))
+    local v = new_version(e)
+    local res = assert(s3.put(v.presigned_url, stream))
+    assert.are.equal(200, res.status)
+    assert.is_true(res.etag_verified)
+  end)
+end)
