@@ -126,7 +126,8 @@ local function read_token_file(path)
 end
 
 ---Resolves every setting.
----@param flags? table parsed command-line options (org, app, model, api_url, download_url, env, token_file)
+---@param flags? table parsed command-line options (org, app, model, api_url, download_url, env, token_file;
+---  library callers may also pass token)
 ---@param opts? {env?: fun(name: string): string?, cwd?: string}
 ---@return table|nil settings {org, app, model, api_url, download_url, token, sources = {name = origin},
 ---  hooks = {name = fn}, warnings = {...}, files = {...}}
@@ -179,7 +180,10 @@ function M.resolve(flags, opts)
   -- the token: --token-file > SKAFOS_API_TOKEN > token_file in a config
   local token_file, token_origin = nonempty(flags.token_file), "flag --token-file"
   local env_token = nonempty(getenv("SKAFOS_API_TOKEN"))
-  if not token_file and env_token then
+  if nonempty(flags.token) and not token_file then
+    -- library callers may pass the token itself (never a command-line flag: argv is public)
+    s.token, s.sources.token = flags.token, "argument"
+  elseif not token_file and env_token then
     s.token, s.sources.token = env_token, "environment SKAFOS_API_TOKEN"
   elseif not token_file then
     for _, layer in ipairs(layers) do

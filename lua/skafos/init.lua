@@ -1,6 +1,12 @@
--- `require "skafos"`: the library face of the runtime. The native modules are reachable
--- as skafos.http, skafos.s3, skafos.zip, skafos.fs (loaded on first use), and
--- skafos.run(name, argv) runs a workflow as the command line would.
+-- `require "skafos"`: the library face of the runtime, the same functions the commands
+-- use. Each takes one table of options (the command's long options with '_' for '-',
+-- plus org, app, model, token, api_url, ...) and returns a result table or `nil, err`.
+--
+--   local skafos = require "skafos"
+--   local v = assert(skafos.publish { files = { "Model.mlmodel" }, model = "churn", description = "nightly" })
+--   print(v.version, v.sha256)
+--
+-- The native modules are there too: skafos.http, skafos.s3, skafos.zip, skafos.fs.
 local core = require "skafos.core"
 
 local M = { version = core.version }
@@ -16,6 +22,86 @@ setmetatable(M, {
     end
   end,
 })
+
+local function session(opts, needs)
+  return require("skafos.session").open { flags = opts, hooks = opts.hooks, needs = needs }
+end
+
+---Publishes files as a new model version.
+---@param opts {files: string[], description?: string, level?: string|integer, dry_run?: boolean,
+---  hooks?: table, progress?: function, org?: string, app?: string, model?: string, token?: string}
+---@return table|nil result {version, model_version_id, bytes, sha256, md5, seconds, ...}
+---@return table|nil err
+function M.publish(opts)
+  opts = opts or {}
+  return require("skafos.publish").publish {
+    flags = opts, files = opts.files, description = opts.description, level = opts.level,
+    dry_run = opts.dry_run, hooks = opts.hooks, progress = opts.progress, on_retry = opts.on_retry,
+  }
+end
+
+---Downloads a version (latest by default), verified; `unzip = true|DIR` extracts it.
+---@param opts {version?: integer|string, output?: string, unzip?: boolean|string, force?: boolean}
+---@return table|nil result {version, path, bytes, sha256, unzipped}
+---@return table|nil err
+function M.fetch(opts)
+  opts = opts or {}
+  return require("skafos.fetch").fetch {
+    flags = opts, version = opts.version, output = opts.output, unzip = opts.unzip, force = opts.force,
+    progress = opts.progress, on_retry = opts.on_retry,
+  }
+end
+
+---The model's finalized versions, ascending.
+function M.versions(opts)
+  local s, err = session(opts or {})
+  if not s then return nil, err end
+  return s.client:versions()
+end
+
+---Deploys `opts.version` (default "latest") to `opts.environment` (default "dev").
+---@return table|nil {version, message}
+function M.deploy(opts)
+  opts = opts or {}
+  local s, err = session(opts)
+  if not s then return nil, err end
+  return s.client:deploy(opts.version or "latest", opts.environment or "dev")
+end
+
+---The model's environments with their device counts.
+function M.environments(opts)
+  local s, err = session(opts or {})
+  if not s then return nil, err end
+  return s.client:environments()
+end
+
+---Rows {org_name, app_name, model_name, updated_at} for everything the token can see.
+function M.summary(opts)
+  local s, err = session(opts or {}, { "token" })
+  if not s then return nil, err end
+  local orgs, oerr = s.client:organizations()
+  if not orgs then return nil, oerr end
+  local rows = {}
+  for _, o in ipairs(orgs) do
+    local apps, aerr = s.client:apps(o.display_name)
+    if not apps then return nil, aerr end
+    for _, a in ipairs(apps) do
+      for _, m in ipairs(a.models or {}) do
+        rows[#rows + 1] = { org_name = o.display_name, app_name = a.name, model_name = m.name,
+          updated_at = m.updated_at }
+      end
+    end
+  end
+  return rows
+end
+
+---Creates model `opts.name` in the app.
+function M.create_model(opts)
+  opts = opts or {}
+  local s, err = session(opts, { "token", "org", "app" })
+  if not s then return nil, err end
+  return s.client:create_model(opts.name, opts.description)
+end
 
 ---Runs workflow `name` with command-line arguments; returns its exit code. Errors are
 ---raised as tables {code, message, exit}.

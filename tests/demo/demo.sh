@@ -1,8 +1,46 @@
 #!/bin/sh
-# make demo: runs the bundled example workflow with the freshly built binary.
+# make demo: start the local Skafos emulator on a fresh data directory, publish a small
+# generated model with its labels, list versions, fetch and unzip the latest, compare
+# the bytes, deploy to dev, stop the emulator. Every command is printed before it runs.
 set -eu
-SKAFOS=${1:-build/skafos}
+SKAFOS=$(cd "$(dirname "${1:-build/skafos}")" && pwd)/$(basename "${1:-build/skafos}")
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/skafos-demo.XXXXXX")
+EMU_PID=
+cleanup() {
+  [ -n "$EMU_PID" ] && kill "$EMU_PID" 2>/dev/null && wait "$EMU_PID" 2>/dev/null
+  rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
 run() { printf '\n$ %s\n' "$*"; "$@"; }
+
+# the emulator prints one JSON line with its URLs when it is ready
+node "$ROOT/tests/emulator/server.js" --data "$WORK/data" > "$WORK/urls" 2> "$WORK/emulator.log" &
+EMU_PID=$!
+i=0
+while [ ! -s "$WORK/urls" ]; do
+  i=$((i + 1)); [ $i -gt 200 ] && { cat "$WORK/emulator.log"; echo "emulator did not start"; exit 1; }
+  sleep 0.05
+done
+url() { sed -n "s/.*\"$1\": *\"\([^\"]*\)\".*/\1/p" "$WORK/urls"; }
+export SKAFOS_API_URL="$(url api)" SKAFOS_DOWNLOAD_URL="$(url download)"
+export SKAFOS_API_TOKEN=demo-token SKAFOS_ORG_NAME=demo-org SKAFOS_APP_NAME=demo-app
+export SKAFOS_MODEL_NAME=demo-model
+echo "Emulator running: API $SKAFOS_API_URL, downloads $SKAFOS_DOWNLOAD_URL"
+
+# a small Core ML-like model: a header, float32-looking weights, and labels
+mkdir -p "$WORK/model" && cd "$WORK/model"
+{ printf 'SKAFOS-DEMO-MLMODEL\n'; head -c 262144 /dev/urandom | od -An -tf4 -v | head -n 4000; } > Classifier.mlmodel
+printf 'cat\ndog\nbird\nfish\n' > labels.txt
+
 run "$SKAFOS" --version
-run "$SKAFOS" scripts
-run "$SKAFOS" hello --name demo
+run "$SKAFOS" publish -m "demo classifier" Classifier.mlmodel labels.txt
+run "$SKAFOS" versions
+cd "$WORK"
+run "$SKAFOS" fetch --unzip fetched
+run cmp model/Classifier.mlmodel fetched/Classifier.mlmodel
+run cmp model/labels.txt fetched/labels.txt
+echo "The fetched files are identical to the published ones."
+run "$SKAFOS" deploy --env dev
+run "$SKAFOS" environments
