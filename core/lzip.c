@@ -1,0 +1,693 @@
+/*
+ * skafos.zip: the Lua binding of the zip writer, the streaming reader and the checked
+ * extractor (zipwrite.c, zipstream.c, zipread.c). Misuse raises; operational failures
+ * return nil, err. Progress callbacks run under lua_pcall; their errors are re-raised.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "common.h"
+#include "zipread.h"
+#include "zipwrite.h"
+
+#define WRITER_MT "skafos.ZipWriter"
+#define STREAM_MT "skafos.ZipStream"
+#define TEMP_MT "skafos.ZipTemp"
+
+/* ---- options ---------------------------------------------------------------------- */
+
+typedef struct wopts {
+  int method, level, threads;
+  int64_t mtime;
+  int progress; /* stack index of the progress function, 0 when none */
+} wopts;
+
+/* Parses a `level` option: "auto", "store" or 0..9 (0 is store). */
+static void check_level(lua_State *L, int idx, const char *what, int *method, int *level) {
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    const char *s = lua_tostring(L, idx);
+    if (strcmp(s, "auto") == 0)
+      *method = ZW_AUTO;
+    else if (strcmp(s, "store") == 0)
+      *method = ZW_STORE;
+    else if (strcmp(s, "deflate") == 0)
+      *method = ZW_DEFLATE;
+    else
+      luaL_error(L, "bad %s '%s' (expected \"auto\", \"store\", \"deflate\" or 0..9)", what,
+                 s);
+    return;
+  }
+  if (!lua_isinteger(L, idx) || lua_tointeger(L, idx) < 0 || lua_tointeger(L, idx) > 9)
+    luaL_error(L, "bad %s (expected \"auto\", \"store\" or an integer 0..9)", what);
+  *level = (int)lua_tointeger(L, idx);
+  *method = *level == 0 ? ZW_STORE : ZW_DEFLATE;
+}
+
+/* Per-entry {method = "store"|"deflate"|"auto", level = 0..9} at table idx: a level
+ * alone means deflate at that level (0: store), as the `level` option does. */
+static void entry_method(lua_State *L, int idx, int *method, int *level) {
+  int has_method, has_level, m;
+  idx = lua_absindex(L, idx);
+  has_method = lua_getfield(L, idx, "method") != LUA_TNIL;
+  has_level = lua_getfield(L, idx, "level") != LUA_TNIL;
+  if (has_level) {
+    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0 || lua_tointeger(L, -1) > 9)
+      luaL_error(L, "bad level (expected an integer 0..9)");
+    *level = (int)lua_tointeger(L, -1);
+    *method = *level == 0 ? ZW_STORE : ZW_DEFLATE;
+  }
+  if (has_method) {
+    if (lua_type(L, -2) != LUA_TSTRING)
+      luaL_error(L, "bad method (expected \"store\", \"deflate\" or \"auto\")");
+    check_level(L, -2, "method", &m, level);
+    *method = m;
+  }
+  lua_pop(L, 2);
+}
+
+static void check_wopts(lua_State *L, int idx, wopts *o) {
+  o->method = ZW_AUTO;
+  o->level = 6;
+  o->threads = 0;
+  o->mtime = -1;
+  o->progress = 0;
+  if (lua_isnoneornil(L, idx))
+    return;
+  luaL_checktype(L, idx, LUA_TTABLE);
+  if (lua_getfield(L, idx, "level") != LUA_TNIL)
+    check_level(L, -1, "level", &o->method, &o->level);
+  lua_pop(L, 1);
+  if (lua_getfield(L, idx, "threads") != LUA_TNIL) {
+    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > 64)
+      luaL_error(L, "bad option threads (expected an integer 1..64)");
+    o->threads = (int)lua_tointeger(L, -1);
+  }
+  lua_pop(L, 1);
+  if (lua_getfield(L, idx, "mtime") != LUA_TNIL) {
+    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0)
+      luaL_error(L, "bad option mtime (expected a Unix time)");
+    o->mtime = (int64_t)lua_tointeger(L, -1);
+  }
+  lua_pop(L, 1);
+  if (lua_getfield(L, idx, "progress") != LUA_TNIL) {
+    luaL_checktype(L, -1, LUA_TFUNCTION);
+    o->progress = lua_gettop(L); /* stays on the stack for the call */
+  } else {
+    lua_pop(L, 1);
+  }
+}
+
+/* ---- hooks: progress under lua_pcall, interrupts --------------------------------- */
+
+typedef struct hookctx {
+  lua_State *L;
+  int fn;     /* stack index of the function, 0 when none */
+  int failed; /* the function raised; its error is at stack index `errslot` */
+  int errslot;
+} hookctx;
+
+static int hook_progress(void *ud, uint64_t done, uint64_t total) {
+  hookctx *h = ud;
+  lua_State *L = h->L;
+  if (h->fn == 0)
+    return 0;
+  lua_pushvalue(L, h->fn);
+  lua_pushinteger(L, (lua_Integer)done);
+  lua_pushinteger(L, (lua_Integer)total);
+  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+    /* stack: ... errobj; keep it in the reserved slot until the C side unwound */
+    lua_replace(L, h->errslot);
+    h->failed = 1;
+    return 1;
+  }
+  return 0;
+}
+
+static int hook_cancelled(void *ud) {
+  (void)ud;
+  return skafos_interrupted();
+}
+
+/* Sets up the hooks; reserves a stack slot for a callback's error. */
+static void hooks_init(lua_State *L, hookctx *h, zhooks *z, int fn) {
+  h->L = L;
+  h->fn = fn;
+  h->failed = 0;
+  lua_pushnil(L);
+  h->errslot = lua_gettop(L);
+  z->progress = hook_progress;
+  z->cancelled = hook_cancelled;
+  z->ud = h;
+}
+
+/* Returns nil, err for an engine failure, or re-raises a progress callback's error. */
+static int fail(lua_State *L, const hookctx *h, const zerr *err) {
+  if (h != NULL && h->failed) {
+    lua_pushvalue(L, h->errslot);
+    return lua_error(L);
+  }
+  return skafos_pusherror(L, err->code ? err->code : "IO", err->msg, 0, 0);
+}
+
+/* ---- temporaries owned by a userdata, so a raise never leaks ---------------------- */
+
+typedef struct ztemp {
+  zw_plan plan;
+  zw_writer *w;
+} ztemp;
+
+static int temp_gc(lua_State *L) {
+  ztemp *t = luaL_checkudata(L, 1, TEMP_MT);
+  zw_plan_free(&t->plan);
+  zw_free(t->w);
+  t->w = NULL;
+  return 0;
+}
+
+static ztemp *newtemp(lua_State *L) {
+  ztemp *t = lua_newuserdatauv(L, sizeof *t, 0);
+  zw_plan_init(&t->plan);
+  t->w = NULL;
+  luaL_setmetatable(L, TEMP_MT);
+  return t;
+}
+
+/* Adds the entries of the list at idx to plan. Raises on misuse; returns -1 with err
+ * set on an operational failure. */
+static int plan_entries(lua_State *L, int idx, zw_plan *plan, const wopts *o, zerr *err) {
+  lua_Integer i, n = luaL_len(L, idx);
+  for (i = 1; i <= n; i++) {
+    int method = o->method, level = o->level, t = lua_geti(L, idx, i), rc;
+    if (t == LUA_TSTRING) {
+      rc = zw_plan_add(plan, lua_tostring(L, -1), NULL, method, level, err);
+    } else if (t == LUA_TTABLE) {
+      const char *src, *name;
+      lua_getfield(L, -1, "src");
+      lua_getfield(L, -2, "name");
+      src = lua_tostring(L, -2);
+      name = lua_tostring(L, -1);
+      if ((lua_type(L, -2) != LUA_TSTRING && !lua_isnil(L, -2)) ||
+          (lua_type(L, -1) != LUA_TSTRING && !lua_isnil(L, -1)) || (!src && !name))
+        return luaL_error(L, "bad entry #%d (expected {src = path, name = string})", (int)i);
+      entry_method(L, -3, &method, &level);
+      rc = src ? zw_plan_add(plan, src, name, method, level, err)
+               : zw_plan_add_dir(plan, name, err);
+      lua_pop(L, 2);
+    } else {
+      return luaL_error(L, "bad entry #%d (expected a path or {src = path, name = string})",
+                        (int)i);
+    }
+    lua_pop(L, 1);
+    if (rc != 0)
+      return -1;
+  }
+  return 0;
+}
+
+static const char *method_name(int method) {
+  return method == ZF_STORE ? "store" : method == ZF_DEFLATE ? "deflate" : "other";
+}
+
+/* Pushes {entries, bytes_in, bytes_out, methods = {[name] = "store"|"deflate"}}. */
+static void push_summary(lua_State *L, const zw_writer *w) {
+  size_t i, n = zw_count(w);
+  uint64_t in = 0;
+  lua_createtable(L, 0, 4);
+  lua_createtable(L, 0, (int)(n < 1000000 ? n : 1000000));
+  for (i = 0; i < n; i++) {
+    const zf_entry *e = zw_entry(w, i);
+    lua_pushstring(L, method_name(e->method));
+    lua_setfield(L, -2, e->name);
+    in += e->usize;
+  }
+  lua_setfield(L, -2, "methods");
+  lua_pushinteger(L, (lua_Integer)n);
+  lua_setfield(L, -2, "entries");
+  lua_pushinteger(L, (lua_Integer)in);
+  lua_setfield(L, -2, "bytes_in");
+  lua_pushinteger(L, (lua_Integer)zw_bytes_out(w));
+  lua_setfield(L, -2, "bytes_out");
+}
+
+/* ---- zip.create ------------------------------------------------------------------- */
+
+static int zip_create(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  wopts o;
+  hookctx h;
+  zhooks z;
+  zerr err;
+  ztemp *t;
+  luaL_checktype(L, 2, LUA_TTABLE);
+  check_wopts(L, 3, &o);
+  hooks_init(L, &h, &z, o.progress);
+  t = newtemp(L);
+  memset(&err, 0, sizeof err);
+  if (plan_entries(L, 2, &t->plan, &o, &err) != 0 || zw_plan_sort(&t->plan, &err) != 0)
+    return fail(L, NULL, &err);
+  t->w = zw_open(path, o.threads, o.mtime, &err);
+  if (t->w == NULL)
+    return fail(L, NULL, &err);
+  if (zw_add(t->w, t->plan.items, t->plan.n, &z, &err) != 0 || zw_finish(t->w, &err) != 0) {
+    zw_free(t->w); /* deletes the unfinished archive before any raise */
+    t->w = NULL;
+    return fail(L, &h, &err);
+  }
+  push_summary(L, t->w);
+  return 1;
+}
+
+/* ---- zip.writer ------------------------------------------------------------------- */
+
+typedef struct lwriter {
+  zw_writer *w; /* NULL once closed */
+  int method, level;
+  int finished;
+} lwriter;
+
+static lwriter *checkwriter(lua_State *L) {
+  lwriter *lw = luaL_checkudata(L, 1, WRITER_MT);
+  if (lw->w == NULL)
+    luaL_error(L, "attempt to use a closed zip writer");
+  return lw;
+}
+
+static int zip_writer(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  wopts o;
+  zerr err;
+  lwriter *lw;
+  check_wopts(L, 2, &o);
+  lw = lua_newuserdatauv(L, sizeof *lw, 1); /* uservalue 1: the progress function */
+  lw->w = NULL;
+  lw->finished = 0;
+  lw->method = o.method;
+  lw->level = o.level;
+  luaL_setmetatable(L, WRITER_MT);
+  if (o.progress) {
+    lua_pushvalue(L, o.progress);
+    lua_setiuservalue(L, -2, 1);
+  }
+  lw->w = zw_open(path, o.threads, o.mtime, &err);
+  if (lw->w == NULL)
+    return fail(L, NULL, &err);
+  return 1;
+}
+
+static int zipwriter_add(lua_State *L) {
+  lwriter *lw = checkwriter(L);
+  const char *src = luaL_optstring(L, 2, NULL);
+  const char *name = luaL_optstring(L, 3, NULL);
+  int method = lw->method, level = lw->level, fn = 0;
+  hookctx h;
+  zhooks z;
+  zerr err;
+  ztemp *t;
+  if (src == NULL && name == NULL)
+    return luaL_argerror(L, 2, "a source path or a directory name is required");
+  if (!lua_isnoneornil(L, 4)) {
+    luaL_checktype(L, 4, LUA_TTABLE);
+    entry_method(L, 4, &method, &level);
+  }
+  if (lua_getiuservalue(L, 1, 1) == LUA_TFUNCTION)
+    fn = lua_gettop(L);
+  hooks_init(L, &h, &z, fn);
+  t = newtemp(L);
+  memset(&err, 0, sizeof err);
+  if ((src ? zw_plan_add(&t->plan, src, name, method, level, &err)
+           : zw_plan_add_dir(&t->plan, name, &err)) != 0 ||
+      zw_plan_sort(&t->plan, &err) != 0)
+    return fail(L, NULL, &err);
+  if (zw_add(lw->w, t->plan.items, t->plan.n, &z, &err) != 0)
+    return fail(L, &h, &err);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* Finishes (ok) or discards (!ok) the archive; safe to call twice. */
+static int writer_close(lua_State *L, lwriter *lw, int ok) {
+  zerr err;
+  int rc = 0;
+  if (lw->w == NULL)
+    return 0;
+  if (ok)
+    rc = zw_finish(lw->w, &err);
+  if (rc == 0 && ok) {
+    lw->finished = 1;
+    push_summary(L, lw->w);
+    lua_setiuservalue(L, 1, 1); /* the summary replaces the progress function */
+  }
+  zw_free(lw->w);
+  lw->w = NULL;
+  if (rc != 0)
+    return fail(L, NULL, &err);
+  return 0;
+}
+
+static int zipwriter_close(lua_State *L) {
+  lwriter *lw = luaL_checkudata(L, 1, WRITER_MT);
+  if (writer_close(L, lw, 1) != 0)
+    return 2;
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int zipwriter_abort(lua_State *L) {
+  lwriter *lw = luaL_checkudata(L, 1, WRITER_MT);
+  writer_close(L, lw, 0);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* The summary of a closed writer, as zip.create returns it; nil while open. */
+static int zipwriter_summary(lua_State *L) {
+  lwriter *lw = luaL_checkudata(L, 1, WRITER_MT);
+  if (!lw->finished)
+    return 0;
+  lua_getiuservalue(L, 1, 1);
+  return 1;
+}
+
+/* __close: finishes on a normal exit, discards when the scope is left by an error;
+ * a failure to finish is raised, as there is no caller to return it to. */
+static int zipwriter_tbc(lua_State *L) {
+  lwriter *lw = luaL_checkudata(L, 1, WRITER_MT);
+  if (writer_close(L, lw, lua_isnoneornil(L, 2)) != 0)
+    return lua_error(L);
+  return 0;
+}
+
+static int zipwriter_gc(lua_State *L) {
+  lwriter *lw = luaL_checkudata(L, 1, WRITER_MT);
+  zw_free(lw->w); /* never finished: the partial archive is removed */
+  lw->w = NULL;
+  return 0;
+}
+
+static int zipwriter_tostring(lua_State *L) {
+  lwriter *lw = luaL_checkudata(L, 1, WRITER_MT);
+  if (lw->w == NULL)
+    lua_pushliteral(L, "skafos.ZipWriter (closed)");
+  else
+    lua_pushfstring(L, "skafos.ZipWriter (%p)", (void *)lw);
+  return 1;
+}
+
+/* ---- zip.stream ------------------------------------------------------------------- */
+
+typedef struct lstream {
+  skafos_source src; /* first: skafos.s3.put reads through it */
+  zs_stream *s;      /* NULL once closed */
+} lstream;
+
+static size_t stream_src_read(skafos_source *src, char *buf, size_t n, char *errbuf,
+                              size_t errlen) {
+  lstream *ls = (lstream *)src;
+  zerr err;
+  size_t got;
+  if (ls->s == NULL) {
+    snprintf(errbuf, errlen, "the zip stream is closed");
+    return (size_t)-1;
+  }
+  got = zs_read(ls->s, (unsigned char *)buf, n, &err);
+  if (got == (size_t)-1)
+    snprintf(errbuf, errlen, "%s", err.msg);
+  return got;
+}
+
+static int stream_src_reset(skafos_source *src, char *errbuf, size_t errlen) {
+  lstream *ls = (lstream *)src;
+  zerr err;
+  if (ls->s == NULL) {
+    snprintf(errbuf, errlen, "the zip stream is closed");
+    return -1;
+  }
+  if (zs_reset(ls->s, &err) != 0) {
+    snprintf(errbuf, errlen, "%s", err.msg);
+    return -1;
+  }
+  return 0;
+}
+
+static int zip_stream(lua_State *L) {
+  wopts o;
+  zerr err;
+  ztemp *t;
+  lstream *ls;
+  size_t which;
+  int r;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  check_wopts(L, 2, &o);
+  t = newtemp(L);
+  memset(&err, 0, sizeof err);
+  if (plan_entries(L, 1, &t->plan, &o, &err) != 0 || zw_plan_sort(&t->plan, &err) != 0)
+    return fail(L, NULL, &err);
+  r = zw_plan_all_stored(&t->plan, &which, &err);
+  if (r < 0)
+    return fail(L, NULL, &err);
+  if (r > 0) {
+    zerr_set(&err, "NOT_STORED", "'%s' would be compressed; a stream holds stored entries only",
+             t->plan.items[which].name);
+    return fail(L, NULL, &err);
+  }
+  ls = lua_newuserdatauv(L, sizeof *ls, 0);
+  ls->s = NULL;
+  ls->src.size = 0;
+  ls->src.read = stream_src_read;
+  ls->src.reset = stream_src_reset;
+  luaL_setmetatable(L, STREAM_MT);
+  ls->s = zs_new(&t->plan, o.mtime, &err);
+  if (ls->s == NULL)
+    return fail(L, NULL, &err);
+  ls->src.size = (int64_t)zs_size(ls->s);
+  lua_pushinteger(L, (lua_Integer)ls->src.size);
+  lua_insert(L, -2);
+  return 2;
+}
+
+static lstream *checkstream(lua_State *L) {
+  lstream *ls = luaL_checkudata(L, 1, STREAM_MT);
+  if (ls->s == NULL)
+    luaL_error(L, "attempt to use a closed zip stream");
+  return ls;
+}
+
+static int zipstream_read(lua_State *L) {
+  lstream *ls = checkstream(L);
+  lua_Integer n = luaL_optinteger(L, 2, 65536);
+  luaL_Buffer b;
+  zerr err;
+  size_t got;
+  char *p;
+  luaL_argcheck(L, n > 0 && n <= (1 << 26), 2, "expected a size of 1..64 MiB");
+  p = luaL_buffinitsize(L, &b, (size_t)n);
+  got = zs_read(ls->s, (unsigned char *)p, (size_t)n, &err);
+  if (got == (size_t)-1)
+    return fail(L, NULL, &err);
+  if (got == 0)
+    return 0; /* nothing: the end */
+  luaL_pushresultsize(&b, got);
+  return 1;
+}
+
+static int zipstream_reset(lua_State *L) {
+  lstream *ls = checkstream(L);
+  zerr err;
+  if (zs_reset(ls->s, &err) != 0)
+    return fail(L, NULL, &err);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int zipstream_close(lua_State *L) {
+  lstream *ls = luaL_checkudata(L, 1, STREAM_MT);
+  zs_free(ls->s);
+  ls->s = NULL;
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int zipstream_len(lua_State *L) {
+  lstream *ls = luaL_checkudata(L, 1, STREAM_MT);
+  lua_pushinteger(L, (lua_Integer)ls->src.size);
+  return 1;
+}
+
+static int zipstream_index(lua_State *L) {
+  lstream *ls = luaL_checkudata(L, 1, STREAM_MT);
+  const char *key = lua_tostring(L, 2);
+  if (key && strcmp(key, "size") == 0) {
+    lua_pushinteger(L, (lua_Integer)ls->src.size);
+    return 1;
+  }
+  lua_getmetatable(L, 1);
+  lua_getfield(L, -1, "methods");
+  lua_pushvalue(L, 2);
+  lua_rawget(L, -2);
+  return 1;
+}
+
+static int zipstream_tostring(lua_State *L) {
+  lstream *ls = luaL_checkudata(L, 1, STREAM_MT);
+  if (ls->s == NULL)
+    lua_pushliteral(L, "skafos.ZipStream (closed)");
+  else
+    lua_pushfstring(L, "skafos.ZipStream (%I bytes)", (lua_Integer)ls->src.size);
+  return 1;
+}
+
+/* ---- zip.list --------------------------------------------------------------------- */
+
+static int zip_list(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  zr_archive a;
+  zerr err;
+  size_t i;
+  /* nothing below raises except on memory errors, which leak the open archive at worst
+   * once; pushing first keeps the C structure owned by no Lua object for a short while */
+  if (zr_open_file(&a, path, &err) != 0)
+    return fail(L, NULL, &err);
+  if (!lua_checkstack(L, 8)) {
+    zr_close(&a);
+    return luaL_error(L, "stack overflow");
+  }
+  lua_createtable(L, a.n < 1000000 ? (int)a.n : 1000000, 0);
+  for (i = 0; i < a.n; i++) {
+    const zr_entry *e = &a.e[i];
+    lua_createtable(L, 0, 10);
+    lua_pushlstring(L, e->name, e->namelen);
+    lua_setfield(L, -2, "name");
+    lua_pushinteger(L, (lua_Integer)e->usize);
+    lua_setfield(L, -2, "size");
+    lua_pushinteger(L, (lua_Integer)e->csize);
+    lua_setfield(L, -2, "compressed_size");
+    if (e->method == ZF_STORE || e->method == ZF_DEFLATE)
+      lua_pushstring(L, method_name(e->method));
+    else
+      lua_pushinteger(L, e->method);
+    lua_setfield(L, -2, "method");
+    lua_pushinteger(L, (lua_Integer)e->crc);
+    lua_setfield(L, -2, "crc");
+    lua_pushboolean(L, e->is_dir);
+    lua_setfield(L, -2, "dir");
+    lua_pushboolean(L, e->is_symlink);
+    lua_setfield(L, -2, "symlink");
+    lua_pushinteger(L, (lua_Integer)(e->mode & 07777));
+    lua_setfield(L, -2, "mode");
+    lua_pushinteger(L, (lua_Integer)e->offset);
+    lua_setfield(L, -2, "offset");
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  zr_close(&a);
+  return 1;
+}
+
+/* ---- zip.extract ------------------------------------------------------------------ */
+
+static int zip_extract(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  const char *dir = luaL_checkstring(L, 2);
+  zr_options o;
+  hookctx h;
+  zhooks z;
+  zerr err;
+  int fn = 0;
+  memset(&o, 0, sizeof o);
+  o.max_size = -1;
+  o.max_ratio = -1;
+  if (!lua_isnoneornil(L, 3)) {
+    luaL_checktype(L, 3, LUA_TTABLE);
+    if (lua_getfield(L, 3, "max_size") != LUA_TNIL) {
+      if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0)
+        return luaL_error(L, "bad option max_size (expected a byte count)");
+      o.max_size = (int64_t)lua_tointeger(L, -1);
+    }
+    if (lua_getfield(L, 3, "max_ratio") != LUA_TNIL) {
+      if (!lua_isnumber(L, -1) || lua_tonumber(L, -1) < 0)
+        return luaL_error(L, "bad option max_ratio (expected a number >= 0)");
+      o.max_ratio = (int64_t)lua_tonumber(L, -1);
+    }
+    if (lua_getfield(L, 3, "symlinks") != LUA_TNIL) {
+      const char *s = lua_tostring(L, -1);
+      if (s == NULL || (strcmp(s, "inside") != 0 && strcmp(s, "refuse") != 0))
+        return luaL_error(L, "bad option symlinks (expected \"refuse\" or \"inside\")");
+      o.symlinks_inside = strcmp(s, "inside") == 0;
+    }
+    lua_getfield(L, 3, "force");
+    o.force = lua_toboolean(L, -1);
+    lua_pop(L, 4);
+    if (lua_getfield(L, 3, "progress") != LUA_TNIL) {
+      luaL_checktype(L, -1, LUA_TFUNCTION);
+      fn = lua_gettop(L);
+    }
+  }
+  hooks_init(L, &h, &z, fn);
+  o.hooks = &z;
+  if (zr_extract(path, dir, &o, &err) != 0)
+    return fail(L, &h, &err);
+  lua_createtable(L, 0, 2);
+  lua_pushinteger(L, (lua_Integer)o.entries);
+  lua_setfield(L, -2, "entries");
+  lua_pushinteger(L, (lua_Integer)o.written);
+  lua_setfield(L, -2, "bytes");
+  return 1;
+}
+
+/* ---- registration ----------------------------------------------------------------- */
+
+static const luaL_Reg writer_methods[] = {{"add", zipwriter_add},
+                                          {"close", zipwriter_close},
+                                          {"abort", zipwriter_abort},
+                                          {"summary", zipwriter_summary},
+                                          {NULL, NULL}};
+
+static const luaL_Reg writer_meta[] = {{"__close", zipwriter_tbc},
+                                       {"__gc", zipwriter_gc},
+                                       {"__tostring", zipwriter_tostring},
+                                       {NULL, NULL}};
+
+static const luaL_Reg stream_methods[] = {{"read", zipstream_read},
+                                          {"reset", zipstream_reset},
+                                          {"close", zipstream_close},
+                                          {NULL, NULL}};
+
+static const luaL_Reg stream_meta[] = {{"__close", zipstream_close},
+                                       {"__gc", zipstream_close},
+                                       {"__len", zipstream_len},
+                                       {"__index", zipstream_index},
+                                       {"__tostring", zipstream_tostring},
+                                       {NULL, NULL}};
+
+static const luaL_Reg zip_funcs[] = {{"create", zip_create},
+                                     {"writer", zip_writer},
+                                     {"stream", zip_stream},
+                                     {"list", zip_list},
+                                     {"extract", zip_extract},
+                                     {NULL, NULL}};
+
+int luaopen_skafos_zip(lua_State *L);
+
+int luaopen_skafos_zip(lua_State *L) {
+  luaL_newmetatable(L, WRITER_MT);
+  luaL_setfuncs(L, writer_meta, 0);
+  luaL_newlib(L, writer_methods);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+  luaL_newmetatable(L, STREAM_MT);
+  luaL_setfuncs(L, stream_meta, 0);
+  luaL_newlib(L, stream_methods);
+  lua_setfield(L, -2, "methods");
+  lua_pushboolean(L, 1);
+  lua_setfield(L, -2, SKAFOS_SOURCE_FIELD);
+  lua_pop(L, 1);
+  luaL_newmetatable(L, TEMP_MT);
+  lua_pushcfunction(L, temp_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
+  luaL_newlib(L, zip_funcs);
+  return 1;
+}

@@ -1,0 +1,131 @@
+/*
+ * The zip format as skafos writes and checks it: header records built byte for byte,
+ * DOS timestamps, entry-name rules, and duplicate detection. No I/O and no Lua here, so
+ * the writer, the streaming reader and the extractor share one definition of the bytes.
+ */
+#ifndef SKAFOS_ZIPFMT_H
+#define SKAFOS_ZIPFMT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ZF_SIG_LOCAL 0x04034b50u
+#define ZF_SIG_CENTRAL 0x02014b50u
+#define ZF_SIG_EOCD 0x06054b50u
+#define ZF_SIG_EOCD64 0x06064b50u
+#define ZF_SIG_LOC64 0x07064b50u
+#define ZF_SIG_DESCRIPTOR 0x08074b50u
+
+#define ZF_LOCAL_FIXED 30
+#define ZF_CENTRAL_FIXED 46
+#define ZF_EOCD_FIXED 22
+#define ZF_EOCD64_FIXED 56
+#define ZF_LOC64_FIXED 20
+
+#define ZF_MAX32 0xffffffffu
+#define ZF_MAX16 0xffffu
+
+#define ZF_STORE 0
+#define ZF_DEFLATE 8
+
+/* A deflated entry this large gets a zip64 local header up front: its compressed size
+ * is unknown when the header is written, and deflate's worst-case expansion of such an
+ * input stays far below the 16 MiB of headroom left under 4 GiB. */
+#define ZF_DEFLATE_ZIP64_AT 0xff000000u
+
+/* Largest record zf_local/zf_central write, beyond the name. */
+#define ZF_HEADER_SLACK 96
+/* Largest output of zf_end. */
+#define ZF_END_MAX (ZF_EOCD64_FIXED + ZF_LOC64_FIXED + ZF_EOCD_FIXED)
+
+/* An operational failure: code is a static string ("IO", "INVALID_INPUT", ...). */
+typedef struct zerr {
+  const char *code;
+  char msg[512];
+} zerr;
+
+void zerr_set(zerr *e, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Callbacks of long operations; both optional. */
+typedef struct zhooks {
+  /* Return nonzero to stop (the operation then fails with code "ABORTED"). */
+  int (*progress)(void *ud, uint64_t done, uint64_t total);
+  int (*cancelled)(void *ud); /* polled between blocks; nonzero stops with INTERRUPTED */
+  void *ud;
+} zhooks;
+
+/* One entry as written. mode holds the file type bits and the normalised permissions. */
+typedef struct zf_entry {
+  const char *name;
+  size_t namelen;
+  uint16_t method;
+  uint16_t dostime, dosdate;
+  uint32_t crc;
+  uint32_t mode;
+  uint64_t usize, csize;
+  uint64_t offset;  /* of the local header */
+  int zip64_local;  /* the local header carries a zip64 extra field */
+} zf_entry;
+
+/* Whether the local header of an entry of this method and uncompressed size needs zip64. */
+int zf_needs_zip64_local(int method, uint64_t usize);
+
+/* Size of, and bytes of, the local header (including the name). */
+size_t zf_local_size(const zf_entry *e);
+size_t zf_local(unsigned char *buf, const zf_entry *e);
+
+/* Same for the central directory record. */
+size_t zf_central_size(const zf_entry *e);
+size_t zf_central(unsigned char *buf, const zf_entry *e);
+
+/* End records (zip64 end record and locator when needed, then the classic one). */
+size_t zf_end_size(uint64_t count, uint64_t cd_offset, uint64_t cd_size);
+size_t zf_end(unsigned char *buf, uint64_t count, uint64_t cd_offset, uint64_t cd_size);
+
+/* DOS date and time of a Unix time (UTC), clamped to 1980..2107. */
+void zf_dostime(int64_t t, uint16_t *dostime, uint16_t *dosdate);
+
+/* The timestamp every entry gets: $SOURCE_DATE_EPOCH when set and valid, else
+ * 1980-01-01T00:00:00Z. */
+int64_t zf_default_epoch(void);
+
+/* Normalised Unix mode: directories 040755, files 0100755 when any execute bit is set
+ * on disk, else 0100644. */
+uint32_t zf_norm_mode(int is_dir, uint32_t disk_mode);
+
+/* NULL when the name is acceptable, else a short reason ("absolute name", ...). A name
+ * ending with '/' is a directory; no other empty, "." or ".." component is allowed,
+ * nor a backslash, a NUL byte, a drive letter or a leading '/'. */
+const char *zf_check_name(const char *name, size_t len);
+
+/* Finds two names that are equal, or equal once ASCII case is folded, ignoring one
+ * trailing '/'. Returns 0 when all differ, else 1 (exact duplicate) or 2 (case-only)
+ * with the indexes in *a and *b. Returns -1 when out of memory. */
+int zf_find_duplicate(const char *const *names, const size_t *lens, size_t n, size_t *a,
+                      size_t *b);
+
+/* Little-endian field access. */
+static inline void zf_put16(unsigned char *p, uint16_t v) {
+  p[0] = (unsigned char)v;
+  p[1] = (unsigned char)(v >> 8);
+}
+static inline void zf_put32(unsigned char *p, uint32_t v) {
+  zf_put16(p, (uint16_t)v);
+  zf_put16(p + 2, (uint16_t)(v >> 16));
+}
+static inline void zf_put64(unsigned char *p, uint64_t v) {
+  zf_put32(p, (uint32_t)v);
+  zf_put32(p + 4, (uint32_t)(v >> 32));
+}
+static inline uint16_t zf_get16(const unsigned char *p) {
+  return (uint16_t)(p[0] | (p[1] << 8));
+}
+static inline uint32_t zf_get32(const unsigned char *p) {
+  return (uint32_t)zf_get16(p) | ((uint32_t)zf_get16(p + 2) << 16);
+}
+static inline uint64_t zf_get64(const unsigned char *p) {
+  return (uint64_t)zf_get32(p) | ((uint64_t)zf_get32(p + 4) << 32);
+}
+
+#endif

@@ -1,0 +1,1065 @@
+/*
+ * The defensive zip reader behind zip.list and zip.extract. It trusts nothing in the
+ * archive: every offset and size is bounds-checked, entry data are checked against the
+ * declared sizes and CRC, and extraction writes only inside a staging directory.
+ */
+#include <errno.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <zlib.h>
+
+#include "zipread.h"
+
+/* minizip's unzip trusts local headers, skips the CRC check of short entries and checks
+ * no path; parsing the few records ourselves keeps every check in one place. */
+
+#define CD_MAX (512u << 20) /* refuse central directories larger than this */
+#define CHUNK (1u << 20)
+#define SYMLINK_MAX 4096
+
+static int fd_pread(void *ud, void *buf, size_t n, uint64_t off) {
+  int fd = (int)(intptr_t)ud;
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = pread(fd, (char *)buf + got, n - got, (off_t)(off + got));
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      return -1;
+    got += (size_t)r;
+  }
+  return 0;
+}
+
+static int io_read(const zr_archive *a, void *buf, size_t n, uint64_t off) {
+  if (off > a->io.size || n > a->io.size - off)
+    return -1;
+  return a->io.pread(a->io.ud, buf, n, off);
+}
+
+void zr_close(zr_archive *a) {
+  size_t i;
+  for (i = 0; i < a->n; i++)
+    free(a->e[i].name);
+  free(a->e);
+  a->e = NULL;
+  a->n = 0;
+  if (a->fd >= 0)
+    close(a->fd);
+  a->fd = -1;
+}
+
+/* A printable copy of an entry name for messages. */
+static const char *shown(const zr_entry *e, char *buf, size_t len) {
+  size_t i, k = 0;
+  for (i = 0; i < e->namelen && k + 5 < len; i++) {
+    unsigned char c = (unsigned char)e->name[i];
+    if (c < 0x20 || c == 0x7f)
+      k += (size_t)snprintf(buf + k, len - k, "\\x%02x", c);
+    else
+      buf[k++] = (char)c;
+  }
+  if (i < e->namelen && k + 4 < len)
+    k += (size_t)snprintf(buf + k, len - k, "...");
+  buf[k < len ? k : len - 1] = '\0';
+  return buf;
+}
+
+#define NAMEBUF 300
+
+static int find_eocd(zr_archive *a, uint64_t *eocd, zerr *err) {
+  uint64_t size = a->io.size, tail = size < 65557 ? size : 65557, start = size - tail;
+  unsigned char *buf;
+  size_t i;
+  int found = 0;
+  if (size < ZF_EOCD_FIXED) {
+    zerr_set(err, "INTEGRITY", "not a zip archive (only %llu bytes)",
+             (unsigned long long)size);
+    return -1;
+  }
+  buf = malloc((size_t)tail);
+  if (buf == NULL) {
+    zerr_set(err, "NOMEM", "out of memory");
+    return -1;
+  }
+  if (io_read(a, buf, (size_t)tail, start) != 0) {
+    free(buf);
+    zerr_set(err, "IO", "cannot read the archive");
+    return -1;
+  }
+  /* prefer the record whose comment ends the file; accept trailing bytes otherwise */
+  for (i = (size_t)tail - ZF_EOCD_FIXED + 1; i-- > 0;) {
+    if (zf_get32(buf + i) != ZF_SIG_EOCD)
+      continue;
+    if (i + ZF_EOCD_FIXED + zf_get16(buf + i + 20) == tail) {
+      *eocd = start + i;
+      found = 2;
+      break;
+    }
+    if (!found && i + ZF_EOCD_FIXED + zf_get16(buf + i + 20) <= tail) {
+      *eocd = start + i;
+      found = 1;
+    }
+  }
+  free(buf);
+  if (!found)
+    zerr_set(err, "INTEGRITY", "no end of central directory: not a zip archive, or truncated");
+  return found ? 0 : -1;
+}
+
+/* Reads the zip64 extra field values a central record needs. */
+static int parse_zip64(zr_entry *e, const unsigned char *x, size_t xlen, int need_u,
+                       int need_c, int need_o) {
+  size_t p = 0;
+  while (p + 4 <= xlen) {
+    uint16_t id = zf_get16(x + p), len = zf_get16(x + p + 2);
+    if (p + 4 + len > xlen)
+      return -1;
+    if (id == 0x0001) {
+      const unsigned char *v = x + p + 4;
+      size_t need = 8u * (size_t)(need_u + need_c + need_o), k = 0;
+      if (len < need)
+        return -1;
+      if (need_u) {
+        e->usize = zf_get64(v + k);
+        k += 8;
+      }
+      if (need_c) {
+        e->csize = zf_get64(v + k);
+        k += 8;
+      }
+      if (need_o)
+        e->offset = zf_get64(v + k);
+      return 0;
+    }
+    p += 4 + (size_t)len;
+  }
+  return need_u || need_c || need_o ? -1 : 0;
+}
+
+int zr_open(zr_archive *a, const zr_io *io, zerr *err) {
+  unsigned char rec[ZF_EOCD64_FIXED], *cd = NULL;
+  uint64_t eocd = 0, cd_end, count, p;
+  size_t i;
+  memset(a, 0, sizeof *a);
+  a->fd = -1;
+  a->io = *io;
+  if (find_eocd(a, &eocd, err) != 0)
+    return -1;
+  if (io_read(a, rec, ZF_EOCD_FIXED, eocd) != 0)
+    goto trunc;
+  if (zf_get16(rec + 4) != 0 || zf_get16(rec + 6) != 0) {
+    zerr_set(err, "UNSAFE_ARCHIVE", "multi-disk archives are not supported");
+    return -1;
+  }
+  count = zf_get16(rec + 10);
+  a->cd_size = zf_get32(rec + 12);
+  a->cd_offset = zf_get32(rec + 16);
+  cd_end = eocd;
+  if (eocd >= ZF_LOC64_FIXED && io_read(a, rec, ZF_LOC64_FIXED, eocd - ZF_LOC64_FIXED) == 0 &&
+      zf_get32(rec) == ZF_SIG_LOC64) {
+    uint64_t at = zf_get64(rec + 8);
+    if (zf_get32(rec + 4) != 0 || zf_get32(rec + 16) > 1) {
+      zerr_set(err, "UNSAFE_ARCHIVE", "multi-disk archives are not supported");
+      return -1;
+    }
+    if (at > eocd - ZF_LOC64_FIXED || eocd - ZF_LOC64_FIXED - at < ZF_EOCD64_FIXED ||
+        io_read(a, rec, ZF_EOCD64_FIXED, at) != 0 || zf_get32(rec) != ZF_SIG_EOCD64) {
+      zerr_set(err, "INTEGRITY", "bad zip64 end of central directory record");
+      return -1;
+    }
+    if (zf_get32(rec + 16) != 0 || zf_get32(rec + 20) != 0 ||
+        zf_get64(rec + 24) != zf_get64(rec + 32)) {
+      zerr_set(err, "UNSAFE_ARCHIVE", "multi-disk archives are not supported");
+      return -1;
+    }
+    count = zf_get64(rec + 32);
+    a->cd_size = zf_get64(rec + 40);
+    a->cd_offset = zf_get64(rec + 48);
+    cd_end = at;
+  }
+  if (a->cd_offset > cd_end || cd_end - a->cd_offset != a->cd_size) {
+    zerr_set(err, "INTEGRITY",
+             "central directory does not end where the end record says (truncated?)");
+    return -1;
+  }
+  if (a->cd_size > CD_MAX) {
+    zerr_set(err, "UNSAFE_ARCHIVE", "central directory of %llu bytes is too large",
+             (unsigned long long)a->cd_size);
+    return -1;
+  }
+  if (count > a->cd_size / ZF_CENTRAL_FIXED) {
+    zerr_set(err, "INTEGRITY", "central directory too short for %llu entries (truncated?)",
+             (unsigned long long)count);
+    return -1;
+  }
+  cd = malloc(a->cd_size ? (size_t)a->cd_size : 1);
+  a->e = calloc(count ? (size_t)count : 1, sizeof *a->e);
+  if (cd == NULL || a->e == NULL) {
+    free(cd);
+    zerr_set(err, "NOMEM", "out of memory");
+    return -1;
+  }
+  if (io_read(a, cd, (size_t)a->cd_size, a->cd_offset) != 0)
+    goto trunc;
+  for (i = 0, p = 0; i < count; i++) {
+    zr_entry *e = &a->e[i];
+    const unsigned char *r = cd + p;
+    size_t nl, xl, cl;
+    uint32_t c32, u32, o32;
+    if (a->cd_size - p < ZF_CENTRAL_FIXED || zf_get32(r) != ZF_SIG_CENTRAL)
+      goto badcd;
+    nl = zf_get16(r + 28);
+    xl = zf_get16(r + 30);
+    cl = zf_get16(r + 32);
+    if (a->cd_size - p - ZF_CENTRAL_FIXED < nl + xl + cl)
+      goto badcd;
+    if (zf_get16(r + 34) != 0 && zf_get16(r + 34) != ZF_MAX16) {
+      zerr_set(err, "UNSAFE_ARCHIVE", "multi-disk archives are not supported");
+      goto fail;
+    }
+    e->made_by = zf_get16(r + 4);
+    e->flags = zf_get16(r + 8);
+    e->method = zf_get16(r + 10);
+    e->crc = zf_get32(r + 16);
+    c32 = zf_get32(r + 20);
+    u32 = zf_get32(r + 24);
+    e->ext_attr = zf_get32(r + 38);
+    o32 = zf_get32(r + 42);
+    e->csize = c32;
+    e->usize = u32;
+    e->offset = o32;
+    e->name = malloc(nl + 1);
+    if (e->name == NULL) {
+      zerr_set(err, "NOMEM", "out of memory");
+      goto fail;
+    }
+    a->n = i + 1; /* owns the name from now on */
+    memcpy(e->name, r + ZF_CENTRAL_FIXED, nl);
+    e->name[nl] = '\0';
+    e->namelen = nl;
+    if (parse_zip64(e, r + ZF_CENTRAL_FIXED + nl, xl, u32 == ZF_MAX32, c32 == ZF_MAX32,
+                    o32 == ZF_MAX32) != 0) {
+      char nb[NAMEBUF];
+      zerr_set(err, "INTEGRITY", "entry '%s': bad or missing zip64 field",
+               shown(e, nb, sizeof nb));
+      goto fail;
+    }
+    if ((e->made_by >> 8) == 3 || (e->made_by >> 8) == 19)
+      e->mode = e->ext_attr >> 16;
+    e->is_symlink = (e->mode & S_IFMT) == S_IFLNK;
+    e->is_dir = (nl > 0 && e->name[nl - 1] == '/') || (e->mode & S_IFMT) == S_IFDIR ||
+                ((e->made_by >> 8) == 0 && (e->ext_attr & 0x10));
+    p += ZF_CENTRAL_FIXED + nl + xl + cl;
+  }
+  if (p != a->cd_size)
+    goto badcd;
+  free(cd);
+  return 0;
+badcd:
+  zerr_set(err, "INTEGRITY", "central directory is corrupt or truncated");
+  goto fail;
+trunc:
+  zerr_set(err, "INTEGRITY", "the archive is truncated");
+fail:
+  free(cd);
+  zr_close(a);
+  return -1;
+}
+
+int zr_open_file(zr_archive *a, const char *path, zerr *err) {
+  struct stat st;
+  zr_io io;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    zerr_set(err, fd < 0 && errno == ENOENT ? "NOT_FOUND" : "IO", "cannot read %s: %s", path,
+             fd < 0 ? strerror(errno) : "not a regular file");
+    if (fd >= 0)
+      close(fd);
+    return -1;
+  }
+  io.pread = fd_pread;
+  io.ud = (void *)(intptr_t)fd;
+  io.size = (uint64_t)st.st_size;
+  if (zr_open(a, &io, err) != 0) {
+    close(fd);
+    return -1;
+  }
+  a->fd = fd;
+  return 0;
+}
+
+/* ---- checks ----------------------------------------------------------------------- */
+
+static const zr_archive *sort_archive; /* qsort context; the checks run one at a time */
+
+static int cmp_offset(const void *x, const void *y) {
+  const zr_entry *a = &sort_archive->e[*(const size_t *)x];
+  const zr_entry *b = &sort_archive->e[*(const size_t *)y];
+  return a->offset < b->offset ? -1 : a->offset > b->offset;
+}
+
+typedef struct nref {
+  const char *p;
+  size_t len;
+} nref;
+
+static int cmp_nref(const void *x, const void *y) {
+  const nref *a = x, *b = y;
+  size_t n = a->len < b->len ? a->len : b->len;
+  int c = memcmp(a->p, b->p, n);
+  return c ? c : (a->len < b->len ? -1 : a->len > b->len);
+}
+
+/* Offsets sorted ascending; the caller frees. */
+static size_t *by_offset(const zr_archive *a) {
+  size_t *idx = malloc((a->n ? a->n : 1) * sizeof *idx), i;
+  if (idx == NULL)
+    return NULL;
+  for (i = 0; i < a->n; i++)
+    idx[i] = i;
+  sort_archive = a;
+  qsort(idx, a->n, sizeof *idx, cmp_offset);
+  sort_archive = NULL;
+  return idx;
+}
+
+static int check_names(zr_archive *a, const zr_limits *lim, zerr *err) {
+  const char **names = NULL;
+  size_t *lens = NULL, i, x, y, nfiles = 0;
+  nref *files = NULL;
+  char nb[NAMEBUF], nb2[NAMEBUF];
+  int dup, rc = -1;
+  for (i = 0; i < a->n; i++) {
+    zr_entry *e = &a->e[i];
+    const char *why = zf_check_name(e->name, e->namelen);
+    if (why) {
+      zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s': %s", shown(e, nb, sizeof nb), why);
+      return -1;
+    }
+    if (e->flags & 0x41) {
+      zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s' is encrypted", shown(e, nb, sizeof nb));
+      return -1;
+    }
+    if (e->method != ZF_STORE && e->method != ZF_DEFLATE) {
+      zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s' uses unsupported compression method %u",
+               shown(e, nb, sizeof nb), e->method);
+      return -1;
+    }
+    if (e->is_symlink && !lim->symlinks_inside) {
+      zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s' is a symlink", shown(e, nb, sizeof nb));
+      return -1;
+    }
+    if (e->is_symlink && (e->is_dir || e->usize > SYMLINK_MAX || e->usize == 0)) {
+      zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s' is not a valid symlink",
+               shown(e, nb, sizeof nb));
+      return -1;
+    }
+    if (e->is_dir && (e->usize != 0 || e->name[e->namelen - 1] != '/')) {
+      zerr_set(err, "UNSAFE_ARCHIVE", "directory entry '%s' is malformed or has data",
+               shown(e, nb, sizeof nb));
+      return -1;
+    }
+  }
+  names = malloc((a->n ? a->n : 1) * sizeof *names);
+  lens = malloc((a->n ? a->n : 1) * sizeof *lens);
+  files = malloc((a->n ? a->n : 1) * sizeof *files);
+  if (names == NULL || lens == NULL || files == NULL) {
+    zerr_set(err, "NOMEM", "out of memory");
+    goto done;
+  }
+  for (i = 0; i < a->n; i++) {
+    names[i] = a->e[i].name;
+    lens[i] = a->e[i].namelen;
+    if (!a->e[i].is_dir) {
+      files[nfiles].p = a->e[i].name;
+      files[nfiles++].len = a->e[i].namelen;
+    }
+  }
+  dup = zf_find_duplicate(names, lens, a->n, &x, &y);
+  if (dup < 0) {
+    zerr_set(err, "NOMEM", "out of memory");
+    goto done;
+  }
+  if (dup) {
+    zerr_set(err, "UNSAFE_ARCHIVE",
+             dup == 1 ? "entry '%s' appears twice%.0s" : "entries '%s' and '%s' differ only by case",
+             shown(&a->e[x], nb, sizeof nb), shown(&a->e[y], nb2, sizeof nb2));
+    goto done;
+  }
+  /* nothing may live under a file or a symlink: "a" then "a/b" */
+  qsort(files, nfiles, sizeof *files, cmp_nref);
+  for (i = 0; i < a->n; i++) {
+    const zr_entry *e = &a->e[i];
+    size_t k;
+    for (k = 1; k < e->namelen; k++) {
+      nref key;
+      if (e->name[k] != '/')
+        continue;
+      key.p = e->name;
+      key.len = k;
+      if (bsearch(&key, files, nfiles, sizeof *files, cmp_nref)) {
+        zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s' lies under the file or symlink '%.*s'",
+                 shown(e, nb, sizeof nb), (int)k, e->name);
+        goto done;
+      }
+    }
+  }
+  rc = 0;
+done:
+  free(names);
+  free(lens);
+  free(files);
+  return rc;
+}
+
+int zr_check(zr_archive *a, const zr_limits *lim, zerr *err) {
+  size_t *idx, i;
+  uint64_t declared = 0;
+  char nb[NAMEBUF], nb2[NAMEBUF];
+  if (check_names(a, lim, err) != 0)
+    return -1;
+  for (i = 0; i < a->n; i++) {
+    zr_entry *e = &a->e[i];
+    unsigned char h[ZF_LOCAL_FIXED];
+    char *lname;
+    size_t nl, xl;
+    int same;
+    if (e->offset > a->cd_offset || a->cd_offset - e->offset < ZF_LOCAL_FIXED ||
+        io_read(a, h, ZF_LOCAL_FIXED, e->offset) != 0 || zf_get32(h) != ZF_SIG_LOCAL) {
+      zerr_set(err, "INTEGRITY", "entry '%s': no local header where the directory says",
+               shown(e, nb, sizeof nb));
+      return -1;
+    }
+    nl = zf_get16(h + 26);
+    xl = zf_get16(h + 28);
+    if (zf_get16(h + 8) != e->method || ((zf_get16(h + 6) ^ e->flags) & 0x41)) {
+      zerr_set(err, "INTEGRITY", "entry '%s': local header disagrees with the directory",
+               shown(e, nb, sizeof nb));
+      return -1;
+    }
+    lname = malloc(nl + 1);
+    if (lname == NULL) {
+      zerr_set(err, "NOMEM", "out of memory");
+      return -1;
+    }
+    same = nl == e->namelen && io_read(a, lname, nl, e->offset + ZF_LOCAL_FIXED) == 0 &&
+           memcmp(lname, e->name, nl) == 0;
+    free(lname);
+    if (!same) {
+      zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s': local header names a different file",
+               shown(e, nb, sizeof nb));
+      return -1;
+    }
+    e->data_offset = e->offset + ZF_LOCAL_FIXED + nl + xl;
+    if (e->data_offset > a->cd_offset || a->cd_offset - e->data_offset < e->csize) {
+      zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s': data overlap the central directory",
+               shown(e, nb, sizeof nb));
+      return -1;
+    }
+    if (e->method == ZF_STORE && e->csize != e->usize) {
+      zerr_set(err, "INTEGRITY", "stored entry '%s' declares different sizes",
+               shown(e, nb, sizeof nb));
+      return -1;
+    }
+    if (declared + e->usize < declared)
+      declared = UINT64_MAX;
+    else
+      declared += e->usize;
+  }
+  idx = by_offset(a);
+  if (idx == NULL) {
+    zerr_set(err, "NOMEM", "out of memory");
+    return -1;
+  }
+  for (i = 1; i < a->n; i++) {
+    const zr_entry *p = &a->e[idx[i - 1]], *q = &a->e[idx[i]];
+    if (q->offset < p->data_offset + p->csize) {
+      zerr_set(err, "UNSAFE_ARCHIVE", "entries '%s' and '%s' overlap",
+               shown(p, nb, sizeof nb), shown(q, nb2, sizeof nb2));
+      free(idx);
+      return -1;
+    }
+  }
+  free(idx);
+  if (lim->max_size && declared > lim->max_size) {
+    zerr_set(err, "UNSAFE_ARCHIVE", "entries declare %llu bytes, over the limit of %llu",
+             (unsigned long long)declared, (unsigned long long)lim->max_size);
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- entry data ------------------------------------------------------------------- */
+
+static int produced(zr_archive *a, const zr_entry *e, uint64_t written, const zr_limits *lim,
+                    zr_progress *pr, size_t n, zerr *err) {
+  char nb[NAMEBUF];
+  if (written > e->usize) {
+    zerr_set(err, "INTEGRITY", "entry '%s' holds more bytes than the %llu it declares",
+             shown(e, nb, sizeof nb), (unsigned long long)e->usize);
+    return -1;
+  }
+  pr->written += n;
+  if (lim->max_size && pr->written > lim->max_size) {
+    zerr_set(err, "UNSAFE_ARCHIVE", "extracting '%s' passes the limit of %llu bytes",
+             shown(e, nb, sizeof nb), (unsigned long long)lim->max_size);
+    return -1;
+  }
+  if (lim->max_ratio && pr->written / lim->max_ratio > a->io.size) {
+    zerr_set(err, "UNSAFE_ARCHIVE",
+             "extracting '%s' expands the archive more than %llu times",
+             shown(e, nb, sizeof nb), (unsigned long long)lim->max_ratio);
+    return -1;
+  }
+  if (pr->hooks && pr->hooks->cancelled && pr->hooks->cancelled(pr->hooks->ud)) {
+    zerr_set(err, "INTERRUPTED", "interrupted");
+    return -1;
+  }
+  if (pr->hooks && pr->hooks->progress && pr->written - pr->reported >= (1u << 20)) {
+    pr->reported = pr->written;
+    if (pr->hooks->progress(pr->hooks->ud, pr->written, pr->total) != 0) {
+      zerr_set(err, "ABORTED", "stopped by the progress callback");
+      return -1;
+    }
+  }
+  return 0;
+}
+
+int zr_read_entry(zr_archive *a, size_t i, zr_sink sink, void *ud, const zr_limits *lim,
+                  zr_progress *pr, zerr *err) {
+  const zr_entry *e = &a->e[i];
+  unsigned char *in = NULL, *out = NULL;
+  uint64_t pos = 0, written = 0;
+  uLong crc = crc32(0L, Z_NULL, 0);
+  z_stream z;
+  int zinit = 0, rc = -1, ended = 0;
+  char nb[NAMEBUF];
+  in = malloc(CHUNK);
+  out = e->method == ZF_DEFLATE ? malloc(CHUNK) : NULL;
+  if (in == NULL || (e->method == ZF_DEFLATE && out == NULL)) {
+    zerr_set(err, "NOMEM", "out of memory");
+    goto done;
+  }
+  if (e->method == ZF_DEFLATE) {
+    memset(&z, 0, sizeof z);
+    if (inflateInit2(&z, -15) != Z_OK) {
+      zerr_set(err, "NOMEM", "out of memory");
+      goto done;
+    }
+    zinit = 1;
+  }
+  while (pos < e->csize && !ended) {
+    size_t n = e->csize - pos > CHUNK ? CHUNK : (size_t)(e->csize - pos);
+    if (io_read(a, in, n, e->data_offset + pos) != 0) {
+      zerr_set(err, "INTEGRITY", "entry '%s': the archive is truncated",
+               shown(e, nb, sizeof nb));
+      goto done;
+    }
+    pos += n;
+    if (e->method == ZF_STORE) {
+      written += n;
+      if (produced(a, e, written, lim, pr, n, err) != 0)
+        goto done;
+      crc = crc32(crc, in, (uInt)n);
+      if (sink(ud, in, n, err) != 0)
+        goto done;
+      continue;
+    }
+    z.next_in = in;
+    z.avail_in = (uInt)n;
+    do {
+      size_t k;
+      int ret;
+      z.next_out = out;
+      z.avail_out = CHUNK;
+      ret = inflate(&z, Z_NO_FLUSH);
+      if (ret != Z_OK && ret != Z_STREAM_END && ret != Z_BUF_ERROR) {
+        zerr_set(err, "INTEGRITY", "entry '%s': corrupt compressed data",
+                 shown(e, nb, sizeof nb));
+        goto done;
+      }
+      k = CHUNK - z.avail_out;
+      if (k > 0) {
+        written += k;
+        if (produced(a, e, written, lim, pr, k, err) != 0)
+          goto done;
+        crc = crc32(crc, out, (uInt)k);
+        if (sink(ud, out, k, err) != 0)
+          goto done;
+      }
+      if (ret == Z_STREAM_END) {
+        ended = 1;
+        break;
+      }
+      if (ret == Z_BUF_ERROR && k == 0)
+        break;
+    } while (z.avail_in > 0 || z.avail_out == 0);
+    if (ended && (z.avail_in > 0 || pos < e->csize)) {
+      zerr_set(err, "INTEGRITY", "entry '%s': compressed data end before its declared size",
+               shown(e, nb, sizeof nb));
+      goto done;
+    }
+  }
+  if (e->method == ZF_DEFLATE && !ended) {
+    zerr_set(err, "INTEGRITY", "entry '%s': compressed data are truncated",
+             shown(e, nb, sizeof nb));
+    goto done;
+  }
+  if (written != e->usize) {
+    zerr_set(err, "INTEGRITY", "entry '%s' holds %llu bytes, fewer than the %llu it declares",
+             shown(e, nb, sizeof nb), (unsigned long long)written,
+             (unsigned long long)e->usize);
+    goto done;
+  }
+  if ((uint32_t)crc != e->crc) {
+    zerr_set(err, "INTEGRITY", "entry '%s': CRC mismatch", shown(e, nb, sizeof nb));
+    goto done;
+  }
+  rc = 0;
+done:
+  if (zinit)
+    inflateEnd(&z);
+  free(in);
+  free(out);
+  return rc;
+}
+
+/* ---- extraction ------------------------------------------------------------------- */
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)st;
+  (void)flag;
+  (void)ftw;
+  remove(path);
+  return 0;
+}
+
+static void rm_tree(const char *path) { nftw(path, rm_entry, 32, FTW_DEPTH | FTW_PHYS); }
+
+typedef struct fd_sink {
+  int fd;
+  const char *path;
+} fd_sink;
+
+static int write_sink(void *ud, const unsigned char *p, size_t n, zerr *err) {
+  fd_sink *s = ud;
+  while (n > 0) {
+    ssize_t w = write(s->fd, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0) {
+      zerr_set(err, "IO", "cannot write %s: %s", s->path, strerror(errno));
+      return -1;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+typedef struct mem_sink {
+  char buf[SYMLINK_MAX + 1];
+  size_t len;
+} mem_sink;
+
+static int memory_sink(void *ud, const unsigned char *p, size_t n, zerr *err) {
+  mem_sink *m = ud;
+  if (n > SYMLINK_MAX - m->len) {
+    zerr_set(err, "UNSAFE_ARCHIVE", "symlink target too long");
+    return -1;
+  }
+  memcpy(m->buf + m->len, p, n);
+  m->len += n;
+  return 0;
+}
+
+/* mkdir -p of the first len bytes of rel under root; every component must be (or
+ * become) a real directory. */
+static int make_dirs(const char *root, const char *rel, size_t len, zerr *err) {
+  char *path = malloc(strlen(root) + len + 2);
+  size_t rl = strlen(root), k;
+  int rc = 0;
+  if (path == NULL) {
+    zerr_set(err, "NOMEM", "out of memory");
+    return -1;
+  }
+  memcpy(path, root, rl);
+  path[rl] = '/';
+  for (k = 0; k <= len && rc == 0; k++) {
+    struct stat st;
+    if (k < len && rel[k] != '/')
+      continue;
+    if (k == 0)
+      continue;
+    memcpy(path + rl + 1, rel, k);
+    path[rl + 1 + k] = '\0';
+    if (mkdir(path, 0755) != 0 &&
+        (errno != EEXIST || lstat(path, &st) != 0 || !S_ISDIR(st.st_mode))) {
+      zerr_set(err, errno == EEXIST ? "UNSAFE_ARCHIVE" : "IO",
+               "cannot create directory '%.*s': %s", (int)k, rel,
+               errno == EEXIST ? "a file is in the way" : strerror(errno));
+      rc = -1;
+    }
+  }
+  free(path);
+  return rc;
+}
+
+static int is_symlink_name(const zr_archive *a, const char *p, size_t len) {
+  size_t i;
+  for (i = 0; i < a->n; i++)
+    if (a->e[i].is_symlink && a->e[i].namelen == len && memcmp(a->e[i].name, p, len) == 0)
+      return 1;
+  return 0;
+}
+
+/* A symlink target is accepted when, resolved from the link's directory one component
+ * at a time, it never leaves the root and never passes through another symlink: with no
+ * chains, this lexical resolution is the one the filesystem will do. */
+static int symlink_ok(const zr_archive *a, const zr_entry *e, const char *t, size_t tlen) {
+  char *path = malloc(e->namelen + tlen + 2);
+  size_t len, i = 0;
+  int ok = 1;
+  if (path == NULL || tlen == 0 || t[0] == '/' || memchr(t, '\0', tlen) ||
+      memchr(t, '\\', tlen)) {
+    free(path);
+    return 0;
+  }
+  len = e->namelen;
+  memcpy(path, e->name, len);
+  while (len > 0 && path[len - 1] != '/') /* the link's directory */
+    len--;
+  if (len > 0)
+    len--;
+  while (i < tlen && ok) {
+    size_t j = i, clen;
+    while (j < tlen && t[j] != '/')
+      j++;
+    clen = j - i;
+    if (clen == 0 || (clen == 1 && t[i] == '.')) {
+      /* nothing */
+    } else if (clen == 2 && t[i] == '.' && t[i + 1] == '.') {
+      if (len == 0)
+        ok = 0;
+      while (len > 0 && path[len - 1] != '/')
+        len--;
+      if (len > 0)
+        len--;
+    } else {
+      if (len > 0)
+        path[len++] = '/';
+      memcpy(path + len, t + i, clen);
+      len += clen;
+      if (is_symlink_name(a, path, len))
+        ok = 0;
+    }
+    i = j + 1;
+  }
+  free(path);
+  return ok;
+}
+
+static char *path_join(const char *a, const char *b, size_t blen) {
+  size_t la = strlen(a);
+  char *s = malloc(la + blen + 2);
+  if (s == NULL)
+    return NULL;
+  memcpy(s, a, la);
+  s[la] = '/';
+  memcpy(s + la + 1, b, blen);
+  s[la + 1 + blen] = '\0';
+  return s;
+}
+
+static int extract_entry(zr_archive *a, size_t i, const char *stage, const zr_limits *lim,
+                         zr_progress *pr, zerr *err) {
+  const zr_entry *e = &a->e[i];
+  size_t len = e->namelen, dirlen = len;
+  char *path;
+  int rc = 0;
+  while (dirlen > 0 && e->name[dirlen - 1] == '/')
+    dirlen--;
+  if (e->is_dir)
+    return make_dirs(stage, e->name, dirlen, err);
+  while (dirlen > 0 && e->name[dirlen - 1] != '/')
+    dirlen--;
+  if (dirlen > 0 && make_dirs(stage, e->name, dirlen - 1, err) != 0)
+    return -1;
+  path = path_join(stage, e->name, len);
+  if (path == NULL) {
+    zerr_set(err, "NOMEM", "out of memory");
+    return -1;
+  }
+  if (e->is_symlink) {
+    mem_sink m;
+    char nb[NAMEBUF];
+    m.len = 0;
+    rc = zr_read_entry(a, i, memory_sink, &m, lim, pr, err);
+    if (rc == 0 && !symlink_ok(a, e, m.buf, m.len)) {
+      zerr_set(err, "UNSAFE_ARCHIVE", "symlink '%s' points outside the target or through "
+               "another symlink", shown(e, nb, sizeof nb));
+      rc = -1;
+    }
+    if (rc == 0) {
+      m.buf[m.len] = '\0';
+      if (symlink(m.buf, path) != 0) {
+        zerr_set(err, "IO", "cannot create symlink %s: %s", path, strerror(errno));
+        rc = -1;
+      }
+    }
+  } else {
+    fd_sink s;
+    s.path = path;
+    s.fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                (e->mode & 0111) ? 0755 : 0644);
+    if (s.fd < 0) {
+      zerr_set(err, errno == EEXIST ? "UNSAFE_ARCHIVE" : "IO", "cannot create %s: %s", path,
+               strerror(errno));
+      rc = -1;
+    } else {
+      rc = zr_read_entry(a, i, write_sink, &s, lim, pr, err);
+      if (close(s.fd) != 0 && rc == 0) {
+        zerr_set(err, "IO", "cannot write %s: %s", path, strerror(errno));
+        rc = -1;
+      }
+    }
+  }
+  free(path);
+  return rc;
+}
+
+/* 1 when path is an empty directory, 0 when it has entries, -1 when unreadable. */
+static int dir_is_empty(const char *path) {
+  DIR *d = opendir(path);
+  struct dirent *de;
+  int empty = 1;
+  if (d == NULL)
+    return -1;
+  while ((de = readdir(d)) != NULL)
+    if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+      empty = 0;
+      break;
+    }
+  closedir(d);
+  return empty;
+}
+
+/* Parent directories made by mkdir -p, removed again when extraction fails. */
+typedef struct made_dirs {
+  char **path;
+  size_t n;
+} made_dirs;
+
+static int make_parents(const char *dir, made_dirs *m, zerr *err) {
+  char *p = strdup(dir);
+  size_t k, len;
+  if (p == NULL) {
+    zerr_set(err, "NOMEM", "out of memory");
+    return -1;
+  }
+  len = strlen(p);
+  for (k = 1; k <= len; k++) {
+    char **grown;
+    if (k < len && p[k] != '/')
+      continue;
+    p[k] = '\0';
+    if (mkdir(p, 0755) == 0) {
+      grown = realloc(m->path, (m->n + 1) * sizeof *grown);
+      if (grown == NULL || (grown[m->n] = strdup(p)) == NULL) {
+        if (grown)
+          m->path = grown;
+        rmdir(p);
+        free(p);
+        zerr_set(err, "NOMEM", "out of memory");
+        return -1;
+      }
+      m->path = grown;
+      m->n++;
+    } else if (errno != EEXIST) {
+      zerr_set(err, "IO", "cannot create directory %s: %s", p, strerror(errno));
+      free(p);
+      return -1;
+    }
+    if (k < len)
+      p[k] = '/';
+  }
+  free(p);
+  return 0;
+}
+
+static void unmake_parents(made_dirs *m, int remove) {
+  while (m->n > 0) {
+    m->n--;
+    if (remove)
+      rmdir(m->path[m->n]);
+    free(m->path[m->n]);
+  }
+  free(m->path);
+  m->path = NULL;
+}
+
+int zr_extract(const char *path, const char *dir, zr_options *o, zerr *err) {
+  zr_archive a;
+  zr_limits lim;
+  zr_progress pr;
+  made_dirs made = {NULL, 0};
+  char *clean = NULL, *parent = NULL, *stage = NULL, *old = NULL;
+  const char *base;
+  size_t *idx = NULL, i, len;
+  int rc = -1, opened = 0, exists = 0, pass;
+  struct stat st;
+  a.fd = -1;
+  a.n = 0;
+  a.e = NULL;
+  clean = strdup(dir);
+  if (clean == NULL)
+    goto oom;
+  len = strlen(clean);
+  while (len > 1 && clean[len - 1] == '/')
+    clean[--len] = '\0';
+  base = strrchr(clean, '/');
+  base = base ? base + 1 : clean;
+  if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
+    zerr_set(err, "INVALID_INPUT", "cannot extract into '%s': name a directory", dir);
+    goto done;
+  }
+  parent = base == clean ? strdup(".") : strndup(clean, (size_t)(base - clean - 1));
+  if (parent == NULL)
+    goto oom;
+  if (*parent == '\0') {
+    free(parent);
+    parent = strdup("/");
+    if (parent == NULL)
+      goto oom;
+  }
+  if (zr_open_file(&a, path, err) != 0)
+    goto done;
+  opened = 1;
+  if (lstat(clean, &st) == 0) {
+    int empty;
+    if (!S_ISDIR(st.st_mode)) {
+      zerr_set(err, "INVALID_INPUT", "%s exists and is not a directory", clean);
+      goto done;
+    }
+    empty = dir_is_empty(clean);
+    if (empty < 0) {
+      zerr_set(err, "IO", "cannot read %s: %s", clean, strerror(errno));
+      goto done;
+    }
+    if (!empty && !o->force) {
+      zerr_set(err, "EXISTS", "%s exists and is not empty", clean);
+      goto done;
+    }
+    exists = !empty;
+  }
+  if (make_parents(parent, &made, err) != 0)
+    goto done;
+  memset(&lim, 0, sizeof lim);
+  lim.symlinks_inside = o->symlinks_inside;
+  lim.max_ratio = o->max_ratio < 0 ? 1000 : (uint64_t)o->max_ratio;
+  if (o->max_size >= 0) {
+    lim.max_size = (uint64_t)o->max_size;
+  } else {
+    struct statvfs vfs;
+    if (statvfs(parent, &vfs) != 0) {
+      zerr_set(err, "IO", "cannot inspect %s: %s", parent, strerror(errno));
+      goto done;
+    }
+    lim.max_size = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+    if (lim.max_size == 0)
+      lim.max_size = 1; /* a full disk still refuses a non-empty archive */
+  }
+  if (zr_check(&a, &lim, err) != 0)
+    goto done;
+  stage = malloc(strlen(parent) + strlen(base) + 32);
+  old = malloc(strlen(parent) + strlen(base) + 32);
+  if (stage == NULL || old == NULL)
+    goto oom;
+  sprintf(stage, "%s/.%s.skafos-XXXXXX", parent, base);
+  if (mkdtemp(stage) == NULL) {
+    zerr_set(err, "IO", "cannot create a staging directory in %s: %s", parent,
+             strerror(errno));
+    free(stage);
+    stage = NULL;
+    goto done;
+  }
+  {
+    mode_t mask = umask(0);
+    umask(mask);
+    chmod(stage, 0777 & ~mask);
+  }
+  idx = by_offset(&a);
+  if (idx == NULL)
+    goto oom;
+  memset(&pr, 0, sizeof pr);
+  pr.hooks = o->hooks;
+  for (i = 0; i < a.n; i++)
+    pr.total += a.e[i].usize;
+  /* files and directories in archive order, then the symlinks, so nothing is ever
+   * written through a link */
+  for (pass = 0; pass < 2; pass++)
+    for (i = 0; i < a.n; i++) {
+      const zr_entry *e = &a.e[idx[i]];
+      if (e->is_symlink != pass)
+        continue;
+      if (o->hooks && o->hooks->cancelled && o->hooks->cancelled(o->hooks->ud)) {
+        zerr_set(err, "INTERRUPTED", "interrupted");
+        goto done;
+      }
+      if (extract_entry(&a, idx[i], stage, &lim, &pr, err) != 0)
+        goto done;
+    }
+  if (o->hooks && o->hooks->progress &&
+      o->hooks->progress(o->hooks->ud, pr.written, pr.total) != 0) {
+    zerr_set(err, "ABORTED", "stopped by the progress callback");
+    goto done;
+  }
+  if (exists) {
+    sprintf(old, "%s/.%s.skafos-old-XXXXXX", parent, base);
+    if (mkdtemp(old) == NULL || rename(clean, old) != 0) {
+      zerr_set(err, "IO", "cannot move %s aside: %s", clean, strerror(errno));
+      if (old[strlen(old) - 1] != 'X')
+        rmdir(old);
+      goto done;
+    }
+  }
+  if (rename(stage, clean) != 0) {
+    zerr_set(err, "IO", "cannot rename the staging directory to %s: %s", clean,
+             strerror(errno));
+    if (exists)
+      rename(old, clean);
+    goto done;
+  }
+  free(stage);
+  stage = NULL;
+  if (exists)
+    rm_tree(old);
+  o->written = pr.written;
+  o->entries = a.n;
+  rc = 0;
+  goto done;
+oom:
+  zerr_set(err, "NOMEM", "out of memory");
+done:
+  if (stage) {
+    rm_tree(stage);
+    free(stage);
+  }
+  unmake_parents(&made, rc != 0);
+  if (opened)
+    zr_close(&a);
+  free(idx);
+  free(old);
+  free(parent);
+  free(clean);
+  return rc;
+}

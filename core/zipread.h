@@ -1,0 +1,91 @@
+/*
+ * Reading zip archives defensively: the central directory parser, the structural and
+ * safety checks extraction needs (names, duplicates, overlaps, sizes), entry data checked
+ * against its declared size and CRC, and extraction through a staging directory.
+ */
+#ifndef SKAFOS_ZIPREAD_H
+#define SKAFOS_ZIPREAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "zipfmt.h"
+
+typedef struct zr_entry {
+  char *name; /* NUL-terminated copy; namelen counts any NUL inside */
+  size_t namelen;
+  uint16_t made_by, flags, method;
+  uint32_t crc, ext_attr;
+  uint64_t csize, usize;
+  uint64_t offset;      /* of the local header */
+  uint64_t data_offset; /* set by zr_check */
+  uint32_t mode;        /* Unix mode when the archive recorded one, else 0 */
+  int is_dir, is_symlink;
+} zr_entry;
+
+/* Where the archive bytes come from: a file or, for the fuzzer, memory. pread returns 0
+ * when all n bytes at off were read, -1 otherwise. */
+typedef struct zr_io {
+  int (*pread)(void *ud, void *buf, size_t n, uint64_t off);
+  void *ud;
+  uint64_t size;
+} zr_io;
+
+typedef struct zr_archive {
+  zr_io io;
+  int fd; /* when opened by zr_open_file */
+  zr_entry *e;
+  size_t n;
+  uint64_t cd_offset, cd_size;
+} zr_archive;
+
+/* Parses the end records and the central directory. Failures: INTEGRITY (not a zip,
+ * truncated, inconsistent) or UNSAFE_ARCHIVE (multi-disk, absurd sizes). */
+int zr_open(zr_archive *a, const zr_io *io, zerr *err);
+int zr_open_file(zr_archive *a, const char *path, zerr *err);
+void zr_close(zr_archive *a);
+
+typedef struct zr_limits {
+  uint64_t max_size;  /* total bytes written; 0 = unlimited */
+  uint64_t max_ratio; /* bytes written / archive size; 0 = unlimited */
+  int symlinks_inside;
+} zr_limits;
+
+/* Every check that needs no entry data: names, duplicates (also by case), entries under
+ * a file or symlink, symlinks when not allowed, methods, encryption, local headers
+ * against the central directory, overlapping data, declared total over max_size.
+ * Fills data_offset. */
+int zr_check(zr_archive *a, const zr_limits *lim, zerr *err);
+
+/* Receives entry data; nonzero stops the read with err set by the sink. */
+typedef int (*zr_sink)(void *ud, const unsigned char *p, size_t n, zerr *err);
+
+/* Running totals over one extraction, for the limits. */
+typedef struct zr_progress {
+  uint64_t written, total;
+  uint64_t reported;
+  const zhooks *hooks;
+} zr_progress;
+
+/* Streams entry i (after zr_check) to sink: refuses more or fewer bytes than declared,
+ * CRC mismatches, truncated or trailing compressed data (INTEGRITY) and the limits
+ * (UNSAFE_ARCHIVE), counted on the bytes produced. */
+int zr_read_entry(zr_archive *a, size_t i, zr_sink sink, void *ud, const zr_limits *lim,
+                  zr_progress *pr, zerr *err);
+
+typedef struct zr_options {
+  int64_t max_size;  /* < 0: the free space of the target filesystem */
+  int64_t max_ratio; /* < 0: 1000; 0: unlimited */
+  int symlinks_inside;
+  int force; /* replace an existing non-empty dir */
+  const zhooks *hooks;
+  /* results */
+  uint64_t written;
+  size_t entries;
+} zr_options;
+
+/* Extracts into a fresh staging directory beside dir, renamed to dir once every entry
+ * passed; on failure nothing is left behind. dir may exist only if empty (or force). */
+int zr_extract(const char *path, const char *dir, zr_options *o, zerr *err);
+
+#endif

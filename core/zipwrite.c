@@ -1,0 +1,1021 @@
+/*
+ * The archive writer: plans (directory walks, names, order), and the pipeline that reads
+ * inputs in blocks, has the pdeflate pool compress them, and writes results in order.
+ * Our own record writer instead of minizip's zipOpenNewFileInZip4_64/raw mode: see below.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <zlib.h>
+
+#include "pdeflate.h"
+#include "zipwrite.h"
+
+/*
+ * Why not minizip for the bytes: its zipCloseFileInZipRaw64 always seeks back to patch
+ * the local header, it decides zip64 per entry from a flag instead of from the sizes,
+ * and it cannot tell the size of an archive before writing it. skafos needs the same
+ * records from three producers (an archive file, a one-pass stream whose exact length
+ * is sent as Content-Length before any byte, and size computation), so the records are
+ * built in one place (zipfmt.c) and every producer uses them. minizip remains the
+ * reference reader our tests check the output with.
+ */
+
+/* ---- plans ------------------------------------------------------------------------ */
+
+void zw_plan_init(zw_plan *p) { memset(p, 0, sizeof *p); }
+
+void zw_plan_free(zw_plan *p) {
+  size_t i;
+  for (i = 0; i < p->n; i++) {
+    free(p->items[i].src);
+    free(p->items[i].name);
+  }
+  free(p->items);
+  zw_plan_init(p);
+}
+
+static int plan_push(zw_plan *p, const char *src, const char *name, size_t namelen,
+                     uint64_t size, uint32_t mode, int method, int level, zerr *err) {
+  zw_item *it;
+  const char *why = zf_check_name(name, namelen);
+  if (why != NULL) {
+    zerr_set(err, "INVALID_INPUT", "cannot archive '%.*s': %s", (int)namelen, name, why);
+    return -1;
+  }
+  if (p->n == p->cap) {
+    size_t cap = p->cap ? p->cap * 2 : 16;
+    zw_item *items = realloc(p->items, cap * sizeof *items);
+    if (items == NULL)
+      goto oom;
+    p->items = items;
+    p->cap = cap;
+  }
+  it = &p->items[p->n];
+  memset(it, 0, sizeof *it);
+  it->name = malloc(namelen + 1);
+  it->src = src ? strdup(src) : NULL;
+  if (it->name == NULL || (src && it->src == NULL)) {
+    free(it->name);
+    free(it->src);
+    goto oom;
+  }
+  memcpy(it->name, name, namelen);
+  it->name[namelen] = '\0';
+  it->namelen = namelen;
+  it->size = size;
+  it->mode = mode;
+  it->method = size == 0 ? ZW_STORE : method; /* empty files are always stored */
+  it->level = level;
+  p->n++;
+  return 0;
+oom:
+  zerr_set(err, "NOMEM", "out of memory");
+  return -1;
+}
+
+int zw_plan_add_dir(zw_plan *p, const char *name, zerr *err) {
+  size_t len = strlen(name);
+  char *n;
+  int rc;
+  if (len > 0 && name[len - 1] == '/')
+    return plan_push(p, NULL, name, len, 0, zf_norm_mode(1, 0), ZW_STORE, 0, err);
+  n = malloc(len + 2);
+  if (n == NULL) {
+    zerr_set(err, "NOMEM", "out of memory");
+    return -1;
+  }
+  memcpy(n, name, len);
+  n[len] = '/';
+  n[len + 1] = '\0';
+  rc = plan_push(p, NULL, n, len + 1, 0, zf_norm_mode(1, 0), ZW_STORE, 0, err);
+  free(n);
+  return rc;
+}
+
+/* The real directories on the way down, to refuse a symlink back to one of them. */
+typedef struct walk_frame {
+  const char *real;
+  const struct walk_frame *up;
+} walk_frame;
+
+static int path_inside(const char *root, const char *path) {
+  size_t n = strlen(root);
+  if (strcmp(root, "/") == 0)
+    return 1;
+  return strncmp(root, path, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+static char *join(const char *a, const char *b, char sep) {
+  size_t la = strlen(a), lb = strlen(b);
+  char *s = malloc(la + lb + 2);
+  if (s == NULL)
+    return NULL;
+  memcpy(s, a, la);
+  if (la > 0 && sep)
+    s[la++] = sep;
+  memcpy(s + la, b, lb + 1);
+  return s;
+}
+
+static int walk(zw_plan *p, const char *root, const char *dir, const char *prefix,
+                const walk_frame *up, int depth, int method, int level, zerr *err) {
+  DIR *d;
+  struct dirent *de;
+  walk_frame here;
+  char *dreal;
+  int rc = 0;
+  if (depth > 256) {
+    zerr_set(err, "INVALID_INPUT", "directory tree too deep at %s", dir);
+    return -1;
+  }
+  dreal = realpath(dir, NULL);
+  d = dreal ? opendir(dir) : NULL;
+  if (d == NULL) {
+    zerr_set(err, "IO", "cannot read directory %s: %s", dir, strerror(errno));
+    free(dreal);
+    return -1;
+  }
+  here.real = dreal;
+  here.up = up;
+  while (rc == 0 && (errno = 0, de = readdir(d)) != NULL) {
+    char *path, *name;
+    struct stat st;
+    if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+      continue;
+    path = join(dir, de->d_name, '/');
+    name = join(prefix, de->d_name, '/');
+    if (path == NULL || name == NULL) {
+      zerr_set(err, "NOMEM", "out of memory");
+      rc = -1;
+    } else if (lstat(path, &st) != 0) {
+      zerr_set(err, "IO", "cannot read %s: %s", path, strerror(errno));
+      rc = -1;
+    } else {
+      char *real = NULL;
+      if (S_ISLNK(st.st_mode)) {
+        real = realpath(path, NULL);
+        if (real == NULL) {
+          zerr_set(err, "INVALID_INPUT", "symlink %s is broken: %s", path, strerror(errno));
+          rc = -1;
+        } else if (!path_inside(root, real)) {
+          zerr_set(err, "INVALID_INPUT", "symlink %s points outside %s (to %s)", path, root,
+                   real);
+          rc = -1;
+        } else if (stat(path, &st) != 0) {
+          zerr_set(err, "IO", "cannot read %s: %s", path, strerror(errno));
+          rc = -1;
+        } else if (S_ISDIR(st.st_mode)) {
+          const walk_frame *f;
+          for (f = &here; f != NULL; f = f->up)
+            if (strcmp(f->real, real) == 0) {
+              zerr_set(err, "INVALID_INPUT", "symlink %s loops back to %s", path, real);
+              rc = -1;
+              break;
+            }
+        }
+      }
+      if (rc == 0) {
+        if (S_ISREG(st.st_mode))
+          rc = plan_push(p, path, name, strlen(name), (uint64_t)st.st_size,
+                         zf_norm_mode(0, st.st_mode), method, level, err);
+        else if (S_ISDIR(st.st_mode)) {
+          rc = zw_plan_add_dir(p, name, err);
+          if (rc == 0)
+            rc = walk(p, root, path, name, &here, depth + 1, method, level, err);
+        } else {
+          zerr_set(err, "INVALID_INPUT", "%s is not a regular file or directory", path);
+          rc = -1;
+        }
+      }
+      free(real);
+    }
+    free(path);
+    free(name);
+  }
+  if (rc == 0 && errno != 0) {
+    zerr_set(err, "IO", "cannot read directory %s: %s", dir, strerror(errno));
+    rc = -1;
+  }
+  closedir(d);
+  free(dreal);
+  return rc;
+}
+
+/* The last component of src, ignoring trailing slashes; falls back to the real path's
+ * for ".", ".." and "/" so `zip.create(out, {"."})` names the directory. */
+static char *base_name(const char *src) {
+  size_t end = strlen(src), start;
+  char *real, *r;
+  while (end > 1 && src[end - 1] == '/')
+    end--;
+  start = end;
+  while (start > 0 && src[start - 1] != '/')
+    start--;
+  if (end - start > 0 && !(end - start == 1 && src[start] == '.') &&
+      !(end - start == 2 && src[start] == '.' && src[start + 1] == '.') &&
+      src[start] != '/')
+    return strndup(src + start, end - start);
+  real = realpath(src, NULL);
+  if (real == NULL)
+    return NULL;
+  r = strrchr(real, '/');
+  r = strdup(r && r[1] ? r + 1 : real);
+  free(real);
+  return r;
+}
+
+int zw_plan_add(zw_plan *p, const char *src, const char *name, int method, int level,
+                zerr *err) {
+  struct stat st;
+  char *owned = NULL, *root;
+  int rc;
+  if (stat(src, &st) != 0) {
+    zerr_set(err, "INVALID_INPUT", "cannot read %s: %s", src, strerror(errno));
+    return -1;
+  }
+  if (name == NULL) {
+    name = owned = base_name(src);
+    if (name == NULL) {
+      zerr_set(err, "INVALID_INPUT", "cannot name %s: %s", src, strerror(errno));
+      return -1;
+    }
+  }
+  if (S_ISREG(st.st_mode)) {
+    rc = plan_push(p, src, name, strlen(name), (uint64_t)st.st_size,
+                   zf_norm_mode(0, st.st_mode), method, level, err);
+  } else if (S_ISDIR(st.st_mode)) {
+    size_t len = strlen(name);
+    char *prefix = strdup(name);
+    if (prefix == NULL) {
+      free(owned);
+      zerr_set(err, "NOMEM", "out of memory");
+      return -1;
+    }
+    while (len > 0 && prefix[len - 1] == '/')
+      prefix[--len] = '\0';
+    rc = len > 0 ? zw_plan_add_dir(p, prefix, err) : 0;
+    root = rc == 0 ? realpath(src, NULL) : NULL;
+    if (rc == 0 && root == NULL) {
+      zerr_set(err, "IO", "cannot read %s: %s", src, strerror(errno));
+      rc = -1;
+    }
+    if (rc == 0)
+      rc = walk(p, root, src, prefix, NULL, 0, method, level, err);
+    free(root);
+    free(prefix);
+  } else {
+    zerr_set(err, "INVALID_INPUT", "%s is not a regular file or directory", src);
+    rc = -1;
+  }
+  free(owned);
+  return rc;
+}
+
+static int cmp_item(const void *a, const void *b) {
+  return strcmp(((const zw_item *)a)->name, ((const zw_item *)b)->name);
+}
+
+int zw_plan_sort(zw_plan *p, zerr *err) {
+  const char **names;
+  size_t *lens, i, a, b;
+  int dup;
+  if (p->n == 0)
+    return 0;
+  qsort(p->items, p->n, sizeof *p->items, cmp_item);
+  names = malloc(p->n * sizeof *names);
+  lens = malloc(p->n * sizeof *lens);
+  if (names == NULL || lens == NULL) {
+    free(names);
+    free(lens);
+    zerr_set(err, "NOMEM", "out of memory");
+    return -1;
+  }
+  for (i = 0; i < p->n; i++) {
+    names[i] = p->items[i].name;
+    lens[i] = p->items[i].namelen;
+  }
+  dup = zf_find_duplicate(names, lens, p->n, &a, &b);
+  free(names);
+  free(lens);
+  if (dup < 0)
+    zerr_set(err, "NOMEM", "out of memory");
+  else if (dup == 1)
+    zerr_set(err, "INVALID_INPUT", "two entries would be named '%s'", p->items[a].name);
+  else if (dup == 2)
+    zerr_set(err, "INVALID_INPUT", "entry names '%s' and '%s' differ only by case",
+             p->items[a].name, p->items[b].name);
+  return dup == 0 ? 0 : -1;
+}
+
+/* ---- auto ------------------------------------------------------------------------- */
+
+int zw_auto_deflates(const unsigned char *data, size_t n, uint64_t size, int level) {
+  z_stream strm;
+  int cur = -2;
+  pd_job j;
+  int deflates;
+  size_t len = size <= ZW_BLOCK ? (size_t)size : (n < ZW_SAMPLE ? n : ZW_SAMPLE);
+  if (size == 0)
+    return 0;
+  if (len > n)
+    len = n;
+  memset(&strm, 0, sizeof strm);
+  memset(&j, 0, sizeof j);
+  j.in = data;
+  j.inlen = len;
+  /* a whole small entry is judged at its own level, exactly as the writer's pool will
+   * compress it; a larger one by a fast level-1 pass over its start */
+  j.level = size <= ZW_BLOCK ? level : 1;
+  j.finish = 1;
+  j.outcap = pd_out_bound(len);
+  j.out = malloc(j.outcap);
+  if (j.out == NULL)
+    return 1; /* cannot tell: deflating is the safe answer for a stream */
+  pd_run(&strm, &cur, &j);
+  pd_end(&strm, &cur);
+  deflates = j.err == 0 && pd_worth_deflating(len, j.outlen);
+  free(j.out);
+  return deflates;
+}
+
+static int read_full_fd(int fd, unsigned char *buf, size_t n, size_t *got) {
+  size_t total = 0;
+  while (total < n) {
+    ssize_t r = read(fd, buf + total, n - total);
+    if (r < 0) {
+      if (errno == EINTR)
+        continue;
+      return -1;
+    }
+    if (r == 0)
+      break;
+    total += (size_t)r;
+  }
+  *got = total;
+  return 0;
+}
+
+static int level_of(int level) { return level < 0 ? 6 : level > 9 ? 9 : level; }
+
+int zw_plan_all_stored(zw_plan *p, size_t *which, zerr *err) {
+  unsigned char *buf = NULL;
+  size_t i;
+  int rc = 0;
+  for (i = 0; i < p->n && rc == 0; i++) {
+    zw_item *it = &p->items[i];
+    size_t want, got = 0;
+    int fd;
+    if (it->method == ZW_STORE || it->src == NULL || it->size == 0) {
+      it->method = ZW_STORE;
+      continue;
+    }
+    if (it->method == ZW_DEFLATE) {
+      *which = i;
+      rc = 1;
+      break;
+    }
+    want = it->size <= ZW_BLOCK ? (size_t)it->size : ZW_SAMPLE;
+    if (buf == NULL && (buf = malloc(ZW_BLOCK)) == NULL) {
+      zerr_set(err, "NOMEM", "out of memory");
+      return -1;
+    }
+    fd = open(it->src, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || read_full_fd(fd, buf, want, &got) != 0 || got != want) {
+      zerr_set(err, "IO", "cannot read %s: %s", it->src,
+               fd >= 0 && got != want ? "it changed while being archived" : strerror(errno));
+      rc = -1;
+    } else if (zw_auto_deflates(buf, want, it->size, level_of(it->level))) {
+      *which = i;
+      rc = 1;
+    } else {
+      it->method = ZW_STORE;
+    }
+    if (fd >= 0)
+      close(fd);
+  }
+  free(buf);
+  return rc;
+}
+
+/* ---- buffered output -------------------------------------------------------------- */
+
+#define OUTBUF (1u << 20)
+
+typedef struct outbuf {
+  int fd;
+  unsigned char *buf;
+  size_t used;
+  uint64_t flushed; /* bytes already in the file; buf holds the ones after */
+} outbuf;
+
+static int write_all(int fd, const unsigned char *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR)
+        continue;
+      return -1;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+static int out_flush(outbuf *o) {
+  if (o->used > 0 && write_all(o->fd, o->buf, o->used) != 0)
+    return -1;
+  o->flushed += o->used;
+  o->used = 0;
+  return 0;
+}
+
+static uint64_t out_pos(const outbuf *o) { return o->flushed + o->used; }
+
+static int out_write(outbuf *o, const unsigned char *p, size_t n) {
+  if (n > OUTBUF - o->used) {
+    if (out_flush(o) != 0)
+      return -1;
+    if (n >= OUTBUF / 2) { /* large blocks go straight to the file */
+      if (write_all(o->fd, p, n) != 0)
+        return -1;
+      o->flushed += n;
+      return 0;
+    }
+  }
+  memcpy(o->buf + o->used, p, n);
+  o->used += n;
+  return 0;
+}
+
+/* Rewrites bytes already written; a record is never split by a flush. */
+static int out_patch(outbuf *o, uint64_t at, const unsigned char *p, size_t n) {
+  if (at >= o->flushed) {
+    memcpy(o->buf + (at - o->flushed), p, n);
+    return 0;
+  }
+  return pwrite(o->fd, p, n, (off_t)at) == (ssize_t)n ? 0 : -1;
+}
+
+/* ---- the writer ------------------------------------------------------------------- */
+
+typedef struct slot {
+  pd_job job;
+  unsigned char *in, *out;
+  unsigned char dict[32768]; /* copied: the previous block's slot may be refilled first */
+  size_t item; /* index into the batch */
+  int first, last;
+  int submitted;
+} slot;
+
+/* Names already in the archive, hashed case-folded, for duplicate checks across adds. */
+typedef struct nameset {
+  size_t *idx; /* entry index + 1; 0 is empty */
+  size_t cap, n;
+} nameset;
+
+struct zw_writer {
+  char *path, *tmp;
+  outbuf out;
+  int threads;
+  uint16_t dostime, dosdate;
+  int finished, broken;
+  zf_entry *entries;
+  size_t n, cap;
+  nameset names;
+  pd_pool *pool;
+  slot *slots;
+  size_t nslots;
+  z_stream sample;
+  int sample_level;
+  unsigned char *samplebuf;
+};
+
+static size_t name_hash(const char *s, size_t n) {
+  size_t h = 1469598103934665603ull, i;
+  if (n > 0 && s[n - 1] == '/')
+    n--;
+  for (i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    h = (h ^ (c >= 'A' && c <= 'Z' ? c + 32u : c)) * 1099511628211ull;
+  }
+  return h;
+}
+
+/* 0 when name is new, else 1 (same name) or 2 (same but for case) with *other set. */
+static int nameset_find(const zw_writer *w, const char *name, size_t len, size_t *other) {
+  const nameset *s = &w->names;
+  size_t i, k;
+  if (s->cap == 0)
+    return 0;
+  for (i = name_hash(name, len) & (s->cap - 1); s->idx[i] != 0; i = (i + 1) & (s->cap - 1)) {
+    const zf_entry *e = &w->entries[s->idx[i] - 1];
+    size_t a = len, b = e->namelen;
+    if (a > 0 && name[a - 1] == '/')
+      a--;
+    if (b > 0 && e->name[b - 1] == '/')
+      b--;
+    if (a != b)
+      continue;
+    for (k = 0; k < a; k++) {
+      unsigned char x = (unsigned char)name[k], y = (unsigned char)e->name[k];
+      if (x != y && !((x | 32) == (y | 32) && (x | 32) >= 'a' && (x | 32) <= 'z'))
+        break;
+    }
+    if (k < a)
+      continue;
+    *other = s->idx[i] - 1;
+    return memcmp(name, e->name, a) == 0 ? 1 : 2;
+  }
+  return 0;
+}
+
+static int nameset_insert(zw_writer *w, size_t entry) {
+  nameset *s = &w->names;
+  size_t i;
+  if ((s->n + 1) * 2 > s->cap) {
+    size_t cap = s->cap ? s->cap * 2 : 1024, k;
+    size_t *idx = calloc(cap, sizeof *idx);
+    if (idx == NULL)
+      return -1;
+    for (k = 0; k < s->cap; k++)
+      if (s->idx[k]) {
+        const zf_entry *e = &w->entries[s->idx[k] - 1];
+        for (i = name_hash(e->name, e->namelen) & (cap - 1); idx[i]; i = (i + 1) & (cap - 1)) {
+        }
+        idx[i] = s->idx[k];
+      }
+    free(s->idx);
+    s->idx = idx;
+    s->cap = cap;
+  }
+  for (i = name_hash(w->entries[entry].name, w->entries[entry].namelen) & (s->cap - 1);
+       s->idx[i]; i = (i + 1) & (s->cap - 1)) {
+  }
+  s->idx[i] = entry + 1;
+  s->n++;
+  return 0;
+}
+
+static int online_cores(void) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n < 1 ? 1 : n > 64 ? 64 : (int)n;
+}
+
+zw_writer *zw_open(const char *path, int threads, int64_t mtime, zerr *err) {
+  zw_writer *w = calloc(1, sizeof *w);
+  mode_t mask;
+  if (w == NULL) {
+    zerr_set(err, "NOMEM", "out of memory");
+    return NULL;
+  }
+  w->out.fd = -1;
+  w->sample_level = -2;
+  w->threads = threads > 0 ? (threads > 64 ? 64 : threads) : online_cores();
+  zf_dostime(mtime >= 0 ? mtime : zf_default_epoch(), &w->dostime, &w->dosdate);
+  w->path = strdup(path);
+  w->tmp = malloc(strlen(path) + 16);
+  w->out.buf = malloc(OUTBUF);
+  if (w->path == NULL || w->tmp == NULL || w->out.buf == NULL) {
+    zerr_set(err, "NOMEM", "out of memory");
+    zw_free(w);
+    return NULL;
+  }
+  sprintf(w->tmp, "%s.tmp-XXXXXX", path);
+  w->out.fd = mkstemp(w->tmp);
+  if (w->out.fd < 0) {
+    zerr_set(err, "IO", "cannot create %s: %s", path, strerror(errno));
+    w->tmp[0] = '\0';
+    zw_free(w);
+    return NULL;
+  }
+  mask = umask(0);
+  umask(mask);
+  fchmod(w->out.fd, 0666 & ~mask);
+  return w;
+}
+
+/* Waits for every submitted block; needed before buffers are reused or freed. */
+static void drain(zw_writer *w) {
+  size_t i;
+  for (i = 0; i < w->nslots; i++)
+    if (w->slots[i].submitted) {
+      pd_wait(w->pool, &w->slots[i].job);
+      w->slots[i].submitted = 0;
+    }
+}
+
+static void free_pipeline(zw_writer *w) {
+  size_t i;
+  if (w->pool) {
+    drain(w);
+    pd_free(w->pool);
+    w->pool = NULL;
+  }
+  for (i = 0; i < w->nslots; i++) {
+    free(w->slots[i].in);
+    free(w->slots[i].out);
+  }
+  free(w->slots);
+  w->slots = NULL;
+  w->nslots = 0;
+  pd_end(&w->sample, &w->sample_level);
+  free(w->samplebuf);
+  w->samplebuf = NULL;
+}
+
+static int start_pipeline(zw_writer *w, zerr *err) {
+  size_t i, n = (size_t)w->threads * 3 + 2;
+  if (w->pool)
+    return 0;
+  w->slots = calloc(n, sizeof *w->slots);
+  w->samplebuf = malloc(pd_out_bound(ZW_SAMPLE));
+  if (w->slots == NULL || w->samplebuf == NULL)
+    goto oom;
+  w->nslots = n;
+  for (i = 0; i < n; i++) {
+    w->slots[i].in = malloc(ZW_BLOCK);
+    w->slots[i].out = malloc(pd_out_bound(ZW_BLOCK));
+    if (w->slots[i].in == NULL || w->slots[i].out == NULL)
+      goto oom;
+  }
+  w->pool = pd_new(w->threads);
+  if (w->pool == NULL) {
+    zerr_set(err, "IO", "cannot start compression threads");
+    free_pipeline(w);
+    return -1;
+  }
+  return 0;
+oom:
+  free_pipeline(w);
+  zerr_set(err, "NOMEM", "out of memory");
+  return -1;
+}
+
+/* The run of one zw_add call: state of the entry being written out. */
+typedef struct run {
+  zw_writer *w;
+  const zw_item *items;
+  const zhooks *hooks;
+  zf_entry cur;
+  uLong crc;
+  uint64_t done, total, reported;
+  int final_reported;
+  size_t head, used; /* ring of slots: oldest in flight, and how many */
+} run;
+
+static int record_entry(run *r, zerr *err) {
+  zw_writer *w = r->w;
+  zf_entry *e;
+  if (w->n == w->cap) {
+    size_t cap = w->cap ? w->cap * 2 : 64;
+    zf_entry *entries = realloc(w->entries, cap * sizeof *entries);
+    if (entries == NULL) {
+      zerr_set(err, "NOMEM", "out of memory");
+      return -1;
+    }
+    w->entries = entries;
+    w->cap = cap;
+  }
+  e = &w->entries[w->n];
+  *e = r->cur;
+  e->name = strndup(r->cur.name, r->cur.namelen);
+  if (e->name == NULL) {
+    zerr_set(err, "NOMEM", "out of memory");
+    return -1;
+  }
+  w->n++;
+  return 0;
+}
+
+/* Writes the oldest block in flight, its entry's header first and its central record
+ * once the entry's last block is out. */
+static int retire(run *r, zerr *err) {
+  zw_writer *w = r->w;
+  slot *s = &w->slots[r->head];
+  const zw_item *it = &r->items[s->item];
+  pd_job *j = &s->job;
+  unsigned char hdr[ZF_HEADER_SLACK + 0x10000];
+  if (s->submitted) {
+    pd_wait(w->pool, j);
+    s->submitted = 0;
+  }
+  r->head = (r->head + 1) % w->nslots;
+  r->used--;
+  if (j->err != 0) {
+    zerr_set(err, "IO", "compressing %s failed (zlib error %d)", it->src, j->err);
+    return -1;
+  }
+  if (s->first) {
+    memset(&r->cur, 0, sizeof r->cur);
+    r->cur.name = it->name;
+    r->cur.namelen = it->namelen;
+    r->cur.method = j->stored ? ZF_STORE : ZF_DEFLATE;
+    r->cur.dostime = w->dostime;
+    r->cur.dosdate = w->dosdate;
+    r->cur.mode = it->mode;
+    r->cur.usize = it->size;
+    r->cur.offset = out_pos(&w->out);
+    r->cur.zip64_local = zf_needs_zip64_local(r->cur.method, it->size);
+    r->crc = crc32(0L, Z_NULL, 0);
+    /* placeholder: same length as the final header, patched below */
+    if (out_write(&w->out, hdr, zf_local(hdr, &r->cur)) != 0)
+      goto ioerr;
+  }
+  if (j->inlen > 0 || j->outlen > 0) {
+    if (out_write(&w->out, j->stored ? j->in : j->out, j->outlen) != 0)
+      goto ioerr;
+    r->crc = s->first ? j->crc : crc32_combine(r->crc, j->crc, (z_off_t)j->inlen);
+    r->cur.csize += j->outlen;
+    r->done += j->inlen;
+  }
+  if (s->last) {
+    r->cur.crc = (uint32_t)r->crc;
+    if (!r->cur.zip64_local && r->cur.csize >= ZF_MAX32) {
+      zerr_set(err, "IO", "%s grew past 4 GiB when compressed", it->name);
+      return -1;
+    }
+    if (out_patch(&w->out, r->cur.offset, hdr, zf_local(hdr, &r->cur)) != 0)
+      goto ioerr;
+    if (record_entry(r, err) != 0)
+      return -1;
+  }
+  if (r->hooks && r->hooks->progress &&
+      (r->done - r->reported >= (1u << 20) || (r->done == r->total && !r->final_reported))) {
+    r->reported = r->done;
+    r->final_reported = r->done == r->total;
+    if (r->hooks->progress(r->hooks->ud, r->done, r->total) != 0) {
+      zerr_set(err, "ABORTED", "stopped by the progress callback");
+      return -1;
+    }
+  }
+  return 0;
+ioerr:
+  zerr_set(err, "IO", "cannot write %s: %s", w->path, strerror(errno));
+  return -1;
+}
+
+/* A free slot, retiring the oldest block when all are in flight. */
+static slot *acquire(run *r, zerr *err) {
+  zw_writer *w = r->w;
+  slot *s;
+  if (r->used == w->nslots && retire(r, err) != 0)
+    return NULL;
+  s = &w->slots[(r->head + r->used) % w->nslots];
+  r->used++;
+  memset(&s->job, 0, sizeof s->job);
+  s->first = s->last = 0;
+  return s;
+}
+
+static int add_item(run *r, size_t idx, zerr *err) {
+  zw_writer *w = r->w;
+  const zw_item *it = &r->items[idx];
+  slot *s, *prev = NULL;
+  uint64_t off = 0;
+  int fd, method = it->method, level = level_of(it->level);
+  struct stat st;
+  if (it->src == NULL || it->size == 0) {
+    if (it->src != NULL) { /* an empty file must still be readable and empty */
+      fd = open(it->src, O_RDONLY | O_CLOEXEC);
+      if (fd < 0 || fstat(fd, &st) != 0 || st.st_size != 0) {
+        zerr_set(err, "IO", "cannot read %s: %s", it->src,
+                 fd < 0 ? strerror(errno) : "it changed while being archived");
+        if (fd >= 0)
+          close(fd);
+        return -1;
+      }
+      close(fd);
+    }
+    if ((s = acquire(r, err)) == NULL)
+      return -1;
+    s->item = idx;
+    s->first = s->last = 1;
+    s->job.stored = 1; /* never submitted: an empty block, already done */
+    return 0;
+  }
+  fd = open(it->src, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    zerr_set(err, "IO", "cannot read %s: %s", it->src, strerror(errno));
+    return -1;
+  }
+  if (fstat(fd, &st) != 0 || (uint64_t)st.st_size != it->size) {
+    zerr_set(err, "IO", "%s changed while being archived", it->src);
+    close(fd);
+    return -1;
+  }
+  posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  while (off < it->size) {
+    size_t want = it->size - off > ZW_BLOCK ? ZW_BLOCK : (size_t)(it->size - off), got = 0;
+    if (r->hooks && r->hooks->cancelled && r->hooks->cancelled(r->hooks->ud)) {
+      zerr_set(err, "INTERRUPTED", "interrupted");
+      goto fail;
+    }
+    if ((s = acquire(r, err)) == NULL)
+      goto fail;
+    if (read_full_fd(fd, s->in, want, &got) != 0 || got != want) {
+      zerr_set(err, "IO", "cannot read %s: %s", it->src,
+               got != want ? "it changed while being archived" : strerror(errno));
+      r->used--; /* give the slot back unused */
+      goto fail;
+    }
+    s->item = idx;
+    s->first = off == 0;
+    s->last = off + want == it->size;
+    if (s->first && method == ZW_AUTO) {
+      if (s->last) {
+        s->job.auto_store = 1; /* the pool decides on the real result */
+        method = ZW_DEFLATE;
+      } else {
+        method = zw_auto_deflates(s->in, want, it->size, level) ? ZW_DEFLATE : ZW_STORE;
+      }
+    }
+    s->job.in = s->in;
+    s->job.inlen = want;
+    s->job.out = s->out;
+    s->job.outcap = pd_out_bound(ZW_BLOCK);
+    s->job.level = method == ZW_STORE ? -1 : level;
+    s->job.finish = s->last;
+    if (prev != NULL && method != ZW_STORE) {
+      memcpy(s->dict, prev->in + (ZW_BLOCK - sizeof s->dict), sizeof s->dict);
+      s->job.dict = s->dict;
+      s->job.dictlen = sizeof s->dict;
+    }
+    pd_submit(w->pool, &s->job);
+    s->submitted = 1;
+    prev = s;
+    off += want;
+  }
+  close(fd);
+  return 0;
+fail:
+  close(fd);
+  return -1;
+}
+
+int zw_add(zw_writer *w, const zw_item *items, size_t n, const zhooks *hooks,
+           zerr *err) {
+  run r;
+  size_t i, start_n = w->n, other, a, b;
+  uint64_t start_pos = out_pos(&w->out);
+  int rc = 0;
+  if (w->finished || w->broken) {
+    zerr_set(err, "INVALID_INPUT", "the archive is %s", w->finished ? "closed" : "broken");
+    return -1;
+  }
+  /* names: valid, unique within the batch and against what is already written */
+  for (i = 0; i < n; i++) {
+    const char *why = zf_check_name(items[i].name, items[i].namelen);
+    int dup = why ? 0 : nameset_find(w, items[i].name, items[i].namelen, &other);
+    if (why) {
+      zerr_set(err, "INVALID_INPUT", "cannot archive '%s': %s", items[i].name, why);
+      return -1;
+    }
+    if (dup) {
+      zerr_set(err, "INVALID_INPUT", dup == 1 ? "the archive already has '%s'%.0s"
+                                              : "'%s' differs only by case from '%s'",
+               items[i].name, w->entries[other].name);
+      return -1;
+    }
+  }
+  if (n > 1) {
+    const char **names = malloc(n * sizeof *names);
+    size_t *lens = malloc(n * sizeof *lens);
+    int dup = -1;
+    if (names && lens) {
+      for (i = 0; i < n; i++) {
+        names[i] = items[i].name;
+        lens[i] = items[i].namelen;
+      }
+      dup = zf_find_duplicate(names, lens, n, &a, &b);
+    }
+    free(names);
+    free(lens);
+    if (dup != 0) {
+      if (dup < 0)
+        zerr_set(err, "NOMEM", "out of memory");
+      else
+        zerr_set(err, "INVALID_INPUT", dup == 1 ? "two entries would be named '%s'%.0s"
+                                                : "'%s' and '%s' differ only by case",
+                 items[a].name, items[b].name);
+      return -1;
+    }
+  }
+  if (start_pipeline(w, err) != 0)
+    return -1;
+  memset(&r, 0, sizeof r);
+  r.w = w;
+  r.items = items;
+  r.hooks = hooks;
+  for (i = 0; i < n; i++)
+    r.total += items[i].size;
+  for (i = 0; i < n && rc == 0; i++)
+    rc = add_item(&r, i, err);
+  while (rc == 0 && r.used > 0)
+    rc = retire(&r, err);
+  if (rc == 0) {
+    for (i = start_n; i < w->n; i++)
+      if (nameset_insert(w, i) != 0) {
+        zerr_set(err, "NOMEM", "out of memory");
+        rc = -1;
+        break;
+      }
+    if (rc == 0)
+      return 0;
+  }
+  /* roll back to the state before this call */
+  drain(w);
+  for (i = start_n; i < w->n; i++)
+    free((char *)w->entries[i].name);
+  w->n = start_n;
+  if (w->names.n > start_n) { /* a failed insert: rebuild the set from scratch */
+    free(w->names.idx);
+    memset(&w->names, 0, sizeof w->names);
+    for (i = 0; i < w->n; i++)
+      if (nameset_insert(w, i) != 0)
+        w->broken = 1;
+  }
+  if (start_pos >= w->out.flushed) {
+    w->out.used = (size_t)(start_pos - w->out.flushed);
+  } else if (ftruncate(w->out.fd, (off_t)start_pos) != 0 ||
+             lseek(w->out.fd, (off_t)start_pos, SEEK_SET) < 0) {
+    w->broken = 1;
+  } else {
+    w->out.used = 0;
+    w->out.flushed = start_pos;
+  }
+  return -1;
+}
+
+int zw_finish(zw_writer *w, zerr *err) {
+  unsigned char *rec;
+  uint64_t cd_offset, cd_size;
+  size_t i;
+  if (w->finished)
+    return 0;
+  if (w->broken) {
+    zerr_set(err, "IO", "cannot finish %s after a failed write", w->path);
+    return -1;
+  }
+  free_pipeline(w);
+  rec = malloc(ZF_HEADER_SLACK + 0x10000);
+  if (rec == NULL) {
+    zerr_set(err, "NOMEM", "out of memory");
+    return -1;
+  }
+  cd_offset = out_pos(&w->out);
+  for (i = 0; i < w->n; i++)
+    if (out_write(&w->out, rec, zf_central(rec, &w->entries[i])) != 0)
+      goto ioerr;
+  cd_size = out_pos(&w->out) - cd_offset;
+  if (out_write(&w->out, rec, zf_end(rec, w->n, cd_offset, cd_size)) != 0 ||
+      out_flush(&w->out) != 0)
+    goto ioerr;
+  if (close(w->out.fd) != 0) {
+    w->out.fd = -1;
+    goto ioerr;
+  }
+  w->out.fd = -1;
+  if (rename(w->tmp, w->path) != 0)
+    goto ioerr;
+  w->tmp[0] = '\0';
+  w->finished = 1;
+  free(rec);
+  return 0;
+ioerr:
+  free(rec);
+  zerr_set(err, "IO", "cannot write %s: %s", w->path, strerror(errno));
+  w->broken = 1;
+  return -1;
+}
+
+void zw_free(zw_writer *w) {
+  size_t i;
+  if (w == NULL)
+    return;
+  free_pipeline(w);
+  if (w->out.fd >= 0)
+    close(w->out.fd);
+  if (w->tmp && w->tmp[0])
+    unlink(w->tmp);
+  for (i = 0; i < w->n; i++)
+    free((char *)w->entries[i].name);
+  free(w->entries);
+  free(w->names.idx);
+  free(w->out.buf);
+  free(w->path);
+  free(w->tmp);
+  free(w);
+}
+
+size_t zw_count(const zw_writer *w) { return w->n; }
+const zf_entry *zw_entry(const zw_writer *w, size_t i) { return &w->entries[i]; }
+uint64_t zw_bytes_out(const zw_writer *w) { return out_pos(&w->out); }
