@@ -211,7 +211,10 @@ describe("skafos.s3", function()
   end)
 
   it("survives a connection reset mid-put with a retry that sends the file again", function()
-    e:fault({ role = "storage", method = "PUT", action = { type = "reset", after_bytes = 1024 * 1024, direction = "request" } })
+    e:fault({
+      role = "storage", method = "PUT",
+      action = { type = "reset", after_bytes = 1024 * 1024, direction = "request" },
+    })
     local v = new_version(e)
     local first
     local policy = fake_policy({ on_retry = function(_, err) first = first or err end })

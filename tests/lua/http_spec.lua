@@ -1,0 +1,252 @@
+-- skafos.http against the emulator: what goes on the wire (headers, token, User-Agent),
+-- what comes back (status, lower-case headers, body or file), how redirects treat the
+-- caller's headers, and the err tables of network failures.
+local cjson = require("cjson")
+local http = require("skafos.http")
+local emulator = require("emulator")
+
+local TOKEN = "demo-token"
+local MODEL = "/organizations/demo-org/apps/demo-app/models/demo-model"
+
+local function slurp(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local data = f:read("a")
+  f:close()
+  return data
+end
+
+local function spit(path, data)
+  local f = assert(io.open(path, "wb"))
+  f:write(data)
+  f:close()
+end
+
+local function json_request(e, method, path, body)
+  return assert(http.request({
+    method = method,
+    url = e.api .. MODEL .. path,
+    headers = { ["X-API-TOKEN"] = TOKEN, ["Content-Type"] = "application/json" },
+    body = body and cjson.encode(body),
+  }))
+end
+
+-- Publishes `data` as a new version, so the download host has something to redirect to.
+local function publish(e, dir, data)
+  local res = json_request(e, "POST", "/model_versions", { filename = "demo-model.zip" })
+  assert.are.equal(201, res.status)
+  local v = cjson.decode(res.body)
+  local file = dir .. "/upload.zip"
+  spit(file, data)
+  local put = assert(http.request({ method = "PUT", url = v.presigned_url, body_file = file }))
+  assert.are.equal(200, put.status)
+  res = json_request(e, "PATCH", ("/model_versions/%d"):format(v.model_version_id), { filepath = v.filepath })
+  assert.are.equal(200, res.status)
+  return v
+end
+
+describe("skafos.http", function()
+  local e, dir
+
+  setup(function()
+    e = emulator.start()
+  end)
+
+  teardown(function()
+    if e then e:stop() end
+  end)
+
+  before_each(function()
+    dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -p '" .. dir .. "'"))
+    e:clear_faults()
+    e:clear_requests()
+  end)
+
+  after_each(function()
+    os.execute("rm -rf '" .. dir .. "'")
+  end)
+
+  it("returns status, lower-case headers and body", function()
+    local res = assert(http.request({ url = e.api .. "/organizations", headers = { ["X-API-TOKEN"] = TOKEN } }))
+    assert.are.equal(200, res.status)
+    assert.matches("json", res.headers["content-type"])
+    assert.is_nil(res.headers["Content-Type"])
+    local orgs = cjson.decode(res.body)
+    assert.are.equal("demo-org", orgs[1].display_name)
+  end)
+
+  it("sends the caller's headers and a skafos User-Agent", function()
+    assert(http.request({
+      url = e.api .. "/organizations", headers = { ["X-API-TOKEN"] = TOKEN, ["X-Trace-Id"] = "t1" },
+    }))
+    local got = e:requests().api[1]
+    assert.are.equal(TOKEN, got.headers["x-api-token"])
+    assert.are.equal("t1", got.headers["x-trace-id"])
+    assert.matches("^skafos/%S+ libcurl/%S+$", got.headers["user-agent"])
+    assert.are.equal(http.user_agent, got.headers["user-agent"])
+  end)
+
+  it("answers 401 as a response, not an error", function()
+    local res = assert(http.request({ url = e.api .. "/organizations", headers = { ["X-API-TOKEN"] = "wrong" } }))
+    assert.are.equal(401, res.status)
+  end)
+
+  it("keeps the connection alive across calls", function()
+    local trace = dir .. "/trace.log"
+    for _ = 1, 3 do
+      assert(http.request({ url = e.api .. "/organizations", headers = { ["X-API-TOKEN"] = TOKEN }, trace = trace }))
+    end
+    local text = slurp(trace)
+    local _, connects = text:gsub("Connected to", "")
+    local _, reuses = text:gsub("Re%-using existing connection", "")
+    assert.is_true(connects <= 1)
+    assert.is_true(reuses >= 2)
+  end)
+
+  it("does not follow redirects by default and reports where they point", function()
+    publish(e, dir, "zip bytes")
+    e:clear_requests()
+    local res = assert(http.request({ url = e.download .. MODEL, headers = { ["X-API-TOKEN"] = TOKEN } }))
+    assert.are.equal(302, res.status)
+    assert.matches("^" .. e.storage:gsub("%p", "%%%0"), res.redirect_url)
+    assert.is_string(res.headers["location"])
+    assert.are.equal(0, #e:requests().storage)
+  end)
+
+  it("follows a redirect to another host without the caller's headers", function()
+    publish(e, dir, "the model archive")
+    e:clear_requests()
+    local res = assert(http.request({
+      url = e.download .. MODEL,
+      headers = { ["X-API-TOKEN"] = TOKEN, ["X-Custom"] = "mine" },
+      follow = true,
+    }))
+    assert.are.equal(200, res.status)
+    assert.are.equal("the model archive", res.body)
+    assert.are.equal(1, res.redirects)
+    local log = e:requests()
+    assert.are.equal(TOKEN, log.download[1].headers["x-api-token"])
+    assert.are.equal(1, #log.storage)
+    assert.is_nil(log.storage[1].headers["x-api-token"])
+    assert.is_nil(log.storage[1].headers["x-custom"])
+  end)
+
+  it("streams a 2xx body to output and keeps an error body in memory", function()
+    publish(e, dir, string.rep("z", 100000))
+    local out = dir .. "/model.zip"
+    local res = assert(http.request({
+      url = e.download .. MODEL, headers = { ["X-API-TOKEN"] = TOKEN }, follow = true, output = out,
+    }))
+    assert.are.equal(200, res.status)
+    assert.are.equal(100000, res.bytes)
+    assert.are.equal(string.rep("z", 100000), slurp(out))
+
+    local missing = dir .. "/none.zip"
+    res = assert(http.request({
+      url = e.download .. "/organizations/demo-org/apps/demo-app/models/no-such-model",
+      headers = { ["X-API-TOKEN"] = TOKEN }, output = missing,
+    }))
+    assert.are.equal(404, res.status)
+    assert.is_nil(slurp(missing))
+    assert.matches("error", res.body)
+  end)
+
+  it("uploads body_file with a Content-Length", function()
+    publish(e, dir, string.rep("q", 5000))
+    local puts = {}
+    for _, r in ipairs(e:requests().storage) do
+      if r.method == "PUT" then puts[#puts + 1] = r end
+    end
+    assert.are.equal("5000", puts[1].headers["content-length"])
+    assert.is_nil(puts[1].headers["transfer-encoding"])
+  end)
+
+  it("calls progress with byte counts", function()
+    publish(e, dir, string.rep("p", 300000))
+    local last
+    assert(http.request({
+      url = e.download .. MODEL, headers = { ["X-API-TOKEN"] = TOKEN }, follow = true,
+      progress = function(done, total) last = { done, total } end,
+    }))
+    assert.are.same({ 300000, 300000 }, last)
+  end)
+
+  it("reports a refused port as COULDNT_CONNECT with the address", function()
+    local res, err = http.request({ url = "http://127.0.0.1:9/" })
+    assert.is_nil(res)
+    assert.are.equal("COULDNT_CONNECT", err.code)
+    assert.is_true(err.retryable)
+    assert.matches("127%.0%.0%.1", err.message)
+    assert.matches("port 9", err.message)
+    assert.are.equal(err.message, tostring(err))
+  end)
+
+  it("reports an unresolvable host as COULDNT_RESOLVE naming the host", function()
+    local res, err = http.request({ url = "http://no-such-host.invalid/" })
+    assert.is_nil(res)
+    assert.are.equal("COULDNT_RESOLVE", err.code)
+    assert.matches("no%-such%-host%.invalid", err.message)
+  end)
+
+  it("times out a slow server with TIMEOUT", function()
+    e:fault({ role = "api", action = { type = "delay", ms = 3000 } })
+    local res, err = http.request({
+      url = e.api .. "/organizations", headers = { ["X-API-TOKEN"] = TOKEN }, timeout = 0.3,
+    })
+    assert.is_nil(res)
+    assert.are.equal("TIMEOUT", err.code)
+    assert.is_true(err.retryable)
+  end)
+
+  it("redacts the API token and presigned signatures in its trace", function()
+    local trace = dir .. "/trace.log"
+    local res = json_request(e, "POST", "/model_versions", { filename = "demo-model.zip" })
+    local v = cjson.decode(res.body)
+    assert(http.request({ url = e.api .. "/organizations", headers = { ["X-API-TOKEN"] = TOKEN }, trace = trace }))
+    spit(dir .. "/f", "x")
+    assert(http.request({ method = "PUT", url = v.presigned_url, body_file = dir .. "/f", trace = trace }))
+    local text = slurp(trace)
+    assert.matches("X%-API%-TOKEN: REDACTED", text)
+    assert.is_nil(text:find(TOKEN, 1, true))
+    assert.matches("X%-Amz%-Signature=REDACTED", text)
+    assert.is_nil(text:find(v.presigned_url:match("X%-Amz%-Signature=(%x+)"), 1, true))
+    assert.is_nil(text:find(v.presigned_url:match("X%-Amz%-Credential=([^&]+)"), 1, true))
+  end)
+
+  it("redacts in the trace SKAFOS_TRACE=1 turns on for the skafos binary", function()
+    local bin = os.getenv("SKAFOS_BIN")
+    if not bin then
+      pending("SKAFOS_BIN is not set")
+      return
+    end
+    local script = dir .. "/t.lua"
+    spit(script, ([[
+      local http = require("skafos.http")
+      assert(http.request({ url = %q, headers = { ["X-API-TOKEN"] = %q } }))
+    ]]):format(e.api .. "/organizations", TOKEN))
+    local p = io.popen(("SKAFOS_TRACE=1 '%s' run '%s' 2>&1"):format(bin, script))
+    local text = p:read("a")
+    p:close()
+    assert.matches("X%-API%-TOKEN: REDACTED", text)
+    assert.is_nil(text:find(TOKEN, 1, true))
+  end)
+
+  it("rejects misuse by raising", function()
+    assert.has_error(function() http.request({}) end)
+    assert.has_error(function() http.request({ url = "http://x/", headers = { A = "b\r\nX-Evil: 1" } }) end)
+    assert.has_error(function() http.request({ url = "http://x/", body = "a", body_file = "b" }) end)
+  end)
+
+  it("sleeps, and tells monotonic time", function()
+    local t0 = http.now()
+    assert.is_true(http.sleep(0.01))
+    assert.is_true(http.now() > t0)
+  end)
+
+  it("redacts secrets in text on request", function()
+    assert.are.equal("https://s/k?X-Amz-Signature=REDACTED&a=1",
+      http.redact("https://s/k?X-Amz-Signature=abc123&a=1"))
+  end)
+end)
