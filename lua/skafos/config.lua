@@ -93,10 +93,11 @@ function M.find_project_file(start)
   return nil
 end
 
-function M.user_file()
-  local xdg = os.getenv("XDG_CONFIG_HOME")
+function M.user_file(getenv)
+  getenv = getenv or os.getenv
+  local xdg = getenv("XDG_CONFIG_HOME")
   if not xdg or xdg == "" then
-    local home = os.getenv("HOME")
+    local home = getenv("HOME")
     if not home or home == "" then return nil end
     xdg = home .. "/.config"
   end
@@ -139,7 +140,7 @@ function M.resolve(flags, opts)
   local layers = {}
   local files = {}
   local project = M.find_project_file(opts.cwd)
-  local user = M.user_file()
+  local user = M.user_file(getenv)
   for _, spec in ipairs { { project, "project" }, { user, "user" } } do
     local path, origin = spec[1], spec[2]
     if path then
