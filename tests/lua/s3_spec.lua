@@ -399,10 +399,20 @@ describe("skafos.s3", function()
       pending("skafos.zip.stream is not available in this build")
       return
     end
-    local stream = assert(zip.stream({ { path = src, name = "model.bin" } }, { method = "store" }))
+    local size, stream = assert(zip.stream({ { src = src, name = "model.bin" } }, { level = "store" }))
+    local archive = dir .. "/archive.zip"
+    assert(zip.create(archive, { { src = src, name = "model.bin" } }, { level = "store" }))
+    assert.are.equal(#slurp(archive), size)
     local v = new_version(e)
     local res = assert(s3.put(v.presigned_url, stream))
     assert.are.equal(200, res.status)
+    assert.are.equal(size, res.bytes)
     assert.is_true(res.etag_verified)
+    -- a second put (a retry) starts the stream again from byte 0
+    v = new_version(e)
+    local again = assert(s3.put(v.presigned_url, stream))
+    assert.are.equal(res.md5, again.md5)
+    local got = assert(s3.get(get_url(e, v), dir .. "/fetched.zip"))
+    assert.are.equal(res.sha256, got.sha256)
   end)
 end)
