@@ -633,6 +633,34 @@ done:
   return rc;
 }
 
+static int null_sink(void *ud, const unsigned char *p, size_t n, zerr *err) {
+  (void)ud;
+  (void)p;
+  (void)n;
+  (void)err;
+  return 0;
+}
+
+int zr_verify(zr_archive *a, const zr_limits *lim, const zhooks *hooks, uint64_t *bytes,
+              zerr *err) {
+  zr_progress pr;
+  size_t *idx = by_offset(a), i;
+  int rc = 0;
+  if (idx == NULL) {
+    zerr_set(err, "NOMEM", "out of memory");
+    return -1;
+  }
+  memset(&pr, 0, sizeof pr);
+  pr.hooks = hooks;
+  for (i = 0; i < a->n; i++)
+    pr.total += a->e[i].usize;
+  for (i = 0; i < a->n && rc == 0; i++)
+    rc = zr_read_entry(a, idx[i], null_sink, NULL, lim, &pr, err);
+  free(idx);
+  *bytes = pr.written;
+  return rc;
+}
+
 /* ---- extraction ------------------------------------------------------------------- */
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {

@@ -73,6 +73,11 @@ typedef struct zr_progress {
 int zr_read_entry(zr_archive *a, size_t i, zr_sink sink, void *ud, const zr_limits *lim,
                   zr_progress *pr, zerr *err);
 
+/* Reads every entry of an open archive (after zr_check) without writing anything,
+ * checking sizes and CRCs. *bytes gets the total uncompressed size. */
+int zr_verify(zr_archive *a, const zr_limits *lim, const zhooks *hooks, uint64_t *bytes,
+              zerr *err);
+
 typedef struct zr_options {
   int64_t max_size;  /* < 0: the free space of the target filesystem */
   int64_t max_ratio; /* < 0: 1000; 0: unlimited */
