@@ -1,0 +1,209 @@
+/*
+ * Unit tests of the Lua-free transfer helpers: redaction, origin comparison, header,
+ * status-line, Content-Range and ETag parsing, error-code mapping and S3 XML errors.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "s3err.h"
+#include "transfer.h"
+
+static int failures = 0;
+
+#define CHECK(cond)                                                                      \
+  do {                                                                                   \
+    if (!(cond)) {                                                                       \
+      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);           \
+      failures++;                                                                        \
+    }                                                                                    \
+  } while (0)
+
+#define CHECK_STR(got, want)                                                             \
+  do {                                                                                   \
+    if (strcmp((got), (want)) != 0) {                                                    \
+      fprintf(stderr, "%s:%d: got \"%s\", want \"%s\"\n", __FILE__, __LINE__, (got),     \
+              (want));                                                                   \
+      failures++;                                                                        \
+    }                                                                                    \
+  } while (0)
+
+static const char *redact(const char *in) {
+  static char out[1024];
+  transfer_redact(in, strlen(in), out, sizeof out);
+  return out;
+}
+
+static void test_redact(void) {
+  CHECK_STR(redact("PUT /b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA%2F2026"
+                   "&X-Amz-Date=20261127T000000Z&X-Amz-Signature=0123abcd&X-Amz-SignedHeaders="
+                   "host HTTP/1.1"),
+            "PUT /b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=REDACTED"
+            "&X-Amz-Date=20261127T000000Z&X-Amz-Signature=REDACTED&X-Amz-SignedHeaders="
+            "host HTTP/1.1");
+  CHECK_STR(redact("https://s/k?x-amz-security-token=tok#frag"),
+            "https://s/k?x-amz-security-token=REDACTED#frag");
+  CHECK_STR(redact("X-API-TOKEN: 0123456789abcdef\r\nAccept: */*\r\n"),
+            "X-API-TOKEN: REDACTED\r\nAccept: */*\r\n");
+  CHECK_STR(redact("x-api-token:abc"), "x-api-token: REDACTED");
+  CHECK_STR(redact("Authorization: Bearer xyz"), "Authorization: REDACTED");
+  /* Only whole parameter names, and only header names at the start of a line. */
+  CHECK_STR(redact("?MyX-Amz-Signature=keep"), "?MyX-Amz-Signature=keep");
+  CHECK_STR(redact("Note: X-API-TOKEN: stays"), "Note: X-API-TOKEN: stays");
+  CHECK_STR(redact("<Url>https://s/k?a=1&amp;X-Amz-Signature=ff</Url>"),
+            "<Url>https://s/k?a=1&amp;X-Amz-Signature=REDACTED</Url>");
+  {
+    char small[8];
+    size_t n = transfer_redact("0123456789", 10, small, sizeof small);
+    CHECK(n == 7);
+    CHECK_STR(small, "0123456");
+  }
+}
+
+static void test_origin(void) {
+  CHECK(transfer_same_origin("http://a.example/x", "http://A.example:80/y?z"));
+  CHECK(transfer_same_origin("https://a.example/x", "https://a.example:443/"));
+  CHECK(!transfer_same_origin("http://a.example/x", "https://a.example/x"));
+  CHECK(!transfer_same_origin("http://a.example/x", "http://b.example/x"));
+  CHECK(!transfer_same_origin("http://127.0.0.1:8080/", "http://127.0.0.1:8081/"));
+  CHECK(!transfer_same_origin("http://a.example/", "not a url"));
+}
+
+static void test_headers(void) {
+  char name[64];
+  const char *v;
+  size_t vlen;
+  const char *line = "Content-Range:  bytes 0-9/10 \r\n";
+  CHECK(transfer_header_split(line, strlen(line), name, sizeof name, &v, &vlen) == 0);
+  CHECK_STR(name, "content-range");
+  CHECK(vlen == 12 && memcmp(v, "bytes 0-9/10", 12) == 0);
+  line = "ETag:\r\n";
+  CHECK(transfer_header_split(line, strlen(line), name, sizeof name, &v, &vlen) == 0);
+  CHECK(vlen == 0);
+  line = "HTTP/1.1 200 OK\r\n";
+  CHECK(transfer_header_split(line, strlen(line), name, sizeof name, &v, &vlen) == -1);
+  CHECK(transfer_header_split("\r\n", 2, name, sizeof name, &v, &vlen) == -1);
+  CHECK(transfer_status_line(line, strlen(line)) == 200);
+  CHECK(transfer_status_line("HTTP/2 416 \r\n", 13) == 416);
+  CHECK(transfer_status_line("HTTP/1.1 100 Continue\r\n", 23) == 100);
+  CHECK(transfer_status_line("Host: x\r\n", 9) == -1);
+}
+
+static void test_content_range(void) {
+  int64_t f, l, t;
+  CHECK(transfer_content_range("bytes 100-199/1000", 18, &f, &l, &t) == 0);
+  CHECK(f == 100 && l == 199 && t == 1000);
+  CHECK(transfer_content_range("bytes */5000000", 15, &f, &l, &t) == 0);
+  CHECK(f == -1 && l == -1 && t == 5000000);
+  CHECK(transfer_content_range("bytes 0-9/*", 11, &f, &l, &t) == 0);
+  CHECK(t == -1);
+  CHECK(transfer_content_range("bytes 9-0/10", 12, &f, &l, &t) == -1);
+  CHECK(transfer_content_range("items 0-9/10", 12, &f, &l, &t) == -1);
+  CHECK(transfer_content_range("bytes 0-9/10x", 13, &f, &l, &t) == -1);
+}
+
+static void test_etag(void) {
+  char out[64];
+  const char *v = "\"4D871431E7BA2C0717F900DABEE7EF76\"";
+  CHECK(transfer_etag(v, strlen(v), out, sizeof out) == 1);
+  CHECK_STR(out, "4d871431e7ba2c0717f900dabee7ef76");
+  v = "W/\"9b2cf535f27731c974343645a3985328-2\"";
+  CHECK(transfer_etag(v, strlen(v), out, sizeof out) == 0);
+  CHECK_STR(out, "9b2cf535f27731c974343645a3985328-2");
+  CHECK(transfer_etag("", 0, out, sizeof out) == 0);
+  CHECK(transfer_etag(v, strlen(v), out, 8) == -1);
+}
+
+static void test_codes(void) {
+  int r = -1;
+  CHECK_STR(transfer_curl_code(CURLE_OPERATION_TIMEDOUT, &r), "TIMEOUT");
+  CHECK(r == 1);
+  CHECK_STR(transfer_curl_code(CURLE_COULDNT_CONNECT, &r), "COULDNT_CONNECT");
+  CHECK_STR(transfer_curl_code(CURLE_COULDNT_RESOLVE_HOST, &r), "COULDNT_RESOLVE");
+  CHECK_STR(transfer_curl_code(CURLE_PEER_FAILED_VERIFICATION, &r), "TLS");
+  CHECK(r == 0);
+  CHECK_STR(transfer_curl_code(CURLE_SEND_ERROR, &r), "SEND");
+  CHECK(r == 1);
+  CHECK_STR(transfer_curl_code(CURLE_RECV_ERROR, &r), "RECV");
+  CHECK_STR(transfer_curl_code(CURLE_PARTIAL_FILE, &r), "TRUNCATED");
+  CHECK(r == 1);
+  CHECK_STR(transfer_curl_code(CURLE_TOO_MANY_REDIRECTS, &r), "TOO_MANY_REDIRECTS");
+  CHECK(r == 0);
+  CHECK_STR(transfer_curl_code(CURLE_URL_MALFORMAT, &r), "BAD_URL");
+  CHECK_STR(transfer_status_code(503, &r), "UNAVAILABLE");
+  CHECK(r == 1);
+  CHECK_STR(transfer_status_code(404, &r), "NOT_FOUND");
+  CHECK(r == 0);
+  CHECK_STR(transfer_status_code(599, &r), "SERVER_ERROR");
+  CHECK(r == 1);
+}
+
+static const char *classify(const char *xml, long status, int *r) {
+  s3err_info info;
+  int ok = s3err_parse(xml, xml ? strlen(xml) : 0, &info);
+  return s3err_classify(ok ? &info : NULL, status, r);
+}
+
+static void test_s3err(void) {
+  s3err_info info;
+  int r = -1;
+  const char *xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code>"
+                    "<Message>Request has expired</Message><X-Amz-Expires>900</X-Amz-Expires>"
+                    "<RequestId>ABC123</RequestId></Error>";
+  CHECK(s3err_parse(xml, strlen(xml), &info) == 1);
+  CHECK_STR(info.code, "AccessDenied");
+  CHECK_STR(info.message, "Request has expired");
+  CHECK_STR(info.request_id, "ABC123");
+  CHECK_STR(classify(xml, 403, &r), "EXPIRED");
+  CHECK(r == 0);
+  CHECK_STR(classify("<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>",
+                     403, &r),
+            "ACCESS_DENIED");
+  CHECK_STR(classify("<Error><Code>SignatureDoesNotMatch</Code></Error>", 403, &r), "SIGNATURE");
+  CHECK(r == 0);
+  CHECK_STR(classify("<Error><Code>SlowDown</Code></Error>", 503, &r), "SLOW_DOWN");
+  CHECK(r == 1);
+  CHECK_STR(classify("<Error><Code>InternalError</Code></Error>", 500, &r), "INTERNAL");
+  CHECK(r == 1);
+  CHECK_STR(classify("<Error><Code>EntityTooLarge</Code></Error>", 400, &r), "TOO_LARGE");
+  CHECK(r == 0);
+  CHECK_STR(classify("<Error><Code>NoSuchKey</Code></Error>", 404, &r), "NOT_FOUND");
+  CHECK_STR(classify("<Error><Code>RequestTimeout</Code></Error>", 400, &r), "REQUEST_TIMEOUT");
+  CHECK(r == 1);
+  /* unknown code: the status decides */
+  CHECK_STR(classify("<Error><Code>Weird</Code></Error>", 502, &r), "BAD_GATEWAY");
+  CHECK(r == 1);
+  /* not XML: the status decides */
+  CHECK_STR(classify("<html>oops</html>", 503, &r), "UNAVAILABLE");
+  CHECK_STR(classify(NULL, 403, &r), "ACCESS_DENIED");
+  /* entities decoded, truncated safely */
+  CHECK(s3err_parse("<Error><Code>X</Code><Message>a &amp; b &lt;c&gt;</Message></Error>", 64,
+                    &info) == 1);
+  CHECK_STR(info.message, "a & b <c>");
+  CHECK(s3err_parse("<Error><Code>Unterminated", 25, &info) == 0);
+}
+
+static void test_tbuf(void) {
+  tbuf b;
+  tbuf_init(&b, 5);
+  CHECK(tbuf_add(&b, "abc", 3) == 0);
+  CHECK(tbuf_add(&b, "defg", 4) == 0);
+  CHECK(b.n == 5 && b.overflow && memcmp(b.p, "abcde", 5) == 0);
+  tbuf_reset(&b);
+  CHECK(b.n == 0 && !b.overflow);
+  tbuf_free(&b);
+  tbuf_free(&b);
+}
+
+int main(void) {
+  test_redact();
+  test_origin();
+  test_headers();
+  test_content_range();
+  test_etag();
+  test_codes();
+  test_s3err();
+  test_tbuf();
+  if (failures)
+    fprintf(stderr, "%d check(s) failed\n", failures);
+  return failures ? 1 : 0;
+}
