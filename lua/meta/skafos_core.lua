@@ -1,0 +1,44 @@
+---@meta skafos.core
+-- Editor stub for skafos.core (core/runtime.c): what the Lua side of the runtime needs
+-- from the host.
+
+---@class skafos.core
+---@field version string
+local core = {}
+
+---@return {skafos: string, lua: string, curl: string, ssl: string, zlib: string}
+function core.versions() end
+
+---The source of a file compiled into the binary ("scripts/publish.lua"), or nil.
+---@param path string
+---@return string|nil
+function core.embedded(path) end
+
+---Embedded paths starting with prefix, sorted.
+---@param prefix? string
+---@return string[]
+function core.embedded_list(prefix) end
+
+---The directory of the running executable.
+---@return string|nil
+function core.exe_dir() end
+
+---The exit code for an error code ("NOT_FOUND" -> 4; unknown -> 1).
+---@param code string
+---@return integer
+function core.exit_code(code) end
+
+---@param level integer
+function core.set_verbose(level) end
+
+---@param level integer
+function core.set_trace(level) end
+
+---@return integer verbose, integer trace
+function core.verbose() end
+
+---True once SIGINT arrived.
+---@return boolean
+function core.interrupted() end
+
+return core

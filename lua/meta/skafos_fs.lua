@@ -1,0 +1,73 @@
+---@meta skafos.fs
+-- Editor stub for the native module skafos.fs (core/lfs.c). Failures return nil and an
+-- error table {code = "NOT_FOUND"|"ACCESS"|"EXISTS"|"IO", message}.
+
+---@class skafos.fs
+local fs = {}
+
+---@class skafos.Stat
+---@field type "file"|"directory"|"link"|"fifo"|"socket"|"device"|"other"
+---@field size integer
+---@field mode integer permission bits
+---@field mtime integer
+---@field uid integer
+---@field dev integer
+
+---@param path string
+---@return skafos.Stat|nil, table|nil
+function fs.stat(path) end
+
+---Like stat, without following a final symlink.
+---@param path string
+---@return skafos.Stat|nil, table|nil
+function fs.lstat(path) end
+
+---Sorted entry names, without "." and "..".
+---@param path string
+---@return string[]|nil, table|nil
+function fs.dir(path) end
+
+---@param path string
+---@param opts? {parents?: boolean, mode?: integer}
+---@return true|nil, table|nil
+function fs.mkdir(path, opts) end
+
+---Creates "<prefix>XXXXXX" as a private directory.
+---@param prefix string
+---@return string|nil path, table|nil
+function fs.mkdtemp(prefix) end
+
+---@param path string
+---@return string|nil, table|nil
+function fs.realpath(path) end
+
+---@param path string
+---@param how? string any of "r", "w", "x"
+---@return boolean
+function fs.access(path, how) end
+
+---Removes a tree without following symlinks; a missing path is not an error.
+---@param path string
+---@return true|nil, table|nil
+function fs.rmtree(path) end
+
+---@param fd integer 0, 1 or 2
+---@return boolean
+function fs.isatty(fd) end
+
+---@param path string
+---@param mode integer
+---@return true|nil, table|nil
+function fs.chmod(path, mode) end
+
+---@return string|nil, table|nil
+function fs.getcwd() end
+
+---Seconds from a monotonic clock.
+---@return number
+function fs.clock() end
+
+---@return integer
+function fs.getpid() end
+
+return fs
