@@ -1,0 +1,63 @@
+---@meta skafos.s3
+-- Editor stub for skafos.s3 (core/ls3.c): streamed, verified transfers to and from
+-- presigned storage URLs. Never sends an API token.
+
+---@class skafos.s3
+---@field max_put_size integer  5 GiB, the most one presigned PUT takes
+local s3 = {}
+
+---@class skafos.s3.Options
+---@field timeout? number            whole transfer, seconds (default: none)
+---@field connect_timeout? number    seconds (default 30)
+---@field low_speed? {bytes: integer, seconds: integer}|false  default {1, 60}
+---@field progress? fun(done: integer, total: integer|nil): boolean|nil  at most ~10 calls/s plus a final one
+---@field headers? table<string, string>  extra headers (x-amz-meta-*); X-API-TOKEN and Authorization raise
+---@field ca_file? string
+---@field proxy? string
+---@field insecure? boolean
+---@field trace? boolean|string
+
+---@class skafos.s3.GetOptions: skafos.s3.Options
+---@field resume? boolean   continue dest..".part" with Range + If-Range (the ETag is kept in dest..".part.etag")
+---@field sha256? string    expected SHA-256 (hex); a mismatch deletes the part and fails INTEGRITY
+
+---@class skafos.s3.PutResult
+---@field status integer    always 200
+---@field etag string       without quotes
+---@field bytes integer
+---@field md5 string        hex, of the bytes sent
+---@field sha256 string     hex, of the bytes sent
+---@field etag_verified boolean  the ETag was a plain MD5 and matched
+---@field etag_note? string      why it was not compared
+
+---@class skafos.s3.GetResult
+---@field status integer    200, 206 (resumed) or 416 (the part already held everything)
+---@field bytes integer     size of dest
+---@field etag string
+---@field sha256 string     hex, of the whole file
+---@field resumed boolean
+---@field restarted boolean the object changed since the part was written: fetched from byte 0
+
+---Uploads a file path or a byte source (userdata with __skafos_source, e.g. zip.stream's
+---reader; reset to byte 0 first) with Content-Length, Content-Type application/octet-stream
+---and Expect: 100-continue. Errors: EXPIRED, SIGNATURE, ACCESS_DENIED, TOO_LARGE, SLOW_DOWN,
+---INTERNAL, UNAVAILABLE, NOT_FOUND, INTEGRITY (ETag is not the MD5 sent), READ, SOURCE,
+---and the network codes of skafos.http.
+---@param url string
+---@param source string|userdata
+---@param opts? skafos.s3.Options
+---@return skafos.s3.PutResult|nil res
+---@return skafos.Error|nil err  with s3_code and request_id when storage sent an XML error
+function s3.put(url, source, opts) end
+
+---Downloads into dest..".part", then fsyncs and renames it to dest. A failed get keeps the
+---part for a later resume = true. Errors as put, plus TRUNCATED (length short; retryable),
+---RANGE, WRITE and INTEGRITY (sha256 option).
+---@param url string
+---@param dest string
+---@param opts? skafos.s3.GetOptions
+---@return skafos.s3.GetResult|nil res
+---@return skafos.Error|nil err
+function s3.get(url, dest, opts) end
+
+return s3
