@@ -27,7 +27,15 @@ typedef struct wopts {
 } wopts;
 
 /* Parses a `level` option: "auto", "store" or 0..9 (0 is store). */
+/* An integer option in [lo, hi]; floats with an integral value count (JSON numbers). */
+static int intopt(lua_State *L, int idx, lua_Integer lo, lua_Integer hi, lua_Integer *v) {
+  int isnum;
+  *v = lua_tointegerx(L, idx, &isnum);
+  return isnum && *v >= lo && *v <= hi;
+}
+
 static void check_level(lua_State *L, int idx, const char *what, int *method, int *level) {
+  lua_Integer v;
   if (lua_type(L, idx) == LUA_TSTRING) {
     const char *s = lua_tostring(L, idx);
     if (strcmp(s, "auto") == 0)
@@ -41,9 +49,9 @@ static void check_level(lua_State *L, int idx, const char *what, int *method, in
                  s);
     return;
   }
-  if (!lua_isinteger(L, idx) || lua_tointeger(L, idx) < 0 || lua_tointeger(L, idx) > 9)
+  if (!intopt(L, idx, 0, 9, &v))
     luaL_error(L, "bad %s (expected \"auto\", \"store\" or an integer 0..9)", what);
-  *level = (int)lua_tointeger(L, idx);
+  *level = (int)v;
   *method = *level == 0 ? ZW_STORE : ZW_DEFLATE;
 }
 
@@ -55,9 +63,10 @@ static void entry_method(lua_State *L, int idx, int *method, int *level) {
   has_method = lua_getfield(L, idx, "method") != LUA_TNIL;
   has_level = lua_getfield(L, idx, "level") != LUA_TNIL;
   if (has_level) {
-    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0 || lua_tointeger(L, -1) > 9)
+    lua_Integer v;
+    if (!intopt(L, -1, 0, 9, &v))
       luaL_error(L, "bad level (expected an integer 0..9)");
-    *level = (int)lua_tointeger(L, -1);
+    *level = (int)v;
     *method = *level == 0 ? ZW_STORE : ZW_DEFLATE;
   }
   if (has_method) {
@@ -70,6 +79,7 @@ static void entry_method(lua_State *L, int idx, int *method, int *level) {
 }
 
 static void check_wopts(lua_State *L, int idx, wopts *o) {
+  lua_Integer v;
   o->method = ZW_AUTO;
   o->level = 6;
   o->threads = 0;
@@ -82,15 +92,15 @@ static void check_wopts(lua_State *L, int idx, wopts *o) {
     check_level(L, -1, "level", &o->method, &o->level);
   lua_pop(L, 1);
   if (lua_getfield(L, idx, "threads") != LUA_TNIL) {
-    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > 64)
+    if (!intopt(L, -1, 1, 64, &v))
       luaL_error(L, "bad option threads (expected an integer 1..64)");
-    o->threads = (int)lua_tointeger(L, -1);
+    o->threads = (int)v;
   }
   lua_pop(L, 1);
   if (lua_getfield(L, idx, "mtime") != LUA_TNIL) {
-    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0)
+    if (!intopt(L, -1, 0, LUA_MAXINTEGER, &v))
       luaL_error(L, "bad option mtime (expected a Unix time)");
-    o->mtime = (int64_t)lua_tointeger(L, -1);
+    o->mtime = (int64_t)v;
   }
   lua_pop(L, 1);
   if (lua_getfield(L, idx, "progress") != LUA_TNIL) {
@@ -633,6 +643,7 @@ static int zip_extract(lua_State *L) {
   hookctx h;
   zhooks z;
   zerr err;
+  lua_Integer v;
   int fn = 0;
   memset(&o, 0, sizeof o);
   o.max_size = -1;
@@ -640,9 +651,9 @@ static int zip_extract(lua_State *L) {
   if (!lua_isnoneornil(L, 3)) {
     luaL_checktype(L, 3, LUA_TTABLE);
     if (lua_getfield(L, 3, "max_size") != LUA_TNIL) {
-      if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0)
+      if (!intopt(L, -1, 0, LUA_MAXINTEGER, &v))
         return luaL_error(L, "bad option max_size (expected a byte count)");
-      o.max_size = (int64_t)lua_tointeger(L, -1);
+      o.max_size = (int64_t)v;
     }
     if (lua_getfield(L, 3, "max_ratio") != LUA_TNIL) {
       if (!lua_isnumber(L, -1) || lua_tonumber(L, -1) < 0)

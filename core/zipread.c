@@ -422,7 +422,7 @@ done:
 }
 
 int zr_check(zr_archive *a, const zr_limits *lim, zerr *err) {
-  size_t *idx, i;
+  size_t *idx, i, renamed = SIZE_MAX;
   uint64_t declared = 0;
   char nb[NAMEBUF], nb2[NAMEBUF];
   if (check_names(a, lim, err) != 0)
@@ -454,11 +454,8 @@ int zr_check(zr_archive *a, const zr_limits *lim, zerr *err) {
     same = nl == e->namelen && io_read(a, lname, nl, e->offset + ZF_LOCAL_FIXED) == 0 &&
            memcmp(lname, e->name, nl) == 0;
     free(lname);
-    if (!same) {
-      zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s': local header names a different file",
-               shown(e, nb, sizeof nb));
-      return -1;
-    }
+    if (!same && renamed == SIZE_MAX)
+      renamed = i; /* reported after the overlap check, which explains more */
     e->data_offset = e->offset + ZF_LOCAL_FIXED + nl + xl;
     if (e->data_offset > a->cd_offset || a->cd_offset - e->data_offset < e->csize) {
       zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s': data overlap the central directory",
@@ -490,6 +487,11 @@ int zr_check(zr_archive *a, const zr_limits *lim, zerr *err) {
     }
   }
   free(idx);
+  if (renamed != SIZE_MAX) {
+    zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s': local header names a different file",
+             shown(&a->e[renamed], nb, sizeof nb));
+    return -1;
+  }
   if (lim->max_size && declared > lim->max_size) {
     zerr_set(err, "UNSAFE_ARCHIVE", "entries declare %llu bytes, over the limit of %llu",
              (unsigned long long)declared, (unsigned long long)lim->max_size);

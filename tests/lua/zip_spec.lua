@@ -1,0 +1,468 @@
+-- skafos.zip: archives that Info-ZIP, Python and minizip read back byte for byte, the
+-- same bytes for the same inputs, streams equal to stored archives, and extraction that
+-- refuses every case of the hostile corpus without touching anything outside the target.
+local zip = require("skafos.zip")
+local fs = require("skafos.fs")
+local cjson = require("cjson")
+
+local SOURCE = os.getenv("SKAFOS_SOURCE_DIR") or "."
+
+local function q(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+local function sh(cmd)
+  local p = assert(io.popen(cmd .. " 2>&1"))
+  local out = p:read("a")
+  local ok, _, code = p:close()
+  return ok and 0 or code, out
+end
+
+local function slurp(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local data = f:read("a")
+  f:close()
+  return data
+end
+
+local function spit(path, data)
+  local f = assert(io.open(path, "wb"))
+  f:write(data)
+  f:close()
+end
+
+-- Incompressible bytes without reading /dev/urandom (reproducible).
+local function noise(n, seed)
+  local out, x = {}, seed or 7
+  for i = 1, n // 4 + 1 do
+    x = (x * 6364136223846793005 + 1442695040888963407) & 0xffffffffffffffff
+    out[i] = string.pack("<I4", (x >> 29) & 0xffffffff)
+  end
+  return table.concat(out):sub(1, n)
+end
+
+local function text(n)
+  local out, i = {}, 0
+  while #out * 40 < n do
+    i = i + 1
+    out[#out + 1] = ("line %08d of a model card, weights...\n"):format(i)
+  end
+  return table.concat(out):sub(1, n)
+end
+
+local function python(code, ...)
+  local args = {}
+  for i, a in ipairs({ ... }) do args[i] = q(a) end
+  return sh("python3 -c " .. q(code) .. " " .. table.concat(args, " "))
+end
+
+-- Python's zipfile reads every entry (checking CRCs) and prints name, size, mode.
+local PY_READ = [[
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z:
+    for i in z.infolist():
+        data = z.read(i)
+        assert len(data) == i.file_size
+        print(i.filename, i.file_size, oct(i.external_attr >> 16))
+]]
+
+describe("skafos.zip", function()
+  local tmp
+
+  before_each(function()
+    tmp = assert(fs.mkdtemp((os.getenv("TMPDIR") or "/tmp") .. "/zip_spec."))
+  end)
+
+  after_each(function()
+    if tmp then fs.rmtree(tmp) end
+  end)
+
+  local function tree()
+    local d = tmp .. "/model.mlpackage"
+    assert(fs.mkdir(d))
+    assert(fs.mkdir(d .. "/Data"))
+    assert(fs.mkdir(d .. "/Data/weights"))
+    assert(fs.mkdir(d .. "/empty"))
+    spit(d .. "/Manifest.json", '{"fileFormatVersion": "1.0.0"}\n')
+    spit(d .. "/Data/weights/weight.bin", noise(700 * 1024, 3) .. text(900 * 1024))
+    spit(d .. "/Data/model.txt", text(300 * 1024))
+    spit(d .. "/run.sh", "#!/bin/sh\necho hi\n")
+    assert(fs.chmod(d .. "/run.sh", tonumber("755", 8)))
+    spit(d .. "/empty.txt", "")
+    return d
+  end
+
+  describe("create", function()
+    it("round-trips a directory through unzip -t, Python's zipfile and our extract", function()
+      local d = tree()
+      local out = tmp .. "/out.zip"
+      local s = assert(zip.create(out, { d, tmp .. "/model.mlpackage/Manifest.json" }))
+      assert.are.equal(10, s.entries)
+      assert.are.equal("deflate", s.methods["model.mlpackage/Data/model.txt"])
+      assert.are.equal("store", s.methods["model.mlpackage/empty/"])
+      local code, log = sh("unzip -t " .. q(out))
+      assert.are.equal(0, code, log)
+      local pcode, listing = python(PY_READ, out)
+      assert.are.equal(0, pcode, listing)
+      assert.truthy(listing:find("model.mlpackage/run.sh 18 0o100755", 1, true))
+      assert.truthy(listing:find("model.mlpackage/Manifest.json 31 0o100644", 1, true))
+      assert.truthy(listing:find("Manifest.json 31", 1, true))
+      local x = assert(zip.extract(out, tmp .. "/x"))
+      assert.are.equal(10, x.entries)
+      local dcode, diff = sh("diff -r " .. q(d) .. " " .. q(tmp .. "/x/model.mlpackage"))
+      assert.are.equal(0, dcode, diff)
+      assert.are.equal(tonumber("755", 8), fs.stat(tmp .. "/x/model.mlpackage/run.sh").mode & 511)
+    end)
+
+    it("joins parallel deflate blocks of one large file into a stream every reader accepts", function()
+      local big = tmp .. "/big.bin"
+      local parts = {}
+      for i = 1, 12 do parts[i] = text(300 * 1024) .. noise(100 * 1024, i) end
+      spit(big, table.concat(parts))
+      local out = tmp .. "/big.zip"
+      local s = assert(zip.create(out, { big }, { level = 6, threads = 3 }))
+      assert.are.equal("deflate", s.methods["big.bin"])
+      assert.is_true(s.bytes_out < s.bytes_in)
+      assert.are.equal(0, (sh("unzip -t " .. q(out))))
+      assert.are.equal(0, (python(PY_READ, out)))
+      assert(zip.extract(out, tmp .. "/x"))
+      assert.are.equal(slurp(big), slurp(tmp .. "/x/big.bin"))
+    end)
+
+    it("gives byte-identical archives for the same inputs whatever the mtimes and thread count", function()
+      local d = tree()
+      assert(zip.create(tmp .. "/a.zip", { d }, { threads = 1 }))
+      sh("touch -d '2001-02-03 04:05:06' " .. q(d .. "/Manifest.json") .. " " .. q(d .. "/Data"))
+      assert(zip.create(tmp .. "/b.zip", { d }, { threads = 4 }))
+      assert.are.equal(slurp(tmp .. "/a.zip"), slurp(tmp .. "/b.zip"))
+      local _, dates = python(
+        "import sys,zipfile; print(set(i.date_time for i in zipfile.ZipFile(sys.argv[1]).infolist()))",
+        tmp .. "/a.zip")
+      assert.are.equal("{(1980, 1, 1, 0, 0, 0)}\n", dates)
+    end)
+
+    it("honours SOURCE_DATE_EPOCH and opts.mtime", function()
+      local f = tmp .. "/f.txt"
+      spit(f, "x")
+      local script = tmp .. "/mk.lua"
+      spit(script, ('assert(require("skafos.zip").create(%q, {%q}))'):format(tmp .. "/e.zip", f))
+      local bin = os.getenv("SKAFOS_BIN") or "build/skafos"
+      local code, out = sh("SOURCE_DATE_EPOCH=1700000000 " .. q(bin) .. " run " .. q(script))
+      assert.are.equal(0, code, out)
+      assert(zip.create(tmp .. "/m.zip", { f }, { mtime = 1700000000 }))
+      local read = "import sys,zipfile; print(zipfile.ZipFile(sys.argv[1]).infolist()[0].date_time)"
+      assert.are.equal("(2023, 11, 14, 22, 13, 20)\n", select(2, python(read, tmp .. "/e.zip")))
+      assert.are.equal(slurp(tmp .. "/e.zip"), slurp(tmp .. "/m.zip"))
+    end)
+
+    it("stores random bytes and deflates text under auto", function()
+      spit(tmp .. "/r.bin", noise(3 * 1024 * 1024))
+      spit(tmp .. "/small.bin", noise(5000, 9))
+      spit(tmp .. "/t.txt", text(2 * 1024 * 1024))
+      spit(tmp .. "/tiny.txt", "ab")
+      local s = assert(zip.create(tmp .. "/a.zip",
+        { tmp .. "/r.bin", tmp .. "/small.bin", tmp .. "/t.txt", tmp .. "/tiny.txt" }, { level = "auto" }))
+      assert.are.same({ ["r.bin"] = "store", ["small.bin"] = "store", ["t.txt"] = "deflate", ["tiny.txt"] = "store" },
+        s.methods)
+      assert.are.equal(0, (sh("unzip -t " .. q(tmp .. "/a.zip"))))
+    end)
+
+    it("takes per-entry names and methods", function()
+      spit(tmp .. "/t.txt", text(100000))
+      local s = assert(zip.create(tmp .. "/a.zip", {
+        { src = tmp .. "/t.txt", name = "docs/readme.txt", method = "store" },
+        { src = tmp .. "/t.txt", name = "docs/copy.txt", level = 9 },
+        { name = "docs/" },
+      }))
+      assert.are.same({ ["docs/readme.txt"] = "store", ["docs/copy.txt"] = "deflate", ["docs/"] = "store" },
+        s.methods)
+    end)
+
+    it("archives a symlink inside the tree as its target and refuses one leading outside", function()
+      local d = tmp .. "/m"
+      assert(fs.mkdir(d))
+      spit(d .. "/real.txt", "real")
+      sh("ln -s real.txt " .. q(d .. "/alias.txt"))
+      local s = assert(zip.create(tmp .. "/in.zip", { d }))
+      assert.are.equal("store", s.methods["m/alias.txt"])
+      assert.are.equal(0, (sh("unzip -p " .. q(tmp .. "/in.zip") .. " m/alias.txt | grep -qx real")))
+      spit(tmp .. "/secret.txt", "secret")
+      sh("ln -s ../secret.txt " .. q(d .. "/leak.txt"))
+      local ok, err = zip.create(tmp .. "/out.zip", { d })
+      assert.is_nil(ok)
+      assert.are.equal("INVALID_INPUT", err.code)
+      assert.truthy(err.message:find("leak.txt", 1, true))
+      assert.is_nil(slurp(tmp .. "/out.zip"))
+    end)
+
+    it("refuses names that collide, also by case only", function()
+      spit(tmp .. "/a.txt", "a")
+      local ok, err = zip.create(tmp .. "/o.zip", { { src = tmp .. "/a.txt", name = "A.txt" }, tmp .. "/a.txt" })
+      assert.is_nil(ok)
+      assert.are.equal("INVALID_INPUT", err.code)
+      assert.truthy(tostring(err):find("case", 1, true))
+    end)
+
+    it("reports a missing input by name and leaves no file behind", function()
+      local ok, err = zip.create(tmp .. "/o.zip", { tmp .. "/nope" })
+      assert.is_nil(ok)
+      assert.are.equal("INVALID_INPUT", err.code)
+      assert.truthy(err.message:find("nope", 1, true))
+      assert.are.same({}, fs.dir(tmp))
+    end)
+
+    it("reports progress and re-raises an error thrown by the callback, leaving nothing", function()
+      spit(tmp .. "/t.txt", text(3 * 1024 * 1024))
+      local calls = {}
+      assert(zip.create(tmp .. "/a.zip", { tmp .. "/t.txt" }, {
+        progress = function(done, total) calls[#calls + 1] = { done, total } end,
+      }))
+      assert.is_true(#calls >= 2)
+      assert.are.same({ 3 * 1024 * 1024, 3 * 1024 * 1024 }, calls[#calls])
+      local ok, err = pcall(zip.create, tmp .. "/b.zip", { tmp .. "/t.txt" },
+        { progress = function() error("stop here", 0) end })
+      assert.is_false(ok)
+      assert.are.equal("stop here", err)
+      assert.is_nil(slurp(tmp .. "/b.zip"))
+      local names = fs.dir(tmp)
+      table.sort(names)
+      assert.are.same({ "a.zip", "t.txt" }, names)
+    end)
+  end)
+
+  describe("writer", function()
+    it("adds entries in call order and finishes when a <close> variable goes out of scope", function()
+      spit(tmp .. "/a.txt", text(50000))
+      do
+        local w <close> = assert(zip.writer(tmp .. "/w.zip", { level = 9 }))
+        assert(w:add(tmp .. "/a.txt", "z.txt"))
+        assert(w:add(tmp .. "/a.txt", "a.txt", { method = "store" }))
+        assert(w:add(nil, "dir/"))
+        local ok, err = w:add(tmp .. "/a.txt", "Z.TXT")
+        assert.is_nil(ok)
+        assert.are.equal("INVALID_INPUT", err.code)
+        assert.is_nil(slurp(tmp .. "/w.zip"))
+      end
+      local l = assert(zip.list(tmp .. "/w.zip"))
+      assert.are.same({ "z.txt", "a.txt", "dir/" }, { l[1].name, l[2].name, l[3].name })
+      assert.are.same({ "deflate", "store" }, { l[1].method, l[2].method })
+      assert.are.equal(0, (sh("unzip -t " .. q(tmp .. "/w.zip"))))
+    end)
+
+    it("closes once, raises on use after close, and discards the archive when never closed", function()
+      spit(tmp .. "/a.txt", "a")
+      local w = assert(zip.writer(tmp .. "/w.zip"))
+      assert(w:add(tmp .. "/a.txt"))
+      assert.is_true(w:close())
+      assert.is_true(w:close())
+      assert.are.equal(1, w:summary().entries)
+      assert.has_error(function() w:add(tmp .. "/a.txt") end)
+      local w2 = assert(zip.writer(tmp .. "/never.zip"))
+      assert(w2:add(tmp .. "/a.txt"))
+      w2 = nil -- luacheck: ignore
+      collectgarbage()
+      collectgarbage()
+      local names = fs.dir(tmp)
+      table.sort(names)
+      assert.are.same({ "a.txt", "w.zip" }, names)
+    end)
+
+    it("discards the archive when the <close> scope is left by an error", function()
+      spit(tmp .. "/a.txt", "a")
+      assert.has_error(function()
+        local w <close> = assert(zip.writer(tmp .. "/w.zip"))
+        assert(w:add(tmp .. "/a.txt"))
+        error("boom")
+      end)
+      assert.is_nil(slurp(tmp .. "/w.zip"))
+    end)
+  end)
+
+  describe("stream", function()
+    it("produces exactly the bytes of the stored archive, with the size known up front", function()
+      local d = tree()
+      spit(d .. "/Data/model.txt", noise(200000, 5)) -- keep everything incompressible
+      spit(d .. "/Data/weights/weight.bin", noise(2 * 1024 * 1024 + 17, 6))
+      spit(d .. "/Manifest.json", noise(100, 8))
+      spit(d .. "/run.sh", noise(50, 2))
+      local size, reader = zip.stream({ d })
+      assert.is_number(size, tostring(reader))
+      assert.are.equal(size, #reader)
+      assert.are.equal(size, reader.size)
+      assert.is_true(getmetatable(reader).__skafos_source)
+      local parts = {}
+      for chunk in function() return reader:read(70001) end do parts[#parts + 1] = chunk end
+      local bytes = table.concat(parts)
+      assert.are.equal(size, #bytes)
+      assert(zip.create(tmp .. "/s.zip", { d }, { level = "store" }))
+      assert.are.equal(slurp(tmp .. "/s.zip"), bytes)
+      assert(reader:reset())
+      assert.are.equal(bytes:sub(1, 1000), reader:read(1000))
+      assert.is_true(reader:close())
+      assert.has_error(function() reader:read(10) end)
+    end)
+
+    it("refuses with NOT_STORED when an entry would be compressed", function()
+      spit(tmp .. "/t.txt", text(100000))
+      local size, err = zip.stream({ tmp .. "/t.txt" })
+      assert.is_nil(size)
+      assert.are.equal("NOT_STORED", err.code)
+      assert.truthy(err.message:find("t.txt", 1, true))
+      assert.is_number((zip.stream({ tmp .. "/t.txt" }, { level = "store" })))
+    end)
+
+    it("fails the read when a file changes after the size was given", function()
+      spit(tmp .. "/r.bin", noise(100000))
+      local size, reader = zip.stream({ tmp .. "/r.bin" })
+      assert.is_number(size)
+      spit(tmp .. "/r.bin", noise(100001, 99))
+      local ok, err
+      repeat ok, err = reader:read(65536) until not ok
+      assert.is_table(err)
+      assert.truthy(err.message:find("changed", 1, true))
+    end)
+  end)
+
+  describe("list and verify", function()
+    it("reads archives written by Info-ZIP zip and by Python's zipfile", function()
+      local d = tree()
+      local code, out = sh("cd " .. q(tmp) .. " && zip -q -r -X izip.zip model.mlpackage")
+      assert.are.equal(0, code, out)
+      python([[
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED) as z:
+    z.writestr("a/b.txt", "hello" * 1000)
+    z.writestr("c.bin", bytes(range(256)) * 10, compress_type=zipfile.ZIP_STORED)
+]], tmp .. "/py.zip")
+      local l = assert(zip.list(tmp .. "/izip.zip"))
+      assert.are.equal(9, #l)
+      local py = assert(zip.list(tmp .. "/py.zip"))
+      assert.are.same({ "a/b.txt", 5000, "deflate" }, { py[1].name, py[1].size, py[1].method })
+      assert.are.same({ "c.bin", 2560, "store" }, { py[2].name, py[2].size, py[2].method })
+      assert.are.equal(2, assert(zip.verify(tmp .. "/py.zip")).entries)
+      assert(zip.extract(tmp .. "/izip.zip", tmp .. "/x"))
+      assert.are.equal(0, (sh("diff -r " .. q(d) .. " " .. q(tmp .. "/x/model.mlpackage"))))
+    end)
+
+    it("says INTEGRITY for a damaged archive", function()
+      spit(tmp .. "/t.txt", text(200000))
+      assert(zip.create(tmp .. "/a.zip", { tmp .. "/t.txt" }))
+      local data = slurp(tmp .. "/a.zip")
+      spit(tmp .. "/bad.zip", data:sub(1, 200) .. string.char((data:byte(201) + 1) % 256) .. data:sub(202))
+      local ok, err = zip.verify(tmp .. "/bad.zip")
+      assert.is_nil(ok)
+      assert.are.equal("INTEGRITY", err.code)
+      local _, lerr = zip.list(tmp .. "/t.txt")
+      assert.are.equal("INTEGRITY", lerr.code)
+    end)
+  end)
+
+  describe("extract", function()
+    it("refuses every hostile archive with the right code, touching nothing outside", function()
+      local corpus = tmp .. "/corpus"
+      local code, out = sh("python3 " .. q(SOURCE .. "/tests/zip/make_hostile.py") .. " " .. q(corpus))
+      assert.are.equal(0, code, out)
+      local cases = cjson.decode(slurp(corpus .. "/manifest.json"))
+      assert.is_true(#cases >= 25)
+      for _, c in ipairs(cases) do
+        local root = tmp .. "/" .. c.name
+        assert(fs.mkdir(root))
+        spit(root .. "/sentinel.txt", "sentinel")
+        local ok, err = zip.extract(c.file, root .. "/target", c.opts)
+        assert.is_nil(ok, c.name .. " was extracted")
+        assert.are.equal(c.code, err.code, c.name .. ": " .. tostring(err))
+        assert.are.equal("sentinel", slurp(root .. "/sentinel.txt"), c.name)
+        assert.are.same({ "sentinel.txt" }, fs.dir(root), c.name)
+      end
+      assert.is_nil(slurp("/tmp/skafos-hostile-abs"))
+    end)
+
+    it("extracts symlinks that stay inside when asked to", function()
+      local out = tmp .. "/l.zip"
+      python([[
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1], "w") as z:
+    z.writestr("data/real.txt", "real")
+    i = zipfile.ZipInfo("data/alias.txt"); i.create_system = 3; i.external_attr = 0o120777 << 16
+    z.writestr(i, "real.txt")
+]], out)
+      local ok, err = zip.extract(out, tmp .. "/x")
+      assert.is_nil(ok)
+      assert.are.equal("UNSAFE_ARCHIVE", err.code)
+      assert(zip.extract(out, tmp .. "/x", { symlinks = "inside" }))
+      assert.are.equal("link", fs.lstat(tmp .. "/x/data/alias.txt").type)
+      assert.are.equal("real", slurp(tmp .. "/x/data/alias.txt"))
+    end)
+
+    it("keeps a non-empty target unless forced, and replaces it whole when forced", function()
+      spit(tmp .. "/a.txt", "new")
+      assert(zip.create(tmp .. "/a.zip", { tmp .. "/a.txt" }))
+      assert(fs.mkdir(tmp .. "/t"))
+      spit(tmp .. "/t/old.txt", "old")
+      local ok, err = zip.extract(tmp .. "/a.zip", tmp .. "/t")
+      assert.is_nil(ok)
+      assert.are.equal("EXISTS", err.code)
+      assert.are.equal("old", slurp(tmp .. "/t/old.txt"))
+      assert(zip.extract(tmp .. "/a.zip", tmp .. "/t", { force = true }))
+      assert.are.same({ "a.txt" }, fs.dir(tmp .. "/t"))
+      local names = fs.dir(tmp)
+      table.sort(names)
+      assert.are.same({ "a.txt", "a.zip", "t" }, names)
+    end)
+
+    it("creates missing parents and removes them again on failure", function()
+      local corpus = tmp .. "/c"
+      assert.are.equal(0, (sh("python3 " .. q(SOURCE .. "/tests/zip/make_hostile.py") .. " " .. q(corpus))))
+      local ok = zip.extract(corpus .. "/crc_mismatch.zip", tmp .. "/p/q/target")
+      assert.is_nil(ok)
+      assert.is_nil(fs.stat(tmp .. "/p"))
+      spit(tmp .. "/a.txt", "a")
+      assert(zip.create(tmp .. "/a.zip", { tmp .. "/a.txt" }))
+      assert(zip.extract(tmp .. "/a.zip", tmp .. "/p/q/target"))
+      assert.are.equal("a", slurp(tmp .. "/p/q/target/a.txt"))
+    end)
+  end)
+
+  describe("zip64", function()
+    it("writes more than 65,535 entries readable by unzip, zipfile and us", function()
+      spit(tmp .. "/one", "1")
+      local n = 65600
+      do
+        local w <close> = assert(zip.writer(tmp .. "/many.zip"))
+        for i = 1, n do assert(w:add(tmp .. "/one", ("f/%05d"):format(i))) end
+      end
+      assert.are.equal(n, #assert(zip.list(tmp .. "/many.zip")))
+      local code, out = sh("unzip -tqq " .. q(tmp .. "/many.zip"))
+      assert.are.equal(0, code, out)
+      local _, count = python("import sys,zipfile; print(len(zipfile.ZipFile(sys.argv[1]).infolist()))",
+        tmp .. "/many.zip")
+      assert.are.equal(tostring(n) .. "\n", count)
+    end)
+
+    it("writes an entry over 4 GiB from a sparse file", function()
+      local big = tmp .. "/sparse.bin"
+      assert.are.equal(0, (sh("truncate -s 4300M " .. q(big) .. " && printf end >> " .. q(big))))
+      local s = assert(zip.create(tmp .. "/big.zip", { big }, { level = 1 }))
+      assert.are.equal(4300 * 1024 * 1024 + 3, s.bytes_in)
+      local l = assert(zip.list(tmp .. "/big.zip"))
+      assert.are.equal(4300 * 1024 * 1024 + 3, l[1].size)
+      local code, out = python([[
+import sys, zipfile, zlib
+with zipfile.ZipFile(sys.argv[1]) as z:
+    i = z.infolist()[0]
+    crc = 0
+    with z.open(i) as f:
+        while True:
+            b = f.read(1 << 22)
+            if not b: break
+            crc = zlib.crc32(b, crc)
+    assert crc == i.CRC, (crc, i.CRC)
+    print(i.file_size)
+]], tmp .. "/big.zip")
+      assert.are.equal(0, code, out)
+      assert.are.equal(tostring(4300 * 1024 * 1024 + 3) .. "\n", out)
+      assert.are.equal(0, (sh("unzip -tqq " .. q(tmp .. "/big.zip"))))
+    end)
+  end)
+end)

@@ -1,0 +1,181 @@
+#!/usr/bin/python3
+"""Writes the hostile-archive corpus for skafos.zip's extraction tests.
+
+Usage: make_hostile.py OUTDIR
+Writes OUTDIR/<case>.zip for every case and OUTDIR/manifest.json, a list of
+{"name", "file", "code", "opts", "why"}: extracting the file with opts into a fresh
+target must fail with err.code == code. Every path-escape case aims at the file
+"sentinel.txt" placed next to the target directory, so a test can tell an escape by
+that file's content. Only the standard library is used; the archives are built field by
+field because well-behaved writers refuse to produce most of them.
+"""
+import json
+import os
+import struct
+import sys
+import zlib
+
+S_IFLNK = 0o120000
+S_IFREG = 0o100000
+S_IFDIR = 0o040000
+
+
+def deflate(data):
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    return c.compress(data) + c.flush()
+
+
+class Entry:
+    def __init__(self, name, data=b"", method=8, mode=S_IFREG | 0o644, **over):
+        self.name = name if isinstance(name, bytes) else name.encode()
+        self.data = data
+        self.method = method
+        self.mode = mode
+        self.payload = deflate(data) if method == 8 else data
+        self.crc = zlib.crc32(data)
+        self.usize = len(data)
+        self.csize = len(self.payload)
+        self.flags = 0
+        self.local_name = None
+        for k, v in over.items():
+            setattr(self, k, v)
+
+
+def local_record(e):
+    lname = e.local_name if e.local_name is not None else e.name
+    return struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, e.flags, e.method, 0, 0x21,
+                       e.crc & 0xFFFFFFFF, e.csize, e.usize, len(lname), 0) + lname + e.payload
+
+
+def build(entries, fix=None):
+    """Lays out local headers, data and the central directory. fix(offsets, cd) may
+    rewrite the list of local header offsets used in the directory."""
+    out = bytearray()
+    offsets = []
+    for e in entries:
+        offsets.append(len(out))
+        if not getattr(e, "no_local", False):
+            out += local_record(e)
+    if fix:
+        offsets = fix(offsets)
+    cd_start = len(out)
+    for e, off in zip(entries, offsets):
+        out += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 0x031E, 20, e.flags, e.method,
+                           0, 0x21, e.crc & 0xFFFFFFFF, e.csize, e.usize, len(e.name), 0, 0,
+                           0, 0, (e.mode << 16) & 0xFFFFFFFF, off)
+        out += e.name
+    cd_size = len(out) - cd_start
+    out += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), cd_size,
+                       cd_start, 0)
+    return bytes(out)
+
+
+def link(name, target):
+    return Entry(name, target.encode(), method=0, mode=S_IFLNK | 0o777)
+
+
+OK = b"fine\n"
+CASES = []
+
+
+def case(name, code, why, data, opts=None):
+    CASES.append({"name": name, "code": code, "why": why, "data": data, "opts": opts or {}})
+
+
+U, I = "UNSAFE_ARCHIVE", "INTEGRITY"
+
+# names
+case("absolute", U, "absolute name", build([Entry("/tmp/skafos-hostile-abs", OK)]))
+case("drive_letter", U, "drive letter", build([Entry("C:/sentinel.txt", OK)]))
+case("backslash", U, "backslash separator", build([Entry("..\\sentinel.txt", OK)]))
+case("dotdot", U, "'..' escape", build([Entry("../sentinel.txt", OK)]))
+case("dotdot_inner", U, "'..' in the middle", build([Entry("a/../../sentinel.txt", OK)]))
+case("dot_component", U, "'.' component", build([Entry("./a.txt", OK)]))
+case("empty_component", U, "empty component", build([Entry("a//b.txt", OK)]))
+case("empty_name", U, "empty name", build([Entry("", OK)]))
+case("nul_in_name", U, "NUL byte", build([Entry(b"a.txt\x00../../sentinel.txt", OK)]))
+case("duplicate", U, "same name twice", build([Entry("a.txt", OK), Entry("a.txt", b"x")]))
+case("case_duplicate", U, "names differ by case only",
+     build([Entry("Model.bin", OK), Entry("model.bin", b"x")]))
+case("case_duplicate_dirs", U, "directories differ by case only",
+     build([Entry("Dir/", b"", method=0, mode=S_IFDIR | 0o755),
+            Entry("dir/", b"", method=0, mode=S_IFDIR | 0o755)]))
+case("file_then_child", U, "an entry under a file",
+     build([Entry("a", OK), Entry("a/b.txt", OK)]))
+case("local_name_differs", U, "local header names another file",
+     build([Entry("a.txt", OK, local_name=b"../sentinel.txt")]))
+# symlinks
+case("symlink_default", U, "symlink refused by default", build([link("l", "a.txt")]))
+case("symlink_outside", U, "symlink leaving the target",
+     build([link("l", "../sentinel.txt")]), {"symlinks": "inside"})
+case("symlink_absolute", U, "absolute symlink target",
+     build([link("l", "/etc/passwd")]), {"symlinks": "inside"})
+case("symlink_chain", U, "symlink resolved through another symlink",
+     build([link("top", "."), Entry("d1/d2/", b"", method=0, mode=S_IFDIR | 0o755),
+            link("d1/d2/l", "../../top/..")]), {"symlinks": "inside"})
+case("write_through_symlink", U, "a file under a symlink entry",
+     build([link("l", "."), Entry("l/x.txt", OK)]), {"symlinks": "inside"})
+# overlapping data (the overlapping-file zip bomb)
+two = [Entry("a.txt", b"A" * 5000), Entry("b.txt", b"B" * 5000)]
+case("overlap_same_header", U, "two entries share one local header",
+     build(two, fix=lambda offs: [offs[0], offs[0]]))
+inner = Entry("inner.txt", b"I" * 100, no_local=True)
+outer = Entry("outer.bin", local_record(inner), method=0)
+case("overlap_nested", U, "an entry's data hold another entry's header",
+     build([outer, inner], fix=lambda offs: [offs[0], offs[0] + 30 + len(outer.name)]))
+# sizes and checksums
+big = b"skafos " * 4000
+case("more_than_declared", I, "inflates to more than declared",
+     build([Entry("a.txt", big, usize=100, crc=zlib.crc32(big[:100]))]))
+case("fewer_than_declared", I, "inflates to fewer than declared",
+     build([Entry("a.txt", big, usize=len(big) + 10)]))
+case("crc_mismatch", I, "CRC mismatch", build([Entry("a.txt", big, crc=zlib.crc32(big) ^ 1)]))
+case("stored_sizes_differ", I, "stored entry with two sizes",
+     build([Entry("a.txt", OK, method=0, usize=len(OK) + 1)]))
+case("corrupt_deflate", I, "garbage compressed data",
+     build([Entry("a.txt", big, payload=b"\xff" * 64, csize=64)]))
+e = Entry("a.txt", big)
+case("trailing_compressed", I, "compressed size longer than the stream",
+     build([Entry("a.txt", big, payload=e.payload + b"junk", csize=e.csize + 4)]))
+case("short_compressed", I, "compressed size cut short",
+     build([Entry("a.txt", big, payload=e.payload[:-20], csize=e.csize - 20)]))
+whole = build([Entry("a.txt", big), Entry("b.txt", big)])
+case("truncated", I, "archive cut in half", whole[: len(whole) // 2])
+case("truncated_cd", I, "central directory cut", whole[:-30] + whole[-22:])
+case("no_end_record", I, "not a zip at all", b"PK\x03\x04" + b"\0" * 100)
+case("count_lie", I, "end record counts more entries than exist",
+     whole[:-12] + struct.pack("<H", 7) + whole[-10:])
+case("data_past_directory", U, "data run into the central directory",
+     build([Entry("a.txt", big, csize=e.csize + 100000)]))
+# refused kinds of entries
+case("encrypted", U, "encrypted entry", build([Entry("a.txt", OK, flags=1)]))
+case("unsupported_method", U, "bzip2 entry", build([Entry("a.txt", OK, method=12)]))
+case("dir_with_data", U, "directory entry with data",
+     build([Entry("d/", OK, method=0, mode=S_IFDIR | 0o755)]))
+# limits, counted on bytes written
+zeros = bytes(4 << 20)
+case("max_size", U, "over max_size", build([Entry("z.bin", zeros)]),
+     {"max_size": 1 << 20})
+case("max_ratio", U, "expansion ratio over max_ratio", build([Entry("z.bin", zeros)]),
+     {"max_ratio": 50})
+case("bomb_default_ratio", U, "64 MiB of zeros from a tiny archive",
+     build([Entry("z%d.bin" % i, bytes(16 << 20)) for i in range(4)]))
+
+
+def main():
+    out = sys.argv[1]
+    os.makedirs(out, exist_ok=True)
+    manifest = []
+    for c in CASES:
+        path = os.path.join(out, c["name"] + ".zip")
+        with open(path, "wb") as f:
+            f.write(c["data"])
+        manifest.append({"name": c["name"], "file": path, "code": c["code"],
+                         "opts": c["opts"], "why": c["why"]})
+    with open(os.path.join(out, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1)
+    print(len(manifest))
+
+
+if __name__ == "__main__":
+    main()
