@@ -1,0 +1,105 @@
+/*
+ * Unit tests of the zip record layer: entry-name rules, duplicate detection, DOS times,
+ * and that every record's computed size is the size written (the stream relies on it).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "zipfmt.h"
+
+static int failures = 0;
+
+#define CHECK(cond)                                                                      \
+  do {                                                                                   \
+    if (!(cond)) {                                                                       \
+      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);           \
+      failures++;                                                                        \
+    }                                                                                    \
+  } while (0)
+
+static void test_names(void) {
+  static const char *const good[] = {"a", "a/b.txt", "dir/", "a/b/c/", "..a", "a..", ".hidden",
+                                     "a/.b", "é.txt"};
+  static const char *const bad[] = {"", "/abs", "C:/x", "c:x", "a\\b", "..", "../x", "a/../b",
+                                    "a/..", "./a", "a/./b", "a//b", "//x", "a/b//"};
+  size_t i;
+  for (i = 0; i < sizeof good / sizeof *good; i++)
+    CHECK(zf_check_name(good[i], strlen(good[i])) == NULL);
+  for (i = 0; i < sizeof bad / sizeof *bad; i++)
+    CHECK(zf_check_name(bad[i], strlen(bad[i])) != NULL);
+  CHECK(zf_check_name("a\0b", 3) != NULL);
+}
+
+static void test_duplicates(void) {
+  const char *names[] = {"b", "A/", "c", "a", "B/x"};
+  size_t lens[] = {1, 2, 1, 1, 3}, a = 0, b = 0;
+  CHECK(zf_find_duplicate(names, lens, 5, &a, &b) == 2);
+  CHECK(a == 1 && b == 3);
+  names[1] = "a/";
+  CHECK(zf_find_duplicate(names, lens, 5, &a, &b) == 1); /* "a/" and "a" */
+  names[1] = "d";
+  lens[1] = 1;
+  CHECK(zf_find_duplicate(names, lens, 5, &a, &b) == 0);
+}
+
+static void test_times(void) {
+  uint16_t t, d;
+  zf_dostime(0, &t, &d);
+  CHECK(t == 0 && d == 0x21);
+  zf_dostime(1700000000, &t, &d); /* 2023-11-14 22:13:20 */
+  CHECK(d == (uint16_t)((43 << 9) | (11 << 5) | 14));
+  CHECK(t == (uint16_t)((22 << 11) | (13 << 5) | 10));
+  setenv("SOURCE_DATE_EPOCH", "1700000000", 1);
+  CHECK(zf_default_epoch() == 1700000000);
+  setenv("SOURCE_DATE_EPOCH", "garbage", 1);
+  CHECK(zf_default_epoch() == 315532800);
+  unsetenv("SOURCE_DATE_EPOCH");
+  CHECK(zf_norm_mode(0, 0100700) == 0100755);
+  CHECK(zf_norm_mode(0, 0100600) == 0100644);
+  CHECK(zf_norm_mode(1, 0) == 040755);
+}
+
+static void test_sizes(void) {
+  unsigned char buf[ZF_HEADER_SLACK + 64];
+  zf_entry e;
+  uint64_t usizes[] = {0, 5, 0xfffffffeull, 0xffffffffull, 5ull << 32};
+  uint64_t offsets[] = {0, 0xfffffffeull, 0xffffffffull, 6ull << 32};
+  size_t i, k;
+  memset(&e, 0, sizeof e);
+  e.name = "some/name.bin";
+  e.namelen = strlen(e.name);
+  e.mode = 0100644;
+  for (i = 0; i < 5; i++)
+    for (k = 0; k < 4; k++) {
+      int m;
+      for (m = 0; m <= 8; m += 8) {
+        e.method = (uint16_t)m;
+        e.usize = e.csize = usizes[i];
+        e.offset = offsets[k];
+        e.zip64_local = zf_needs_zip64_local(m, e.usize);
+        CHECK(zf_local(buf, &e) == zf_local_size(&e));
+        CHECK(zf_central(buf, &e) == zf_central_size(&e));
+        CHECK(zf_get32(buf) == ZF_SIG_CENTRAL);
+        if (e.offset >= ZF_MAX32 || e.usize >= ZF_MAX32)
+          CHECK(zf_get16(buf + 30) > 0 && zf_get16(buf + 6) == 45);
+      }
+    }
+  CHECK(zf_end(buf, 3, 100, 200) == zf_end_size(3, 100, 200));
+  CHECK(zf_end_size(3, 100, 200) == ZF_EOCD_FIXED);
+  CHECK(zf_end(buf, 70000, 100, 200) == ZF_END_MAX);
+  CHECK(zf_get32(buf) == ZF_SIG_EOCD64 && zf_get64(buf + 32) == 70000);
+  CHECK(zf_get16(buf + ZF_EOCD64_FIXED + ZF_LOC64_FIXED + 10) == 0xffff);
+  CHECK(zf_end_size(1, 5ull << 32, 10) == ZF_END_MAX);
+}
+
+int main(void) {
+  test_names();
+  test_duplicates();
+  test_times();
+  test_sizes();
+  if (failures)
+    fprintf(stderr, "%d check(s) failed\n", failures);
+  return failures != 0;
+}
