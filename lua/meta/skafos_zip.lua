@@ -1,0 +1,153 @@
+---@meta skafos.zip
+-- Editor stub for skafos.zip (core/lzip.c): deterministic archives written with parallel
+-- deflate, a one-pass stream of all-stored archives, and checked listing and extraction.
+-- Operational failures return nil, err (err.code: INVALID_INPUT, IO, NOT_FOUND, EXISTS,
+-- NOT_STORED, UNSAFE_ARCHIVE, INTEGRITY, INTERRUPTED, NOMEM); misuse raises.
+
+---@class skafos.zip
+local zip = {}
+
+---Compression: "auto" samples each file and stores it unless deflate saves at least 3 %;
+---"store"; "deflate" (level 6); or a deflate level 0..9 (0 stores).
+---@alias skafos.zip.Level "auto"|"store"|"deflate"|integer
+
+---@class skafos.zip.WriteOptions
+---@field level? skafos.zip.Level  default "auto" (deflating at level 6)
+---@field threads? integer         compression threads, 1..64 (default: online cores)
+---@field mtime? integer           Unix time of every entry (default: $SOURCE_DATE_EPOCH, else 1980-01-01)
+---@field progress? fun(done: integer, total: integer)  input bytes; every MiB and at the end
+
+---A file (archived under its base name) or directory (under its own name, walked
+---recursively) path, or a table: src (file or directory; nil with a name ending in "/" for
+---an empty directory entry), name (archive name; "" puts a directory's contents at the
+---root), method ("store"|"deflate"|"auto") and level (0..9) for this entry.
+---@alias skafos.zip.Entry string|{src?: string, name?: string, method?: "store"|"deflate"|"auto", level?: integer}
+
+---@class skafos.zip.Summary
+---@field entries integer
+---@field bytes_in integer   uncompressed bytes
+---@field bytes_out integer  size of the archive
+---@field methods table<string, "store"|"deflate">  per entry name, the method chosen
+
+---Writes a whole archive atomically (a temporary file renamed into place). Entries are
+---sorted by name, timestamps fixed, modes normalised to 0644/0755, zip64 used when needed:
+---the same inputs always give the same bytes. A symlink inside a directory is archived as
+---its target; one leading outside it fails with INVALID_INPUT naming it.
+---@param path string
+---@param entries skafos.zip.Entry[]
+---@param opts? skafos.zip.WriteOptions
+---@return skafos.zip.Summary|nil summary
+---@return skafos.Error|nil err
+function zip.create(path, entries, opts) end
+
+---@class skafos.zip.Writer
+local Writer = {}
+
+---Opens an archive for entries added one call at a time, in call order. Usable with
+---`local w <close> = zip.writer(...)`: finished on a normal scope exit, discarded when the
+---scope is left by an error (a failure to finish is raised). Never closed: discarded by __gc.
+---@param path string
+---@param opts? skafos.zip.WriteOptions  `level` is the default for add
+---@return skafos.zip.Writer|nil writer
+---@return skafos.Error|nil err
+function zip.writer(path, opts) end
+
+---Adds a file, or a directory walked recursively, under `name` (default: its base name);
+---`w:add(nil, "dir/")` adds an empty directory entry. A failed add leaves the archive as it
+---was before the call.
+---@param src string|nil
+---@param name? string
+---@param opts? {method?: "store"|"deflate"|"auto", level?: integer}
+---@return true|nil ok
+---@return skafos.Error|nil err
+function Writer:add(src, name, opts) end
+
+---Writes the central directory and renames the archive into place. A second call returns true.
+---@return true|nil ok
+---@return skafos.Error|nil err
+function Writer:close() end
+
+---Discards the archive.
+---@return true
+function Writer:abort() end
+
+---After close: the same summary zip.create returns; nil before.
+---@return skafos.zip.Summary|nil
+function Writer:summary() end
+
+---@class skafos.zip.Stream
+---@field size integer  exact archive size, also `#stream`
+local Stream = {}
+
+---Plans an archive of stored entries and returns its exact size and a reader producing
+---its bytes in one pass over the inputs, without a temporary file; the bytes equal
+---zip.create(path, entries, {level = "store"}). Fails with NOT_STORED when some entry
+---would be compressed (then use zip.create). The reader is a byte source for
+---skafos.s3.put (its metatable has __skafos_source = true).
+---@param entries skafos.zip.Entry[]
+---@param opts? {level?: "auto"|"store"|integer, mtime?: integer}
+---@return integer|nil size
+---@return skafos.zip.Stream|skafos.Error reader_or_err
+function zip.stream(entries, opts) end
+
+---Up to n bytes (default 65536); nil at the end; nil, err when an input changed or
+---cannot be read.
+---@param n? integer
+---@return string|nil bytes
+---@return skafos.Error|nil err
+function Stream:read(n) end
+
+---Back to byte 0 (for a retried upload).
+---@return true|nil ok
+---@return skafos.Error|nil err
+function Stream:reset() end
+
+---@return true
+function Stream:close() end
+
+---@class skafos.zip.ListEntry
+---@field name string
+---@field size integer             uncompressed
+---@field compressed_size integer
+---@field method "store"|"deflate"|integer
+---@field crc integer
+---@field dir boolean
+---@field symlink boolean
+---@field mode integer             permission bits recorded by a Unix writer, else 0
+---@field offset integer           of the local header
+
+---Reads the central directory (INTEGRITY when the archive is damaged or not a zip).
+---@param path string
+---@return skafos.zip.ListEntry[]|nil entries
+---@return skafos.Error|nil err
+function zip.list(path) end
+
+---Makes every check zip.extract makes and reads all data (sizes, CRCs) without writing.
+---@param path string
+---@param opts? {progress?: fun(done: integer, total: integer)}
+---@return {entries: integer, bytes: integer}|nil result
+---@return skafos.Error|nil err
+function zip.verify(path, opts) end
+
+---@class skafos.zip.ExtractOptions
+---@field max_size? integer   bytes written in total (default: free space of the target filesystem)
+---@field max_ratio? number   bytes written / archive size (default 1000; 0 = unlimited)
+---@field symlinks? "refuse"|"inside"  default "refuse"; "inside" allows links whose target stays inside
+---@field force? boolean      replace a non-empty `dir` (else EXISTS)
+---@field progress? fun(done: integer, total: integer)
+
+---Extracts into a fresh staging directory beside `dir`, renamed to `dir` only once every
+---entry passed; on failure nothing is left behind (missing parents it created are removed).
+---Refuses with UNSAFE_ARCHIVE: absolute names, drive letters, backslashes, "." / ".." /
+---empty components, NUL bytes, duplicate and case-only duplicate names, entries under a
+---file or symlink, symlinks (unless allowed), overlapping entries, encrypted or non-deflate
+---entries, limits. With INTEGRITY: more or fewer bytes than declared, CRC mismatch,
+---truncated data or directory.
+---@param path string
+---@param dir string
+---@param opts? skafos.zip.ExtractOptions
+---@return {entries: integer, bytes: integer}|nil result
+---@return skafos.Error|nil err
+function zip.extract(path, dir, opts) end
+
+return zip
