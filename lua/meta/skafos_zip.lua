@@ -41,7 +41,7 @@ local zip = {}
 function zip.create(path, entries, opts) end
 
 ---@class skafos.zip.Writer
-local Writer = {}
+local Writer = {} -- luacheck: ignore 241
 
 ---Opens an archive for entries added one call at a time, in call order. Usable with
 ---`local w <close> = zip.writer(...)`: finished on a normal scope exit, discarded when the
@@ -77,7 +77,7 @@ function Writer:summary() end
 
 ---@class skafos.zip.Stream
 ---@field size integer  exact archive size, also `#stream`
-local Stream = {}
+local Stream = {} -- luacheck: ignore 241
 
 ---Plans an archive of stored entries and returns its exact size and a reader producing
 ---its bytes in one pass over the inputs, without a temporary file; the bytes equal
