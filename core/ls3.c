@@ -14,7 +14,6 @@
 
 #include <lauxlib.h>
 #include <lua.h>
-#include <openssl/evp.h>
 
 #include "common.h"
 #include "s3err.h"
@@ -28,6 +27,7 @@
 #define ERROR_BODY_LIMIT (64u * 1024u)
 #define PROGRESS_INTERVAL 0.1
 #define HASH_CHUNK (1u << 20)
+#define WRITEBACK_STEP (32 * 1024 * 1024) /* start writeback this often, so fsync is short */
 
 /* ---- the per-state connection cache (same registry entry as skafos.http) ------------- */
 
@@ -69,7 +69,7 @@ static CURLSH *getshare(lua_State *L) {
 typedef struct xfer {
   CURL *easy;
   struct curl_slist *hdrs;
-  EVP_MD_CTX *md5, *sha;
+  thasher *hash; /* MD5 (put) and SHA-256 on worker threads */
   FILE *trace; /* opened from opts.trace, owned */
   transfer_opts topts;
   char errbuf[CURL_ERROR_SIZE];
@@ -90,6 +90,7 @@ typedef struct xfer {
   int64_t offset;          /* bytes of the part file kept from before */
   int64_t received;        /* body bytes of this response written to the part */
   int64_t cr_first, cr_last, cr_total;
+  int64_t synced; /* part bytes already handed to writeback */
   int to_file, restarted;
   char *hashbuf;
 } xfer;
@@ -101,9 +102,8 @@ static void xfer_release(xfer *x) {
   }
   curl_slist_free_all(x->hdrs);
   x->hdrs = NULL;
-  EVP_MD_CTX_free(x->md5);
-  EVP_MD_CTX_free(x->sha);
-  x->md5 = x->sha = NULL;
+  thasher_free(x->hash);
+  x->hash = NULL;
   if (x->in_fd >= 0) {
     close(x->in_fd);
     x->in_fd = -1;
@@ -133,21 +133,12 @@ static void stash(xfer *x, const char *code, const char *fmt, const char *arg) {
   snprintf(x->stash_msg, sizeof x->stash_msg, fmt, arg);
 }
 
+/* Starts the digests from zero (creating the workers the first time). */
 static int hash_init(xfer *x, int want_md5) {
-  if (want_md5 && (x->md5 == NULL && (x->md5 = EVP_MD_CTX_new()) == NULL))
-    return -1;
-  if (x->sha == NULL && (x->sha = EVP_MD_CTX_new()) == NULL)
-    return -1;
-  if (want_md5 && EVP_DigestInit_ex(x->md5, EVP_md5(), NULL) != 1)
-    return -1;
-  return EVP_DigestInit_ex(x->sha, EVP_sha256(), NULL) == 1 ? 0 : -1;
-}
-
-static void hash_hex(EVP_MD_CTX *ctx, char *out) {
-  unsigned char d[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_DigestFinal_ex(ctx, d, &n);
-  transfer_hex(d, n, out);
+  if (x->hash == NULL)
+    return (x->hash = thasher_new(want_md5, 1)) != NULL ? 0 : -1;
+  thasher_reset(x->hash);
+  return 0;
 }
 
 /* ---- libcurl callbacks: C buffers only, errors stashed, never Lua ------------------- */
@@ -187,6 +178,7 @@ static size_t header_cb(char *data, size_t size, size_t nitems, void *ud) {
         return 0;
       }
       x->offset = 0;
+      x->synced = 0;
       x->restarted = 1;
     }
     x->to_file = 1;
@@ -221,8 +213,13 @@ static size_t write_cb(char *data, size_t size, size_t nitems, void *ud) {
     stash(x, "WRITE", "cannot write the part file: %s", strerror(errno));
     return 0;
   }
-  EVP_DigestUpdate(x->sha, data, n);
+  thasher_feed(x->hash, data, n);
   x->received += (int64_t)n;
+  if (x->offset + x->received - x->synced >= WRITEBACK_STEP) {
+    sync_file_range(fileno(x->out), (off_t)x->synced,
+                    (off_t)(x->offset + x->received - x->synced), SYNC_FILE_RANGE_WRITE);
+    x->synced = x->offset + x->received;
+  }
   return n;
 }
 
@@ -255,8 +252,7 @@ static size_t read_cb(char *buf, size_t size, size_t nitems, void *ud) {
     stash(x, "SOURCE", "%s", "the source ended before its announced size");
     return CURL_READFUNC_ABORT;
   }
-  EVP_DigestUpdate(x->md5, buf, (size_t)got);
-  EVP_DigestUpdate(x->sha, buf, (size_t)got);
+  thasher_feed(x->hash, buf, (size_t)got);
   x->sent += got;
   return (size_t)got;
 }
@@ -596,8 +592,7 @@ static int s3_put(lua_State *L) {
   if (x->status != 200) /* S3 answers a successful PUT with exactly 200 */
     return pushs3error(L, x, url);
 
-  hash_hex(x->md5, md5);
-  hash_hex(x->sha, sha);
+  thasher_final(x->hash, md5, sha);
   plain = transfer_etag(x->etag_raw, strlen(x->etag_raw), etag, sizeof etag);
   if (plain == 1 && strcmp(etag, md5) != 0) {
     char msg[400];
@@ -664,7 +659,7 @@ static int hashpart(xfer *x, int64_t n) {
       continue;
     if (got <= 0)
       return -1;
-    EVP_DigestUpdate(x->sha, x->hashbuf, (size_t)got);
+    thasher_feed(x->hash, x->hashbuf, (size_t)got);
     off += got;
   }
   return 0;
@@ -688,7 +683,8 @@ static int openpart(xfer *x, int resume, char *etag, size_t etaglen) {
     close(fd);
     return -1;
   }
-  setvbuf(x->out, NULL, _IOFBF, 1 << 20);
+  setvbuf(x->out, NULL, _IONBF, 0); /* libcurl hands over big chunks: write them as is */
+  x->synced = x->offset;
   if (x->offset == 0) {
     unlink(x->meta);
     if (ftruncate(fd, 0) != 0)
@@ -838,7 +834,7 @@ static int s3_get(lua_State *L) {
       return 2;
     }
   }
-  hash_hex(x->sha, sha);
+  thasher_final(x->hash, NULL, sha);
   if (want_sha && strcasecmp(want_sha, sha) != 0) {
     snprintf(msg, sizeof msg, "SHA-256 %s does not match the expected %.64s", sha, want_sha);
     fclose(x->out);

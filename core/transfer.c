@@ -4,10 +4,13 @@
  * error codes, secret redaction for traces and messages, and HTTP header parsing.
  */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+
+#include <openssl/evp.h>
 
 #include "transfer.h"
 
@@ -55,6 +58,168 @@ void tbuf_free(tbuf *b) {
   free(b->p);
   b->p = NULL;
   b->n = b->cap = 0;
+}
+
+/* ---- thasher ----------------------------------------------------------------------------- */
+
+#define HASH_SLOTS 16
+#define HASH_SLOT_SIZE (512u * 1024u)
+
+struct thasher {
+  pthread_mutex_t mu;
+  pthread_cond_t data, space;
+  char *slot[HASH_SLOTS];
+  size_t len[HASH_SLOTS];
+  uint64_t head;   /* chunks produced */
+  uint64_t pos[2]; /* chunks consumed, per worker */
+  int n, stop;
+  const EVP_MD *md[2];
+  EVP_MD_CTX *ctx[2];
+  pthread_t th[2];
+  int started;
+};
+
+typedef struct worker_arg {
+  thasher *h;
+  int k;
+} worker_arg;
+
+static uint64_t min_pos(const thasher *h) {
+  uint64_t m = h->pos[0];
+  if (h->n > 1 && h->pos[1] < m)
+    m = h->pos[1];
+  return m;
+}
+
+static void *hash_worker(void *arg) {
+  thasher *h = ((worker_arg *)arg)->h;
+  int k = ((worker_arg *)arg)->k;
+  free(arg);
+  pthread_mutex_lock(&h->mu);
+  for (;;) {
+    size_t i;
+    while (h->pos[k] == h->head && !h->stop)
+      pthread_cond_wait(&h->data, &h->mu);
+    if (h->pos[k] == h->head)
+      break;
+    i = (size_t)(h->pos[k] % HASH_SLOTS);
+    /* Slot i stays put until every worker has moved past it. */
+    pthread_mutex_unlock(&h->mu);
+    EVP_DigestUpdate(h->ctx[k], h->slot[i], h->len[i]);
+    pthread_mutex_lock(&h->mu);
+    h->pos[k]++;
+    pthread_cond_broadcast(&h->space);
+  }
+  pthread_mutex_unlock(&h->mu);
+  return NULL;
+}
+
+static void drain(thasher *h) {
+  pthread_mutex_lock(&h->mu);
+  while (min_pos(h) < h->head)
+    pthread_cond_wait(&h->space, &h->mu);
+  pthread_mutex_unlock(&h->mu);
+}
+
+thasher *thasher_new(int want_md5, int want_sha256) {
+  thasher *h = calloc(1, sizeof *h);
+  int k, i;
+  if (h == NULL)
+    return NULL;
+  if (want_md5)
+    h->md[h->n++] = EVP_md5();
+  if (want_sha256)
+    h->md[h->n++] = EVP_sha256();
+  pthread_mutex_init(&h->mu, NULL);
+  pthread_cond_init(&h->data, NULL);
+  pthread_cond_init(&h->space, NULL);
+  for (i = 0; i < HASH_SLOTS; i++) {
+    if ((h->slot[i] = malloc(HASH_SLOT_SIZE)) == NULL)
+      goto fail;
+  }
+  for (k = 0; k < h->n; k++) {
+    if ((h->ctx[k] = EVP_MD_CTX_new()) == NULL ||
+        EVP_DigestInit_ex(h->ctx[k], h->md[k], NULL) != 1)
+      goto fail;
+  }
+  for (k = 0; k < h->n; k++) {
+    worker_arg *a = malloc(sizeof *a);
+    if (a == NULL)
+      goto fail;
+    a->h = h;
+    a->k = k;
+    if (pthread_create(&h->th[k], NULL, hash_worker, a) != 0) {
+      free(a);
+      goto fail;
+    }
+    h->started++;
+  }
+  return h;
+fail:
+  thasher_free(h);
+  return NULL;
+}
+
+void thasher_feed(thasher *h, const void *data, size_t n) {
+  const char *p = data;
+  while (n > 0) {
+    size_t c = n < HASH_SLOT_SIZE ? n : HASH_SLOT_SIZE, i;
+    pthread_mutex_lock(&h->mu);
+    while (h->head - min_pos(h) >= HASH_SLOTS)
+      pthread_cond_wait(&h->space, &h->mu);
+    i = (size_t)(h->head % HASH_SLOTS);
+    pthread_mutex_unlock(&h->mu);
+    /* No worker reads slot i before head passes it. */
+    memcpy(h->slot[i], p, c);
+    h->len[i] = c;
+    pthread_mutex_lock(&h->mu);
+    h->head++;
+    pthread_cond_broadcast(&h->data);
+    pthread_mutex_unlock(&h->mu);
+    p += c;
+    n -= c;
+  }
+}
+
+void thasher_reset(thasher *h) {
+  int k;
+  drain(h);
+  for (k = 0; k < h->n; k++)
+    EVP_DigestInit_ex(h->ctx[k], h->md[k], NULL);
+}
+
+void thasher_final(thasher *h, char *md5hex, char *shahex) {
+  int k;
+  drain(h);
+  for (k = 0; k < h->n; k++) {
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    char *out = h->md[k] == EVP_md5() ? md5hex : shahex;
+    EVP_DigestFinal_ex(h->ctx[k], d, &len);
+    if (out)
+      transfer_hex(d, len, out);
+    EVP_DigestInit_ex(h->ctx[k], h->md[k], NULL);
+  }
+}
+
+void thasher_free(thasher *h) {
+  int k, i;
+  if (h == NULL)
+    return;
+  pthread_mutex_lock(&h->mu);
+  h->stop = 1;
+  pthread_cond_broadcast(&h->data);
+  pthread_mutex_unlock(&h->mu);
+  for (k = 0; k < h->started; k++)
+    pthread_join(h->th[k], NULL);
+  for (k = 0; k < h->n; k++)
+    EVP_MD_CTX_free(h->ctx[k]);
+  for (i = 0; i < HASH_SLOTS; i++)
+    free(h->slot[i]);
+  pthread_cond_destroy(&h->space);
+  pthread_cond_destroy(&h->data);
+  pthread_mutex_destroy(&h->mu);
+  free(h);
 }
 
 /* ---- setup and driver ----------------------------------------------------------------- */

@@ -31,6 +31,22 @@ int tbuf_add(tbuf *b, const void *data, size_t n);
 void tbuf_reset(tbuf *b);
 void tbuf_free(tbuf *b);
 
+/* ---- digests computed beside the transfer -------------------------------------------
+ * A worker thread per digest (MD5 and/or SHA-256) consumes a ring of copied chunks, so
+ * hashing overlaps the network instead of adding to it. feed() blocks only while the
+ * ring (16 x 512 KiB) is full; it may run inside libcurl callbacks (no Lua, no jumps). */
+typedef struct thasher thasher;
+
+/* NULL when out of memory or threads. */
+thasher *thasher_new(int want_md5, int want_sha256);
+void thasher_feed(thasher *h, const void *data, size_t n);
+/* Waits for the workers, then starts both digests again from zero. */
+void thasher_reset(thasher *h);
+/* Waits for the workers and writes lower-case hex (md5hex 33, shahex 65 bytes; either
+ * may be NULL). The digests start again from zero afterwards. */
+void thasher_final(thasher *h, char *md5hex, char *shahex);
+void thasher_free(thasher *h);
+
 /* ---- common transfer options --------------------------------------------------------- */
 typedef struct transfer_opts {
   double timeout;           /* whole transfer, seconds; 0 = none */

@@ -1,0 +1,94 @@
+#!/bin/sh
+# Transfer benchmark (not a test): a SIZE_MB put and get through skafos.s3 and through
+# curl -T / curl -o on the same presigned URLs of the emulator's storage, alternated,
+# RUNS times; prints median wall time, the skafos/curl ratio and the peak RSS of each.
+#   sh tests/bench/transfer/run.sh [path/to/skafos]
+# Environment: SIZE_MB (1024), RUNS (3), EMULATOR (path of server.js, default the tree's).
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../../.." && pwd)
+skafos=${1:-$root/build/skafos}
+SIZE_MB=${SIZE_MB:-1024}
+RUNS=${RUNS:-3}
+case $skafos in /*) ;; *) skafos=$(pwd)/$skafos ;; esac
+[ -x "$skafos" ] || { echo "no skafos binary at $skafos (build first)" >&2; exit 2; }
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/skafos-bench.XXXXXX")
+emu_pid=
+cleanup() {
+  if [ -n "$emu_pid" ]; then
+    kill "$emu_pid" 2>/dev/null || true
+    sleep 1
+    kill -9 "$emu_pid" 2>/dev/null || true # a hung upload can hold a graceful stop
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+node "${EMULATOR:-$root/tests/emulator/server.js}" --data "$work/data" --url-ttl 7200 >"$work/urls" 2>"$work/emu.log" &
+emu_pid=$!
+i=0
+while [ ! -s "$work/urls" ]; do
+  i=$((i + 1)); [ $i -gt 100 ] && { echo "emulator did not start" >&2; cat "$work/emu.log" >&2; exit 1; }
+  sleep 0.1
+done
+field() { sed -n "s/.*\"$1\": \"\([^\"]*\)\".*/\1/p" "$work/urls"; }
+api=$(field api); download=$(field download)
+model=/organizations/demo-org/apps/demo-app/models/demo-model
+tok="X-API-TOKEN: demo-token"
+
+echo "creating a ${SIZE_MB} MiB file" >&2
+head -c "$((SIZE_MB * 1024 * 1024))" /dev/urandom >"$work/src.bin"
+
+created=$(curl -sS -f -H "$tok" -H 'Content-Type: application/json' \
+  -d '{"filename":"demo-model.zip"}' "$api$model/model_versions")
+put_url=$(printf '%s' "$created" | sed -n 's/.*"presigned_url":"\([^"]*\)".*/\1/p')
+vid=$(printf '%s' "$created" | sed -n 's/.*"model_version_id":\([0-9]*\).*/\1/p')
+filepath=$(printf '%s' "$created" | sed -n 's/.*"filepath":"\([^"]*\)".*/\1/p')
+
+# measure NAME CMD...: appends "seconds peak_kib" to $work/NAME
+measure() {
+  name=$1; shift
+  /usr/bin/time -f "%e %M" -o "$work/time.out" "$@" >/dev/null
+  cat "$work/time.out" >>"$work/$name"
+}
+
+sk_put() { measure skafos_put "$skafos" run "$here/xfer.lua" put "$put_url" "$work/src.bin"; }
+curl_put() {
+  measure curl_put curl -sS -f -T "$work/src.bin" -H 'Content-Type: application/octet-stream' \
+    -o /dev/null "$put_url"
+}
+run=1
+while [ $run -le "$RUNS" ]; do
+  echo "put run $run/$RUNS" >&2
+  if [ $((run % 2)) -eq 1 ]; then sk_put; curl_put; else curl_put; sk_put; fi
+  run=$((run + 1))
+done
+
+curl -sS -f -X PATCH -H "$tok" -H 'Content-Type: application/json' \
+  -d "{\"filepath\":\"$filepath\"}" "$api$model/model_versions/$vid" >/dev/null
+get_url=$(curl -sS -o /dev/null -w '%{redirect_url}' -H "$tok" "$download$model")
+
+sk_get() {
+  measure skafos_get "$skafos" run "$here/xfer.lua" get "$get_url" "$work/out.bin"
+  cmp -s "$work/src.bin" "$work/out.bin" || { echo "skafos get: bytes differ" >&2; exit 1; }
+  rm -f "$work/out.bin"
+}
+curl_get() { measure curl_get curl -sS -f -o "$work/out.bin" "$get_url"; rm -f "$work/out.bin"; }
+run=1
+while [ $run -le "$RUNS" ]; do
+  echo "get run $run/$RUNS" >&2
+  if [ $((run % 2)) -eq 1 ]; then sk_get; curl_get; else curl_get; sk_get; fi
+  run=$((run + 1))
+done
+
+median() { awk -v c="$2" '{print $c}' "$work/$1" | sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+echo
+echo "transfer benchmark: ${SIZE_MB} MiB, $RUNS runs each, medians (emulator storage on loopback)"
+printf '%-5s %12s %12s %8s %16s %16s\n' dir "skafos s" "curl s" ratio "skafos RSS MiB" "curl RSS MiB"
+for dir in put get; do
+  st=$(median "skafos_$dir" 1); ct=$(median "curl_$dir" 1)
+  sr=$(median "skafos_$dir" 2); cr=$(median "curl_$dir" 2)
+  awk -v d="$dir" -v st="$st" -v ct="$ct" -v sr="$sr" -v cr="$cr" \
+    'BEGIN { printf "%-5s %12.2f %12.2f %7.2fx %16.1f %16.1f\n", d, st, ct, st / ct, sr / 1024, cr / 1024 }'
+done
