@@ -5,7 +5,7 @@
 
 const fs = require('fs');
 const crypto = require('crypto');
-const { Transform } = require('stream');
+const { Md5Stream } = require('./md5');
 const { pipeline } = require('stream/promises');
 const { BUCKET } = require('./sigv4');
 const { pathSegments } = require('./util');
@@ -122,18 +122,13 @@ class Storage {
     ctx.bodyRead = true;
     const store = this.emu.store;
     const tmp = store.tmpPath();
-    const md5 = crypto.createHash('md5');
     const entry = ctx.entry;
-    const hasher = new Transform({
-      highWaterMark: CHUNK,
-      transform(chunk, _enc, cb) {
-        md5.update(chunk);
-        entry.bytes_in += chunk.length;
-        cb(null, chunk);
-      },
-    });
+    const hasher = new Md5Stream(length);
+    ctx.req.on('data', (c) => { entry.bytes_in += c.length; });
+    let digest;
     try {
       await pipeline(ctx.req, hasher, fs.createWriteStream(tmp, { highWaterMark: 4 * CHUNK }));
+      digest = await hasher.digest();
     } catch (e) {
       fs.rmSync(tmp, { force: true });
       entry.error = `upload aborted after ${entry.bytes_in} bytes: ${e.code || e.message}`;
@@ -143,7 +138,6 @@ class Storage {
       fs.rmSync(tmp, { force: true });
       return sendError(ctx, 400, 'IncompleteBody', 'You did not provide the number of bytes specified by the Content-Length HTTP header');
     }
-    const digest = md5.digest();
     if (wantMd5 && !digest.equals(wantMd5)) {
       fs.rmSync(tmp, { force: true });
       return sendError(ctx, 400, 'BadDigest', 'The Content-MD5 you specified did not match what we received.', {
