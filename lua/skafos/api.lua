@@ -47,10 +47,20 @@ function Client:model_path()
     M.escape(self.model))
 end
 
+-- cjson decodes every number as a float; ids and versions are integers to us (so they
+-- print as 7, not 7.0, and compare equal to integers).
+local function integral(v)
+  if type(v) == "number" then return math.tointeger(v) or v end
+  if type(v) == "table" then
+    for k, x in pairs(v) do v[k] = integral(x) end
+  end
+  return v
+end
+
 local function decode_json(body)
   if body == nil or body == "" then return nil end
   local ok, v = pcall(cjson.decode, body)
-  if ok then return v end
+  if ok then return integral(v) end
   return nil
 end
 

@@ -100,8 +100,12 @@ function UI:progress(label)
   function p.update(_, done, total)
     if mode == "none" then return end
     local now = fs.clock()
-    local interval = mode == "bar" and 0.1 or 5
-    if now - last_print < interval and done ~= total then return end
+    if mode == "bar" then
+      if now - last_print < 0.1 and done ~= total then return end
+    elseif now - (last_print > 0 and last_print or start) < 5 and not (shown and done == total) then
+      -- plain lines every few seconds; a transfer that ends before the first says nothing
+      return
+    end
     last_print = now
     local elapsed = math.max(now - start, 1e-6)
     local rate = done / elapsed
@@ -118,6 +122,7 @@ function UI:progress(label)
       shown = true
     else
       err:write(text, "\n")
+      shown = true
     end
     err:flush()
   end
