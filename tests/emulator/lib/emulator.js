@@ -160,6 +160,15 @@ class Emulator {
         if (!this.faults.remove(Number(one[1]))) throw new HttpError(404, `no fault rule ${one[1]}`);
         return reply(200, { removed: Number(one[1]) });
       }
+      if (path === '/admin/presign' && m === 'POST') {
+        const spec = await readJson();
+        if (!spec || typeof spec.key !== 'string' || spec.key === '') throw new HttpError(400, 'key is required');
+        const method = typeof spec.method === 'string' ? spec.method.toUpperCase() : 'GET';
+        const ttl = spec.ttl === undefined ? this.urlTtl : spec.ttl;
+        if (!Number.isInteger(ttl) || ttl < 1 || ttl > 604800) throw new HttpError(400, 'ttl must be 1..604800 seconds');
+        const date = spec.expired ? new Date(Date.now() - (ttl + 60) * 1000) : new Date();
+        return reply(200, { url: await this.signer.presign(method, this.addresses.storage, spec.key, ttl, date) });
+      }
       if (path === '/admin/requests' && m === 'GET') return reply(200, this.requests.entries);
       if (path === '/admin/requests' && m === 'DELETE') {
         this.requests.clear();
