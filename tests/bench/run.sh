@@ -1,0 +1,25 @@
+#!/bin/sh
+# `make bench`: the end-to-end benchmark of publish and fetch against zip, pigz, curl, unzip
+# and Python (tests/bench/e2e/, about 35 minutes at full size; it writes
+# tests/bench/RESULTS.md), then the transfer and zip module benchmarks when they exist.
+# usage: sh tests/bench/run.sh path/to/skafos
+#   BENCH_ARGS="--runs 7" or "--datasets random --size-mib 256" passes options to the harness.
+set -u
+skafos=${1:?usage: sh tests/bench/run.sh path/to/skafos}
+here=$(cd "$(dirname "$0")" && pwd)
+python=${PYTHON:-/usr/bin/python3}
+status=0
+
+# shellcheck disable=SC2086 # BENCH_ARGS is a list of options
+"$python" "$here/e2e/bench.py" --skafos "$skafos" --results "$here/RESULTS.md" ${BENCH_ARGS:-} || status=1
+
+for sub in transfer zip; do
+  for script in "$here/$sub/run.sh" "$here/$sub/bench.sh"; do
+    if [ -f "$script" ]; then
+      echo "== tests/bench/$sub" >&2
+      sh "$script" "$skafos" || status=1
+      break
+    fi
+  done
+done
+exit $status
