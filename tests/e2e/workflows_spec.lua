@@ -1,6 +1,5 @@
 -- The workflows end to end: the real skafos binary against the emulator, checked through
 -- exit codes, messages, files on disk and what the emulator recorded.
-local cjson = require "cjson"
 local emulator = require "emulator"
 local proc = require "proc"
 
@@ -84,7 +83,7 @@ describe("workflows", function()
       proc.write(dir .. "/Pkg.mlpackage/Manifest.json", "{}")
       local r = publish({ "labels.txt", "Model.mlmodel", "Pkg.mlpackage" }, { "-m", "first cut" })
       assert.are.equal(0, r.code, r.stderr)
-      local out = cjson.decode(r.stdout)
+      local out = proc.json(r.stdout)
       assert.is_true(math.type(out.version) == "integer" and out.version >= 1)
       assert.are.equal("demo-model.zip", out.archive)
       assert.matches("^%x+$", out.sha256)
@@ -98,7 +97,7 @@ describe("workflows", function()
       -- the version list now has it, with the description
       local v = skafos { "versions", "--json" }
       assert.are.equal(0, v.code, v.stderr)
-      local versions = cjson.decode(v.stdout)
+      local versions = proc.json(v.stdout)
       assert.are.equal(out.version, versions[#versions].version)
       assert.are.equal("first cut", versions[#versions].description)
       -- fetch it back and unzip: the same bytes as the inputs
@@ -118,7 +117,7 @@ describe("workflows", function()
       os.execute(("cd %s && zip -q given.zip a.txt"):format(proc.quote(dir)))
       local r = publish { "given.zip" }
       assert.are.equal(0, r.code, r.stderr)
-      local out = cjson.decode(r.stdout)
+      local out = proc.json(r.stdout)
       assert.is_true(out.as_is)
       assert.are.equal(sh("sha256sum " .. proc.quote(dir .. "/given.zip")):match("^(%x+)"), out.sha256)
     end)
@@ -279,7 +278,7 @@ return W
       proc.write(dir .. "/m.bin", ("model bytes "):rep(20000))
       local r = publish({ "m.bin" }, { "--level", "store" })
       assert.are.equal(0, r.code, r.stderr)
-      return cjson.decode(r.stdout)
+      return proc.json(r.stdout)
     end
 
     it("refuses an existing target without --force and downloads nothing (exit 2)", function()
@@ -342,7 +341,7 @@ return W
   describe("other commands", function()
     it("deploys the latest version to dev and shows the server's error for staging", function()
       proc.write(dir .. "/m.bin", "w")
-      local pub = cjson.decode(publish({ "m.bin" }).stdout)
+      local pub = proc.json(publish({ "m.bin" }).stdout)
       local r = skafos { "deploy" }
       assert.are.equal(0, r.code, r.stderr)
       assert.are.equal(("Deployed version %d to dev\n"):format(pub.version), r.stdout)
@@ -356,18 +355,18 @@ return W
       assert.are.equal(0, r.code, r.stderr)
       assert.matches("Dev%s+%S+%s+2\n", r.stdout)
       assert.matches("Prod%s+%S+%s+25\n", r.stdout)
-      local j = cjson.decode(skafos({ "environments", "--json" }).stdout)
+      local j = proc.json(skafos({ "environments", "--json" }).stdout)
       assert.are.equal("Dev", j[1].name)
     end)
 
     it("summarises what the token can see, in rows or as a tree", function()
       local r = skafos { "summary", "--json" }
       assert.are.equal(0, r.code, r.stderr)
-      local rows = cjson.decode(r.stdout)
+      local rows = proc.json(r.stdout)
       assert.is_true(count(rows, function(x)
         return x.org_name == "demo-org" and x.app_name == "demo-app" and x.model_name == "demo-model"
       end) == 1)
-      local tree = cjson.decode(skafos({ "summary", "--compact", "--json" }).stdout)
+      local tree = proc.json(skafos({ "summary", "--compact", "--json" }).stdout)
       assert.is_table(tree["demo-org"]["demo-app"])
     end)
 
@@ -394,7 +393,7 @@ return W
       proc.write(dir .. "/dossier à/poids été.bin", "données")
       local r = skafos({ "publish", "--json", "dossier à" }, e)
       assert.are.equal(0, r.code, r.stderr)
-      local out = cjson.decode(r.stdout)
+      local out = proc.json(r.stdout)
       assert.are.equal("modèle été.zip", out.archive)
       r = skafos({ "fetch", "--unzip", "x" }, e)
       assert.are.equal(0, r.code, r.stderr)

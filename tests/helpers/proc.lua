@@ -76,6 +76,18 @@ function M.write(path, content)
   return path
 end
 
+-- cjson decodes every number as a float; specs compare ids and versions as integers.
+local function integral(v)
+  if type(v) == "number" then return math.tointeger(v) or v end
+  if type(v) == "table" then for k, x in pairs(v) do v[k] = integral(x) end end
+  return v
+end
+
+---Decodes JSON with integral numbers as integers.
+function M.json(text)
+  return integral(require("cjson").decode(text))
+end
+
 function M.read(path)
   local f = io.open(path, "rb")
   if not f then return nil end
