@@ -405,4 +405,91 @@ return W
       assert.is_true(posted)
     end)
   end)
+
+  describe("customisation", function()
+    local function use_example(name)
+      local src = skafos({ "scripts", "dump", "examples/" .. name }).stdout
+      assert.truthy(#src > 0)
+      proc.write(dir .. "/.skafos/config.lua", src)
+    end
+
+    it("example policy: requires a description and a labels.txt", function()
+      use_example("require-description-and-labels")
+      proc.write(dir .. "/m.bin", "w")
+      proc.write(dir .. "/labels.txt", "cat\n")
+      local r = skafos { "publish", "m.bin", "labels.txt" }
+      assert.are.equal(1, r.code)
+      assert.matches("a description is required", r.stderr)
+      r = skafos { "publish", "-m", "new", "m.bin" }
+      assert.are.equal(1, r.code)
+      assert.matches("labels%.txt is missing", r.stderr)
+      assert.are.equal(0, posts_of_versions())
+      r = skafos { "publish", "-m", "new", "m.bin", "labels.txt" }
+      assert.are.equal(0, r.code, r.stderr)
+    end)
+
+    it("example policy: stores already-compressed formats", function()
+      use_example("store-compressed")
+      proc.write(dir .. "/icon.png", ("compressible "):rep(5000))
+      proc.write(dir .. "/notes.txt", ("compressible "):rep(5000))
+      local r = skafos { "publish", "--dry-run", "--json", "icon.png", "notes.txt" }
+      assert.are.equal(0, r.code, r.stderr)
+      local plan = proc.json(r.stdout)
+      local methods = {}
+      for _, e in ipairs(plan.entries) do methods[e.name] = e.method end
+      assert.are.same({ ["icon.png"] = "store", ["notes.txt"] = "auto" }, methods)
+      r = skafos { "publish", "-o", "x", "icon.png", "notes.txt" }
+      assert.are.equal(2, r.code) -- publish has no -o: a clear usage error
+      r = skafos { "publish", "--json", "icon.png", "notes.txt" }
+      assert.are.equal(0, r.code, r.stderr)
+      r = skafos { "fetch", "-o", "back.zip" }
+      assert.are.equal(0, r.code, r.stderr)
+      local listing = sh("unzip -v " .. proc.quote(dir .. "/back.zip"))
+      assert.matches("Stored[^\n]*icon%.png", listing)
+      assert.matches("Defl:[^\n]*notes%.txt", listing)
+    end)
+
+    it("example policy: deploys to dev after every publish", function()
+      use_example("deploy-after-publish")
+      proc.write(dir .. "/m.bin", "w")
+      local r = skafos { "publish", "--json", "m.bin" }
+      assert.are.equal(0, r.code, r.stderr)
+      local out = proc.json(r.stdout)
+      assert.matches(("Deployed version %d to dev"):format(out.version), r.stderr)
+      local deploys = count(requests("api"), function(q) return q.method == "POST" and q.path:match("/deploy$") end)
+      assert.are.equal(1, deploys)
+    end)
+
+    it("publishes several models from one Lua script through require 'skafos'", function()
+      proc.write(dir .. "/a/w.bin", "model a")
+      proc.write(dir .. "/b/w.bin", "model b")
+      local r = skafos { "models", "create", "lib-model-b" }
+      assert.are.equal(0, r.code, r.stderr)
+      proc.write(dir .. "/many.lua", [[
+        local skafos = require "skafos"
+        for _, m in ipairs { { "demo-model", "a" }, { "lib-model-b", "b" } } do
+          local v = assert(skafos.publish { model = m[1], files = { m[2] .. "/w.bin" }, description = "batch" })
+          print(m[1], math.tointeger(v.version) ~= nil, #v.sha256)
+        end
+        local versions = assert(skafos.versions { model = "lib-model-b" })
+        print(#versions, versions[1].description)
+        local none, err = skafos.versions { model = "nope" }
+        print(none, err.code)
+      ]])
+      r = skafos { "run", "many.lua" }
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("demo-model\ttrue\t64\nlib-model-b\ttrue\t64\n1\tbatch\nnil\tNOT_FOUND\n", r.stdout)
+    end)
+
+    it("draws a progress bar when asked and stays silent with --quiet", function()
+      os.execute("head -c 3000000 /dev/urandom > " .. proc.quote(dir .. "/big.bin"))
+      local r = skafos { "publish", "--progress", "bar", "big.bin" }
+      assert.are.equal(0, r.code, r.stderr)
+      assert.matches("\r\27%[K%[#+%.*%] upload", r.stderr)
+      r = skafos { "publish", "--quiet", "big.bin" }
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("", r.stderr)
+      assert.matches("^Published demo%-org/demo%-app/demo%-model version %d+", r.stdout)
+    end)
+  end)
 end)
