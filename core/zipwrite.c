@@ -633,7 +633,9 @@ static void free_pipeline(zw_writer *w) {
 }
 
 static int start_pipeline(zw_writer *w, zerr *err) {
-  size_t i, n = (size_t)w->threads * 3 + 2;
+  /* about 1 MiB per slot: enough blocks in flight to keep every thread busy, capped so
+   * the writer stays far below 64 MiB on any machine */
+  size_t i, n = (size_t)w->threads * 3 + 2 > 40 ? 40 : (size_t)w->threads * 3 + 2;
   if (w->pool)
     return 0;
   w->slots = calloc(n, sizeof *w->slots);
