@@ -34,6 +34,15 @@ function versionView(v, model) {
   };
 }
 
+/**
+ * A name as one segment of an object key: a `/` inside a name would add segments, and a
+ * `.` or `..` segment is rewritten by URL parsers (WHATWG fetch), breaking the signature.
+ */
+function keySegment(name) {
+  const s = name.replace(/\//g, '_');
+  return s === '.' || s === '..' ? s.replace(/\./g, '_') : s;
+}
+
 function modelView(m) {
   return {
     id: m.id, name: m.name, description: m.description, public: m.public, app_id: m.app_id,
@@ -191,7 +200,7 @@ class Api {
     const app = store.state.apps[model.app_id];
     const id = store.nextId('model_version');
     const now = timestamp();
-    const filepath = `${org.display_name}/${app.name}/${model.name}/${id}/${filename}`;
+    const filepath = [keySegment(org.display_name), keySegment(app.name), keySegment(model.name), id, filename].join('/');
     const record = {
       id, model_id: model.id, version: null, description, filename, filepath,
       size: null, etag: null, inserted_at: now, updated_at: now,

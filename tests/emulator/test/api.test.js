@@ -232,13 +232,14 @@ describe('names with spaces and non-ASCII characters', () => {
   const org = 'Äcme Labs';
   const app = 'my app/ünï';
   const model = 'größe modell 🚀';
+  const awkward = ["a'b(c)*!~ d", 'x+y=z&q?#%', 'ü/../dot', 'a//b'];
   before(async () => {
     const dir = fs.mkdtempSync(path.join(require('os').tmpdir(), 'skafos-seed-'));
     const seed = path.join(dir, 'seed.json');
     fs.writeFileSync(seed, JSON.stringify({
       tokens: { 'tok-1': [org], 'tok-2': ['other'] },
       organizations: [
-        { display_name: org, apps: [{ name: app, environments: ['Dev', { name: 'Prod', device_count: 7 }, 'QA'], models: [model] }] },
+        { display_name: org, apps: [{ name: app, environments: ['Dev', { name: 'Prod', device_count: 7 }, 'QA'], models: [model, ...awkward] }] },
         { display_name: 'other' },
       ],
     }));
@@ -253,7 +254,8 @@ describe('names with spaces and non-ASCII characters', () => {
   it('percent-decodes path segments and round-trips an upload', async () => {
     const created = await emu.call('POST', `${mpath()}/model_versions`, { filename: `${model}.zip` }, { token: 'tok-1' });
     assert.equal(created.status, 201);
-    assert.equal(created.json.filepath, `${org}/${app}/${model}/${created.json.model_version_id}/${model}.zip`);
+    // The `/` inside the app name becomes `_`: a filepath always has five segments.
+    assert.equal(created.json.filepath, `${org}/my app_ünï/${model}/${created.json.model_version_id}/${model}.zip`);
     const put = await curl(['-T', emu.file('n.bin', 'unicode bytes'), created.json.presigned_url]);
     assert.equal(put.status, 200);
     const fin = await emu.call('PATCH', `${mpath()}/model_versions/${created.json.model_version_id}`, { filepath: created.json.filepath }, { token: 'tok-1' });
@@ -265,6 +267,22 @@ describe('names with spaces and non-ASCII characters', () => {
     const apps = await emu.call('GET', `organizations/${enc(org)}/apps?with_models=true`, undefined, { token: 'tok-1' });
     assert.equal(apps.json[0].name, app);
     assert.equal(apps.json[0].models[0].name, model);
+  });
+
+  it('hands out URLs that a WHATWG URL client (fetch) can use, whatever the names', async () => {
+    for (const name of awkward) {
+      const m = `organizations/${enc(org)}/apps/${enc(app)}/models/${enc(name)}`;
+      const c = await emu.call('POST', `${m}/model_versions`, { filename: 'x.zip' }, { token: 'tok-1' });
+      assert.equal(c.status, 201, name);
+      assert.equal(c.json.filepath.split('/').length, 5, c.json.filepath);
+      const put = await fetch(c.json.presigned_url, { method: 'PUT', body: `data of ${name}` });
+      assert.equal(put.status, 200, `${name}: ${await put.text()}`);
+      const fin = await emu.call('PATCH', `${m}/model_versions/${c.json.model_version_id}`, { filepath: c.json.filepath }, { token: 'tok-1' });
+      assert.equal(fin.status, 200);
+      const e8 = await emu.call('GET', m, undefined, { token: 'tok-1', role: 'download' });
+      const get = await fetch(e8.headers.get('location'));
+      assert.equal(await get.text(), `data of ${name}`);
+    }
   });
 
   it('applies the seed: token visibility, environments and device counts', async () => {
