@@ -7,15 +7,19 @@ CTEST_ARGS ?= --output-on-failure
 
 APT_PACKAGES = cmake make gcc pkg-config liblua5.4-dev lua5.4 libcurl4-openssl-dev \
   lua-cjson lua-cjson-dev libminizip-dev zlib1g-dev libssl-dev lua-argparse lua-busted \
-  lua-check nodejs npm curl zip unzip pigz python3 python3-requests clang
+  lua-check curl zip unzip pigz python3 python3-requests clang time
+# Node.js may come from elsewhere than Debian (its npm then conflicts with Debian's):
+# install Debian's only when the commands are missing.
+NODE_PACKAGES = $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)
 
 .PHONY: all deps build asan test test-fast demo bench install clean
 
 all: build
 
 deps:
-	@missing=$$(for p in $(APT_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	@missing="$$(for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done) \
+	  $(NODE_PACKAGES)"; missing=$$(echo $$missing); \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "Installing: $$missing"; \

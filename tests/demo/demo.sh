@@ -13,7 +13,12 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-run() { printf '\n$ %s\n' "$*"; "$@"; }
+run() {
+  printf '\n$'
+  for a in "$@"; do case $a in *' '*) printf " '%s'" "$a" ;; *) printf ' %s' "$a" ;; esac; done
+  printf '\n'
+  "$@"
+}
 
 # the emulator prints one JSON line with its URLs when it is ready
 node "$ROOT/tests/emulator/server.js" --data "$WORK/data" > "$WORK/urls" 2> "$WORK/emulator.log" &

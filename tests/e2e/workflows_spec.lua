@@ -200,7 +200,8 @@ describe("workflows", function()
     it("reports the unfinished model_version_id when the put fails for good (exit 6)", function()
       proc.write(dir .. "/m.bin", ("w"):rep(1000))
       emu:fault { role = "storage", method = "PUT", times = 100, action = { type = "status", status = 403,
-        body = "<?xml version=\"1.0\"?><Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>" } }
+        body = "<?xml version=\"1.0\"?><Error><Code>AccessDenied</Code>"
+          .. "<Message>Request has expired</Message></Error>" } }
       local r = publish { "m.bin" }
       assert.are.equal(6, r.code, r.stderr)
       local id = r.stderr:match("model version record (%S+) was left unfinished")
@@ -218,7 +219,8 @@ describe("workflows", function()
       for k, v in pairs(e) do exports[#exports + 1] = k .. "=" .. proc.quote(v) end
       -- level 6 forces the temporary archive; wait until the upload has started
       local script = ("cd %s && env %s %s publish --level 6 big.bin 2>err & pid=$!; "
-        .. "i=0; while [ $i -lt 200 ] && ! ls %s/tmp/skafos-publish.* >/dev/null 2>&1; do sleep 0.05; i=$((i+1)); done; "
+        .. "i=0; while [ $i -lt 200 ] && ! ls %s/tmp/skafos-publish.* >/dev/null 2>&1; do "
+        .. "sleep 0.05; i=$((i+1)); done; "
         .. "sleep 0.5; kill -INT $pid; wait $pid; echo $?")
         :format(proc.quote(dir), table.concat(exports, " "), proc.quote(proc.bin), proc.quote(dir))
       local code = sh(script):match("(%d+)%s*$")
