@@ -56,8 +56,9 @@ class Emu {
   }
 
   async start() {
-    const { proc, urls, line } = await launch(this.args());
+    const { proc, urls, line, stderr } = await launch(this.args());
     this.proc = proc;
+    this.stderr = stderr;
     this.line = line;
     this.urls = urls;
     this.api = urls.api;
@@ -85,6 +86,9 @@ class Emu {
 
   async stop() {
     await this.kill();
+    // The emulator is quiet unless something went wrong: show it with the test output.
+    const err = this.stderr && this.stderr();
+    if (err) process.stderr.write(`emulator stderr:\n${err}\n`);
     fs.rmSync(this.work, { recursive: true, force: true });
   }
 
