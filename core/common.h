@@ -55,6 +55,10 @@ typedef struct skafos_source {
 skafos_source *skafos_tosource(lua_State *L, int idx);
 
 /* ---- misc --------------------------------------------------------------------------- */
+/* curl_global_init, once per process (call from luaopen_*, on the main thread). Returns
+ * 0, or -1 when libcurl cannot start. */
+int skafos_curl_init(void);
+
 /* "skafos/<version> libcurl/<version>", built once. */
 const char *skafos_user_agent(void);
 

@@ -72,6 +72,13 @@ skafos_source *skafos_tosource(lua_State *L, int idx) {
   return src;
 }
 
+int skafos_curl_init(void) {
+  static int state = 0; /* 0 not yet, 1 ready, -1 failed */
+  if (state == 0)
+    state = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 1 : -1;
+  return state == 1 ? 0 : -1;
+}
+
 const char *skafos_user_agent(void) {
   static char ua[128];
   if (ua[0] == '\0') {

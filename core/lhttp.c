@@ -688,7 +688,8 @@ static const luaL_Reg http_funcs[] = {{"request", http_request},
 int luaopen_skafos_http(lua_State *L);
 
 int luaopen_skafos_http(lua_State *L) {
-  curl_global_init(CURL_GLOBAL_DEFAULT);
+  if (skafos_curl_init() != 0)
+    return luaL_error(L, "libcurl failed to initialise");
   if (luaL_newmetatable(L, REQUEST_MT)) {
     lua_pushcfunction(L, request_gc);
     lua_setfield(L, -2, "__gc");

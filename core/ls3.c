@@ -871,7 +871,8 @@ static const luaL_Reg s3_funcs[] = {{"put", s3_put}, {"get", s3_get}, {NULL, NUL
 int luaopen_skafos_s3(lua_State *L);
 
 int luaopen_skafos_s3(lua_State *L) {
-  curl_global_init(CURL_GLOBAL_DEFAULT);
+  if (skafos_curl_init() != 0)
+    return luaL_error(L, "libcurl failed to initialise");
   if (luaL_newmetatable(L, XFER_MT)) {
     lua_pushcfunction(L, xfer_gc);
     lua_setfield(L, -2, "__gc");

@@ -356,13 +356,9 @@ static int openlibs(lua_State *L) {
   return 0;
 }
 
+/* libcurl (and with it OpenSSL) is initialised once, by the first transfer module loaded
+ * (skafos_curl_init), not here: `skafos --version` or `skafos help` never pay for it. */
 int skafos_openlibs(lua_State *L) {
-  static int curl_ready = 0;
-  if (!curl_ready) {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-      return luaL_error(L, "skafos: libcurl failed to initialise");
-    curl_ready = 1;
-  }
   lua_pushcfunction(L, openlibs);
   lua_call(L, 0, 0);
   return 0;
