@@ -12,7 +12,7 @@ APT_PACKAGES = cmake make gcc pkg-config liblua5.4-dev lua5.4 libcurl4-openssl-d
 # install Debian's only when the commands are missing.
 NODE_PACKAGES = $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)
 
-.PHONY: all deps build asan test test-fast demo bench install clean
+.PHONY: all deps build asan test test-fast fuzz demo bench install clean
 
 all: build
 
@@ -40,11 +40,17 @@ asan: deps
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSKAFOS_SANITIZE=ON
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 
-# The whole suite, then again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# The whole suite, then again under AddressSanitizer + UndefinedBehaviorSanitizer, then
+# a short libFuzzer run over the zip reader and extractor.
 test: build asan
 	cd $(BUILD) && ctest $(CTEST_ARGS) -j 2
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest $(CTEST_ARGS) -j 2 -LE no-sanitize
+	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
+
+FUZZ_SECONDS ?= 20
+fuzz: deps
+	sh tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 # The release build's suite only, for a quick edit-test loop.
 test-fast: build
