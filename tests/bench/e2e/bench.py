@@ -26,7 +26,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
 import urllib.request
@@ -159,7 +158,7 @@ def make_datasets(work, args):
         os.makedirs(d)
         t0 = time.perf_counter()
         gen(d)
-        ds = Dataset(key, title, d, name, key != "random")
+        ds = Dataset(key, title, d, name, key == "weights")
         if args.smoke:
             ds.hashes = tree_digest(ds.path, True)[2]
         log("dataset %s: %d files, %s, generated in %.1f s" % (key, ds.count, human(ds.bytes),
@@ -240,9 +239,10 @@ class Run:
 class Tool:
     """One competitor: argv(run_dir) builds the command; check(run_dir, proc) -> (ok, size, note)."""
 
-    def __init__(self, label, argv, cwd=None, check=None, env=None, ref=False, target=None):
+    def __init__(self, label, argv, cwd=None, check=None, env=None, ref=False, direct=False):
         self.label, self.argv, self.cwd, self.check = label, argv, cwd, check
-        self.env, self.ref, self.target = env or {}, ref, target
+        self.env, self.ref = env or {}, ref
+        self.direct = direct  # time it without GNU time in between; RSS from a second run
         self.runs = []
 
 
@@ -269,7 +269,7 @@ class Bench:
         rss = None
         with open(os.path.join(run_dir, ".stdout"), "wb") as out, \
                 open(os.path.join(run_dir, ".stderr"), "wb") as err:
-            if HAVE_GNU_TIME:
+            if HAVE_GNU_TIME and not tool.direct:
                 t0 = time.perf_counter()
                 try:
                     rc = subprocess.run([GNU_TIME, "-f", "%e %M", "-o", tfile] + cmd, cwd=tool.cwd or run_dir,
@@ -282,16 +282,23 @@ class Bench:
                         rss = int(f.read().strip().splitlines()[-1].split()[1])
                 except (OSError, IndexError, ValueError):
                     pass
-            else:  # the same figure from wait4: the largest RSS of the child and what it waited for
+            else:  # wall time only: a forked child's maxrss starts at this Python's, so no RSS
                 t0 = time.perf_counter()
-                p = subprocess.Popen(cmd, cwd=tool.cwd or run_dir, env=env, stdout=out, stderr=err)
-                timer = threading.Timer(timeout, p.kill)
-                timer.start()
-                _, status, usage = os.wait4(p.pid, 0)
+                try:
+                    rc = subprocess.run(cmd, cwd=tool.cwd or run_dir, env=env, stdout=out, stderr=err,
+                                        timeout=timeout).returncode
+                except subprocess.TimeoutExpired:
+                    rc = "timeout"
                 wall = time.perf_counter() - t0
-                timer.cancel()
-                rc = p.returncode = os.waitstatus_to_exitcode(status)
-                rss = usage.ru_maxrss
+        if tool.direct and HAVE_GNU_TIME and rc == 0:
+            with open(os.path.join(run_dir, ".stdout2"), "wb") as out:
+                subprocess.run([GNU_TIME, "-f", "%e %M", "-o", tfile] + cmd, cwd=tool.cwd or run_dir, env=env,
+                               stdout=out, stderr=subprocess.DEVNULL, timeout=timeout)
+            try:
+                with open(tfile) as f:
+                    rss = int(f.read().strip().splitlines()[-1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
         if rc != 0:
             with open(os.path.join(run_dir, ".stderr"), errors="replace") as f:
                 tail = f.read()[-600:].strip()
@@ -445,11 +452,20 @@ def cli_phase(b, emu):
     args = b.args
     runs = args.cli_runs
     api = "%s/%s/model_versions?order_by=version" % (emu.urls["api"], emu.model_path())
-    version = [Tool("skafos --version", lambda d: [args.skafos, "--version"], ref=True)]
+    version = [
+        Tool("skafos --version", lambda d: [args.skafos, "--version"], ref=True, direct=True),
+        Tool("floor: curl --version (the same libcurl and its libraries)", lambda d: ["curl", "--version"],
+             direct=True),
+        Tool("floor: lua5.4 -e '' (Lua alone)", lambda d: ["lua5.4", "-e", ""], direct=True),
+        Tool("floor: /bin/true (process start)", lambda d: ["/bin/true"], direct=True),
+    ]
+    if not shutil.which("lua5.4"):
+        del version[2]
     listing = [
-        Tool("skafos versions", lambda d: [args.skafos, "versions"], ref=True),
+        Tool("skafos versions", lambda d: [args.skafos, "versions"], ref=True, direct=True),
         Tool("curl of the same request (E7)",
-             lambda d: ["curl", "-sS", "-f", "-o", os.path.join(d, "out.json"), "-H", "X-API-TOKEN: " + TOKEN, api]),
+             lambda d: ["curl", "-sS", "-f", "-o", os.path.join(d, "out.json"), "-H", "X-API-TOKEN: " + TOKEN, api],
+             direct=True),
     ]
     b.rounds("cli", version, runs, lambda t: b.env(emu), lambda: None, "cli-version")
     b.rounds("cli", listing, runs, lambda t: b.env(emu), lambda: None, "cli-versions")
@@ -563,9 +579,11 @@ def targets(results, cli):
         z6 = find(pub, "zip -r -6")
         for label in ("skafos publish (auto)", "skafos publish --level 6"):
             sk = find(pub, label)
+            if not sk:
+                continue
             x = ratio(med(z6), med(sk))
-            add("%d files + weights: %s ≥ 1.5× faster than zip -r -6 + curl"
-                % (c["count"], label.replace("skafos publish ", "")),
+            add("%d small files + weights: publish %s≥ 1.5× faster than zip -r -6 + curl"
+                % (c["count"] - 1, label.replace("skafos publish ", "").replace("(auto)", "")),
                 "%s faster" % r2(x), x is not None and x >= 1.5, "%s s / %s s" % (fmt_s(med(z6)), fmt_s(med(sk))))
     skafos_runs = [run for res in results.values() for t in res["publish"] + res["fetch"]
                    if t.label.startswith("skafos") for run in t.runs if run.ok and run.rss_kib]
@@ -630,7 +648,7 @@ def versions(args):
                                                       zlib.ZLIB_RUNTIME_VERSION)),
         ("node (emulator)", first_line(["node", "--version"])),
         ("peak RSS from", "GNU time %s" % first_line(["dpkg-query", "-W", "-f", "${Version}", "time"])
-         if HAVE_GNU_TIME else "wait4() (GNU time is not installed)"),
+         if HAVE_GNU_TIME else "not measured: GNU time (Debian package time) is not installed"),
     ]
 
 
@@ -640,7 +658,9 @@ def report(args, datasets, results, cli, started, elapsed):
                                           "smoke sizes, 1 run: not a measurement" if args.smoke else
                                           "%d alternated runs per figure" % args.runs))
     out += ["", "- date: %s (%.0f min)" % (started.strftime("%Y-%m-%d %H:%M %Z").strip(), elapsed / 60),
-            "- machine: %s" % machine()]
+            "- machine: %s" % machine(),
+            "- load average (1, 5, 15 min; other work shares this machine): %s at the start, %s at the end"
+            % (args.load_start, " ".join("%.2f" % x for x in os.getloadavg()))]
     out += ["- %s: %s" % kv for kv in versions(args)]
     out += ["", "How to read these tables:", "",
             "- Each time is the median of %d runs, wall clock around the whole process tree, the three API calls "
@@ -653,6 +673,9 @@ def report(args, datasets, results, cli, started, elapsed):
             "On this machine writing into memory not just freed costs about 2-3 s per GiB, so no tool gets "
             "the faster reuse of its own last output; the first runs of a round can reuse what the last "
             "round freed, which the rotation spreads over all tools.",
+            "- The command-line figures (milliseconds) are timed without GNU time in between, so they include "
+            "only the harness's own process start (see the /bin/true row); their RSS comes from one more run "
+            "under GNU time.",
             "- Peak RSS is GNU time's %M over the whole process tree: for a script (curl, zip, unzip run one "
             "after another) that is the largest single process, not a sum. The maximum over the runs is shown.",
             "- The emulator (Node.js, on the same 2 cores) receives and stores every upload and serves every "
@@ -664,7 +687,7 @@ def report(args, datasets, results, cli, started, elapsed):
     out += ["## Targets", "", targets(results, cli), ""]
     for ds in datasets:
         res = results[ds.key]
-        out += ["## %s" % ds.title, "", "%d files, %s (%d bytes)." % (ds.count, human(ds.bytes), ds.bytes), ""]
+        out += ["## %s" % ds.title, "", "%d file%s, %s (%d bytes)." % (ds.count, "" if ds.count == 1 else "s", human(ds.bytes), ds.bytes), ""]
         out += [table("publish", res["publish"]), "", table("floor", res["floors"], sizes=False,
                                                                 ref=next((t for t in res["publish"] if t.ref), None)), ""]
         auto = next((t for t in res["publish"] if t.label == "skafos publish (auto)"), None)
@@ -702,7 +725,7 @@ def main():
     ap.add_argument("--size-mib", type=float, default=1024)
     ap.add_argument("--files", type=int, default=2000)
     ap.add_argument("--weights-mib", type=float, default=200)
-    ap.add_argument("--zlib-limit-mib", type=float, default=256)
+    ap.add_argument("--zlib-limit-mib", type=float, default=128)
     ap.add_argument("--datasets", default="random,weights,coreml")
     ap.add_argument("--results", help="write the report here (default: only print it)")
     ap.add_argument("--smoke", action="store_true", help="a few MiB, 1 run, contents verified")
@@ -724,6 +747,7 @@ def main():
         raise SystemExit("bench: %s has no requests module (Debian: python3-requests)" % sys.executable)
 
     started = datetime.datetime.now().astimezone()
+    args.load_start = " ".join("%.2f" % x for x in os.getloadavg())
     t_start = time.perf_counter()
     work = tempfile.mkdtemp(prefix="skafos-bench-")
     log("bench: work directory %s" % work)
