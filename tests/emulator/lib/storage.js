@@ -5,8 +5,7 @@
 
 const fs = require('fs');
 const crypto = require('crypto');
-const { Md5Stream } = require('./md5');
-const { pipeline } = require('stream/promises');
+const { receive } = require('./receive');
 const { BUCKET } = require('./sigv4');
 const { pathSegments } = require('./util');
 
@@ -123,12 +122,9 @@ class Storage {
     const store = this.emu.store;
     const tmp = store.tmpPath();
     const entry = ctx.entry;
-    const hasher = new Md5Stream(length);
-    ctx.req.on('data', (c) => { entry.bytes_in += c.length; });
     let digest;
     try {
-      await pipeline(ctx.req, hasher, fs.createWriteStream(tmp, { highWaterMark: 4 * CHUNK }));
-      digest = await hasher.digest();
+      ({ md5: digest } = await receive(ctx.req, tmp, length, (n) => { entry.bytes_in += n; }));
     } catch (e) {
       fs.rmSync(tmp, { force: true });
       entry.error = `upload aborted after ${entry.bytes_in} bytes: ${e.code || e.message}`;
