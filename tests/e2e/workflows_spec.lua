@@ -273,6 +273,36 @@ return W
       assert.are.equal(0, r.code, r.stderr)
       assert.matches("override saw version %d+", r.stderr)
     end)
+
+    it("never retries E4, and tolerates an HTML error body", function()
+      proc.write(dir .. "/m.bin", "w")
+      emu:fault { role = "api", method = "POST", times = 5,
+        action = { type = "status", status = 503, body = "<html><body>Service Unavailable</body></html>" } }
+      local r = skafos { "publish", "m.bin" }
+      assert.are.equal(6, r.code, r.stderr)
+      assert.matches("create model version: server error HTTP 503\n", r.stderr)
+      assert.is_nil(r.stderr:find("<html>", 1, true))
+      assert.are.equal(1, posts_of_versions())
+      assert.are.equal(0, #requests("storage"))
+    end)
+
+    it("retries idempotent API calls under a user's retry hook", function()
+      proc.write(dir .. "/.skafos/config.lua", [[
+        return { retry = function(err, attempt)
+          io.stderr:write("hook saw ", err.code, " on attempt ", attempt, "\n")
+          if attempt < 3 then return 0.01 end
+        end }
+      ]])
+      emu:fault { role = "api", method = "GET", times = 2, action = { type = "status", status = 502 } }
+      local r = skafos { "versions", "--json" }
+      assert.are.equal(0, r.code, r.stderr)
+      assert.matches("hook saw SERVER on attempt 1\nhook saw SERVER on attempt 2\n", r.stderr)
+      emu:fault { role = "api", method = "GET", times = 5, action = { type = "status", status = 502 } }
+      r = skafos { "versions" }
+      assert.are.equal(6, r.code)
+      assert.matches("hook saw SERVER on attempt 3", r.stderr)
+      assert.matches("list versions: server error HTTP 502", r.stderr)
+    end)
   end)
 
   describe("fetch", function()
