@@ -17,6 +17,7 @@
 #define WRITER_MT "skafos.ZipWriter"
 #define STREAM_MT "skafos.ZipStream"
 #define TEMP_MT "skafos.ZipTemp"
+#define ARCHIVE_MT "skafos.ZipArchive"
 
 /* ---- options ---------------------------------------------------------------------- */
 
@@ -552,22 +553,32 @@ static int zipstream_tostring(lua_State *L) {
 
 /* ---- zip.list --------------------------------------------------------------------- */
 
+/* An open archive owned by a userdata, so a memory error while building a result
+ * closes it through __gc. */
+static int archive_gc(lua_State *L) {
+  zr_close(luaL_checkudata(L, 1, ARCHIVE_MT));
+  return 0;
+}
+
+static zr_archive *newarchive(lua_State *L) {
+  zr_archive *a = lua_newuserdatauv(L, sizeof *a, 0);
+  memset(a, 0, sizeof *a);
+  a->fd = -1;
+  luaL_setmetatable(L, ARCHIVE_MT);
+  return a;
+}
+
 static int zip_list(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
-  zr_archive a;
+  zr_archive *a = newarchive(L);
   zerr err;
   size_t i;
-  /* nothing below raises except on memory errors, which leak the open archive at worst
-   * once; pushing first keeps the C structure owned by no Lua object for a short while */
-  if (zr_open_file(&a, path, &err) != 0)
+  if (zr_open_file(a, path, &err) != 0)
     return fail(L, NULL, &err);
-  if (!lua_checkstack(L, 8)) {
-    zr_close(&a);
-    return luaL_error(L, "stack overflow");
-  }
-  lua_createtable(L, a.n < 1000000 ? (int)a.n : 1000000, 0);
-  for (i = 0; i < a.n; i++) {
-    const zr_entry *e = &a.e[i];
+  luaL_checkstack(L, 8, "zip.list");
+  lua_createtable(L, a->n < 1000000 ? (int)a->n : 1000000, 0);
+  for (i = 0; i < a->n; i++) {
+    const zr_entry *e = &a->e[i];
     lua_createtable(L, 0, 10);
     lua_pushlstring(L, e->name, e->namelen);
     lua_setfield(L, -2, "name");
@@ -592,7 +603,7 @@ static int zip_list(lua_State *L) {
     lua_setfield(L, -2, "offset");
     lua_rawseti(L, -2, (lua_Integer)i + 1);
   }
-  zr_close(&a);
+  zr_close(a);
   return 1;
 }
 
@@ -602,7 +613,7 @@ static int zip_list(lua_State *L) {
  * entries pass here (their targets are checked when extracting). */
 static int zip_verify(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
-  zr_archive a;
+  zr_archive *a;
   zr_limits lim;
   hookctx h;
   zhooks z;
@@ -619,11 +630,12 @@ static int zip_verify(lua_State *L) {
   hooks_init(L, &h, &z, fn);
   memset(&lim, 0, sizeof lim);
   lim.symlinks_inside = 1;
-  if (zr_open_file(&a, path, &err) != 0)
+  a = newarchive(L);
+  if (zr_open_file(a, path, &err) != 0)
     return fail(L, NULL, &err);
-  rc = zr_check(&a, &lim, &err) == 0 && zr_verify(&a, &lim, &z, &bytes, &err) == 0;
-  lua_pushinteger(L, (lua_Integer)a.n); /* may raise only on memory errors */
-  zr_close(&a);
+  rc = zr_check(a, &lim, &err) == 0 && zr_verify(a, &lim, &z, &bytes, &err) == 0;
+  lua_pushinteger(L, (lua_Integer)a->n);
+  zr_close(a);
   if (!rc)
     return fail(L, &h, &err);
   lua_createtable(L, 0, 2);
@@ -736,6 +748,10 @@ int luaopen_skafos_zip(lua_State *L) {
   lua_pop(L, 1);
   luaL_newmetatable(L, TEMP_MT);
   lua_pushcfunction(L, temp_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
+  luaL_newmetatable(L, ARCHIVE_MT);
+  lua_pushcfunction(L, archive_gc);
   lua_setfield(L, -2, "__gc");
   lua_pop(L, 1);
   luaL_newlib(L, zip_funcs);

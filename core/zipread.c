@@ -23,7 +23,7 @@
 
 #define CD_MAX (512u << 20) /* refuse central directories larger than this */
 #define CHUNK (1u << 20)
-#define SYMLINK_MAX 4096
+#define SYMLINK_MAX ZR_SYMLINK_MAX
 
 static int fd_pread(void *ud, void *buf, size_t n, uint64_t off) {
   int fd = (int)(intptr_t)ud;
@@ -58,7 +58,7 @@ void zr_close(zr_archive *a) {
 }
 
 /* A printable copy of an entry name for messages. */
-static const char *shown(const zr_entry *e, char *buf, size_t len) {
+const char *zr_shown(const zr_entry *e, char *buf, size_t len) {
   size_t i, k = 0;
   for (i = 0; i < e->namelen && k + 5 < len; i++) {
     unsigned char c = (unsigned char)e->name[i];
@@ -73,7 +73,7 @@ static const char *shown(const zr_entry *e, char *buf, size_t len) {
   return buf;
 }
 
-#define NAMEBUF 300
+#define NAMEBUF ZR_NAMEBUF
 
 static int find_eocd(zr_archive *a, uint64_t *eocd, zerr *err) {
   uint64_t size = a->io.size, tail = size < 65557 ? size : 65557, start = size - tail;
@@ -250,7 +250,7 @@ int zr_open(zr_archive *a, const zr_io *io, zerr *err) {
                     o32 == ZF_MAX32) != 0) {
       char nb[NAMEBUF];
       zerr_set(err, "INTEGRITY", "entry '%s': bad or missing zip64 field",
-               shown(e, nb, sizeof nb));
+               zr_shown(e, nb, sizeof nb));
       goto fail;
     }
     if ((e->made_by >> 8) == 3 || (e->made_by >> 8) == 19)
@@ -332,43 +332,48 @@ static size_t *by_offset(const zr_archive *a) {
   return idx;
 }
 
-static int check_names(zr_archive *a, const zr_limits *lim, zerr *err) {
+int zr_check_entry(const zr_entry *e, const zr_limits *lim, zerr *err) {
+  char nb[NAMEBUF];
+  const char *why = zf_check_name(e->name, e->namelen);
+  if (why) {
+    zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s': %s", zr_shown(e, nb, sizeof nb), why);
+    return -1;
+  }
+  if (e->flags & 0x41) {
+    zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s' is encrypted", zr_shown(e, nb, sizeof nb));
+    return -1;
+  }
+  if (e->method != ZF_STORE && e->method != ZF_DEFLATE) {
+    zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s' uses unsupported compression method %u",
+             zr_shown(e, nb, sizeof nb), e->method);
+    return -1;
+  }
+  if (e->is_symlink && !lim->symlinks_inside) {
+    zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s' is a symlink", zr_shown(e, nb, sizeof nb));
+    return -1;
+  }
+  if (e->is_symlink && (e->is_dir || e->usize > SYMLINK_MAX || e->usize == 0)) {
+    zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s' is not a valid symlink",
+             zr_shown(e, nb, sizeof nb));
+    return -1;
+  }
+  if (e->is_dir && (e->usize != 0 || e->name[e->namelen - 1] != '/')) {
+    zerr_set(err, "UNSAFE_ARCHIVE", "directory entry '%s' is malformed or has data",
+             zr_shown(e, nb, sizeof nb));
+    return -1;
+  }
+  return 0;
+}
+
+int zr_check_names(zr_archive *a, const zr_limits *lim, zerr *err) {
   const char **names = NULL;
   size_t *lens = NULL, i, x, y, nfiles = 0;
   nref *files = NULL;
   char nb[NAMEBUF], nb2[NAMEBUF];
   int dup, rc = -1;
-  for (i = 0; i < a->n; i++) {
-    zr_entry *e = &a->e[i];
-    const char *why = zf_check_name(e->name, e->namelen);
-    if (why) {
-      zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s': %s", shown(e, nb, sizeof nb), why);
+  for (i = 0; i < a->n; i++)
+    if (zr_check_entry(&a->e[i], lim, err) != 0)
       return -1;
-    }
-    if (e->flags & 0x41) {
-      zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s' is encrypted", shown(e, nb, sizeof nb));
-      return -1;
-    }
-    if (e->method != ZF_STORE && e->method != ZF_DEFLATE) {
-      zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s' uses unsupported compression method %u",
-               shown(e, nb, sizeof nb), e->method);
-      return -1;
-    }
-    if (e->is_symlink && !lim->symlinks_inside) {
-      zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s' is a symlink", shown(e, nb, sizeof nb));
-      return -1;
-    }
-    if (e->is_symlink && (e->is_dir || e->usize > SYMLINK_MAX || e->usize == 0)) {
-      zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s' is not a valid symlink",
-               shown(e, nb, sizeof nb));
-      return -1;
-    }
-    if (e->is_dir && (e->usize != 0 || e->name[e->namelen - 1] != '/')) {
-      zerr_set(err, "UNSAFE_ARCHIVE", "directory entry '%s' is malformed or has data",
-               shown(e, nb, sizeof nb));
-      return -1;
-    }
-  }
   names = malloc((a->n ? a->n : 1) * sizeof *names);
   lens = malloc((a->n ? a->n : 1) * sizeof *lens);
   files = malloc((a->n ? a->n : 1) * sizeof *files);
@@ -392,7 +397,7 @@ static int check_names(zr_archive *a, const zr_limits *lim, zerr *err) {
   if (dup) {
     zerr_set(err, "UNSAFE_ARCHIVE",
              dup == 1 ? "entry '%s' appears twice%.0s" : "entries '%s' and '%s' differ only by case",
-             shown(&a->e[x], nb, sizeof nb), shown(&a->e[y], nb2, sizeof nb2));
+             zr_shown(&a->e[x], nb, sizeof nb), zr_shown(&a->e[y], nb2, sizeof nb2));
     goto done;
   }
   /* nothing may live under a file or a symlink: "a" then "a/b" */
@@ -408,7 +413,7 @@ static int check_names(zr_archive *a, const zr_limits *lim, zerr *err) {
       key.len = k;
       if (bsearch(&key, files, nfiles, sizeof *files, cmp_nref)) {
         zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s' lies under the file or symlink '%.*s'",
-                 shown(e, nb, sizeof nb), (int)k, e->name);
+                 zr_shown(e, nb, sizeof nb), (int)k, e->name);
         goto done;
       }
     }
@@ -425,7 +430,7 @@ int zr_check(zr_archive *a, const zr_limits *lim, zerr *err) {
   size_t *idx, i, renamed = SIZE_MAX;
   uint64_t declared = 0;
   char nb[NAMEBUF], nb2[NAMEBUF];
-  if (check_names(a, lim, err) != 0)
+  if (zr_check_names(a, lim, err) != 0)
     return -1;
   for (i = 0; i < a->n; i++) {
     zr_entry *e = &a->e[i];
@@ -436,14 +441,14 @@ int zr_check(zr_archive *a, const zr_limits *lim, zerr *err) {
     if (e->offset > a->cd_offset || a->cd_offset - e->offset < ZF_LOCAL_FIXED ||
         io_read(a, h, ZF_LOCAL_FIXED, e->offset) != 0 || zf_get32(h) != ZF_SIG_LOCAL) {
       zerr_set(err, "INTEGRITY", "entry '%s': no local header where the directory says",
-               shown(e, nb, sizeof nb));
+               zr_shown(e, nb, sizeof nb));
       return -1;
     }
     nl = zf_get16(h + 26);
     xl = zf_get16(h + 28);
     if (zf_get16(h + 8) != e->method || ((zf_get16(h + 6) ^ e->flags) & 0x41)) {
       zerr_set(err, "INTEGRITY", "entry '%s': local header disagrees with the directory",
-               shown(e, nb, sizeof nb));
+               zr_shown(e, nb, sizeof nb));
       return -1;
     }
     lname = malloc(nl + 1);
@@ -459,12 +464,12 @@ int zr_check(zr_archive *a, const zr_limits *lim, zerr *err) {
     e->data_offset = e->offset + ZF_LOCAL_FIXED + nl + xl;
     if (e->data_offset > a->cd_offset || a->cd_offset - e->data_offset < e->csize) {
       zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s': data overlap the central directory",
-               shown(e, nb, sizeof nb));
+               zr_shown(e, nb, sizeof nb));
       return -1;
     }
     if (e->method == ZF_STORE && e->csize != e->usize) {
       zerr_set(err, "INTEGRITY", "stored entry '%s' declares different sizes",
-               shown(e, nb, sizeof nb));
+               zr_shown(e, nb, sizeof nb));
       return -1;
     }
     if (declared + e->usize < declared)
@@ -481,7 +486,7 @@ int zr_check(zr_archive *a, const zr_limits *lim, zerr *err) {
     const zr_entry *p = &a->e[idx[i - 1]], *q = &a->e[idx[i]];
     if (q->offset < p->data_offset + p->csize) {
       zerr_set(err, "UNSAFE_ARCHIVE", "entries '%s' and '%s' overlap",
-               shown(p, nb, sizeof nb), shown(q, nb2, sizeof nb2));
+               zr_shown(p, nb, sizeof nb), zr_shown(q, nb2, sizeof nb2));
       free(idx);
       return -1;
     }
@@ -489,7 +494,7 @@ int zr_check(zr_archive *a, const zr_limits *lim, zerr *err) {
   free(idx);
   if (renamed != SIZE_MAX) {
     zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s': local header names a different file",
-             shown(&a->e[renamed], nb, sizeof nb));
+             zr_shown(&a->e[renamed], nb, sizeof nb));
     return -1;
   }
   if (lim->max_size && declared > lim->max_size) {
@@ -507,19 +512,19 @@ static int produced(zr_archive *a, const zr_entry *e, uint64_t written, const zr
   char nb[NAMEBUF];
   if (written > e->usize) {
     zerr_set(err, "INTEGRITY", "entry '%s' holds more bytes than the %llu it declares",
-             shown(e, nb, sizeof nb), (unsigned long long)e->usize);
+             zr_shown(e, nb, sizeof nb), (unsigned long long)e->usize);
     return -1;
   }
   pr->written += n;
   if (lim->max_size && pr->written > lim->max_size) {
     zerr_set(err, "UNSAFE_ARCHIVE", "extracting '%s' passes the limit of %llu bytes",
-             shown(e, nb, sizeof nb), (unsigned long long)lim->max_size);
+             zr_shown(e, nb, sizeof nb), (unsigned long long)lim->max_size);
     return -1;
   }
   if (lim->max_ratio && pr->written / lim->max_ratio > a->io.size) {
     zerr_set(err, "UNSAFE_ARCHIVE",
              "extracting '%s' expands the archive more than %llu times",
-             shown(e, nb, sizeof nb), (unsigned long long)lim->max_ratio);
+             zr_shown(e, nb, sizeof nb), (unsigned long long)lim->max_ratio);
     return -1;
   }
   if (pr->hooks && pr->hooks->cancelled && pr->hooks->cancelled(pr->hooks->ud)) {
@@ -563,7 +568,7 @@ int zr_read_entry(zr_archive *a, size_t i, zr_sink sink, void *ud, const zr_limi
     size_t n = e->csize - pos > CHUNK ? CHUNK : (size_t)(e->csize - pos);
     if (io_read(a, in, n, e->data_offset + pos) != 0) {
       zerr_set(err, "INTEGRITY", "entry '%s': the archive is truncated",
-               shown(e, nb, sizeof nb));
+               zr_shown(e, nb, sizeof nb));
       goto done;
     }
     pos += n;
@@ -586,7 +591,7 @@ int zr_read_entry(zr_archive *a, size_t i, zr_sink sink, void *ud, const zr_limi
       ret = inflate(&z, Z_NO_FLUSH);
       if (ret != Z_OK && ret != Z_STREAM_END && ret != Z_BUF_ERROR) {
         zerr_set(err, "INTEGRITY", "entry '%s': corrupt compressed data",
-                 shown(e, nb, sizeof nb));
+                 zr_shown(e, nb, sizeof nb));
         goto done;
       }
       k = CHUNK - z.avail_out;
@@ -607,23 +612,23 @@ int zr_read_entry(zr_archive *a, size_t i, zr_sink sink, void *ud, const zr_limi
     } while (z.avail_in > 0 || z.avail_out == 0);
     if (ended && (z.avail_in > 0 || pos < e->csize)) {
       zerr_set(err, "INTEGRITY", "entry '%s': compressed data end before its declared size",
-               shown(e, nb, sizeof nb));
+               zr_shown(e, nb, sizeof nb));
       goto done;
     }
   }
   if (e->method == ZF_DEFLATE && !ended) {
     zerr_set(err, "INTEGRITY", "entry '%s': compressed data are truncated",
-             shown(e, nb, sizeof nb));
+             zr_shown(e, nb, sizeof nb));
     goto done;
   }
   if (written != e->usize) {
     zerr_set(err, "INTEGRITY", "entry '%s' holds %llu bytes, fewer than the %llu it declares",
-             shown(e, nb, sizeof nb), (unsigned long long)written,
+             zr_shown(e, nb, sizeof nb), (unsigned long long)written,
              (unsigned long long)e->usize);
     goto done;
   }
   if ((uint32_t)crc != e->crc) {
-    zerr_set(err, "INTEGRITY", "entry '%s': CRC mismatch", shown(e, nb, sizeof nb));
+    zerr_set(err, "INTEGRITY", "entry '%s': CRC mismatch", zr_shown(e, nb, sizeof nb));
     goto done;
   }
   rc = 0;
@@ -673,7 +678,7 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
   return 0;
 }
 
-static void rm_tree(const char *path) { nftw(path, rm_entry, 32, FTW_DEPTH | FTW_PHYS); }
+void zr_rm_tree(const char *path) { nftw(path, rm_entry, 32, FTW_DEPTH | FTW_PHYS); }
 
 typedef struct fd_sink {
   int fd;
@@ -712,35 +717,62 @@ static int memory_sink(void *ud, const unsigned char *p, size_t n, zerr *err) {
   return 0;
 }
 
-/* mkdir -p of the first len bytes of rel under root; every component must be (or
- * become) a real directory. */
-static int make_dirs(const char *root, const char *rel, size_t len, zerr *err) {
-  char *path = malloc(strlen(root) + len + 2);
-  size_t rl = strlen(root), k;
+/* mkdir -p of the first len bytes of rel under the staging directory; every component
+ * must be (or become) a real directory. The last directory made is cached: nothing but
+ * this code creates directories in the stage and no symlink exists there while files
+ * are written, so any component-prefix of it still is a directory, and the entries of
+ * one directory, which archives keep together, cost no system call. */
+int zr_stage_mkdirs(zr_stage *s, const char *rel, size_t len, zerr *err) {
+  size_t rl = strlen(s->path), k = 0, need = rl + len + 2;
   int rc = 0;
-  if (path == NULL) {
-    zerr_set(err, "NOMEM", "out of memory");
-    return -1;
+  if (len == 0)
+    return 0;
+  if (s->lastdir && s->lastlen >= len && memcmp(s->lastdir, rel, len) == 0 &&
+      (s->lastlen == len || s->lastdir[len] == '/'))
+    return 0;
+  if (s->lastdir) { /* skip the components the cache already holds */
+    size_t j;
+    for (j = 0; j < s->lastlen && j < len && s->lastdir[j] == rel[j]; j++)
+      if (rel[j] == '/')
+        k = j;
+    if (j == s->lastlen && (j == len || rel[j] == '/'))
+      k = j;
   }
-  memcpy(path, root, rl);
-  path[rl] = '/';
-  for (k = 0; k <= len && rc == 0; k++) {
+  if (need > s->bufsize) {
+    char *grown = realloc(s->buf, need);
+    if (grown == NULL) {
+      zerr_set(err, "NOMEM", "out of memory");
+      return -1;
+    }
+    s->buf = grown;
+    s->bufsize = need;
+  }
+  memcpy(s->buf, s->path, rl);
+  s->buf[rl] = '/';
+  for (k = k + 1; k <= len && rc == 0; k++) {
     struct stat st;
     if (k < len && rel[k] != '/')
       continue;
-    if (k == 0)
-      continue;
-    memcpy(path + rl + 1, rel, k);
-    path[rl + 1 + k] = '\0';
-    if (mkdir(path, 0755) != 0 &&
-        (errno != EEXIST || lstat(path, &st) != 0 || !S_ISDIR(st.st_mode))) {
+    memcpy(s->buf + rl + 1, rel, k);
+    s->buf[rl + 1 + k] = '\0';
+    if (mkdir(s->buf, 0755) != 0 &&
+        (errno != EEXIST || lstat(s->buf, &st) != 0 || !S_ISDIR(st.st_mode))) {
       zerr_set(err, errno == EEXIST ? "UNSAFE_ARCHIVE" : "IO",
                "cannot create directory '%.*s': %s", (int)k, rel,
                errno == EEXIST ? "a file is in the way" : strerror(errno));
       rc = -1;
     }
   }
-  free(path);
+  if (rc == 0) {
+    char *copy = malloc(len + 1);
+    if (copy != NULL) { /* without the cache only speed is lost */
+      memcpy(copy, rel, len);
+      copy[len] = '\0';
+    }
+    free(s->lastdir);
+    s->lastdir = copy;
+    s->lastlen = copy ? len : 0;
+  }
   return rc;
 }
 
@@ -755,7 +787,7 @@ static int is_symlink_name(const zr_archive *a, const char *p, size_t len) {
 /* A symlink target is accepted when, resolved from the link's directory one component
  * at a time, it never leaves the root and never passes through another symlink: with no
  * chains, this lexical resolution is the one the filesystem will do. */
-static int symlink_ok(const zr_archive *a, const zr_entry *e, const char *t, size_t tlen) {
+int zr_symlink_ok(const zr_archive *a, const zr_entry *e, const char *t, size_t tlen) {
   char *path = malloc(e->namelen + tlen + 2);
   size_t len, i = 0;
   int ok = 1;
@@ -798,7 +830,7 @@ static int symlink_ok(const zr_archive *a, const zr_entry *e, const char *t, siz
   return ok;
 }
 
-static char *path_join(const char *a, const char *b, size_t blen) {
+char *zr_path_join(const char *a, const char *b, size_t blen) {
   size_t la = strlen(a);
   char *s = malloc(la + blen + 2);
   if (s == NULL)
@@ -810,7 +842,7 @@ static char *path_join(const char *a, const char *b, size_t blen) {
   return s;
 }
 
-static int extract_entry(zr_archive *a, size_t i, const char *stage, const zr_limits *lim,
+static int extract_entry(zr_archive *a, size_t i, zr_stage *stage, const zr_limits *lim,
                          zr_progress *pr, zerr *err) {
   const zr_entry *e = &a->e[i];
   size_t len = e->namelen, dirlen = len;
@@ -819,12 +851,12 @@ static int extract_entry(zr_archive *a, size_t i, const char *stage, const zr_li
   while (dirlen > 0 && e->name[dirlen - 1] == '/')
     dirlen--;
   if (e->is_dir)
-    return make_dirs(stage, e->name, dirlen, err);
+    return zr_stage_mkdirs(stage, e->name, dirlen, err);
   while (dirlen > 0 && e->name[dirlen - 1] != '/')
     dirlen--;
-  if (dirlen > 0 && make_dirs(stage, e->name, dirlen - 1, err) != 0)
+  if (dirlen > 0 && zr_stage_mkdirs(stage, e->name, dirlen - 1, err) != 0)
     return -1;
-  path = path_join(stage, e->name, len);
+  path = zr_path_join(stage->path, e->name, len);
   if (path == NULL) {
     zerr_set(err, "NOMEM", "out of memory");
     return -1;
@@ -834,9 +866,9 @@ static int extract_entry(zr_archive *a, size_t i, const char *stage, const zr_li
     char nb[NAMEBUF];
     m.len = 0;
     rc = zr_read_entry(a, i, memory_sink, &m, lim, pr, err);
-    if (rc == 0 && !symlink_ok(a, e, m.buf, m.len)) {
+    if (rc == 0 && !zr_symlink_ok(a, e, m.buf, m.len)) {
       zerr_set(err, "UNSAFE_ARCHIVE", "symlink '%s' points outside the target or through "
-               "another symlink", shown(e, nb, sizeof nb));
+               "another symlink", zr_shown(e, nb, sizeof nb));
       rc = -1;
     }
     if (rc == 0) {
@@ -883,13 +915,7 @@ static int dir_is_empty(const char *path) {
   return empty;
 }
 
-/* Parent directories made by mkdir -p, removed again when extraction fails. */
-typedef struct made_dirs {
-  char **path;
-  size_t n;
-} made_dirs;
-
-static int make_parents(const char *dir, made_dirs *m, zerr *err) {
+static int make_parents(const char *dir, zr_stage *m, zerr *err) {
   char *p = strdup(dir);
   size_t k, len;
   if (p == NULL) {
@@ -903,17 +929,17 @@ static int make_parents(const char *dir, made_dirs *m, zerr *err) {
       continue;
     p[k] = '\0';
     if (mkdir(p, 0755) == 0) {
-      grown = realloc(m->path, (m->n + 1) * sizeof *grown);
-      if (grown == NULL || (grown[m->n] = strdup(p)) == NULL) {
+      grown = realloc(m->made, (m->nmade + 1) * sizeof *grown);
+      if (grown == NULL || (grown[m->nmade] = strdup(p)) == NULL) {
         if (grown)
-          m->path = grown;
+          m->made = grown;
         rmdir(p);
         free(p);
         zerr_set(err, "NOMEM", "out of memory");
         return -1;
       }
-      m->path = grown;
-      m->n++;
+      m->made = grown;
+      m->nmade++;
     } else if (errno != EEXIST) {
       zerr_set(err, "IO", "cannot create directory %s: %s", p, strerror(errno));
       free(p);
@@ -926,110 +952,181 @@ static int make_parents(const char *dir, made_dirs *m, zerr *err) {
   return 0;
 }
 
-static void unmake_parents(made_dirs *m, int remove) {
-  while (m->n > 0) {
-    m->n--;
-    if (remove)
-      rmdir(m->path[m->n]);
-    free(m->path[m->n]);
+int zr_stage_prepare(zr_stage *s, const char *dir, int force, zerr *err) {
+  const char *base;
+  size_t len;
+  struct stat st;
+  memset(s, 0, sizeof *s);
+  s->clean = strdup(dir);
+  if (s->clean == NULL)
+    goto oom;
+  len = strlen(s->clean);
+  while (len > 1 && s->clean[len - 1] == '/')
+    s->clean[--len] = '\0';
+  base = strrchr(s->clean, '/');
+  base = base ? base + 1 : s->clean;
+  if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
+    zerr_set(err, "INVALID_INPUT", "cannot extract into '%s': name a directory", dir);
+    return -1;
   }
-  free(m->path);
-  m->path = NULL;
+  s->base = base;
+  s->parent = base == s->clean ? strdup(".") : strndup(s->clean, (size_t)(base - s->clean - 1));
+  if (s->parent == NULL)
+    goto oom;
+  if (*s->parent == '\0') {
+    free(s->parent);
+    s->parent = strdup("/");
+    if (s->parent == NULL)
+      goto oom;
+  }
+  if (lstat(s->clean, &st) == 0) {
+    int empty;
+    if (!S_ISDIR(st.st_mode)) {
+      zerr_set(err, "INVALID_INPUT", "%s exists and is not a directory", s->clean);
+      return -1;
+    }
+    empty = dir_is_empty(s->clean);
+    if (empty < 0) {
+      zerr_set(err, "IO", "cannot read %s: %s", s->clean, strerror(errno));
+      return -1;
+    }
+    if (!empty && !force) {
+      zerr_set(err, "EXISTS", "%s exists and is not empty", s->clean);
+      return -1;
+    }
+    s->exists = !empty;
+  }
+  return make_parents(s->parent, s, err);
+oom:
+  zerr_set(err, "NOMEM", "out of memory");
+  return -1;
+}
+
+int zr_stage_limits(const zr_stage *s, int64_t max_size, int64_t max_ratio,
+                    int symlinks_inside, zr_limits *lim, zerr *err) {
+  memset(lim, 0, sizeof *lim);
+  lim->symlinks_inside = symlinks_inside;
+  lim->max_ratio = max_ratio < 0 ? 1000 : (uint64_t)max_ratio;
+  if (max_size >= 0) {
+    lim->max_size = (uint64_t)max_size;
+  } else {
+    struct statvfs vfs;
+    if (statvfs(s->parent, &vfs) != 0) {
+      zerr_set(err, "IO", "cannot inspect %s: %s", s->parent, strerror(errno));
+      return -1;
+    }
+    lim->max_size = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+    if (lim->max_size == 0)
+      lim->max_size = 1; /* a full disk still refuses a non-empty archive */
+  }
+  return 0;
+}
+
+int zr_stage_create(zr_stage *s, zerr *err) {
+  mode_t mask;
+  zr_stage_discard(s);
+  s->path = malloc(strlen(s->parent) + strlen(s->base) + 32);
+  if (s->path == NULL) {
+    zerr_set(err, "NOMEM", "out of memory");
+    return -1;
+  }
+  sprintf(s->path, "%s/.%s.skafos-XXXXXX", s->parent, s->base);
+  if (mkdtemp(s->path) == NULL) {
+    zerr_set(err, "IO", "cannot create a staging directory in %s: %s", s->parent,
+             strerror(errno));
+    free(s->path);
+    s->path = NULL;
+    return -1;
+  }
+  mask = umask(0);
+  umask(mask);
+  chmod(s->path, 0777 & ~mask);
+  return 0;
+}
+
+void zr_stage_discard(zr_stage *s) {
+  if (s->path) {
+    zr_rm_tree(s->path);
+    free(s->path);
+    s->path = NULL;
+  }
+  free(s->lastdir);
+  s->lastdir = NULL;
+  s->lastlen = 0;
+}
+
+int zr_stage_commit(zr_stage *s, zerr *err) {
+  char *old = malloc(strlen(s->parent) + strlen(s->base) + 32);
+  if (old == NULL) {
+    zerr_set(err, "NOMEM", "out of memory");
+    return -1;
+  }
+  if (s->exists) {
+    sprintf(old, "%s/.%s.skafos-old-XXXXXX", s->parent, s->base);
+    if (mkdtemp(old) == NULL || rename(s->clean, old) != 0) {
+      zerr_set(err, "IO", "cannot move %s aside: %s", s->clean, strerror(errno));
+      if (old[strlen(old) - 1] != 'X')
+        rmdir(old);
+      free(old);
+      return -1;
+    }
+  }
+  if (rename(s->path, s->clean) != 0) {
+    zerr_set(err, "IO", "cannot rename the staging directory to %s: %s", s->clean,
+             strerror(errno));
+    if (s->exists)
+      rename(old, s->clean);
+    free(old);
+    return -1;
+  }
+  free(s->path);
+  s->path = NULL;
+  if (s->exists)
+    zr_rm_tree(old);
+  free(old);
+  s->committed = 1;
+  return 0;
+}
+
+void zr_stage_free(zr_stage *s) {
+  zr_stage_discard(s);
+  while (s->nmade > 0) {
+    s->nmade--;
+    if (!s->committed)
+      rmdir(s->made[s->nmade]);
+    free(s->made[s->nmade]);
+  }
+  free(s->made);
+  s->made = NULL;
+  free(s->buf);
+  s->buf = NULL;
+  s->bufsize = 0;
+  free(s->parent);
+  s->parent = NULL;
+  free(s->clean);
+  s->clean = NULL;
 }
 
 int zr_extract(const char *path, const char *dir, zr_options *o, zerr *err) {
   zr_archive a;
   zr_limits lim;
   zr_progress pr;
-  made_dirs made = {NULL, 0};
-  char *clean = NULL, *parent = NULL, *stage = NULL, *old = NULL;
-  const char *base;
-  size_t *idx = NULL, i, len;
-  int rc = -1, opened = 0, exists = 0, pass;
-  struct stat st;
-  a.fd = -1;
-  a.n = 0;
-  a.e = NULL;
-  clean = strdup(dir);
-  if (clean == NULL)
-    goto oom;
-  len = strlen(clean);
-  while (len > 1 && clean[len - 1] == '/')
-    clean[--len] = '\0';
-  base = strrchr(clean, '/');
-  base = base ? base + 1 : clean;
-  if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
-    zerr_set(err, "INVALID_INPUT", "cannot extract into '%s': name a directory", dir);
-    goto done;
-  }
-  parent = base == clean ? strdup(".") : strndup(clean, (size_t)(base - clean - 1));
-  if (parent == NULL)
-    goto oom;
-  if (*parent == '\0') {
-    free(parent);
-    parent = strdup("/");
-    if (parent == NULL)
-      goto oom;
-  }
+  zr_stage stage;
+  size_t *idx = NULL, i;
+  int rc = -1, opened = 0, pass;
+  memset(&stage, 0, sizeof stage);
   if (zr_open_file(&a, path, err) != 0)
     goto done;
   opened = 1;
-  if (lstat(clean, &st) == 0) {
-    int empty;
-    if (!S_ISDIR(st.st_mode)) {
-      zerr_set(err, "INVALID_INPUT", "%s exists and is not a directory", clean);
-      goto done;
-    }
-    empty = dir_is_empty(clean);
-    if (empty < 0) {
-      zerr_set(err, "IO", "cannot read %s: %s", clean, strerror(errno));
-      goto done;
-    }
-    if (!empty && !o->force) {
-      zerr_set(err, "EXISTS", "%s exists and is not empty", clean);
-      goto done;
-    }
-    exists = !empty;
-  }
-  if (make_parents(parent, &made, err) != 0)
+  if (zr_stage_prepare(&stage, dir, o->force, err) != 0 ||
+      zr_stage_limits(&stage, o->max_size, o->max_ratio, o->symlinks_inside, &lim, err) != 0 ||
+      zr_check(&a, &lim, err) != 0 || zr_stage_create(&stage, err) != 0)
     goto done;
-  memset(&lim, 0, sizeof lim);
-  lim.symlinks_inside = o->symlinks_inside;
-  lim.max_ratio = o->max_ratio < 0 ? 1000 : (uint64_t)o->max_ratio;
-  if (o->max_size >= 0) {
-    lim.max_size = (uint64_t)o->max_size;
-  } else {
-    struct statvfs vfs;
-    if (statvfs(parent, &vfs) != 0) {
-      zerr_set(err, "IO", "cannot inspect %s: %s", parent, strerror(errno));
-      goto done;
-    }
-    lim.max_size = (uint64_t)vfs.f_bavail * vfs.f_frsize;
-    if (lim.max_size == 0)
-      lim.max_size = 1; /* a full disk still refuses a non-empty archive */
-  }
-  if (zr_check(&a, &lim, err) != 0)
-    goto done;
-  stage = malloc(strlen(parent) + strlen(base) + 32);
-  old = malloc(strlen(parent) + strlen(base) + 32);
-  if (stage == NULL || old == NULL)
-    goto oom;
-  sprintf(stage, "%s/.%s.skafos-XXXXXX", parent, base);
-  if (mkdtemp(stage) == NULL) {
-    zerr_set(err, "IO", "cannot create a staging directory in %s: %s", parent,
-             strerror(errno));
-    free(stage);
-    stage = NULL;
-    goto done;
-  }
-  {
-    mode_t mask = umask(0);
-    umask(mask);
-    chmod(stage, 0777 & ~mask);
-  }
   idx = by_offset(&a);
-  if (idx == NULL)
-    goto oom;
+  if (idx == NULL) {
+    zerr_set(err, "NOMEM", "out of memory");
+    goto done;
+  }
   memset(&pr, 0, sizeof pr);
   pr.hooks = o->hooks;
   for (i = 0; i < a.n; i++)
@@ -1045,7 +1142,7 @@ int zr_extract(const char *path, const char *dir, zr_options *o, zerr *err) {
         zerr_set(err, "INTERRUPTED", "interrupted");
         goto done;
       }
-      if (extract_entry(&a, idx[i], stage, &lim, &pr, err) != 0)
+      if (extract_entry(&a, idx[i], &stage, &lim, &pr, err) != 0)
         goto done;
     }
   if (o->hooks && o->hooks->progress &&
@@ -1053,43 +1150,15 @@ int zr_extract(const char *path, const char *dir, zr_options *o, zerr *err) {
     zerr_set(err, "ABORTED", "stopped by the progress callback");
     goto done;
   }
-  if (exists) {
-    sprintf(old, "%s/.%s.skafos-old-XXXXXX", parent, base);
-    if (mkdtemp(old) == NULL || rename(clean, old) != 0) {
-      zerr_set(err, "IO", "cannot move %s aside: %s", clean, strerror(errno));
-      if (old[strlen(old) - 1] != 'X')
-        rmdir(old);
-      goto done;
-    }
-  }
-  if (rename(stage, clean) != 0) {
-    zerr_set(err, "IO", "cannot rename the staging directory to %s: %s", clean,
-             strerror(errno));
-    if (exists)
-      rename(old, clean);
+  if (zr_stage_commit(&stage, err) != 0)
     goto done;
-  }
-  free(stage);
-  stage = NULL;
-  if (exists)
-    rm_tree(old);
   o->written = pr.written;
   o->entries = a.n;
   rc = 0;
-  goto done;
-oom:
-  zerr_set(err, "NOMEM", "out of memory");
 done:
-  if (stage) {
-    rm_tree(stage);
-    free(stage);
-  }
-  unmake_parents(&made, rc != 0);
+  zr_stage_free(&stage);
   if (opened)
     zr_close(&a);
   free(idx);
-  free(old);
-  free(parent);
-  free(clean);
   return rc;
 }

@@ -93,4 +93,56 @@ typedef struct zr_options {
  * passed; on failure nothing is left behind. dir may exist only if empty (or force). */
 int zr_extract(const char *path, const char *dir, zr_options *o, zerr *err);
 
+/* ---- pieces shared with the streaming extractor (zipsink.c) ---------------------- */
+
+#define ZR_NAMEBUF 300
+#define ZR_SYMLINK_MAX 4096
+
+/* A printable copy of an entry name for messages. */
+const char *zr_shown(const zr_entry *e, char *buf, size_t len);
+
+/* The checks of one entry alone: name, encryption, method, symlink kind and size,
+ * directory form. */
+int zr_check_entry(const zr_entry *e, const zr_limits *lim, zerr *err);
+
+/* zr_check_entry for every entry, then duplicates (also by case) and entries under a
+ * file or symlink. */
+int zr_check_names(zr_archive *a, const zr_limits *lim, zerr *err);
+
+/* Whether symlink e of a (target t of tlen bytes) stays inside without passing through
+ * another symlink of a. */
+int zr_symlink_ok(const zr_archive *a, const zr_entry *e, const char *t, size_t tlen);
+
+char *zr_path_join(const char *a, const char *b, size_t blen);
+void zr_rm_tree(const char *path);
+
+/* The target directory and its staging directory. prepare checks the target (EXISTS
+ * unless force) and makes its missing parents; create makes a fresh staging directory
+ * (discarding any previous one); commit renames it into place (moving an existing
+ * target aside and removing it); free removes a stage never committed and the parents
+ * made for it. */
+typedef struct zr_stage {
+  char *clean, *parent, *path; /* target, its parent, the staging directory (or NULL) */
+  const char *base;            /* inside clean */
+  char **made;                 /* parents made by prepare */
+  size_t nmade;
+  char *lastdir; /* the last directory made in the stage, relative */
+  size_t lastlen;
+  char *buf;
+  size_t bufsize;
+  int exists, committed;
+} zr_stage;
+
+int zr_stage_prepare(zr_stage *s, const char *dir, int force, zerr *err);
+/* Limits with the defaults filled in: max_size < 0 is the free space beside the
+ * target; max_ratio < 0 is 1000. */
+int zr_stage_limits(const zr_stage *s, int64_t max_size, int64_t max_ratio,
+                    int symlinks_inside, zr_limits *lim, zerr *err);
+int zr_stage_create(zr_stage *s, zerr *err);
+void zr_stage_discard(zr_stage *s);
+/* mkdir -p of rel[0..len) inside the stage. */
+int zr_stage_mkdirs(zr_stage *s, const char *rel, size_t len, zerr *err);
+int zr_stage_commit(zr_stage *s, zerr *err);
+void zr_stage_free(zr_stage *s);
+
 #endif
