@@ -1,7 +1,8 @@
 /*
  * Internal contracts shared by the runtime and the native modules: the error-table
- * convention, the interrupt flag, and the C-level byte-source protocol that lets one
- * module (skafos.zip's streaming reader) feed another (skafos.s3.put) without Lua in between.
+ * convention, the interrupt flag, and the C-level byte-source and byte-sink protocols that
+ * let one module (skafos.zip's stream and extractor) feed or drain another (skafos.s3)
+ * without Lua in between.
  */
 #ifndef SKAFOS_COMMON_H
 #define SKAFOS_COMMON_H
@@ -53,6 +54,26 @@ typedef struct skafos_source {
 
 /* Returns the source at stack index idx, or NULL if the value is not one. */
 skafos_source *skafos_tosource(lua_State *L, int idx);
+
+/* ---- byte sinks --------------------------------------------------------------------
+ * A full userdata that starts with this struct, and whose metatable has the field
+ * `__skafos_sink = true`, can be handed to skafos.s3.get as its destination: the body
+ * of a 2xx answer goes to write() as it arrives. write() takes all n bytes and returns
+ * 0, or -1 with a message in errbuf (size errlen) and `code` pointing at a stable error
+ * code ("INTEGRITY", "NOT_STREAMABLE", ...; NULL means "SINK"). reset() forgets every
+ * byte written so far (a retried download starts again at byte 0); 0 or -1 as write.
+ * These callbacks never touch a lua_State: they run inside libcurl callbacks. */
+typedef struct skafos_sink {
+  int (*write)(struct skafos_sink *snk, const char *buf, size_t n, char *errbuf,
+               size_t errlen);
+  int (*reset)(struct skafos_sink *snk, char *errbuf, size_t errlen);
+  const char *code; /* of the latest failure; static storage */
+} skafos_sink;
+
+#define SKAFOS_SINK_FIELD "__skafos_sink"
+
+/* Returns the sink at stack index idx, or NULL if the value is not one. */
+skafos_sink *skafos_tosink(lua_State *L, int idx);
 
 /* ---- misc --------------------------------------------------------------------------- */
 /* curl_global_init, once per process (call from luaopen_*, on the main thread). Returns

@@ -1,7 +1,7 @@
 /*
  * The small pieces every native module shares: `nil, err` tables with a stable code,
  * the process-wide interrupt flag set by the host's SIGINT handler, and the lookup of
- * C-level byte sources. See common.h for the contracts.
+ * C-level byte sources and sinks. See common.h for the contracts.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -70,6 +70,18 @@ skafos_source *skafos_tosource(lua_State *L, int idx) {
     src = (skafos_source *)p;
   lua_pop(L, 2);
   return src;
+}
+
+skafos_sink *skafos_tosink(lua_State *L, int idx) {
+  void *p = lua_touserdata(L, idx);
+  skafos_sink *snk = NULL;
+  if (p == NULL || lua_islightuserdata(L, idx) || !lua_getmetatable(L, idx))
+    return NULL;
+  /* stack: ... mt */
+  if (lua_getfield(L, -1, SKAFOS_SINK_FIELD) == LUA_TBOOLEAN && lua_toboolean(L, -1))
+    snk = (skafos_sink *)p;
+  lua_pop(L, 2);
+  return snk;
 }
 
 int skafos_curl_init(void) {

@@ -1,7 +1,7 @@
 /*
- * skafos.zip: the Lua binding of the zip writer, the streaming reader and the checked
- * extractor (zipwrite.c, zipstream.c, zipread.c). Misuse raises; operational failures
- * return nil, err. Progress callbacks run under lua_pcall; their errors are re-raised.
+ * skafos.zip: the Lua binding of the zip writer, the streaming reader, the checked
+ * extractor and the streaming extractor (zipwrite.c, zipstream.c, zipread.c, zipsink.c).
+ * Misuse raises; failures return nil, err. Progress callbacks run under lua_pcall.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,12 +12,14 @@
 
 #include "common.h"
 #include "zipread.h"
+#include "zipsink.h"
 #include "zipwrite.h"
 
 #define WRITER_MT "skafos.ZipWriter"
 #define STREAM_MT "skafos.ZipStream"
 #define TEMP_MT "skafos.ZipTemp"
 #define ARCHIVE_MT "skafos.ZipArchive"
+#define EXTRACTOR_MT "skafos.ZipExtractor"
 
 /* ---- options ---------------------------------------------------------------------- */
 
@@ -648,6 +650,39 @@ static int zip_verify(lua_State *L) {
 
 /* ---- zip.extract ------------------------------------------------------------------ */
 
+/* The extraction options at idx (a table or nil): max_size, max_ratio, symlinks, force.
+ * Leaves the stack as it was. */
+static void check_xopts(lua_State *L, int idx, int64_t *max_size, int64_t *max_ratio,
+                        int *symlinks_inside, int *force) {
+  lua_Integer v;
+  *max_size = -1;
+  *max_ratio = -1;
+  *symlinks_inside = 0;
+  *force = 0;
+  if (lua_isnoneornil(L, idx))
+    return;
+  luaL_checktype(L, idx, LUA_TTABLE);
+  if (lua_getfield(L, idx, "max_size") != LUA_TNIL) {
+    if (!intopt(L, -1, 0, LUA_MAXINTEGER, &v))
+      luaL_error(L, "bad option max_size (expected a byte count)");
+    *max_size = (int64_t)v;
+  }
+  if (lua_getfield(L, idx, "max_ratio") != LUA_TNIL) {
+    if (!lua_isnumber(L, -1) || lua_tonumber(L, -1) < 0)
+      luaL_error(L, "bad option max_ratio (expected a number >= 0)");
+    *max_ratio = (int64_t)lua_tonumber(L, -1);
+  }
+  if (lua_getfield(L, idx, "symlinks") != LUA_TNIL) {
+    const char *s = lua_tostring(L, -1);
+    if (s == NULL || (strcmp(s, "inside") != 0 && strcmp(s, "refuse") != 0))
+      luaL_error(L, "bad option symlinks (expected \"refuse\" or \"inside\")");
+    *symlinks_inside = strcmp(s, "inside") == 0;
+  }
+  lua_getfield(L, idx, "force");
+  *force = lua_toboolean(L, -1);
+  lua_pop(L, 4);
+}
+
 static int zip_extract(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   const char *dir = luaL_checkstring(L, 2);
@@ -655,32 +690,10 @@ static int zip_extract(lua_State *L) {
   hookctx h;
   zhooks z;
   zerr err;
-  lua_Integer v;
   int fn = 0;
   memset(&o, 0, sizeof o);
-  o.max_size = -1;
-  o.max_ratio = -1;
+  check_xopts(L, 3, &o.max_size, &o.max_ratio, &o.symlinks_inside, &o.force);
   if (!lua_isnoneornil(L, 3)) {
-    luaL_checktype(L, 3, LUA_TTABLE);
-    if (lua_getfield(L, 3, "max_size") != LUA_TNIL) {
-      if (!intopt(L, -1, 0, LUA_MAXINTEGER, &v))
-        return luaL_error(L, "bad option max_size (expected a byte count)");
-      o.max_size = (int64_t)v;
-    }
-    if (lua_getfield(L, 3, "max_ratio") != LUA_TNIL) {
-      if (!lua_isnumber(L, -1) || lua_tonumber(L, -1) < 0)
-        return luaL_error(L, "bad option max_ratio (expected a number >= 0)");
-      o.max_ratio = (int64_t)lua_tonumber(L, -1);
-    }
-    if (lua_getfield(L, 3, "symlinks") != LUA_TNIL) {
-      const char *s = lua_tostring(L, -1);
-      if (s == NULL || (strcmp(s, "inside") != 0 && strcmp(s, "refuse") != 0))
-        return luaL_error(L, "bad option symlinks (expected \"refuse\" or \"inside\")");
-      o.symlinks_inside = strcmp(s, "inside") == 0;
-    }
-    lua_getfield(L, 3, "force");
-    o.force = lua_toboolean(L, -1);
-    lua_pop(L, 4);
     if (lua_getfield(L, 3, "progress") != LUA_TNIL) {
       luaL_checktype(L, -1, LUA_TFUNCTION);
       fn = lua_gettop(L);
@@ -695,6 +708,123 @@ static int zip_extract(lua_State *L) {
   lua_setfield(L, -2, "entries");
   lua_pushinteger(L, (lua_Integer)o.written);
   lua_setfield(L, -2, "bytes");
+  return 1;
+}
+
+/* ---- zip.extractor ---------------------------------------------------------------- */
+
+typedef struct lextractor {
+  skafos_sink sink; /* first: skafos.s3.get writes through it */
+  zx *x;            /* NULL once finished or aborted */
+  zerr err;         /* the latest failure */
+} lextractor;
+
+/* Interrupts only: the sink runs inside libcurl callbacks, where no Lua may run. */
+static const zhooks extractor_hooks = {NULL, hook_cancelled, NULL};
+
+static int extractor_sink_write(skafos_sink *snk, const char *buf, size_t n, char *errbuf,
+                                size_t errlen) {
+  lextractor *le = (lextractor *)snk;
+  if (le->x == NULL) {
+    zerr_set(&le->err, "INVALID_INPUT", "the zip extractor is closed");
+  } else if (zx_write(le->x, (const unsigned char *)buf, n, &le->err) == 0) {
+    return 0;
+  }
+  snk->code = le->err.code;
+  snprintf(errbuf, errlen, "%s", le->err.msg);
+  return -1;
+}
+
+static int extractor_sink_reset(skafos_sink *snk, char *errbuf, size_t errlen) {
+  lextractor *le = (lextractor *)snk;
+  if (le->x == NULL) {
+    zerr_set(&le->err, "INVALID_INPUT", "the zip extractor is closed");
+  } else if (zx_reset(le->x, &le->err) == 0) {
+    snk->code = NULL;
+    return 0;
+  }
+  snk->code = le->err.code;
+  snprintf(errbuf, errlen, "%s", le->err.msg);
+  return -1;
+}
+
+static int zip_extractor(lua_State *L) {
+  const char *dir = luaL_checkstring(L, 1);
+  zx_options o;
+  lextractor *le;
+  memset(&o, 0, sizeof o);
+  check_xopts(L, 2, &o.max_size, &o.max_ratio, &o.symlinks_inside, &o.force);
+  o.hooks = &extractor_hooks;
+  le = lua_newuserdatauv(L, sizeof *le, 0);
+  memset(le, 0, sizeof *le);
+  le->sink.write = extractor_sink_write;
+  le->sink.reset = extractor_sink_reset;
+  luaL_setmetatable(L, EXTRACTOR_MT);
+  le->x = zx_new(dir, &o, &le->err);
+  if (le->x == NULL)
+    return fail(L, NULL, &le->err);
+  return 1;
+}
+
+static lextractor *checkextractor(lua_State *L) {
+  lextractor *le = luaL_checkudata(L, 1, EXTRACTOR_MT);
+  if (le->x == NULL)
+    luaL_error(L, "attempt to use a finished zip extractor");
+  return le;
+}
+
+static int zipextractor_write(lua_State *L) {
+  lextractor *le = checkextractor(L);
+  size_t n;
+  const char *p = luaL_checklstring(L, 2, &n);
+  if (zx_write(le->x, (const unsigned char *)p, n, &le->err) != 0)
+    return fail(L, NULL, &le->err);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int zipextractor_reset(lua_State *L) {
+  lextractor *le = checkextractor(L);
+  if (zx_reset(le->x, &le->err) != 0)
+    return fail(L, NULL, &le->err);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* The end of the archive: checks, then renames the stage into place. Either way the
+ * extractor is done; on failure nothing is left behind. */
+static int zipextractor_finish(lua_State *L) {
+  lextractor *le = checkextractor(L);
+  size_t entries = 0;
+  uint64_t bytes = 0;
+  int rc = zx_finish(le->x, &entries, &bytes, &le->err);
+  zx_free(le->x);
+  le->x = NULL;
+  if (rc != 0)
+    return fail(L, NULL, &le->err);
+  lua_createtable(L, 0, 2);
+  lua_pushinteger(L, (lua_Integer)entries);
+  lua_setfield(L, -2, "entries");
+  lua_pushinteger(L, (lua_Integer)bytes);
+  lua_setfield(L, -2, "bytes");
+  return 1;
+}
+
+/* abort, __gc and __close: removes whatever was extracted; safe twice. */
+static int zipextractor_abort(lua_State *L) {
+  lextractor *le = luaL_checkudata(L, 1, EXTRACTOR_MT);
+  zx_free(le->x);
+  le->x = NULL;
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int zipextractor_tostring(lua_State *L) {
+  lextractor *le = luaL_checkudata(L, 1, EXTRACTOR_MT);
+  if (le->x == NULL)
+    lua_pushliteral(L, "skafos.ZipExtractor (finished)");
+  else
+    lua_pushfstring(L, "skafos.ZipExtractor (%p)", (void *)le);
   return 1;
 }
 
@@ -723,11 +853,23 @@ static const luaL_Reg stream_meta[] = {{"__close", zipstream_close},
                                        {"__tostring", zipstream_tostring},
                                        {NULL, NULL}};
 
+static const luaL_Reg extractor_methods[] = {{"write", zipextractor_write},
+                                             {"finish", zipextractor_finish},
+                                             {"reset", zipextractor_reset},
+                                             {"abort", zipextractor_abort},
+                                             {NULL, NULL}};
+
+static const luaL_Reg extractor_meta[] = {{"__close", zipextractor_abort},
+                                          {"__gc", zipextractor_abort},
+                                          {"__tostring", zipextractor_tostring},
+                                          {NULL, NULL}};
+
 static const luaL_Reg zip_funcs[] = {{"create", zip_create},
                                      {"writer", zip_writer},
                                      {"stream", zip_stream},
                                      {"list", zip_list},
                                      {"extract", zip_extract},
+                                     {"extractor", zip_extractor},
                                      {"verify", zip_verify},
                                      {NULL, NULL}};
 
@@ -749,6 +891,13 @@ int luaopen_skafos_zip(lua_State *L) {
   luaL_newmetatable(L, TEMP_MT);
   lua_pushcfunction(L, temp_gc);
   lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
+  luaL_newmetatable(L, EXTRACTOR_MT);
+  luaL_setfuncs(L, extractor_meta, 0);
+  luaL_newlib(L, extractor_methods);
+  lua_setfield(L, -2, "__index");
+  lua_pushboolean(L, 1);
+  lua_setfield(L, -2, SKAFOS_SINK_FIELD);
   lua_pop(L, 1);
   luaL_newmetatable(L, ARCHIVE_MT);
   lua_pushcfunction(L, archive_gc);

@@ -1,8 +1,9 @@
 ---@meta skafos.zip
 -- Editor stub for skafos.zip (core/lzip.c): deterministic archives written with parallel
--- deflate, a one-pass stream of all-stored archives, and checked listing and extraction.
--- Operational failures return nil, err (err.code: INVALID_INPUT, IO, NOT_FOUND, EXISTS,
--- NOT_STORED, UNSAFE_ARCHIVE, INTEGRITY, INTERRUPTED, NOMEM); misuse raises.
+-- deflate, a one-pass stream of all-stored archives, and checked listing and extraction,
+-- also while the archive arrives. Operational failures return nil, err (err.code:
+-- INVALID_INPUT, IO, NOT_FOUND, EXISTS, NOT_STORED, NOT_STREAMABLE, UNSAFE_ARCHIVE,
+-- INTEGRITY, INTERRUPTED, NOMEM); misuse raises.
 
 ---@class skafos.zip
 local zip = {}
@@ -149,5 +150,44 @@ function zip.verify(path, opts) end
 ---@return {entries: integer, bytes: integer}|nil result
 ---@return skafos.Error|nil err
 function zip.extract(path, dir, opts) end
+
+---@class skafos.ZipExtractor
+---A byte sink (`__skafos_sink`): skafos.s3.get writes a download straight into it.
+local ZipExtractor = {} -- luacheck: ignore 241
+
+---Feeds the next bytes of the archive. A failure is final until reset.
+---@param bytes string
+---@return true|nil ok
+---@return skafos.Error|nil err  INTEGRITY, UNSAFE_ARCHIVE, NOT_STREAMABLE, IO, INTERRUPTED
+function ZipExtractor:write(bytes) end
+
+---Checks the central directory against the streamed entries and renames the staging
+---directory to `dir`. The extractor is done afterwards, whatever the result.
+---@return {entries: integer, bytes: integer}|nil result
+---@return skafos.Error|nil err
+function ZipExtractor:finish() end
+
+---Forgets everything written so far (the staging directory is emptied).
+---@return true|nil ok
+---@return skafos.Error|nil err
+function ZipExtractor:reset() end
+
+---Removes whatever was extracted; also what __gc and __close do when not finished.
+---@return true
+function ZipExtractor:abort() end
+
+---Extracts an archive while its bytes arrive, front to back: entries go into a fresh
+---staging directory beside `dir` under the rules of zip.extract, checked as they arrive;
+---`finish` then checks the central directory against what was streamed (names, offsets,
+---sizes, CRCs, methods, count; nothing after the end record) and renames the stage into
+---place. A stored entry whose sizes follow its data cannot be streamed: NOT_STREAMABLE,
+---so the caller downloads the archive and uses zip.extract instead. The target is checked
+---here (EXISTS unless opts.force), before any byte arrives. `max_ratio` counts the
+---bytes written against the archive bytes received so far.
+---@param dir string
+---@param opts? skafos.zip.ExtractOptions  (progress is not used)
+---@return skafos.ZipExtractor|nil extractor
+---@return skafos.Error|nil err
+function zip.extractor(dir, opts) end
 
 return zip

@@ -424,6 +424,194 @@ with zipfile.ZipFile(sys.argv[1], "w") as z:
     end)
   end)
 
+  describe("extractor", function()
+    -- Feeds a file to a new extractor in chunks of random sizes; returns finish()'s
+    -- results, or nil, err from the first failing write.
+    local function stream(file, dir, opts, max_chunk)
+      local data = assert(slurp(file))
+      local ex, err = zip.extractor(dir, opts)
+      if not ex then return nil, err end
+      local i = 1
+      while i <= #data do
+        local n = math.random(1, max_chunk or 300000)
+        local ok, werr = ex:write(data:sub(i, i + n - 1))
+        if not ok then
+          ex:abort()
+          return nil, werr
+        end
+        i = i + n
+      end
+      return ex:finish()
+    end
+
+    -- A writer that cannot seek, so Python's zipfile puts sizes after the data.
+    local PY_UNSEEKABLE = [[
+import io, sys, zipfile
+class Pipe(io.RawIOBase):
+    def __init__(self, f): self.f = f
+    def writable(self): return True
+    def write(self, b): return self.f.write(b)
+method = zipfile.ZIP_STORED if sys.argv[2] == "store" else zipfile.ZIP_DEFLATED
+with open(sys.argv[1], "wb") as f, zipfile.ZipFile(Pipe(f), "w", method) as z:
+    z.writestr("a/b.txt", "hello " * 5000)
+    z.writestr("c.bin", bytes(range(256)) * 40)
+]]
+
+    it("round-trips archives from our writer, Info-ZIP and Python fed in random chunks", function()
+      math.randomseed(42)
+      local d = tree()
+      assert(zip.create(tmp .. "/ours.zip", { d }))
+      assert(zip.create(tmp .. "/stored.zip", { d }, { level = "store" }))
+      local code, out = sh("cd " .. q(tmp) .. " && zip -q -r izip.zip model.mlpackage")
+      assert.are.equal(0, code, out)
+      code, out = python([[
+import os, sys, zipfile
+os.chdir(sys.argv[2])
+with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED) as z:
+    for root, dirs, files in os.walk("model.mlpackage"):
+        for n in sorted(dirs + files):
+            z.write(os.path.join(root, n))
+]], tmp .. "/py.zip", tmp)
+      assert.are.equal(0, code, out)
+      for _, name in ipairs({ "ours.zip", "stored.zip", "izip.zip", "py.zip" }) do
+        for round = 1, 3 do
+          local target = ("%s/x-%s-%d"):format(tmp, name, round)
+          local r = assert(stream(tmp .. "/" .. name, target, nil, round == 1 and 7 or nil))
+          assert.are.equal(#assert(zip.list(tmp .. "/" .. name)), r.entries, name)
+          code, out = sh("diff -r " .. q(d) .. " " .. q(target .. "/model.mlpackage"))
+          assert.are.equal(0, code, name .. ": " .. out)
+          assert.are.equal("file", fs.stat(target .. "/model.mlpackage/run.sh").type)
+          assert.are_not.equal(0, fs.stat(target .. "/model.mlpackage/run.sh").mode & tonumber("100", 8), name)
+        end
+      end
+      -- deflated entries whose sizes follow their data stream too
+      assert.are.equal(0, (python(PY_UNSEEKABLE, tmp .. "/desc.zip", "deflate")))
+      local r = assert(stream(tmp .. "/desc.zip", tmp .. "/desc"))
+      assert.are.same({ 2, 40240 }, { r.entries, r.bytes })
+      assert.are.equal(("hello "):rep(5000), slurp(tmp .. "/desc/a/b.txt"))
+    end)
+
+    it("refuses every hostile archive as zip.extract does, leaving no staging directory", function()
+      math.randomseed(7)
+      local corpus = tmp .. "/corpus"
+      local code, out = sh("python3 " .. q(SOURCE .. "/tests/zip/make_hostile.py") .. " " .. q(corpus))
+      assert.are.equal(0, code, out)
+      local cases = cjson.decode(slurp(corpus .. "/manifest.json"))
+      assert.is_true(#cases >= 25)
+      for _, c in ipairs(cases) do
+        for _, chunk in ipairs({ 1, 64, 1 << 20 }) do
+          local root = ("%s/%s-%d"):format(tmp, c.name, chunk)
+          assert(fs.mkdir(root))
+          spit(root .. "/sentinel.txt", "sentinel")
+          local data = slurp(c.file)
+          local ex = assert(zip.extractor(root .. "/target", c.opts))
+          local ok, err
+          for i = 1, #data, chunk do
+            ok, err = ex:write(data:sub(i, i + chunk - 1))
+            if not ok then break end
+          end
+          if err == nil then ok, err = ex:finish() end
+          assert.is_nil(ok, c.name .. " was extracted")
+          assert.are.equal(c.code, err.code, c.name .. ": " .. tostring(err))
+          assert.are.equal("sentinel", slurp(root .. "/sentinel.txt"), c.name)
+          assert.are.same({ "sentinel.txt" }, fs.dir(root), c.name)
+          ex:abort()
+        end
+      end
+      assert.is_nil(slurp("/tmp/skafos-hostile-abs"))
+    end)
+
+    it("refuses a central directory that disagrees with the local headers", function()
+      spit(tmp .. "/a.txt", "a")
+      spit(tmp .. "/b.txt", "b")
+      assert(zip.create(tmp .. "/ab.zip", { tmp .. "/a.txt", tmp .. "/b.txt" }))
+      local data = slurp(tmp .. "/ab.zip")
+      local cd = data:find("PK\1\2", 1, true)
+      -- the directory renames b.txt; the local headers still say b.txt
+      local renamed = data:sub(1, cd - 1) .. data:sub(cd):gsub("b%.txt", "c.txt")
+      spit(tmp .. "/renamed.zip", renamed)
+      local ok, err = stream(tmp .. "/renamed.zip", tmp .. "/x")
+      assert.is_nil(ok)
+      assert.are.equal("UNSAFE_ARCHIVE", err.code)
+      -- another CRC in the directory than in the data
+      local at = cd + 16
+      local crc = data:sub(at, at + 3)
+      spit(tmp .. "/crc.zip", data:sub(1, at - 1) .. string.char((crc:byte(1) + 1) % 256) .. crc:sub(2)
+        .. data:sub(at + 4))
+      ok, err = stream(tmp .. "/crc.zip", tmp .. "/x")
+      assert.is_nil(ok)
+      assert.are.equal("INTEGRITY", err.code)
+      -- bytes after the end record
+      spit(tmp .. "/trailing.zip", data .. "junk")
+      ok, err = stream(tmp .. "/trailing.zip", tmp .. "/x")
+      assert.is_nil(ok)
+      assert.are.equal("INTEGRITY", err.code)
+      assert.are.same({ "a.txt", "ab.zip", "b.txt", "crc.zip", "renamed.zip", "trailing.zip" },
+        (function() local l = fs.dir(tmp); table.sort(l); return l end)())
+    end)
+
+    it("says NOT_STREAMABLE for a stored entry whose sizes follow its data", function()
+      assert.are.equal(0, (python(PY_UNSEEKABLE, tmp .. "/s.zip", "store")))
+      local ok, err = stream(tmp .. "/s.zip", tmp .. "/x")
+      assert.is_nil(ok)
+      assert.are.equal("NOT_STREAMABLE", err.code)
+      assert.is_nil(fs.lstat(tmp .. "/x"))
+      assert(zip.extract(tmp .. "/s.zip", tmp .. "/x"))
+      assert.are.equal(("hello "):rep(5000), slurp(tmp .. "/x/a/b.txt"))
+    end)
+
+    it("starts over after reset and checks the target before any byte", function()
+      spit(tmp .. "/t.txt", text(100000))
+      assert(zip.create(tmp .. "/t.zip", { tmp .. "/t.txt" }))
+      local data = slurp(tmp .. "/t.zip")
+      local ex = assert(zip.extractor(tmp .. "/out"))
+      assert(ex:write(data:sub(1, 5000)))
+      assert(ex:reset())
+      assert(ex:write(data:sub(1, 100)))
+      assert(ex:reset())
+      assert(ex:write(data))
+      assert.are.same({ entries = 1, bytes = 100000 }, assert(ex:finish()))
+      assert.are.equal(text(100000), slurp(tmp .. "/out/t.txt"))
+      assert.has_error(function() ex:write("x") end)
+      local _, err = zip.extractor(tmp .. "/out")
+      assert.are.equal("EXISTS", err.code)
+      ex = assert(zip.extractor(tmp .. "/out", { force = true }))
+      assert(ex:write(data:sub(1, 20)))
+      local ok, ferr = ex:finish()
+      assert.is_nil(ok)
+      assert.are.equal("INTEGRITY", ferr.code)
+      assert.are.equal(text(100000), slurp(tmp .. "/out/t.txt"))
+      ex = assert(zip.extractor(tmp .. "/out", { force = true }))
+      assert(ex:write(data))
+      assert(ex:finish())
+      -- an abandoned extractor leaves nothing once collected
+      do
+        local gone <close> = assert(zip.extractor(tmp .. "/p/q/r"))
+        assert(gone:write(data:sub(1, 9000)))
+      end
+      local names = fs.dir(tmp)
+      table.sort(names)
+      assert.are.same({ "out", "t.txt", "t.zip" }, names)
+    end)
+
+    it("makes symlinks that stay inside when asked to", function()
+      local out = tmp .. "/l.zip"
+      python([[
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1], "w") as z:
+    z.writestr("data/real.txt", "real")
+    i = zipfile.ZipInfo("data/alias.txt"); i.create_system = 3; i.external_attr = 0o120777 << 16
+    z.writestr(i, "real.txt")
+]], out)
+      local ok, err = stream(out, tmp .. "/x")
+      assert.is_nil(ok)
+      assert.are.equal("UNSAFE_ARCHIVE", err.code)
+      assert(stream(out, tmp .. "/x", { symlinks = "inside" }))
+      assert.are.equal("link", fs.lstat(tmp .. "/x/data/alias.txt").type)
+      assert.are.equal("real", slurp(tmp .. "/x/data/alias.txt"))
+    end)
+  end)
+
   describe("zip64", function()
     it("writes more than 65,535 entries readable by unzip, zipfile and us", function()
       spit(tmp .. "/one", "1")

@@ -1,0 +1,893 @@
+/*
+ * The streaming extractor behind zip.extractor: parses an archive front to back as its
+ * bytes arrive, writes each entry into the staging directory of zipread.c's extraction
+ * under the same rules, and checks the central directory against the stream at the end.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <zlib.h>
+
+#include "zipread.h"
+#include "zipsink.h"
+
+#define OUTBUF (1u << 20)
+#define TAIL_MAX (64u << 20) /* central directory and end records kept in memory */
+#define FLAG_DESCRIPTOR 0x08
+
+enum { ST_SIG, ST_LOCAL, ST_DATA, ST_DESC, ST_TAIL, ST_SKIP };
+
+struct zx {
+  zx_options o;
+  zr_limits lim;
+  zr_stage stage;
+  int state;
+  uint64_t pos;   /* archive bytes consumed */
+  zerr failed;    /* sticky failure when failed.code != NULL */
+  zerr pending;   /* an unsafe entry seen; nothing is written after it */
+  /* the record being gathered */
+  unsigned char *hbuf;
+  size_t hlen, hneed, hcap;
+  /* every streamed entry, in stream order */
+  zr_entry *ents;
+  size_t n, cap;
+  size_t *hash; /* open addressing over ents by folded name; SIZE_MAX = empty */
+  size_t hsize;
+  /* the current entry */
+  zr_entry *cur;
+  int discard, zip64, fd;
+  char *path;
+  uint64_t consumed, written, skip;
+  uLong crc;
+  z_stream z;
+  int zinit;
+  unsigned char *out;
+  size_t outlen;
+  /* totals */
+  uint64_t total;
+  /* the central directory and end records */
+  unsigned char *tail;
+  size_t tlen, tcap;
+  uint64_t tail_start;
+};
+
+static int fail(zx *x, zerr *err, const char *code, const char *msg) {
+  zerr_set(&x->failed, code, "%s", msg);
+  *err = x->failed;
+  return -1;
+}
+
+/* Keeps the first unsafe entry; the stream goes on without writing. */
+static void set_pending(zx *x, const zerr *e) {
+  if (x->pending.code == NULL)
+    x->pending = *e;
+  x->discard = 1;
+}
+
+/* ---- names seen, for duplicates as they arrive -------------------------------------- */
+
+static size_t folded_len(const zr_entry *e) {
+  size_t len = e->namelen;
+  if (len > 0 && e->name[len - 1] == '/')
+    len--;
+  return len;
+}
+
+static size_t fold_hash(const zr_entry *e) {
+  size_t i, len = folded_len(e);
+  uint64_t h = 1469598103934665603u;
+  for (i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)e->name[i];
+    if (c >= 'A' && c <= 'Z')
+      c = (unsigned char)(c + 32);
+    h = (h ^ c) * 1099511628211u;
+  }
+  return (size_t)h;
+}
+
+/* 0 when new, 1 exact duplicate, 2 case-only duplicate (*other set), -1 out of memory. */
+static int seen_add(zx *x, size_t idx, size_t *other) {
+  const zr_entry *e = &x->ents[idx];
+  size_t i, len = folded_len(e), mask;
+  if (2 * (x->n + 1) > x->hsize) {
+    size_t nsize = x->hsize ? 2 * x->hsize : 64, *nh = malloc(nsize * sizeof *nh), k;
+    if (nh == NULL)
+      return -1;
+    for (k = 0; k < nsize; k++)
+      nh[k] = SIZE_MAX;
+    for (k = 0; k < idx; k++) {
+      size_t j = fold_hash(&x->ents[k]) & (nsize - 1);
+      while (nh[j] != SIZE_MAX)
+        j = (j + 1) & (nsize - 1);
+      nh[j] = k;
+    }
+    free(x->hash);
+    x->hash = nh;
+    x->hsize = nsize;
+  }
+  mask = x->hsize - 1;
+  for (i = fold_hash(e) & mask; x->hash[i] != SIZE_MAX; i = (i + 1) & mask) {
+    const zr_entry *o = &x->ents[x->hash[i]];
+    size_t k;
+    if (folded_len(o) != len)
+      continue;
+    for (k = 0; k < len; k++) {
+      unsigned char a = (unsigned char)e->name[k], b = (unsigned char)o->name[k];
+      if (a >= 'A' && a <= 'Z')
+        a = (unsigned char)(a + 32);
+      if (b >= 'A' && b <= 'Z')
+        b = (unsigned char)(b + 32);
+      if (a != b)
+        break;
+    }
+    if (k < len)
+      continue;
+    *other = x->hash[i];
+    return memcmp(e->name, o->name, len) == 0 ? 1 : 2;
+  }
+  x->hash[i] = idx;
+  return 0;
+}
+
+/* ---- output ------------------------------------------------------------------------ */
+
+static int write_all(zx *x, const unsigned char *p, size_t n, zerr *err) {
+  while (n > 0) {
+    ssize_t w = write(x->fd, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0) {
+      zerr_set(err, "IO", "cannot write %s: %s", x->path, strerror(errno));
+      x->failed = *err;
+      return -1;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+static int flush_out(zx *x, zerr *err) {
+  int rc = 0;
+  if (x->outlen > 0 && x->fd >= 0)
+    rc = write_all(x, x->out, x->outlen, err);
+  x->outlen = 0;
+  return rc;
+}
+
+/* Accounts for n bytes of entry data produced: declared size, limits, interrupts. */
+static int produced(zx *x, size_t n, zerr *err) {
+  zr_entry *e = x->cur;
+  char nb[ZR_NAMEBUF];
+  x->written += n;
+  x->total += n;
+  if (e->is_dir && x->written > 0) {
+    zerr_set(err, "UNSAFE_ARCHIVE", "directory entry '%s' is malformed or has data",
+             zr_shown(e, nb, sizeof nb));
+    goto bad;
+  }
+  if (!(e->flags & FLAG_DESCRIPTOR) && x->written > e->usize) {
+    zerr_set(err, "INTEGRITY", "entry '%s' holds more bytes than the %llu it declares",
+             zr_shown(e, nb, sizeof nb), (unsigned long long)e->usize);
+    goto bad;
+  }
+  if (x->lim.max_size && x->total > x->lim.max_size) {
+    zerr_set(err, "UNSAFE_ARCHIVE", "extracting '%s' passes the limit of %llu bytes",
+             zr_shown(e, nb, sizeof nb), (unsigned long long)x->lim.max_size);
+    goto bad;
+  }
+  if (x->lim.max_ratio && x->total / x->lim.max_ratio > x->pos) {
+    zerr_set(err, "UNSAFE_ARCHIVE", "extracting '%s' expands the archive more than %llu times",
+             zr_shown(e, nb, sizeof nb), (unsigned long long)x->lim.max_ratio);
+    goto bad;
+  }
+  return 0;
+bad:
+  x->failed = *err;
+  return -1;
+}
+
+/* ---- local headers ------------------------------------------------------------------ */
+
+/* Collects bytes into hbuf until it holds `need`; returns 1 when it does. */
+static int gather(zx *x, const unsigned char **p, size_t *n, size_t need, zerr *err) {
+  size_t take;
+  if (x->hlen >= need)
+    return 1; /* gathered by an earlier call */
+  if (need > x->hcap) {
+    unsigned char *g = realloc(x->hbuf, need);
+    if (g == NULL) {
+      fail(x, err, "NOMEM", "out of memory");
+      return -1;
+    }
+    x->hbuf = g;
+    x->hcap = need;
+  }
+  take = need - x->hlen < *n ? need - x->hlen : *n;
+  memcpy(x->hbuf + x->hlen, *p, take);
+  x->hlen += take;
+  x->pos += take;
+  *p += take;
+  *n -= take;
+  return x->hlen == need;
+}
+
+static int open_entry(zx *x, zerr *err) {
+  zr_entry *e = x->cur;
+  char nb[ZR_NAMEBUF];
+  size_t dirlen = e->namelen;
+  if (x->stage.path == NULL && zr_stage_create(&x->stage, err) != 0)
+    goto bad;
+  while (dirlen > 0 && e->name[dirlen - 1] == '/')
+    dirlen--;
+  if (e->is_dir)
+    return zr_stage_mkdirs(&x->stage, e->name, dirlen, err) == 0 ? 0 : (x->failed = *err, -1);
+  while (dirlen > 0 && e->name[dirlen - 1] != '/')
+    dirlen--;
+  if (dirlen > 0 && zr_stage_mkdirs(&x->stage, e->name, dirlen - 1, err) != 0)
+    goto bad;
+  x->path = zr_path_join(x->stage.path, e->name, e->namelen);
+  if (x->path == NULL) {
+    zerr_set(err, "NOMEM", "out of memory");
+    goto bad;
+  }
+  x->fd = open(x->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (x->fd < 0) {
+    zerr_set(err, errno == EEXIST ? "UNSAFE_ARCHIVE" : "IO", "cannot create '%s': %s",
+             zr_shown(e, nb, sizeof nb), errno == EEXIST ? "something is in the way"
+                                                         : strerror(errno));
+    goto bad;
+  }
+  return 0;
+bad:
+  x->failed = *err;
+  return -1;
+}
+
+static int parse_local(zx *x, zerr *err) {
+  const unsigned char *h = x->hbuf;
+  size_t nl = zf_get16(h + 26), xl = zf_get16(h + 28), p = 0, other;
+  const unsigned char *ex = h + ZF_LOCAL_FIXED + nl;
+  zr_entry *e;
+  char nb[ZR_NAMEBUF], nb2[ZR_NAMEBUF];
+  zerr why;
+  int dup;
+  if (x->n == x->cap) {
+    size_t ncap = x->cap ? 2 * x->cap : 64;
+    zr_entry *g = realloc(x->ents, ncap * sizeof *g);
+    if (g == NULL)
+      return fail(x, err, "NOMEM", "out of memory");
+    x->ents = g;
+    x->cap = ncap;
+  }
+  e = &x->ents[x->n];
+  memset(e, 0, sizeof *e);
+  e->name = malloc(nl + 1);
+  if (e->name == NULL)
+    return fail(x, err, "NOMEM", "out of memory");
+  memcpy(e->name, h + ZF_LOCAL_FIXED, nl);
+  e->name[nl] = '\0';
+  e->namelen = nl;
+  x->n++;
+  x->cur = e;
+  e->flags = zf_get16(h + 6);
+  e->method = zf_get16(h + 8);
+  e->crc = zf_get32(h + 14);
+  e->csize = zf_get32(h + 18);
+  e->usize = zf_get32(h + 22);
+  e->offset = x->pos - ZF_LOCAL_FIXED - nl - xl;
+  e->is_dir = nl > 0 && e->name[nl - 1] == '/';
+  x->zip64 = 0;
+  while (p + 4 <= xl) {
+    size_t id = zf_get16(ex + p), len = zf_get16(ex + p + 2);
+    if (p + 4 + len > xl)
+      break;
+    if (id == 0x0001) {
+      x->zip64 = 1;
+      if (len >= 16 && (e->usize == ZF_MAX32 || e->csize == ZF_MAX32)) {
+        e->usize = zf_get64(ex + p + 4);
+        e->csize = zf_get64(ex + p + 12);
+      }
+    }
+    p += 4 + len;
+  }
+  /* encrypted, unknown method, directory with data: no way on */
+  if (e->flags & 0x41) {
+    zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s' is encrypted", zr_shown(e, nb, sizeof nb));
+    x->failed = *err;
+    return -1;
+  }
+  if (e->method != ZF_STORE && e->method != ZF_DEFLATE) {
+    zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s' uses unsupported compression method %u",
+             zr_shown(e, nb, sizeof nb), e->method);
+    x->failed = *err;
+    return -1;
+  }
+  if (zf_check_name(e->name, e->namelen) == NULL && zr_check_entry(e, &x->lim, err) != 0) {
+    x->failed = *err;
+    return -1;
+  }
+  if (e->method == ZF_STORE && (e->flags & FLAG_DESCRIPTOR) && e->csize == 0 && e->usize == 0)
+    return fail(x, err, "NOT_STREAMABLE",
+                "a stored entry gives its size only after its data; download the archive first");
+  if (e->method == ZF_STORE && e->csize != e->usize) {
+    zerr_set(err, "INTEGRITY", "stored entry '%s' declares different sizes",
+             zr_shown(e, nb, sizeof nb));
+    x->failed = *err;
+    return -1;
+  }
+  x->discard = x->pending.code != NULL;
+  if (zr_check_entry(e, &x->lim, &why) != 0)
+    set_pending(x, &why);
+  dup = zf_check_name(e->name, e->namelen) ? 0 : seen_add(x, x->n - 1, &other);
+  if (dup < 0)
+    return fail(x, err, "NOMEM", "out of memory");
+  if (dup) {
+    zerr_set(&why, "UNSAFE_ARCHIVE",
+             dup == 1 ? "entry '%s' appears twice%.0s" : "entries '%s' and '%s' differ only by case",
+             zr_shown(&x->ents[other], nb, sizeof nb), zr_shown(e, nb2, sizeof nb2));
+    set_pending(x, &why);
+  }
+  if (!(e->flags & FLAG_DESCRIPTOR) && x->lim.max_size && e->usize > x->lim.max_size - x->total) {
+    zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s' declares %llu bytes, over the limit of %llu",
+             zr_shown(e, nb, sizeof nb), (unsigned long long)e->usize,
+             (unsigned long long)x->lim.max_size);
+    x->failed = *err;
+    return -1;
+  }
+  x->consumed = x->written = 0;
+  x->crc = crc32(0L, Z_NULL, 0);
+  x->outlen = 0;
+  if (e->method == ZF_DEFLATE) {
+    if (!x->zinit) {
+      memset(&x->z, 0, sizeof x->z);
+      if (inflateInit2(&x->z, -15) != Z_OK)
+        return fail(x, err, "NOMEM", "out of memory");
+      x->zinit = 1;
+    } else if (inflateReset(&x->z) != Z_OK) {
+      return fail(x, err, "NOMEM", "inflate reset failed");
+    }
+  }
+  if (!x->discard && open_entry(x, err) != 0)
+    return -1;
+  return 0;
+}
+
+/* ---- end of an entry's data ------------------------------------------------------- */
+
+static int close_entry(zx *x, zerr *err) {
+  int rc = flush_out(x, err);
+  if (x->fd >= 0) {
+    if (close(x->fd) != 0 && rc == 0) {
+      zerr_set(err, "IO", "cannot write %s: %s", x->path, strerror(errno));
+      x->failed = *err;
+      rc = -1;
+    }
+    x->fd = -1;
+  }
+  free(x->path);
+  x->path = NULL;
+  return rc;
+}
+
+/* Compares what was streamed with the declared values (local header or descriptor). */
+static int check_sizes(zx *x, uint32_t crc, uint64_t csize, uint64_t usize, zerr *err) {
+  zr_entry *e = x->cur;
+  char nb[ZR_NAMEBUF];
+  if (x->written != usize) {
+    zerr_set(err, "INTEGRITY", "entry '%s' holds %llu bytes, not the %llu it declares",
+             zr_shown(e, nb, sizeof nb), (unsigned long long)x->written,
+             (unsigned long long)usize);
+  } else if (x->consumed != csize) {
+    zerr_set(err, "INTEGRITY", "entry '%s': compressed size %llu, declared %llu",
+             zr_shown(e, nb, sizeof nb), (unsigned long long)x->consumed,
+             (unsigned long long)csize);
+  } else if ((uint32_t)x->crc != crc) {
+    zerr_set(err, "INTEGRITY", "entry '%s': CRC mismatch", zr_shown(e, nb, sizeof nb));
+  } else {
+    e->crc = crc;
+    e->csize = csize;
+    e->usize = usize;
+    return 0;
+  }
+  x->failed = *err;
+  return -1;
+}
+
+static int data_done(zx *x, zerr *err) {
+  zr_entry *e = x->cur;
+  if (close_entry(x, err) != 0)
+    return -1;
+  if (e->flags & FLAG_DESCRIPTOR) {
+    x->state = ST_DESC;
+    x->hlen = 0;
+    return 0;
+  }
+  if (check_sizes(x, e->crc, e->csize, e->usize, err) != 0)
+    return -1;
+  x->state = ST_SIG;
+  x->hlen = 0;
+  return 0;
+}
+
+/* ---- entry data ----------------------------------------------------------------------- */
+
+/* direct: write p now (stored data); else it already sits in the output buffer. */
+static int emit(zx *x, const unsigned char *p, size_t n, int direct, zerr *err) {
+  if (produced(x, n, err) != 0)
+    return -1;
+  x->crc = crc32(x->crc, p, (uInt)n);
+  if (direct && x->fd >= 0)
+    return write_all(x, p, n, err);
+  return 0;
+}
+
+static int stored_data(zx *x, const unsigned char **p, size_t *n, zerr *err) {
+  uint64_t left = x->cur->csize - x->consumed;
+  size_t take = left < *n ? (size_t)left : *n;
+  if (take > 0) {
+    x->pos += take;
+    x->consumed += take;
+    if (emit(x, *p, take, 1, err) != 0)
+      return -1;
+    *p += take;
+    *n -= take;
+  }
+  if (x->consumed == x->cur->csize)
+    return data_done(x, err);
+  return 0;
+}
+
+static int deflated_data(zx *x, const unsigned char **p, size_t *n, zerr *err) {
+  zr_entry *e = x->cur;
+  int known = !(e->flags & FLAG_DESCRIPTOR);
+  char nb[ZR_NAMEBUF];
+  size_t give = *n;
+  if (known && (uint64_t)give > e->csize - x->consumed)
+    give = (size_t)(e->csize - x->consumed);
+  if (give > UINT32_MAX)
+    give = UINT32_MAX;
+  x->z.next_in = (unsigned char *)*p;
+  x->z.avail_in = (uInt)give;
+  for (;;) {
+    size_t before = x->z.avail_in, k, used;
+    int ret;
+    x->z.next_out = x->out + x->outlen;
+    x->z.avail_out = (uInt)(OUTBUF - x->outlen);
+    ret = inflate(&x->z, Z_NO_FLUSH);
+    used = before - x->z.avail_in;
+    x->pos += used;
+    x->consumed += used;
+    *p += used;
+    *n -= used;
+    k = OUTBUF - x->outlen - x->z.avail_out;
+    if (ret != Z_OK && ret != Z_STREAM_END && ret != Z_BUF_ERROR) {
+      zerr_set(err, "INTEGRITY", "entry '%s': corrupt compressed data",
+               zr_shown(e, nb, sizeof nb));
+      x->failed = *err;
+      return -1;
+    }
+    if (k > 0) {
+      if (emit(x, x->out + x->outlen, k, 0, err) != 0)
+        return -1;
+      x->outlen += k;
+      if (x->outlen == OUTBUF && flush_out(x, err) != 0)
+        return -1;
+    }
+    if (ret == Z_STREAM_END) {
+      if (known && x->consumed < e->csize) {
+        zerr_set(&x->failed, "INTEGRITY",
+                 "entry '%s': compressed data end before its declared size",
+                 zr_shown(e, nb, sizeof nb));
+        set_pending(x, &x->failed);
+        x->failed.code = NULL;
+        x->skip = e->csize - x->consumed;
+        if (close_entry(x, err) != 0)
+          return -1;
+        x->state = ST_SKIP;
+        return 0;
+      }
+      return data_done(x, err);
+    }
+    if (known && x->consumed == e->csize && k == 0) {
+      zerr_set(err, "INTEGRITY", "entry '%s': compressed data are truncated",
+               zr_shown(e, nb, sizeof nb));
+      x->failed = *err;
+      return -1;
+    }
+    if (x->z.avail_in == 0 && x->z.avail_out > 0)
+      return 0; /* wants more input */
+    if (used == 0 && k == 0) {
+      zerr_set(err, "INTEGRITY", "entry '%s': corrupt compressed data",
+               zr_shown(e, nb, sizeof nb));
+      x->failed = *err;
+      return -1;
+    }
+  }
+}
+
+static int descriptor(zx *x, const unsigned char **p, size_t *n, zerr *err) {
+  size_t body = x->zip64 ? 20 : 12, need;
+  int r = gather(x, p, n, 4, err);
+  if (r <= 0)
+    return r;
+  need = zf_get32(x->hbuf) == ZF_SIG_DESCRIPTOR ? 4 + body : body;
+  r = gather(x, p, n, need, err);
+  if (r <= 0)
+    return r;
+  {
+    const unsigned char *d = x->hbuf + (need - body);
+    uint64_t cs = x->zip64 ? zf_get64(d + 4) : zf_get32(d + 4);
+    uint64_t us = x->zip64 ? zf_get64(d + 12) : zf_get32(d + 8);
+    if (check_sizes(x, zf_get32(d), cs, us, err) != 0)
+      return -1;
+  }
+  x->state = ST_SIG;
+  x->hlen = 0;
+  return 0;
+}
+
+static int tail_add(zx *x, const unsigned char *p, size_t n, zerr *err) {
+  if (n > TAIL_MAX - x->tlen)
+    return fail(x, err, "UNSAFE_ARCHIVE", "the central directory is too large");
+  if (x->tlen + n > x->tcap) {
+    size_t ncap = x->tcap ? x->tcap : 65536;
+    unsigned char *g;
+    while (ncap < x->tlen + n)
+      ncap *= 2;
+    g = realloc(x->tail, ncap);
+    if (g == NULL)
+      return fail(x, err, "NOMEM", "out of memory");
+    x->tail = g;
+    x->tcap = ncap;
+  }
+  memcpy(x->tail + x->tlen, p, n);
+  x->tlen += n;
+  x->pos += n;
+  return 0;
+}
+
+int zx_write(zx *x, const unsigned char *p, size_t n, zerr *err) {
+  char msg[64];
+  if (x->failed.code) {
+    *err = x->failed;
+    return -1;
+  }
+  if (x->o.hooks && x->o.hooks->cancelled && x->o.hooks->cancelled(x->o.hooks->ud))
+    return fail(x, err, "INTERRUPTED", "interrupted");
+  while (n > 0) {
+    int r = 0;
+    switch (x->state) {
+    case ST_SIG: {
+      uint32_t sig;
+      r = gather(x, &p, &n, 4, err);
+      if (r <= 0)
+        break;
+      sig = zf_get32(x->hbuf);
+      if (sig == ZF_SIG_LOCAL) {
+        x->state = ST_LOCAL;
+      } else if (sig == ZF_SIG_CENTRAL || sig == ZF_SIG_EOCD || sig == ZF_SIG_EOCD64) {
+        x->state = ST_TAIL;
+        x->tail_start = x->pos - 4;
+        x->pos -= 4;
+        r = tail_add(x, x->hbuf, 4, err);
+      } else {
+        snprintf(msg, sizeof msg, "unexpected bytes at offset %llu: not a zip entry",
+                 (unsigned long long)(x->pos - 4));
+        r = fail(x, err, "INTEGRITY", msg);
+      }
+      break;
+    }
+    case ST_LOCAL:
+      r = gather(x, &p, &n, ZF_LOCAL_FIXED, err);
+      if (r > 0)
+        r = gather(x, &p, &n,
+                   ZF_LOCAL_FIXED + (size_t)zf_get16(x->hbuf + 26) + zf_get16(x->hbuf + 28),
+                   err);
+      if (r > 0) {
+        r = parse_local(x, err);
+        if (r == 0)
+          x->state = ST_DATA;
+      }
+      break;
+    case ST_DATA:
+      r = x->cur->method == ZF_STORE ? stored_data(x, &p, &n, err)
+                                     : deflated_data(x, &p, &n, err);
+      break;
+    case ST_DESC:
+      r = descriptor(x, &p, &n, err);
+      break;
+    case ST_SKIP: {
+      size_t take = x->skip < n ? (size_t)x->skip : n;
+      x->skip -= take;
+      x->pos += take;
+      p += take;
+      n -= take;
+      if (x->skip == 0) {
+        x->state = ST_SIG;
+        x->hlen = 0;
+      }
+      break;
+    }
+    case ST_TAIL:
+      r = tail_add(x, p, n, err);
+      n = 0;
+      break;
+    }
+    if (r < 0) {
+      /* nothing stays behind a failure; only zx_reset starts over */
+      if (x->fd >= 0)
+        close(x->fd);
+      x->fd = -1;
+      zr_stage_discard(&x->stage);
+      return -1;
+    }
+  }
+  /* a stored entry of zero bytes ends without any byte of data */
+  if (x->state == ST_DATA && x->cur->method == ZF_STORE && x->consumed == x->cur->csize)
+    return stored_data(x, &p, &n, err);
+  return 0;
+}
+
+/* ---- the end ----------------------------------------------------------------------- */
+
+typedef struct tail_io {
+  const zx *x;
+} tail_io;
+
+/* The archive as zr_open sees it: the kept tail, zeros before it (never a signature). */
+static int tail_pread(void *ud, void *buf, size_t n, uint64_t off) {
+  const zx *x = ((tail_io *)ud)->x;
+  unsigned char *b = buf;
+  while (n > 0 && off < x->tail_start) {
+    *b++ = 0;
+    n--;
+    off++;
+  }
+  if (n == 0)
+    return 0;
+  if (off - x->tail_start > x->tlen || n > x->tlen - (off - x->tail_start))
+    return -1;
+  memcpy(b, x->tail + (off - x->tail_start), n);
+  return 0;
+}
+
+static int cmp_offset(const void *a, const void *b) {
+  const zr_entry *p = *(const zr_entry *const *)a, *q = *(const zr_entry *const *)b;
+  return p->offset < q->offset ? -1 : p->offset > q->offset;
+}
+
+/* The end record must close the input: its comment ends the last byte. */
+static int ends_with_eocd(const zx *x) {
+  size_t k;
+  for (k = 0; k <= 65535 && k + ZF_EOCD_FIXED <= x->tlen; k++) {
+    const unsigned char *r = x->tail + x->tlen - ZF_EOCD_FIXED - k;
+    if (zf_get32(r) == ZF_SIG_EOCD && zf_get16(r + 20) == k)
+      return 1;
+  }
+  return 0;
+}
+
+static int compare_directory(zx *x, const zr_archive *a, zerr *err) {
+  const zr_entry **cd;
+  char nb[ZR_NAMEBUF];
+  size_t i;
+  int rc = 0;
+  if (a->cd_offset != x->tail_start) {
+    zerr_set(err, "UNSAFE_ARCHIVE",
+             "the central directory does not start where the streamed entries end");
+    return -1;
+  }
+  if (a->n != x->n) {
+    zerr_set(err, "UNSAFE_ARCHIVE",
+             "the central directory lists %llu entries, the archive holds %llu",
+             (unsigned long long)a->n, (unsigned long long)x->n);
+    return -1;
+  }
+  cd = malloc((a->n ? a->n : 1) * sizeof *cd);
+  if (cd == NULL) {
+    zerr_set(err, "NOMEM", "out of memory");
+    return -1;
+  }
+  for (i = 0; i < a->n; i++)
+    cd[i] = &a->e[i];
+  qsort(cd, a->n, sizeof *cd, cmp_offset);
+  for (i = 0; i < a->n && rc == 0; i++) {
+    const zr_entry *c = cd[i], *s = &x->ents[i];
+    if (c->offset != s->offset || c->namelen != s->namelen ||
+        memcmp(c->name, s->name, c->namelen) != 0 || c->method != s->method ||
+        ((c->flags ^ s->flags) & 0x41)) {
+      zerr_set(err, "UNSAFE_ARCHIVE",
+               "the central directory disagrees with the local header of '%s'",
+               zr_shown(s, nb, sizeof nb));
+      rc = -1;
+    } else if (c->crc != s->crc || c->csize != s->csize || c->usize != s->usize) {
+      zerr_set(err, "INTEGRITY",
+               "the central directory gives other sizes or CRC for '%s' than its data",
+               zr_shown(s, nb, sizeof nb));
+      rc = -1;
+    }
+  }
+  free(cd);
+  return rc;
+}
+
+/* Turns the files of symlink entries into links (checked against the whole directory)
+ * and gives executable files their mode; runs after every file was written. */
+static int apply_directory(zx *x, const zr_archive *a, zerr *err) {
+  mode_t mask = umask(0);
+  char nb[ZR_NAMEBUF], target[ZR_SYMLINK_MAX + 1];
+  size_t i;
+  umask(mask);
+  for (i = 0; i < a->n; i++) {
+    const zr_entry *e = &a->e[i];
+    char *path;
+    int rc = 0;
+    if (e->is_dir || !(e->is_symlink || (e->mode & 0111)))
+      continue;
+    path = zr_path_join(x->stage.path, e->name, e->namelen);
+    if (path == NULL) {
+      zerr_set(err, "NOMEM", "out of memory");
+      return -1;
+    }
+    if (e->is_symlink) {
+      ssize_t got = -1;
+      int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd >= 0) {
+        got = read(fd, target, ZR_SYMLINK_MAX);
+        close(fd);
+      }
+      if (got < 0 || (uint64_t)got != e->usize) {
+        zerr_set(err, "IO", "cannot read back symlink '%s'", zr_shown(e, nb, sizeof nb));
+        rc = -1;
+      } else if (!zr_symlink_ok(a, e, target, (size_t)got)) {
+        zerr_set(err, "UNSAFE_ARCHIVE", "symlink '%s' points outside the target or through "
+                 "another symlink", zr_shown(e, nb, sizeof nb));
+        rc = -1;
+      } else {
+        target[got] = '\0';
+        if (unlink(path) != 0 || symlink(target, path) != 0) {
+          zerr_set(err, "IO", "cannot create symlink %s: %s", path, strerror(errno));
+          rc = -1;
+        }
+      }
+    } else if (chmod(path, 0755 & ~mask) != 0) {
+      zerr_set(err, "IO", "cannot set the mode of %s: %s", path, strerror(errno));
+      rc = -1;
+    }
+    free(path);
+    if (rc != 0)
+      return -1;
+  }
+  return 0;
+}
+
+int zx_finish(zx *x, size_t *entries, uint64_t *bytes, zerr *err) {
+  zr_archive a;
+  zr_io io;
+  tail_io tio;
+  int rc;
+  if (x->failed.code) {
+    *err = x->failed;
+    return -1;
+  }
+  if (x->state == ST_SKIP)
+    return fail(x, err, "UNSAFE_ARCHIVE",
+                "an entry's declared data run past the entries into the central directory");
+  if (x->state != ST_TAIL)
+    return fail(x, err, "INTEGRITY", x->pos == 0 ? "not a zip archive (no bytes)"
+                                                 : "the archive is truncated");
+  if (!ends_with_eocd(x))
+    return fail(x, err, "INTEGRITY",
+                "no end of central directory record closes the archive (truncated, or "
+                "bytes follow it)");
+  tio.x = x;
+  io.pread = tail_pread;
+  io.ud = &tio;
+  io.size = x->tail_start + x->tlen;
+  if (zr_open(&a, &io, err) != 0) {
+    x->failed = *err;
+    return -1;
+  }
+  if (x->pending.code) {
+    *err = x->pending;
+    rc = -1;
+  } else {
+    rc = compare_directory(x, &a, err);
+  }
+  if (rc == 0)
+    rc = zr_check_names(&a, &x->lim, err);
+  if (rc == 0 && x->stage.path == NULL)
+    rc = zr_stage_create(&x->stage, err);
+  if (rc == 0)
+    rc = apply_directory(x, &a, err);
+  if (rc == 0 && x->o.hooks && x->o.hooks->cancelled && x->o.hooks->cancelled(x->o.hooks->ud)) {
+    zerr_set(err, "INTERRUPTED", "interrupted");
+    rc = -1;
+  }
+  if (rc == 0)
+    rc = zr_stage_commit(&x->stage, err);
+  zr_close(&a);
+  if (rc != 0) {
+    x->failed = *err;
+    zr_stage_discard(&x->stage);
+    return -1;
+  }
+  *entries = x->n;
+  *bytes = x->total;
+  return 0;
+}
+
+/* ---- life cycle -------------------------------------------------------------------- */
+
+static void clear(zx *x) {
+  size_t i;
+  if (x->fd >= 0)
+    close(x->fd);
+  x->fd = -1;
+  free(x->path);
+  x->path = NULL;
+  for (i = 0; i < x->n; i++)
+    free(x->ents[i].name);
+  x->n = 0;
+  x->cur = NULL;
+  if (x->hash)
+    for (i = 0; i < x->hsize; i++)
+      x->hash[i] = SIZE_MAX;
+  x->state = ST_SIG;
+  x->pos = x->total = 0;
+  x->hlen = x->tlen = 0;
+  x->outlen = 0;
+  x->discard = 0;
+  x->failed.code = NULL;
+  x->pending.code = NULL;
+  zr_stage_discard(&x->stage);
+}
+
+zx *zx_new(const char *dir, const zx_options *o, zerr *err) {
+  zx *x = calloc(1, sizeof *x);
+  if (x == NULL || (x->out = malloc(OUTBUF)) == NULL) {
+    free(x);
+    zerr_set(err, "NOMEM", "out of memory");
+    return NULL;
+  }
+  x->o = *o;
+  x->fd = -1;
+  if (zr_stage_prepare(&x->stage, dir, o->force, err) != 0 ||
+      zr_stage_limits(&x->stage, o->max_size, o->max_ratio, o->symlinks_inside, &x->lim,
+                      err) != 0) {
+    zx_free(x);
+    return NULL;
+  }
+  return x;
+}
+
+int zx_reset(zx *x, zerr *err) {
+  (void)err;
+  if (x->stage.committed) {
+    zerr_set(err, "INVALID_INPUT", "the extractor has already finished");
+    return -1;
+  }
+  clear(x);
+  return 0;
+}
+
+void zx_free(zx *x) {
+  if (x == NULL)
+    return;
+  clear(x);
+  zr_stage_free(&x->stage);
+  if (x->zinit)
+    inflateEnd(&x->z);
+  free(x->ents);
+  free(x->hash);
+  free(x->hbuf);
+  free(x->tail);
+  free(x->out);
+  free(x);
+}
