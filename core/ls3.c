@@ -1,7 +1,8 @@
 /*
  * skafos.s3: streamed, verified transfers to and from presigned storage URLs. put sends
  * a file or byte source with Content-Length and checks the ETag against the MD5 computed
- * while sending; get writes dest..".part", resumes with Range/If-Range, renames when whole.
+ * while sending; get writes dest..".part", resumes with Range/If-Range, renames when whole,
+ * or hands the body to a byte sink (skafos.zip's extractor) as it arrives.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -91,8 +92,9 @@ typedef struct xfer {
   int64_t received;        /* body bytes of this response written to the part */
   int64_t cr_first, cr_last, cr_total;
   int64_t synced; /* part bytes already handed to writeback */
-  int to_file, restarted;
+  int to_file, restarted; /* to_file: this response's body goes to the part or sink */
   char *hashbuf;
+  skafos_sink *snk; /* get into a sink: anchored at stack index 2 */
 } xfer;
 
 static void xfer_release(xfer *x) {
@@ -166,8 +168,12 @@ static size_t header_cb(char *data, size_t size, size_t nitems, void *ud) {
     }
     return n;
   }
-  if (!(n <= 2 && (data[0] == '\r' || data[0] == '\n')) || x->out == NULL)
+  if (!(n <= 2 && (data[0] == '\r' || data[0] == '\n')) || (x->out == NULL && x->snk == NULL))
     return n;
+  if (x->snk) { /* no range was asked for: only a whole 200 body is the object */
+    x->to_file = x->status == 200;
+    return n;
+  }
   /* End of a get's header block: decide, before any body byte, where the body goes.
    * Only 200 and 206 ever reach the part file. */
   if (x->status == 200) {
@@ -207,6 +213,16 @@ static size_t write_cb(char *data, size_t size, size_t nitems, void *ud) {
       stash(x, "NO_MEMORY", "%s", "out of memory for an error body");
       return 0;
     }
+    return n;
+  }
+  if (x->snk) {
+    char err[256] = "";
+    if (x->snk->write(x->snk, data, n, err, sizeof err) != 0) {
+      stash(x, x->snk->code ? x->snk->code : "SINK", "%s", err[0] ? err : "the sink failed");
+      return 0;
+    }
+    thasher_feed(x->hash, data, n);
+    x->received += (int64_t)n;
     return n;
   }
   if (fwrite(data, 1, n, x->out) != n) {
@@ -279,7 +295,7 @@ static int tick(void *ud, int final) {
   lua_State *L = x->L;
   (void)final;
   lua_pushvalue(L, x->progress);
-  if (x->out) { /* get */
+  if (x->out || x->snk) { /* get */
     curl_off_t cl = -1;
     curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
     lua_pushinteger(L, (lua_Integer)(x->offset + x->received));
@@ -732,9 +748,74 @@ static int finish(xfer *x, const char *dest, char *msg, size_t msglen) {
   return 0;
 }
 
+/* Forgets what a failed get handed to the sink, so nothing half-extracted stays. */
+static void drop_sink(xfer *x) {
+  char err[256];
+  if (x->snk->reset)
+    x->snk->reset(x->snk, err, sizeof err);
+}
+
+/* s3.get into a sink: one attempt from byte 0 (no part file, no resume); the sink is
+ * reset first, so a retried call starts clean, and again on every failure. */
+static int get_sink(lua_State *L, xfer *x, const char *url, const char *want_sha) {
+  char err[256] = "", sha[65], msg[600], etag[256];
+  curl_off_t cl = -1;
+  CURLcode rc;
+  if (x->snk->reset && x->snk->reset(x->snk, err, sizeof err) != 0)
+    return skafos_pusherror(L, x->snk->code ? x->snk->code : "SINK",
+                            err[0] ? err : "cannot reset the sink", 0, 0);
+  if (hash_init(x, 0) != 0)
+    return skafos_pusherror(L, "NO_MEMORY", "cannot set up hashing", 0, 0);
+  if ((x->easy = curl_easy_init()) == NULL)
+    return skafos_pusherror(L, "NO_MEMORY", "cannot set up the transfer", 0, 0);
+  rc = setup(x, url);
+  if (rc == CURLE_OK)
+    rc = transfer_run(x->easy, &x->topts, x->progress ? tick : NULL, x, PROGRESS_INTERVAL);
+  if (rc != CURLE_OK || x->stash_code) {
+    drop_sink(x);
+    return pushfailure(L, x, rc, url);
+  }
+  if (x->status != 200) {
+    drop_sink(x);
+    return pushs3error(L, x, url);
+  }
+  curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+  if (cl >= 0 && x->received != (int64_t)cl) {
+    drop_sink(x);
+    snprintf(msg, sizeof msg, "received %lld bytes, storage announced %lld",
+             (long long)x->received, (long long)cl);
+    skafos_pusherror(L, "TRUNCATED", msg, (int)x->status, 1);
+    seturlfield(L, url);
+    return 2;
+  }
+  thasher_final(x->hash, NULL, sha);
+  if (want_sha && strcasecmp(want_sha, sha) != 0) {
+    drop_sink(x);
+    snprintf(msg, sizeof msg, "SHA-256 %s does not match the expected %.64s", sha, want_sha);
+    return skafos_pusherror(L, "INTEGRITY", msg, 0, 0);
+  }
+  lua_createtable(L, 0, 6);
+  lua_pushinteger(L, x->status);
+  lua_setfield(L, -2, "status");
+  lua_pushinteger(L, (lua_Integer)x->received);
+  lua_setfield(L, -2, "bytes");
+  transfer_etag(x->etag_raw, strlen(x->etag_raw), etag, sizeof etag);
+  lua_pushstring(L, etag);
+  lua_setfield(L, -2, "etag");
+  lua_pushstring(L, sha);
+  lua_setfield(L, -2, "sha256");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "resumed");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "restarted");
+  xfer_release(x);
+  return 1;
+}
+
 static int s3_get(lua_State *L) {
   const char *url = luaL_checkstring(L, 1);
-  const char *dest = luaL_checkstring(L, 2);
+  skafos_sink *snk = skafos_tosink(L, 2);
+  const char *dest = snk ? NULL : luaL_checkstring(L, 2);
   const char *want_sha;
   char etag[256], sha[65], msg[600];
   int resume, attempt;
@@ -748,6 +829,10 @@ static int s3_get(lua_State *L) {
   readopts(L, x);
   resume = optbool(L, "resume");
   want_sha = optstring(L, "sha256");
+  if (snk) {
+    x->snk = snk;
+    return get_sink(L, x, url, want_sha);
+  }
   x->part = lua_pushfstring(L, "%s.part", dest);
   x->meta = lua_pushfstring(L, "%s.part.etag", dest);
   if ((x->easy = curl_easy_init()) == NULL)

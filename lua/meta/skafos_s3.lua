@@ -32,7 +32,7 @@ local s3 = {}
 
 ---@class skafos.s3.GetResult
 ---@field status integer    200, 206 (resumed) or 416 (the part already held everything)
----@field bytes integer     size of dest
+---@field bytes integer     size of dest (with a sink: bytes handed to it)
 ---@field etag string
 ---@field sha256 string     hex, of the whole file
 ---@field resumed boolean
@@ -53,8 +53,12 @@ function s3.put(url, source, opts) end
 ---Downloads into dest..".part", then fsyncs and renames it to dest. A failed get keeps the
 ---part for a later resume = true. Errors as put, plus TRUNCATED (length short; retryable),
 ---RANGE, WRITE and INTEGRITY (sha256 option).
+---`dest` may instead be a byte sink (userdata with __skafos_sink, e.g. zip.extractor): the
+---sink is reset, then gets the body of a 200 answer as it arrives (no part file; `resume`
+---is ignored), and is reset again when the get fails, so a retry starts clean. A failure
+---of the sink carries the sink's code (NOT_STREAMABLE, UNSAFE_ARCHIVE, INTEGRITY, ...).
 ---@param url string
----@param dest string
+---@param dest string|userdata
 ---@param opts? skafos.s3.GetOptions
 ---@return skafos.s3.GetResult|nil res
 ---@return skafos.Error|nil err

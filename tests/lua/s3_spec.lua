@@ -415,4 +415,91 @@ describe("skafos.s3", function()
     local got = assert(s3.get(get_url(e, v), dir .. "/fetched.zip"))
     assert.are.equal(res.sha256, got.sha256)
   end)
+  describe("get into a zip extractor", function()
+    local zip = require("skafos.zip")
+    local archive, url
+
+    local function listing()
+      local p = assert(io.popen("ls -A '" .. dir .. "'"))
+      local out = p:read("a")
+      p:close()
+      return out
+    end
+
+    before_each(function()
+      archive = dir .. "/archive.zip"
+      spit(dir .. "/card.txt", ("a line of a model card\n"):rep(20000))
+      assert(zip.create(archive, {
+        { src = src, name = "model.bin" },
+        { src = dir .. "/card.txt", name = "doc/card.txt", level = 6 },
+      }, { level = "store" }))
+      local v = new_version(e)
+      assert(s3.put(v.presigned_url, archive))
+      url = get_url(e, v)
+      e:clear_requests()
+    end)
+
+    it("extracts while downloading, keeping no archive and no part file", function()
+      local ex = assert(zip.extractor(dir .. "/out"))
+      local got = assert(s3.get(url, ex, { resume = true }))
+      assert.are.equal(200, got.status)
+      assert.are.equal(#slurp(archive), got.bytes)
+      assert.are.equal(tool_digest("sha256sum", archive), got.sha256)
+      assert.are.same({ entries = 2, bytes = SIZE + 20000 * 23 }, assert(ex:finish()))
+      assert.is_true(slurp(dir .. "/out/model.bin") == data, "extracted bytes differ")
+      assert.are.equal("archive.zip\ncard.txt\nmodel.zip\nout\n", listing())
+      assert.is_nil(storage_log(e, "GET")[1].headers["range"])
+    end)
+
+    it("fails a truncated or refused get, leaves nothing staged, and starts over on the next", function()
+      local ex = assert(zip.extractor(dir .. "/out"))
+      e:fault({ role = "storage", method = "GET", times = 1,
+        action = { type = "truncate", after_bytes = 1024 * 1024 } })
+      local res, err = s3.get(url, ex)
+      assert.is_nil(res)
+      assert.are.equal("TRUNCATED", err.code)
+      assert.are.equal("archive.zip\ncard.txt\nmodel.zip\n", listing())
+      e:fault({ role = "storage", method = "GET", times = 1, action = { type = "status", status = 500 } })
+      res, err = s3.get(url, ex)
+      assert.is_nil(res)
+      assert.are.equal(500, err.status)
+      assert.are.equal("archive.zip\ncard.txt\nmodel.zip\n", listing())
+      assert(s3.get(url, ex))
+      assert(ex:finish())
+      assert.is_true(slurp(dir .. "/out/model.bin") == data, "extracted bytes differ")
+    end)
+
+    it("resets the extractor when the retry policy tries again", function()
+      local ex = assert(zip.extractor(dir .. "/out"))
+      e:fault({ role = "storage", method = "GET", times = 1, action = { type = "truncate", after_bytes = 512 * 1024 } })
+      local got = assert(retry.get(url, ex, nil, fake_policy()))
+      assert.is_false(got.resumed)
+      assert(ex:finish())
+      assert.is_true(slurp(dir .. "/out/model.bin") == data, "extracted bytes differ")
+      local gets = storage_log(e, "GET")
+      assert.are.equal(2, #gets)
+      assert.is_nil(gets[2].headers["range"])
+    end)
+
+    it("passes the extractor's refusal on with its code", function()
+      local bad = dir .. "/stored-descriptor.zip"
+      assert(os.execute(([[python3 -c '
+import io, sys, zipfile
+class Pipe(io.RawIOBase):
+    def __init__(self, f): self.f = f
+    def writable(self): return True
+    def write(self, b): return self.f.write(b)
+with open(sys.argv[1], "wb") as f, zipfile.ZipFile(Pipe(f), "w") as z:
+    z.writestr("a.txt", "stored, sizes after the data")
+' '%s']]):format(bad)))
+      local v = new_version(e)
+      assert(s3.put(v.presigned_url, bad))
+      local ex = assert(zip.extractor(dir .. "/out"))
+      local res, err = s3.get(get_url(e, v), ex)
+      assert.is_nil(res)
+      assert.are.equal("NOT_STREAMABLE", err.code)
+      assert.is_false(err.retryable)
+      assert.is_false(exists(dir .. "/out"))
+    end)
+  end)
 end)
