@@ -1,4 +1,5 @@
--- skafos fetch: download a model version (latest by default), verify it, optionally unzip.
+-- skafos fetch: download a model version (latest by default), verify it, optionally unzip
+-- (with --unzip alone, extracting while downloading and keeping no archive).
 local config = require "skafos.config"
 local errors = require "skafos.errors"
 local fetch = require "skafos.fetch"
@@ -6,11 +7,15 @@ local ui_mod = require "skafos.ui"
 
 local W = {
   description = "Download a model version (latest by default), verify it and optionally unzip it",
-  epilog = "An interrupted fetch keeps <output>.download.part; the next run resumes it.",
+  epilog = "With --unzip and no -o the archive is extracted while it downloads and not kept on disk; "
+    .. "give -o as well to keep it. An interrupted fetch of an archive keeps <output>.download.part; "
+    .. "the next run resumes it.",
   options = config.with({
     { "--version", "Version number or latest", default = "latest", argname = "N" },
-    { "-o --output", "Where to write the archive (default ./<model>.zip)", argname = "PATH" },
-    { "--unzip", "Also extract into DIR (default ./<model>/)", args = "?", argname = "DIR" },
+    { "-o --output", "Where to write the archive (default ./<model>.zip; with --unzip, none is kept "
+      .. "unless -o is given)", argname = "PATH" },
+    { "--unzip", "Extract into DIR (default ./<model>/), while downloading when -o is not given",
+      args = "?", argname = "DIR" },
     { "-f --force", "Replace an existing archive or directory", flag = true },
   }, config.options, config.output_options),
 }
@@ -27,8 +32,9 @@ function W.run(_, args)
   }
   if not result then errors.throw(err) end
   ui:result(result, function(out)
-    out:write(("Fetched %s/%s/%s version %s to %s (%s)\n"):format(result.org, result.app, result.model,
-      tostring(result.version), result.path, ui_mod.bytes(result.bytes or 0)))
+    out:write(("Fetched %s/%s/%s version %s %s (%s)\n"):format(result.org, result.app, result.model,
+      tostring(result.version), result.path and ("to " .. result.path) or "without keeping the archive",
+      ui_mod.bytes(result.bytes or 0)))
     if result.unzipped then out:write(("  unzipped into %s\n"):format(result.unzipped)) end
     if result.sha256 then out:write(("  sha256   %s\n"):format(result.sha256)) end
   end)

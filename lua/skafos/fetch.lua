@@ -1,6 +1,7 @@
 -- Fetching a model version: E8 on the download host (token there only), the presigned
--- URL followed by hand with nothing but the URL, a resumable download into a part file
--- next to the target, every CRC checked, then the rename (and the safe unzip).
+-- URL followed by hand with nothing but the URL, then either a resumable download into a
+-- part file next to the target, every CRC checked, the rename and an optional safe unzip;
+-- or, for --unzip without -o, the archive extracted while it downloads and never stored.
 local fs = require "skafos.fs"
 local s3 = require "skafos.s3"
 local session = require "skafos.session"
@@ -17,6 +18,15 @@ local function exists(path)
   return fs.lstat(path) ~= nil
 end
 
+-- "latest" as the number it named, when the API says.
+local function resolved(client, version)
+  if version == "latest" then
+    local versions = client:versions()
+    if versions and #versions > 0 then return versions[#versions].version end
+  end
+  return version
+end
+
 local function parse_version(v)
   if v == nil or v == "latest" then return "latest" end
   local n = math.tointeger(tonumber(v))
@@ -24,8 +34,34 @@ local function parse_version(v)
   return nil
 end
 
+-- Downloads into the extractor under the retry policy (each attempt resets it) and
+-- finishes it. Returns the result of s3.get plus entries, or nil, err.
+local function stream_unzip(sess, url, unzip_dir, opts)
+  local ex, xerr = zip.extractor(unzip_dir, { force = opts.force })
+  if not ex then return nil, xerr end
+  local progress = opts.progress and opts.progress("download")
+  local got, gerr = sess.retry.call(function()
+    return s3.get(url, ex, {
+      progress = progress and function(done, total) progress:update(done, total) end,
+    })
+  end, { what = "download" })
+  if progress then progress:finish() end
+  if not got then
+    ex:abort()
+    return nil, gerr
+  end
+  local done, ferr = ex:finish()
+  if not done then
+    ferr.message = ("the downloaded archive was refused: %s (nothing was kept)"):format(tostring(ferr.message))
+    return nil, ferr
+  end
+  got.entries = done.entries
+  return got
+end
+
 ---Fetches. opts: version, output, unzip (true for ./<model>/ or a directory), force,
----flags/settings, progress (fun(phase) -> reporter), on_retry.
+---flags/settings, progress (fun(phase) -> reporter), on_retry. With unzip and no output
+---the archive is extracted while it downloads and not kept (result.path is nil).
 ---@return table|nil result {version, path, bytes, sha256, etag, unzipped, entries}
 ---@return table|nil err
 function M.fetch(opts)
@@ -46,8 +82,10 @@ function M.fetch(opts)
   elseif opts.unzip then
     unzip_dir = opts.unzip
   end
+  -- --unzip without -o keeps no archive, so only the directory can be in the way
+  local keep_archive = opts.output ~= nil or not unzip_dir
   if not opts.force then
-    if exists(target) then
+    if keep_archive and exists(target) then
       return fail("EXISTS", ("%s already exists; pass --force to replace it or -o to choose another path")
         :format(target))
     end
@@ -64,6 +102,21 @@ function M.fetch(opts)
   local where, derr = client:download(version, tmp)
   if not where then return nil, derr end
   local got
+  if where.url and not keep_archive then
+    local xerr
+    got, xerr = stream_unzip(sess, where.url, unzip_dir, opts)
+    if got then
+      local result = {
+        version = version, path = nil, bytes = got.bytes, sha256 = got.sha256, etag = got.etag,
+        entries = got.entries, seconds = 0, org = s.org, app = s.app, model = s.model, unzipped = unzip_dir,
+      }
+      result.version = resolved(client, version)
+      result.seconds = fs.clock() - started
+      return result
+    end
+    if xerr.code ~= "NOT_STREAMABLE" then return nil, xerr end
+    -- an archive that cannot be read front to back: download it whole first
+  end
   if where.url then
     local progress = opts.progress and opts.progress("download")
     local gerr
@@ -97,12 +150,14 @@ function M.fetch(opts)
     if not extracted then return nil, xerr end
     result.unzipped = unzip_dir
   end
-  local ok, rerr = os.rename(tmp, target)
-  if not ok then return fail("IO", ("cannot move the download into place: %s"):format(rerr)) end
-  if version == "latest" then
-    local versions = client:versions()
-    if versions and #versions > 0 then result.version = versions[#versions].version end
+  if keep_archive then
+    local ok, rerr = os.rename(tmp, target)
+    if not ok then return fail("IO", ("cannot move the download into place: %s"):format(rerr)) end
+  else
+    os.remove(tmp)
+    result.path = nil
   end
+  result.version = resolved(client, version)
   result.seconds = fs.clock() - started
   return result
 end

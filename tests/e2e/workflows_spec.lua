@@ -313,6 +313,58 @@ return W
       return proc.json(r.stdout)
     end
 
+    it("extracts --unzip without -o while downloading, keeping no archive and no part file", function()
+      proc.write(dir .. "/in/m.bin", ("model bytes "):rep(20000))
+      proc.write(dir .. "/in/sub/labels.txt", "cat\ndog\n")
+      local r = publish({ "in" }, { "--level", "store" })
+      assert.are.equal(0, r.code, r.stderr)
+      local pub = proc.json(r.stdout)
+      emu:clear_requests()
+      r = skafos { "fetch", "--unzip", "out" }
+      assert.are.equal(0, r.code, r.stderr)
+      assert.matches("without keeping the archive", r.stdout)
+      assert.is_nil(r.stdout:find("demo-model.zip", 1, true))
+      assert.matches("unzipped into out", r.stdout)
+      assert.are.equal(proc.read(dir .. "/in/m.bin"), proc.read(dir .. "/out/in/m.bin"))
+      assert.are.equal("cat\ndog\n", proc.read(dir .. "/out/in/sub/labels.txt"))
+      assert.are.equal("", sh("cd " .. proc.quote(dir) .. " && ls -A | grep -v -x -e in -e out -e tmp"))
+      local gets = requests("storage")
+      assert.are.equal(1, #gets)
+      assert.is_nil(gets[1].headers["range"])
+      -- the JSON result names no archive; a second run needs --force for the directory only
+      r = skafos { "fetch", "--json", "--unzip", "out" }
+      assert.are.equal(2, r.code)
+      assert.matches("out already exists", r.stderr)
+      r = skafos { "fetch", "--json", "--unzip", "out", "--force" }
+      assert.are.equal(0, r.code, r.stderr)
+      local out = proc.json(r.stdout)
+      assert.is_nil(out.path)
+      assert.are.equal(pub.sha256, out.sha256)
+      assert.are.equal("out", out.unzipped)
+      assert.are.equal(proc.read(dir .. "/in/m.bin"), proc.read(dir .. "/out/in/m.bin"))
+    end)
+
+    it("falls back to downloading first an archive that cannot be read front to back", function()
+      -- a stored entry whose sizes follow its data, sent as it is
+      assert.are.equal("", sh(("cd %s && python3 -c '%s'"):format(proc.quote(dir), [[
+import io, zipfile
+class Pipe(io.RawIOBase):
+    def __init__(self, f): self.f = f
+    def writable(self): return True
+    def write(self, b): return self.f.write(b)
+with open("given.zip", "wb") as f, zipfile.ZipFile(Pipe(f), "w") as z:
+    z.writestr("w.bin", "stored weights")
+]])))
+      local r = publish { "given.zip" }
+      assert.are.equal(0, r.code, r.stderr)
+      emu:clear_requests()
+      r = skafos { "fetch", "--unzip", "out" }
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("stored weights", proc.read(dir .. "/out/w.bin"))
+      assert.are.equal(2, #requests("storage"))
+      assert.are.equal("", sh("cd " .. proc.quote(dir) .. " && ls -A | grep -v -x -e given.zip -e out -e tmp"))
+    end)
+
     it("refuses an existing target without --force and downloads nothing (exit 2)", function()
       publish_one()
       proc.write(dir .. "/demo-model.zip", "keep me")
