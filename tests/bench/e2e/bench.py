@@ -22,6 +22,7 @@ import os
 import platform
 import random
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -415,10 +416,10 @@ def fetch_phase(b, emu, ds):
                        cwd=ds.dir, env=env, check=True, stdout=subprocess.DEVNULL)
     archive_size = max(emu.versions(), key=lambda v: v["version"])["size"]
 
-    def check_tree(sub):
+    def check_tree(sub, kept=True):
         def check(run_dir):
-            size = os.path.getsize(os.path.join(run_dir, "out.zip"))
-            if size != archive_size:
+            size = os.path.getsize(os.path.join(run_dir, "out.zip")) if kept else archive_size
+            if kept and size != archive_size:
                 return False, size, "archive is %d bytes, expected %d" % (size, archive_size), {}
             count, total, hashes = tree_digest(os.path.join(run_dir, sub), args.smoke)
             if (count, total) != (ds.count, ds.bytes) or (args.smoke and hashes != ds.hashes):
@@ -434,9 +435,13 @@ def fetch_phase(b, emu, ds):
 
     script = os.path.join(HERE, "fetch.sh")
     tools = [
-        Tool("skafos fetch --unzip", lambda d: [args.skafos, "fetch", "--json", "-o", os.path.join(d, "out.zip"),
-                                                "--unzip", os.path.join(d, "x"), "--force"],
-             check=check_tree("x"), ref=True),
+        Tool("skafos fetch --unzip DIR (no archive kept)",
+             lambda d: [args.skafos, "fetch", "--json", "--unzip", os.path.join(d, "x")],
+             check=check_tree("x", kept=False), ref=True),
+        Tool("skafos fetch -o OUT.zip --unzip DIR", lambda d: [args.skafos, "fetch", "--json", "-o",
+                                                             os.path.join(d, "out.zip"), "--unzip",
+                                                             os.path.join(d, "x"), "--force"],
+             check=check_tree("x")),
         Tool("curl -L -o + unzip", lambda d: ["sh", script, "unzip", os.path.join(d, "out.zip"), os.path.join(d, "x")],
              check=check_tree("x")),
         Tool("curl -L -o (archive only)", lambda d: ["sh", script, "curl", os.path.join(d, "out.zip"), "-"],
@@ -552,13 +557,14 @@ def targets(results, cli):
         x = ratio(med(sk), med(raw))
         add("random: publish ≤ 1.1× curl -T of the raw bytes", r2(x), x is not None and x <= 1.1,
             "%s s / %s s" % (fmt_s(med(sk)), fmt_s(med(raw))))
-        sf, cu, co = find(fet, "skafos fetch"), find(fet, "curl -L -o + unzip"), find(fet, "curl -L -o (archive")
-        x = ratio(med(sf), med(cu))
-        add("random: fetch --unzip ≤ 0.5× curl -o + unzip", r2(x), x is not None and x <= 0.5,
-            "%s s / %s s" % (fmt_s(med(sf)), fmt_s(med(cu))))
-        x = ratio(med(sf), med(co))
-        add("random: fetch --unzip ≤ 1.5× curl -o of the archive", r2(x), x is not None and x <= 1.5,
-            "%s s / %s s" % (fmt_s(med(sf)), fmt_s(med(co))))
+        cu, co = find(fet, "curl -L -o + unzip"), find(fet, "curl -L -o (archive")
+        for sf, how in ((find(fet, "skafos fetch --unzip"), "--unzip"), (find(fet, "skafos fetch -o"), "-o --unzip")):
+            x = ratio(med(sf), med(cu))
+            add("random: fetch %s ≤ 0.5× curl -o + unzip" % how, r2(x), x is not None and x <= 0.5,
+                "%s s / %s s" % (fmt_s(med(sf)), fmt_s(med(cu))))
+            x = ratio(med(sf), med(co))
+            add("random: fetch %s ≤ 1.5× curl -o of the archive" % how, r2(x), x is not None and x <= 1.5,
+                "%s s / %s s" % (fmt_s(med(sf)), fmt_s(med(co))))
     w = results.get("weights")
     if w:
         pub = w["publish"]
@@ -752,6 +758,10 @@ def main():
     except ImportError:
         raise SystemExit("bench: %s has no requests module (Debian: python3-requests)" % sys.executable)
 
+    # Stop cleanly (emulator, work directory) on SIGTERM, and on SIGINT even when started in
+    # the background, where the shell ignores it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench: terminated"))
     started = datetime.datetime.now().astimezone()
     args.load_start = " ".join("%.2f" % x for x in os.getloadavg())
     t_start = time.perf_counter()
