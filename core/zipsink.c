@@ -160,7 +160,8 @@ static int flush_out(zx *x, zerr *err) {
   return rc;
 }
 
-/* Accounts for n bytes of entry data produced: declared size, limits, interrupts. */
+/* Accounts for n bytes of entry data produced (at most 1 MiB at a time): declared size,
+ * limits, interrupts. */
 static int produced(zx *x, size_t n, zerr *err) {
   zr_entry *e = x->cur;
   char nb[ZR_NAMEBUF];
@@ -184,6 +185,10 @@ static int produced(zx *x, size_t n, zerr *err) {
   if (x->lim.max_ratio && x->total / x->lim.max_ratio > x->pos) {
     zerr_set(err, "UNSAFE_ARCHIVE", "extracting '%s' expands the archive more than %llu times",
              zr_shown(e, nb, sizeof nb), (unsigned long long)x->lim.max_ratio);
+    goto bad;
+  }
+  if (x->o.hooks && x->o.hooks->cancelled && x->o.hooks->cancelled(x->o.hooks->ud)) {
+    zerr_set(err, "INTERRUPTED", "interrupted");
     goto bad;
   }
   return 0;

@@ -626,6 +626,12 @@ with zipfile.ZipFile(sys.argv[1], "w") as z:
       local _, count = python("import sys,zipfile; print(len(zipfile.ZipFile(sys.argv[1]).infolist()))",
         tmp .. "/many.zip")
       assert.are.equal(tostring(n) .. "\n", count)
+      -- read front to back: zip64 end records and a directory larger than any one write
+      local data = slurp(tmp .. "/many.zip")
+      local ex = assert(zip.extractor(tmp .. "/many"))
+      for i = 1, #data, 1 << 20 do assert(ex:write(data:sub(i, i + (1 << 20) - 1))) end
+      assert.are.same({ entries = n, bytes = n }, assert(ex:finish()))
+      assert.are.equal("1", slurp(tmp .. "/many/f/65600"))
     end)
 
     it("writes an entry over 4 GiB from a sparse file", function()
