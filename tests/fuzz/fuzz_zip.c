@@ -1,7 +1,7 @@
 /*
- * libFuzzer target over the zip reader and extractor: any byte string is parsed, checked,
- * read entry by entry from memory, then extracted from a file into a scratch directory.
- * Nothing may crash, leak, hang or write outside the scratch directory.
+ * libFuzzer target over the zip reader and extractors: any byte string is parsed, checked,
+ * read entry by entry from memory, extracted from a file into a scratch directory, then
+ * fed to the streaming extractor in chunks. Nothing may crash, leak, hang or write outside.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "zipread.h"
+#include "zipsink.h"
 
 typedef struct mem {
   const uint8_t *p;
@@ -26,7 +27,7 @@ static int mem_pread(void *ud, void *buf, size_t n, uint64_t off) {
 }
 
 static char scratch[] = "/tmp/fuzz_zip.XXXXXX";
-static char archive[64], target[64];
+static char archive[64], target[64], streamed[64];
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -44,6 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       abort();
     snprintf(archive, sizeof archive, "%s/in.zip", scratch);
     snprintf(target, sizeof target, "%s/out", scratch);
+    snprintf(streamed, sizeof streamed, "%s/streamed", scratch);
   }
   memset(&lim, 0, sizeof lim);
   lim.max_size = 8u << 20; /* keep bombs cheap */
@@ -70,6 +72,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     struct stat st;
     if (lstat(target, &st) == 0 && !S_ISDIR(st.st_mode))
       abort();
+  }
+  /* the streaming extractor, in chunks whose size the input's last byte picks */
+  {
+    zx_options xo;
+    zx *x;
+    size_t chunk = size > 0 ? (size_t)data[size - 1] % 61 + 1 : 1, i, entries;
+    int rc = 0;
+    memset(&xo, 0, sizeof xo);
+    xo.max_size = 8 << 20;
+    xo.max_ratio = -1;
+    xo.symlinks_inside = lim.symlinks_inside;
+    xo.force = 1;
+    x = zx_new(streamed, &xo, &err);
+    if (x == NULL)
+      abort();
+    for (i = 0; i < size && rc == 0; i += chunk)
+      rc = zx_write(x, data + i, size - i < chunk ? size - i : chunk, &err);
+    if (rc == 0)
+      zx_finish(x, &entries, &bytes, &err);
+    zx_free(x);
   }
   return 0;
 }
