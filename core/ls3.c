@@ -221,7 +221,8 @@ static size_t write_cb(char *data, size_t size, size_t nitems, void *ud) {
       stash(x, x->snk->code ? x->snk->code : "SINK", "%s", err[0] ? err : "the sink failed");
       return 0;
     }
-    thasher_feed(x->hash, data, n);
+    if (x->hash)
+      thasher_feed(x->hash, data, n);
     x->received += (int64_t)n;
     return n;
   }
@@ -756,15 +757,17 @@ static void drop_sink(xfer *x) {
 }
 
 /* s3.get into a sink: one attempt from byte 0 (no part file, no resume); the sink is
- * reset first, so a retried call starts clean, and again on every failure. */
-static int get_sink(lua_State *L, xfer *x, const char *url, const char *want_sha) {
+ * reset first, so a retried call starts clean, and again on every failure. Without
+ * `hash` no SHA-256 is computed: on a machine with few cores it costs as much wall time
+ * as receiving and writing the bytes, and a sink may check the data itself. */
+static int get_sink(lua_State *L, xfer *x, const char *url, const char *want_sha, int hash) {
   char err[256] = "", sha[65], msg[600], etag[256];
   curl_off_t cl = -1;
   CURLcode rc;
   if (x->snk->reset && x->snk->reset(x->snk, err, sizeof err) != 0)
     return skafos_pusherror(L, x->snk->code ? x->snk->code : "SINK",
                             err[0] ? err : "cannot reset the sink", 0, 0);
-  if (hash_init(x, 0) != 0)
+  if ((hash || want_sha) && hash_init(x, 0) != 0)
     return skafos_pusherror(L, "NO_MEMORY", "cannot set up hashing", 0, 0);
   if ((x->easy = curl_easy_init()) == NULL)
     return skafos_pusherror(L, "NO_MEMORY", "cannot set up the transfer", 0, 0);
@@ -788,7 +791,8 @@ static int get_sink(lua_State *L, xfer *x, const char *url, const char *want_sha
     seturlfield(L, url);
     return 2;
   }
-  thasher_final(x->hash, NULL, sha);
+  if (x->hash)
+    thasher_final(x->hash, NULL, sha);
   if (want_sha && strcasecmp(want_sha, sha) != 0) {
     drop_sink(x);
     snprintf(msg, sizeof msg, "SHA-256 %s does not match the expected %.64s", sha, want_sha);
@@ -802,8 +806,10 @@ static int get_sink(lua_State *L, xfer *x, const char *url, const char *want_sha
   transfer_etag(x->etag_raw, strlen(x->etag_raw), etag, sizeof etag);
   lua_pushstring(L, etag);
   lua_setfield(L, -2, "etag");
-  lua_pushstring(L, sha);
-  lua_setfield(L, -2, "sha256");
+  if (x->hash) {
+    lua_pushstring(L, sha);
+    lua_setfield(L, -2, "sha256");
+  }
   lua_pushboolean(L, 0);
   lua_setfield(L, -2, "resumed");
   lua_pushboolean(L, 0);
@@ -830,8 +836,10 @@ static int s3_get(lua_State *L) {
   resume = optbool(L, "resume");
   want_sha = optstring(L, "sha256");
   if (snk) {
+    int hash = field(L, "hash") == LUA_TNIL || lua_toboolean(L, -1);
+    lua_pop(L, 1);
     x->snk = snk;
-    return get_sink(L, x, url, want_sha);
+    return get_sink(L, x, url, want_sha, hash);
   }
   x->part = lua_pushfstring(L, "%s.part", dest);
   x->meta = lua_pushfstring(L, "%s.part.etag", dest);

@@ -20,6 +20,7 @@ local s3 = {}
 ---@class skafos.s3.GetOptions: skafos.s3.Options
 ---@field resume? boolean   continue dest..".part" with Range + If-Range (the ETag is kept in dest..".part.etag")
 ---@field sha256? string    expected SHA-256 (hex); a mismatch deletes the part and fails INTEGRITY
+---@field hash? boolean      with a sink only: false skips computing the SHA-256 (default true)
 
 ---@class skafos.s3.PutResult
 ---@field status integer    always 200
@@ -34,7 +35,7 @@ local s3 = {}
 ---@field status integer    200, 206 (resumed) or 416 (the part already held everything)
 ---@field bytes integer     size of dest (with a sink: bytes handed to it)
 ---@field etag string
----@field sha256 string     hex, of the whole file
+---@field sha256? string    hex, of the whole file (absent for a sink with hash = false)
 ---@field resumed boolean
 ---@field restarted boolean the object changed since the part was written: fetched from byte 0
 
@@ -57,6 +58,9 @@ function s3.put(url, source, opts) end
 ---sink is reset, then gets the body of a 200 answer as it arrives (no part file; `resume`
 ---is ignored), and is reset again when the get fails, so a retry starts clean. A failure
 ---of the sink carries the sink's code (NOT_STREAMABLE, UNSAFE_ARCHIVE, INTEGRITY, ...).
+---With a sink, `opts.hash = false` skips the SHA-256 (the result then has no sha256): on a
+---machine with few cores it costs as much time as the transfer, and the extractor checks
+---every entry's CRC-32 anyway.
 ---@param url string
 ---@param dest string|userdata
 ---@param opts? skafos.s3.GetOptions

@@ -449,6 +449,13 @@ describe("skafos.s3", function()
       assert.is_true(slurp(dir .. "/out/model.bin") == data, "extracted bytes differ")
       assert.are.equal("archive.zip\ncard.txt\nmodel.zip\nout\n", listing())
       assert.is_nil(storage_log(e, "GET")[1].headers["range"])
+      -- without the SHA-256, on request
+      ex = assert(zip.extractor(dir .. "/out2"))
+      got = assert(s3.get(url, ex, { hash = false }))
+      assert.is_nil(got.sha256)
+      assert.are.equal(#slurp(archive), got.bytes)
+      assert(ex:finish())
+      assert.is_true(slurp(dir .. "/out2/model.bin") == data, "extracted bytes differ")
     end)
 
     it("fails a truncated or refused get, leaves nothing staged, and starts over on the next", function()
