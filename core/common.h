@@ -80,6 +80,12 @@ skafos_sink *skafos_tosink(lua_State *L, int idx);
  * 0, or -1 when libcurl cannot start. */
 int skafos_curl_init(void);
 
+/* The per-state connection cache (a CURLSH sharing connections, DNS and TLS sessions),
+ * created on first use and owned by a registry userdata, so skafos.http and skafos.s3
+ * reuse each other's connections. Returned as void * to keep curl.h out of this header;
+ * NULL when libcurl could not make one (transfers then work without sharing). */
+void *skafos_curl_share(lua_State *L);
+
 /* "skafos/<version> libcurl/<version>", built once. */
 const char *skafos_user_agent(void);
 

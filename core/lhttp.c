@@ -16,8 +16,6 @@
 #include "common.h"
 #include "transfer.h"
 
-#define SHARE_KEY "skafos.curl.share"
-#define SHARE_MT "skafos.CurlShare"
 #define REQUEST_MT "skafos.http.Request"
 
 /* Bodies kept in memory: the whole body when no `output` is given (max_body), or just
@@ -26,42 +24,6 @@
 #define ERROR_BODY_LIMIT (1024u * 1024u)
 #define DEFAULT_MAX_REDIRECTS 10
 #define PROGRESS_INTERVAL 0.1
-
-/* ---- the per-state connection cache ------------------------------------------------- */
-
-typedef struct share_ud {
-  CURLSH *sh;
-} share_ud;
-
-static int share_gc(lua_State *L) {
-  share_ud *s = luaL_checkudata(L, 1, SHARE_MT);
-  /* Fails only while an easy handle still uses it; then it is left to process exit. */
-  if (s->sh && curl_share_cleanup(s->sh) == CURLSHE_OK)
-    s->sh = NULL;
-  return 0;
-}
-
-/* The registry holds one share per lua_State, created by whichever of skafos.http and
- * skafos.s3 asks first; both use the same key and metatable name. */
-static CURLSH *getshare(lua_State *L) {
-  share_ud *s;
-  if (lua_getfield(L, LUA_REGISTRYINDEX, SHARE_KEY) == LUA_TUSERDATA) {
-    s = lua_touserdata(L, -1);
-    lua_pop(L, 1);
-    return s->sh;
-  }
-  lua_pop(L, 1);
-  s = lua_newuserdatauv(L, sizeof *s, 0);
-  s->sh = NULL;
-  if (luaL_newmetatable(L, SHARE_MT)) {
-    lua_pushcfunction(L, share_gc);
-    lua_setfield(L, -2, "__gc");
-  }
-  lua_setmetatable(L, -2);
-  s->sh = transfer_share_new();
-  lua_setfield(L, LUA_REGISTRYINDEX, SHARE_KEY);
-  return s->sh;
-}
 
 /* ---- the request handle --------------------------------------------------------------
  * Full userdata owning every C resource of one request, so a Lua error at any point
@@ -554,7 +516,7 @@ static int http_request(lua_State *L) {
     q.has_body_file = 1;
   }
 
-  share = getshare(L);
+  share = skafos_curl_share(L);
   if ((r->easy = curl_easy_init()) == NULL)
     return skafos_pusherror(L, "NO_MEMORY", "cannot create a libcurl handle", 0, 0);
 

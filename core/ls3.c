@@ -20,8 +20,6 @@
 #include "s3err.h"
 #include "transfer.h"
 
-#define SHARE_KEY "skafos.curl.share"
-#define SHARE_MT "skafos.CurlShare"
 #define XFER_MT "skafos.s3.Transfer"
 
 #define MAX_PUT_SIZE (INT64_C(5) * 1024 * 1024 * 1024) /* one presigned PUT */
@@ -29,39 +27,6 @@
 #define PROGRESS_INTERVAL 0.1
 #define HASH_CHUNK (1u << 20)
 #define WRITEBACK_STEP (32 * 1024 * 1024) /* start writeback this often, so fsync is short */
-
-/* ---- the per-state connection cache (same registry entry as skafos.http) ------------- */
-
-typedef struct share_ud {
-  CURLSH *sh;
-} share_ud;
-
-static int share_gc(lua_State *L) {
-  share_ud *s = luaL_checkudata(L, 1, SHARE_MT);
-  if (s->sh && curl_share_cleanup(s->sh) == CURLSHE_OK)
-    s->sh = NULL;
-  return 0;
-}
-
-static CURLSH *getshare(lua_State *L) {
-  share_ud *s;
-  if (lua_getfield(L, LUA_REGISTRYINDEX, SHARE_KEY) == LUA_TUSERDATA) {
-    s = lua_touserdata(L, -1);
-    lua_pop(L, 1);
-    return s->sh;
-  }
-  lua_pop(L, 1);
-  s = lua_newuserdatauv(L, sizeof *s, 0);
-  s->sh = NULL;
-  if (luaL_newmetatable(L, SHARE_MT)) {
-    lua_pushcfunction(L, share_gc);
-    lua_setfield(L, -2, "__gc");
-  }
-  lua_setmetatable(L, -2);
-  s->sh = transfer_share_new();
-  lua_setfield(L, LUA_REGISTRYINDEX, SHARE_KEY);
-  return s->sh;
-}
 
 /* ---- the transfer handle --------------------------------------------------------------
  * Full userdata owning every C resource of one put or get; __gc releases them, so a Lua
@@ -455,7 +420,7 @@ static xfer *newxfer(lua_State *L) {
 static CURLcode setup(xfer *x, const char *url) {
   CURL *e = x->easy;
   CURLcode rc = transfer_setup(e, &x->topts, skafos_user_agent(), x->errbuf);
-  CURLSH *share = getshare(x->L);
+  CURLSH *share = skafos_curl_share(x->L);
 #define SET(opt, val)                                                                    \
   do {                                                                                   \
     if (rc == CURLE_OK)                                                                  \
