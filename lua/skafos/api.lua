@@ -3,6 +3,7 @@
 -- are retried through the retry policy, E4 never once sent. Returns `nil, err` with codes
 -- AUTH, NOT_FOUND, CONFLICT, INVALID, SERVER, NO_VERSIONS or a transport code.
 local cjson = require "cjson"
+local errors = require "skafos.errors"
 local http = require "skafos.http"
 
 local M = {}
@@ -18,9 +19,7 @@ function M.escape(s)
 end
 
 local function err_obj(code, message, fields)
-  local e = { code = code, message = message, retryable = false }
-  for k, v in pairs(fields or {}) do e[k] = v end
-  return setmetatable(e, { __tostring = function(t) return t.message end })
+  return errors.new(code, message, fields)
 end
 
 ---A client for one org/app/model.

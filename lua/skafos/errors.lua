@@ -35,6 +35,12 @@ function M.new(code, message, fields)
   return setmetatable(e, mt)
 end
 
+---`nil, err` for a library function: `return errors.fail("USAGE", "...")`.
+---@return nil, table
+function M.fail(code, message, fields)
+  return nil, M.new(code, message, fields)
+end
+
 ---Raises an error object (never returns).
 function M.raise(code, message, fields)
   error(M.new(code, message, fields), 0)

@@ -2,6 +2,7 @@
 -- URL followed by hand with nothing but the URL, then either a resumable download into a
 -- part file next to the target, every CRC checked, the rename and an optional safe unzip;
 -- or, for --unzip without -o, the archive extracted while it downloads and never stored.
+local errors = require "skafos.errors"
 local fs = require "skafos.fs"
 local s3 = require "skafos.s3"
 local session = require "skafos.session"
@@ -9,10 +10,7 @@ local zip = require "skafos.zip"
 
 local M = {}
 
-local function fail(code, message)
-  return nil, setmetatable({ code = code, message = message },
-    { __tostring = function(t) return t.message end })
-end
+local fail = errors.fail
 
 local function exists(path)
   return fs.lstat(path) ~= nil

@@ -2,6 +2,7 @@
 -- policy hooks see and veto the plan, build the zip (streamed straight into the upload
 -- when every entry is stored, else through a temporary file that never outlives the
 -- call), then E4 -> PUT with retries -> E6 with retries.
+local errors = require "skafos.errors"
 local fs = require "skafos.fs"
 local s3 = require "skafos.s3"
 local session = require "skafos.session"
@@ -12,11 +13,7 @@ local M = {}
 M.MAX_ARCHIVE = 5 * 1024 * 1024 * 1024 -- one presigned PUT takes at most 5 GiB
 M.MAX_DESCRIPTION = 255
 
-local function fail(code, message, fields)
-  local e = { code = code, message = message }
-  for k, v in pairs(fields or {}) do e[k] = v end
-  return nil, setmetatable(e, { __tostring = function(t) return t.message end })
-end
+local fail = errors.fail
 
 local function basename(path)
   local trimmed = path:gsub("/+$", "")
