@@ -641,13 +641,9 @@ int zx_write(zx *x, const unsigned char *p, size_t n, zerr *err) {
 
 /* ---- the end ----------------------------------------------------------------------- */
 
-typedef struct tail_io {
-  const zx *x;
-} tail_io;
-
 /* The archive as zr_open sees it: the kept tail, zeros before it (never a signature). */
 static int tail_pread(void *ud, void *buf, size_t n, uint64_t off) {
-  const zx *x = ((tail_io *)ud)->x;
+  const zx *x = ud;
   unsigned char *b = buf;
   while (n > 0 && off < x->tail_start) {
     *b++ = 0;
@@ -775,7 +771,6 @@ static int apply_directory(zx *x, const zr_archive *a, zerr *err) {
 int zx_finish(zx *x, size_t *entries, uint64_t *bytes, zerr *err) {
   zr_archive a;
   zr_io io;
-  tail_io tio;
   int rc;
   if (x->failed.code) {
     *err = x->failed;
@@ -791,9 +786,8 @@ int zx_finish(zx *x, size_t *entries, uint64_t *bytes, zerr *err) {
     return fail(x, err, "INTEGRITY",
                 "no end of central directory record closes the archive (truncated, or "
                 "bytes follow it)");
-  tio.x = x;
   io.pread = tail_pread;
-  io.ud = &tio;
+  io.ud = x;
   io.size = x->tail_start + x->tlen;
   if (zr_open(&a, &io, err) != 0) {
     x->failed = *err;
@@ -873,7 +867,6 @@ zx *zx_new(const char *dir, const zx_options *o, zerr *err) {
 }
 
 int zx_reset(zx *x, zerr *err) {
-  (void)err;
   if (x->stage.committed) {
     zerr_set(err, "INVALID_INPUT", "the extractor has already finished");
     return -1;
