@@ -256,6 +256,11 @@ class Bench:
         os.makedirs(os.path.join(home, ".config"))
         self.base_env.update(HOME=home, XDG_CONFIG_HOME=os.path.join(home, ".config"))
 
+    def pool(self, ds):
+        """Scratch to free before each run: more than any run of this dataset writes (an
+        archive, the emulator's copy of it, an extracted tree or a whole archive in memory)."""
+        return 0 if self.args.no_prefill else 3 * ds.bytes + 64 * MIB
+
     def env(self, emu, extra=None):
         e = dict(self.base_env)
         e.update(SKAFOS_API_URL=emu.urls["api"], SKAFOS_DOWNLOAD_URL=emu.urls["download"],
@@ -309,15 +314,31 @@ class Bench:
             ok, size, note, extra = tool.check(run_dir)
         return Run(ok, wall, rss, size, note, extra)
 
-    def rounds(self, phase, tools, runs, env_for, after_round, stem):
-        """Run `tools` `runs` times, alternated, rotating the order every round."""
+    def prefill(self, nbytes):
+        """Write and delete nbytes of scratch, so that the next run writes into memory just
+        freed whatever ran before it (see the memory regime note of the report)."""
+        if nbytes <= 0:
+            return
+        path = os.path.join(self.work, "prefill")
+        block = bytes(MIB)
+        with open(path, "wb") as f:
+            for _ in range(nbytes // MIB):
+                f.write(block)
+        os.unlink(path)
+
+    def rounds(self, phase, tools, runs, env_for, after_run, stem, prefill=0):
+        """Run `tools` `runs` times, alternated, rotating the order every round. Each run's
+        outputs are deleted right after it (after_run cleans what it left elsewhere)."""
         n = len(tools)
         for r in range(runs):
             order = tools[r % n:] + tools[:r % n]
             round_dir = os.path.join(self.work, "runs", "%s-r%d" % (stem, r + 1))
             for i, tool in enumerate(order):
                 run_dir = os.path.join(round_dir, "%02d" % i)
+                self.prefill(prefill)
                 run = self.run_once(tool, run_dir, env_for(tool), self.args.timeout)
+                shutil.rmtree(run_dir, ignore_errors=True)
+                after_run()
                 tool.runs.append(run)
                 rss = "%.1f MiB" % (run.rss_kib / 1024) if run.rss_kib else "?"
                 log("  %s r%d %-34s %8.3f s  %10s  %s" % (phase, r + 1, tool.label, run.wall, rss,
@@ -325,7 +346,6 @@ class Bench:
                 if not run.ok:
                     self.failures.append("%s: %s run %d: %s" % (stem, tool.label, r + 1, run.note))
             shutil.rmtree(round_dir, ignore_errors=True)
-            after_round()
 
 
 def skafos_json(run_dir):
@@ -389,7 +409,7 @@ def publish_phase(b, emu, ds):
     ]
     keep = emu.object_files()
     b.rounds("publish", tools + floors, args.runs, lambda t: b.env(emu), lambda: emu.drop_objects(keep),
-             "%s-publish" % ds.key)
+             "%s-publish" % ds.key, prefill=b.pool(ds))
     return tools, floors
 
 
@@ -452,7 +472,8 @@ def fetch_phase(b, emu, ds):
         Tool("floor: curl GET of the raw bytes", lambda d: ["sh", script, "url", os.path.join(d, "raw"), "-"],
              check=check_size("raw", raw_size), env={"BENCH_URL": raw_url}),
     ]
-    b.rounds("fetch", tools, args.runs, lambda t: b.env(emu, t.env), lambda: None, "%s-fetch" % ds.key)
+    b.rounds("fetch", tools, args.runs, lambda t: b.env(emu, t.env), lambda: None, "%s-fetch" % ds.key,
+             prefill=b.pool(ds))
     shutil.rmtree(prep, ignore_errors=True)
     return tools, note, archive_size
 
@@ -477,7 +498,7 @@ def cli_phase(b, emu):
              lambda d: ["curl", "-sS", "-f", "-o", os.path.join(d, "out.json"), "-H", "X-API-TOKEN: " + TOKEN, api],
              direct=True),
     ]
-    b.rounds("cli", version, runs, lambda t: b.env(emu), lambda: None, "cli-version")
+    b.rounds("cli", version, runs, lambda t: b.env(emu), lambda: None, "cli-version")  # no prefill: tiny
     b.rounds("cli", listing, runs, lambda t: b.env(emu), lambda: None, "cli-versions")
     return version, listing, len(emu.versions())
 
@@ -680,11 +701,15 @@ def report(args, datasets, results, cli, started, elapsed):
             "\"vs skafos\" is the tool's median over skafos's (ref) median: above 1 means skafos is faster."
             % args.runs,
             "- Runs alternate: within a round every tool runs once, and the order rotates every round.",
-            "- Memory regime: every run writes to a fresh output path and nothing is deleted during a round; "
-            "the outputs of a round and the archives the emulator stored for it are deleted after the round. "
-            "On this machine writing into memory not just freed costs about 2-3 s per GiB, so no tool gets "
-            "the faster reuse of its own last output; the first runs of a round can reuse what the last "
-            "round freed, which the rotation spreads over all tools.",
+            "- Memory regime: the same for every tool. On this machine writing into memory that was not just "
+            "freed costs about 2-3 s per GiB more than reusing memory just freed, and which one a run gets "
+            "depends on what ran before it. So every run writes to a fresh output path, its outputs (and the "
+            "archive the emulator stored) are deleted right after it, and %s"
+            % ("just before every run the harness writes and deletes %s of scratch: every tool writes into "
+               "memory just freed (the fast regime; a one-shot run on a machine that has been idle can be "
+               "slower by up to ~2.7 s per GiB written, which weighs most on the tools that write the most)."
+               % "three times the dataset's size" if not args.no_prefill else
+               "nothing else is done, so a run reuses what the run before it freed."),
             "- The command-line figures (milliseconds) are timed without GNU time in between, so they include "
             "only the harness's own process start (see the /bin/true row); their RSS comes from one more run "
             "under GNU time.",
@@ -743,6 +768,8 @@ def main():
     ap.add_argument("--smoke", action="store_true", help="a few MiB, 1 run, contents verified")
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--no-prefill", action="store_true",
+                    help="do not free scratch memory before each run (see the memory regime note)")
     args = ap.parse_args()
     if args.smoke:
         args.runs, args.cli_runs, args.size_mib, args.files, args.weights_mib = 1, 1, 4, 50, 2
@@ -773,6 +800,11 @@ def main():
         binary = os.path.join(work, "bin", "skafos")
         os.makedirs(os.path.dirname(binary))
         shutil.copy2(args.skafos, binary)
+        src_dir = os.path.dirname(args.skafos)  # and the libraries it loads from beside itself
+        for name in os.listdir(src_dir):
+            if name.startswith("libskafos") and ".so" in name:
+                shutil.copy2(os.path.join(src_dir, name), os.path.join(os.path.dirname(binary), name),
+                             follow_symlinks=False)
         args.skafos = binary
         datasets = make_datasets(work, args)
         emu = Emulator(work)
