@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
+#include <curl/curlver.h>
 #include <lauxlib.h>
 #include <lua-cjson.h>
 #include <lualib.h>
@@ -31,15 +31,9 @@ int luaopen_skafos(lua_State *L);
 static const luaL_Reg preloaded[] = {
     {"skafos.core", luaopen_skafos_core},
     {"skafos.fs", luaopen_skafos_fs},
-#ifdef SKAFOS_HAVE_HTTP
     {"skafos.http", luaopen_skafos_http},
-#endif
-#ifdef SKAFOS_HAVE_S3
     {"skafos.s3", luaopen_skafos_s3},
-#endif
-#ifdef SKAFOS_HAVE_ZIP
     {"skafos.zip", luaopen_skafos_zip},
-#endif
     {"cjson", luaopen_cjson},
     {NULL, NULL}};
 
@@ -211,17 +205,16 @@ void skafos_handle_sigint(lua_State *L) {
 /* ---- skafos.core ----------------------------------------------------------------------
  * What the Lua side of the runtime needs from C: versions, the embedded sources, the
  * executable's directory, exit codes, and per-state verbosity. */
+/* The libcurl version is the one skafos was built against (curlver.h): asking the
+ * library itself would load it, which --version must not pay for. */
 static int core_versions(lua_State *L) {
-  const curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
   lua_createtable(L, 0, 4);
   lua_pushliteral(L, SKAFOS_VERSION);
   lua_setfield(L, -2, "skafos");
   lua_pushliteral(L, LUA_RELEASE);
   lua_setfield(L, -2, "lua");
-  lua_pushstring(L, cv->version);
+  lua_pushliteral(L, LIBCURL_VERSION);
   lua_setfield(L, -2, "curl");
-  lua_pushstring(L, cv->ssl_version ? cv->ssl_version : "none");
-  lua_setfield(L, -2, "ssl");
   lua_pushstring(L, zlibVersion());
   lua_setfield(L, -2, "zlib");
   return 1;
@@ -357,7 +350,8 @@ static int openlibs(lua_State *L) {
 }
 
 /* libcurl (and with it OpenSSL) is initialised once, by the first transfer module loaded
- * (skafos_curl_init), not here: `skafos --version` or `skafos help` never pay for it. */
+ * (skafos_curl_init in lcurl.c), not here: `skafos --version` or `skafos help` never pay
+ * for it. */
 int skafos_openlibs(lua_State *L) {
   lua_pushcfunction(L, openlibs);
   lua_call(L, 0, 0);

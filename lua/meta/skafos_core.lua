@@ -6,7 +6,7 @@
 ---@field version string
 local core = {}
 
----@return {skafos: string, lua: string, curl: string, ssl: string, zlib: string}
+---@return {skafos: string, lua: string, curl: string, zlib: string} curl: the version built against
 function core.versions() end
 
 ---The source of a file compiled into the binary ("scripts/publish.lua"), or nil.

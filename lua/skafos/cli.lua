@@ -23,8 +23,8 @@ local function out(...) io.stdout:write(...) end
 
 local function version_text()
   local v = core.versions()
-  return ("skafos %s (Lua %s, libcurl %s, %s, zlib %s)\n"):format(
-    v.skafos, v.lua:match("[%d.]+$") or v.lua, v.curl, v.ssl, v.zlib)
+  return ("skafos %s (Lua %s, libcurl %s, zlib %s)\n"):format(
+    v.skafos, v.lua:match("[%d.]+$") or v.lua, v.curl, v.zlib)
 end
 
 local function usage_error(msg)

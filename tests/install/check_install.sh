@@ -21,6 +21,8 @@ so=$(find "$PREFIX" -path '*lua/5.4/skafos.so' | head -n 1)
 [ -n "$so" ] || fail "missing the Lua module skafos.so"
 
 "$PREFIX/bin/skafos" --version | grep -q '^skafos ' || fail "installed skafos --version"
+printf 'print(type(require("skafos.http").request), type(require("skafos.s3").put))\n' > "$PREFIX/net.lua"
+[ "$("$PREFIX/bin/skafos" run "$PREFIX/net.lua")" = "$(printf 'function\tfunction')" ] || fail "the installed skafos cannot load its network library"
 # the installed share directory is on the lookup path, found from the executable
 "$PREFIX/bin/skafos" scripts | grep -q "$PREFIX/bin/../share/skafos/scripts\|$PREFIX/share/skafos/scripts" \
   || fail "share directory not on the lookup path"
