@@ -35,14 +35,14 @@ static void *open_net(void) {
     if ((slash = strrchr(exe, '/')) != NULL) {
       *slash = '\0';
       snprintf(path, sizeof path, "%s/%s", exe, SKAFOS_NET_SONAME);
-      if ((lib = dlopen(path, RTLD_NOW | RTLD_LOCAL)) != NULL)
+      if ((lib = dlopen(path, RTLD_LAZY | RTLD_LOCAL)) != NULL)
         return lib;
       snprintf(path, sizeof path, "%s/../%s/%s", exe, SKAFOS_INSTALL_LIBDIR, SKAFOS_NET_SONAME);
-      if ((lib = dlopen(path, RTLD_NOW | RTLD_LOCAL)) != NULL)
+      if ((lib = dlopen(path, RTLD_LAZY | RTLD_LOCAL)) != NULL)
         return lib;
     }
   }
-  return dlopen(SKAFOS_NET_SONAME, RTLD_NOW | RTLD_LOCAL);
+  return dlopen(SKAFOS_NET_SONAME, RTLD_LAZY | RTLD_LOCAL);
 }
 
 /* Returns the named luaopen function of the library, loaded once for the process. */
