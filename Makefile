@@ -40,13 +40,13 @@ asan: deps
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSKAFOS_SANITIZE=ON
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 
-# The whole suite, then again under AddressSanitizer + UndefinedBehaviorSanitizer, then
-# a short libFuzzer run over the zip reader and extractor.
+# A short libFuzzer run over the zip reader and extractor, the whole suite, then the
+# suite again under AddressSanitizer + UndefinedBehaviorSanitizer.
 test: build asan
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
 	cd $(BUILD) && ctest $(CTEST_ARGS) -j 2
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest $(CTEST_ARGS) -j 2 -LE no-sanitize
-	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SECONDS)
 
 FUZZ_SECONDS ?= 20
 fuzz: deps
