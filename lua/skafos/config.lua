@@ -190,7 +190,12 @@ function M.resolve(flags, opts)
     for _, layer in ipairs(layers) do
       local tf = nonempty(layer.cfg.token_file)
       if tf then
-        if tf:sub(1, 1) ~= "/" then tf = layer.dir .. "/" .. tf end
+        local home = getenv("HOME")
+        if tf:sub(1, 2) == "~/" and home then
+          tf = home .. tf:sub(2)
+        elseif tf:sub(1, 1) ~= "/" then
+          tf = layer.dir .. "/" .. tf
+        end
         token_file, token_origin = tf, layer.origin
         break
       end

@@ -70,6 +70,12 @@ describe("skafos.config", function()
     local s = assert(resolve {})
     assert.are.equal("t0k", s.token)
     assert.matches("project config", s.sources.token)
+    -- "~/" is the home directory
+    proc.write(dir .. "/home/.tok", "home-token")
+    proc.write(dir .. "/project/.skafos/config.lua", [[return { token_file = "~/.tok" }]])
+    env.HOME = dir .. "/home"
+    s = assert(resolve {})
+    assert.are.equal("home-token", s.token)
   end)
 
   it("collects hooks, the project's over the user's, and rejects a hook that is not a function", function()
