@@ -670,8 +670,8 @@ def versions(args):
     except ImportError:
         req = "missing"
     return [
-        ("skafos", "%s, tree %s" % (first_line([args.skafos, "--version"]),
-                                     first_line(["git", "-C", ROOT, "describe", "--always", "--dirty"]))),
+        ("skafos", "%s, tree %s when the run started (the binary: %s, built %s)"
+         % (first_line([args.skafos, "--version"]), args.tree, args.skafos_src, args.skafos_built)),
         ("curl", first_line(["curl", "--version"])),
         ("zip", first_line(["zip", "-v"], 1)),
         ("unzip", first_line(["unzip", "-v"])),
@@ -791,6 +791,10 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench: terminated"))
     started = datetime.datetime.now().astimezone()
     args.load_start = " ".join("%.2f" % x for x in os.getloadavg())
+    args.tree = first_line(["git", "-C", ROOT, "describe", "--always", "--dirty"])
+    args.skafos_src = os.path.relpath(args.skafos, ROOT) if args.skafos.startswith(ROOT + os.sep) else args.skafos
+    args.skafos_built = datetime.datetime.fromtimestamp(os.path.getmtime(args.skafos)).astimezone().strftime(
+        "%Y-%m-%d %H:%M %Z")
     t_start = time.perf_counter()
     work = tempfile.mkdtemp(prefix="skafos-bench-")
     log("bench: work directory %s" % work)
