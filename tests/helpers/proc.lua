@@ -69,8 +69,11 @@ end
 
 ---Writes `content` to `path`, creating parent directories.
 function M.write(path, content)
-  os.execute("mkdir -p " .. M.quote((path:gsub("/[^/]*$", ""))))
-  local f = assert(io.open(path, "wb"))
+  local f = io.open(path, "wb")
+  if not f then
+    os.execute("mkdir -p " .. M.quote((path:gsub("/[^/]*$", ""))))
+    f = assert(io.open(path, "wb"))
+  end
   f:write(content)
   f:close()
   return path

@@ -3,24 +3,14 @@
 -- caller's headers, and the err tables of network failures.
 local cjson = require("cjson")
 local http = require("skafos.http")
+local proc = require("proc")
 local emulator = require("emulator")
 
 local TOKEN = "demo-token"
 local MODEL = "/organizations/demo-org/apps/demo-app/models/demo-model"
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local data = f:read("a")
-  f:close()
-  return data
-end
-
-local function spit(path, data)
-  local f = assert(io.open(path, "wb"))
-  f:write(data)
-  f:close()
-end
+-- file helpers shared by the specs (tests/helpers/proc.lua)
+local slurp, spit = proc.read, proc.write
 
 local function json_request(e, method, path, body)
   return assert(http.request({

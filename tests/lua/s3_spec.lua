@@ -4,25 +4,15 @@
 local cjson = require("cjson")
 local http = require("skafos.http")
 local s3 = require("skafos.s3")
+local proc = require("proc")
 local retry = require("skafos.retry")
 local emulator = require("emulator")
 
 local TOKEN = "demo-token"
 local MODEL = "/organizations/demo-org/apps/demo-app/models/demo-model"
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local data = f:read("a")
-  f:close()
-  return data
-end
-
-local function spit(path, data)
-  local f = assert(io.open(path, "wb"))
-  f:write(data)
-  f:close()
-end
+-- file helpers shared by the specs (tests/helpers/proc.lua)
+local slurp, spit = proc.read, proc.write
 
 local function exists(path)
   local f = io.open(path, "rb")

@@ -2,14 +2,13 @@
 -- same bytes for the same inputs, streams equal to stored archives, and extraction that
 -- refuses every case of the hostile corpus without touching anything outside the target.
 local zip = require("skafos.zip")
+local proc = require("proc")
 local fs = require("skafos.fs")
 local cjson = require("cjson")
 
 local SOURCE = os.getenv("SKAFOS_SOURCE_DIR") or "."
 
-local function q(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local q = proc.quote
 
 local function sh(cmd)
   local p = assert(io.popen(cmd .. " 2>&1"))
@@ -18,19 +17,8 @@ local function sh(cmd)
   return ok and 0 or code, out
 end
 
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local data = f:read("a")
-  f:close()
-  return data
-end
-
-local function spit(path, data)
-  local f = assert(io.open(path, "wb"))
-  f:write(data)
-  f:close()
-end
+-- file helpers shared by the specs (tests/helpers/proc.lua)
+local slurp, spit = proc.read, proc.write
 
 -- Incompressible bytes without reading /dev/urandom (reproducible).
 local function noise(n, seed)
