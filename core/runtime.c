@@ -286,17 +286,6 @@ static int core_set_trace(lua_State *L) {
   return 0;
 }
 
-static int core_verbose(lua_State *L) {
-  lua_pushinteger(L, debug_level(L));
-  lua_pushinteger(L, skafos_trace_level(L));
-  return 2;
-}
-
-static int core_interrupted(lua_State *L) {
-  lua_pushboolean(L, skafos_interrupted());
-  return 1;
-}
-
 static const luaL_Reg core_funcs[] = {
     {"versions", core_versions},
     {"embedded", core_embedded},
@@ -305,8 +294,6 @@ static const luaL_Reg core_funcs[] = {
     {"exit_code", core_exit_code},
     {"set_verbose", core_set_verbose},
     {"set_trace", core_set_trace},
-    {"verbose", core_verbose},
-    {"interrupted", core_interrupted},
     {NULL, NULL}};
 
 int luaopen_skafos_core(lua_State *L) {

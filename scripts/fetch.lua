@@ -26,9 +26,7 @@ function W.run(_, args)
   local result, err = fetch.fetch {
     flags = args, version = args.version, output = args.output, unzip = unzip, force = args.force,
     progress = function(phase) return ui:progress(phase) end,
-    on_retry = function(e, attempt, delay)
-      ui:info("retrying %s in %.1fs (attempt %d): %s", e.what or "request", delay, attempt + 1, tostring(e.message))
-    end,
+    on_retry = ui:on_retry(),
   }
   if not result then errors.throw(err) end
   ui:result(result, function(out)

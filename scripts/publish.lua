@@ -42,9 +42,7 @@ function W.run(ctx, args)
     flags = args, files = args.files, description = args.description, level = args.level,
     dry_run = args.dry_run, hooks = ctx.workflow,
     progress = function(phase) return ui:progress(phase) end,
-    on_retry = function(e, attempt, delay)
-      ui:info("retrying %s in %.1fs (attempt %d): %s", e.what or "request", delay, attempt + 1, tostring(e.message))
-    end,
+    on_retry = ui:on_retry(),
   }
   if not result then errors.throw(err) end
   if result.dry_run then return print_plan(ui, result) end

@@ -34,11 +34,4 @@ function core.set_verbose(level) end
 ---@param level integer
 function core.set_trace(level) end
 
----@return integer verbose, integer trace
-function core.verbose() end
-
----True once SIGINT arrived.
----@return boolean
-function core.interrupted() end
-
 return core

@@ -58,6 +58,13 @@ function UI:warn(fmt, ...)
   self.err:write("skafos: warning: ", fmt:format(...), "\n")
 end
 
+---A retry announcer for the library's `on_retry(err, attempt, delay)`.
+function UI:on_retry()
+  return function(e, attempt, delay)
+    self:info("retrying %s in %.1fs (attempt %d): %s", e.what or "request", delay, attempt + 1, tostring(e.message))
+  end
+end
+
 ---Prints a result: `doc` as JSON with --json, else what `human(out)` writes.
 function UI:result(doc, human)
   if self.json then
