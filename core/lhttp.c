@@ -331,6 +331,7 @@ static void seturlfield(lua_State *L, const char *url) {
 static int pushfailure(lua_State *L, request *r, CURLcode rc) {
   const char *code;
   const char *msg;
+  char buf[CURL_ERROR_SIZE + 768];
   int retryable = 0;
   if (r->stash_code) {
     code = r->stash_code;
@@ -340,7 +341,7 @@ static int pushfailure(lua_State *L, request *r, CURLcode rc) {
     msg = "interrupted";
   } else {
     code = transfer_curl_code(rc, &retryable);
-    msg = r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc);
+    msg = transfer_curl_message(r->easy, rc, r->errbuf, &r->topts, buf, sizeof buf);
   }
   skafos_pusherror(L, code, msg, 0, retryable);
   seturlfield(L, r->url);

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include <openssl/evp.h>
+#include <openssl/x509_vfy.h>
 
 #include "transfer.h"
 
@@ -493,6 +494,102 @@ const char *transfer_curl_code(CURLcode rc, int *retryable) {
   if (retryable)
     *retryable = r;
   return code;
+}
+
+/* The proxy libcurl takes from the environment for url when no proxy option is set:
+ * <scheme>_proxy (also upper case, except HTTP_PROXY, which libcurl ignores), then
+ * all_proxy/ALL_PROXY. A set but empty variable means none. *from names the variable. */
+static const char *env_proxy(const char *url, const char **from) {
+  static const char *const http_vars[] = {"http_proxy", "all_proxy", "ALL_PROXY", NULL};
+  static const char *const https_vars[] = {"https_proxy", "HTTPS_PROXY", "all_proxy",
+                                           "ALL_PROXY", NULL};
+  const char *const *v = strncasecmp(url, "https:", 6) == 0 ? https_vars : http_vars;
+  for (; *v; v++) {
+    const char *p = getenv(*v);
+    if (p) {
+      *from = *v;
+      return *p ? p : NULL;
+    }
+  }
+  return NULL;
+}
+
+/* Writes "host port N" of a proxy string as libcurl's connect errors name it (default
+ * port 1080, 443 for https://), without any credentials. Returns 0 or -1. */
+static int proxy_name(const char *proxy, char *out, size_t outlen) {
+  CURLU *u = curl_url();
+  char *host = NULL, *port = NULL;
+  int ok = -1;
+  if (u && curl_url_set(u, CURLUPART_URL, proxy,
+                        CURLU_DEFAULT_SCHEME | CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+    const char *p = "1080";
+    if (curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK)
+      p = port;
+    else if (strncasecmp(proxy, "https://", 8) == 0)
+      p = "443";
+    ok = snprintf(out, outlen, "%s port %s", host, p) < (int)outlen ? 0 : -1;
+  }
+  curl_free(host);
+  curl_free(port);
+  curl_url_cleanup(u);
+  return ok;
+}
+
+/* The host of the handle's current URL into out ("the server" when unknown). */
+static void url_host(CURL *easy, char *out, size_t outlen) {
+  char *url = NULL, *host = NULL;
+  CURLU *u = curl_url();
+  snprintf(out, outlen, "%s", "the server");
+  curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &url);
+  if (u && url && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+    snprintf(out, outlen, "%s", host);
+  curl_free(host);
+  curl_url_cleanup(u);
+}
+
+const char *transfer_curl_message(CURL *easy, CURLcode rc, const char *errbuf,
+                                  const transfer_opts *o, char *out, size_t outlen) {
+  const char *text = errbuf && errbuf[0] ? errbuf : curl_easy_strerror(rc);
+  char host[256], name[300], needle[310];
+  snprintf(out, outlen, "%s", text);
+  if (rc == CURLE_PEER_FAILED_VERIFICATION) {
+    long vr = X509_V_OK;
+    int untrusted;
+    curl_easy_getinfo(easy, CURLINFO_SSL_VERIFYRESULT, &vr);
+    /* No chain to a trusted root: the one case a CA bundle fixes. */
+    untrusted = vr == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT ||
+                vr == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
+                vr == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE ||
+                vr == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||
+                vr == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN;
+    url_host(easy, host, sizeof host);
+    if (untrusted && o->ca_file)
+      snprintf(out, outlen, "cannot verify the TLS certificate of %s: %s; no CA in ca_file %s "
+               "signed it", host, text, o->ca_file);
+    else if (untrusted)
+      snprintf(out, outlen, "cannot verify the TLS certificate of %s: %s; if the server uses a "
+               "private CA, pass that CA's certificate (PEM) as ca_file", host, text);
+    else
+      snprintf(out, outlen, "cannot verify the TLS certificate of %s: %s", host, text);
+  } else if (rc == CURLE_SSL_CACERT_BADFILE && o->ca_file) {
+    snprintf(out, outlen, "cannot use ca_file %s as a CA bundle: %s", o->ca_file, text);
+  } else if (rc == CURLE_COULDNT_CONNECT) {
+    /* Say so when it was the proxy that refused: libcurl names the host it dialled. */
+    const char *from = "the proxy option", *proxy = o->proxy;
+    char *url = NULL;
+    if (proxy == NULL) {
+      curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &url);
+      proxy = url ? env_proxy(url, &from) : NULL;
+    }
+    if (proxy && *proxy && proxy_name(proxy, name, sizeof name) == 0) {
+      snprintf(needle, sizeof needle, " %s ", name);
+      if (strstr(text, needle))
+        snprintf(out, outlen, "cannot connect to the proxy %s (from %s): %s", name, from, text);
+    }
+  }
+  return out;
 }
 
 const char *transfer_status_code(long status, int *retryable) {

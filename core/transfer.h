@@ -88,6 +88,12 @@ double transfer_now(void);
  * whether retrying the same request may succeed. */
 const char *transfer_curl_code(CURLcode rc, int *retryable);
 
+/* Writes the message of a failed transfer into out (outlen bytes) and returns out:
+ * libcurl's text (errbuf when set), prefixed with the host and a hint when a certificate
+ * cannot be verified, or with the proxy (and where it was set) when the proxy refused. */
+const char *transfer_curl_message(CURL *easy, CURLcode rc, const char *errbuf,
+                                  const transfer_opts *o, char *out, size_t outlen);
+
 /* Maps a final HTTP status (>= 300) to a stable code and retryable flag, as used when
  * the body does not say more. */
 const char *transfer_status_code(long status, int *retryable);
