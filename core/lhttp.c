@@ -413,6 +413,22 @@ static CURLcode setup(request *r, const reqspec *q, CURLSH *share) {
   return rc;
 }
 
+/* The HTTP version the final response came in: "1.0", "1.1", "2" or "3". */
+static const char *http_version(CURL *easy) {
+  long v = 0;
+  curl_easy_getinfo(easy, CURLINFO_HTTP_VERSION, &v);
+  switch (v) {
+  case CURL_HTTP_VERSION_1_0:
+    return "1.0";
+  case CURL_HTTP_VERSION_2_0:
+    return "2";
+  case CURL_HTTP_VERSION_3:
+    return "3";
+  default:
+    return "1.1";
+  }
+}
+
 static int isredirect(long s) {
   return s == 301 || s == 302 || s == 303 || s == 307 || s == 308;
 }
@@ -575,7 +591,7 @@ static int http_request(lua_State *L) {
   if (rc != CURLE_OK || r->stash_code)
     return pushfailure(L, r, rc);
 
-  lua_createtable(L, 0, 6);
+  lua_createtable(L, 0, 7);
   lua_pushinteger(L, r->status);
   lua_setfield(L, -2, "status");
   pushheaders(L, &r->head);
@@ -591,6 +607,8 @@ static int http_request(lua_State *L) {
   lua_setfield(L, -2, "url");
   lua_pushinteger(L, redirects);
   lua_setfield(L, -2, "redirects");
+  lua_pushstring(L, http_version(r->easy));
+  lua_setfield(L, -2, "version");
   if (isredirect(r->status)) {
     char *loc = NULL;
     curl_easy_getinfo(r->easy, CURLINFO_REDIRECT_URL, &loc);

@@ -47,6 +47,8 @@ local http = {}
 ---@field url string                     the final URL
 ---@field redirects integer              redirects followed
 ---@field redirect_url? string           absolute target of a 3xx answer
+---@field version string                 HTTP version of the final response: "1.0", "1.1", "2" (negotiated
+---                                      by ALPN over https when the server offers it) or "3"
 
 ---Performs one request (and its redirects when follow = true). HTTP error statuses are
 ---responses, not errors; network and local failures return nil, err. Misuse raises.
