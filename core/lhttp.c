@@ -340,8 +340,8 @@ static int pushfailure(lua_State *L, request *r, CURLcode rc) {
     code = "INTERRUPTED";
     msg = "interrupted";
   } else {
-    code = transfer_curl_code(rc, &retryable);
-    msg = transfer_curl_message(r->easy, rc, r->errbuf, &r->topts, buf, sizeof buf);
+    code = transfer_curl_failure(r->easy, rc, r->errbuf, &r->topts, &retryable, buf, sizeof buf);
+    msg = buf;
   }
   skafos_pusherror(L, code, msg, 0, retryable);
   seturlfield(L, r->url);

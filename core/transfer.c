@@ -549,12 +549,36 @@ static void url_host(CURL *easy, char *out, size_t outlen) {
   curl_url_cleanup(u);
 }
 
-const char *transfer_curl_message(CURL *easy, CURLcode rc, const char *errbuf,
-                                  const transfer_opts *o, char *out, size_t outlen) {
+/* The proxy the transfer was set up with, before NO_PROXY: the proxy option, else the
+ * environment's; *from says which. NULL when none. */
+static const char *configured_proxy(CURL *easy, const transfer_opts *o, const char **from) {
+  char *url = NULL;
+  *from = "the proxy option";
+  if (o->proxy)
+    return *o->proxy ? o->proxy : NULL;
+  curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &url);
+  return url ? env_proxy(url, from) : NULL;
+}
+
+const char *transfer_curl_failure(CURL *easy, CURLcode rc, const char *errbuf,
+                                  const transfer_opts *o, int *retryable, char *out,
+                                  size_t outlen) {
+  const char *code = transfer_curl_code(rc, retryable);
   const char *text = errbuf && errbuf[0] ? errbuf : curl_easy_strerror(rc);
+  const char *proxy, *from;
   char host[256], name[300], needle[310];
+  long connect = 0;
   snprintf(out, outlen, "%s", text);
-  if (rc == CURLE_PEER_FAILED_VERIFICATION) {
+  curl_easy_getinfo(easy, CURLINFO_HTTP_CONNECTCODE, &connect);
+  if (connect >= 300) {
+    /* The proxy answered CONNECT with an error status, which libcurl reports as a
+     * receive error; retrying helps as much as it would for that status. */
+    code = "PROXY";
+    transfer_status_code(connect, retryable);
+    proxy = configured_proxy(easy, o, &from);
+    if (proxy && proxy_name(proxy, name, sizeof name) == 0)
+      snprintf(out, outlen, "the proxy %s (from %s) refused the tunnel: %s", name, from, text);
+  } else if (rc == CURLE_PEER_FAILED_VERIFICATION) {
     long vr = X509_V_OK;
     int untrusted;
     curl_easy_getinfo(easy, CURLINFO_SSL_VERIFYRESULT, &vr);
@@ -576,20 +600,16 @@ const char *transfer_curl_message(CURL *easy, CURLcode rc, const char *errbuf,
   } else if (rc == CURLE_SSL_CACERT_BADFILE && o->ca_file) {
     snprintf(out, outlen, "cannot use ca_file %s as a CA bundle: %s", o->ca_file, text);
   } else if (rc == CURLE_COULDNT_CONNECT) {
-    /* Say so when it was the proxy that refused: libcurl names the host it dialled. */
-    const char *from = "the proxy option", *proxy = o->proxy;
-    char *url = NULL;
-    if (proxy == NULL) {
-      curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &url);
-      proxy = url ? env_proxy(url, &from) : NULL;
-    }
-    if (proxy && *proxy && proxy_name(proxy, name, sizeof name) == 0) {
+    /* Say so when it was the proxy that refused: libcurl names the host it dialled, which
+     * is the target instead when NO_PROXY left the proxy out. */
+    proxy = configured_proxy(easy, o, &from);
+    if (proxy && proxy_name(proxy, name, sizeof name) == 0) {
       snprintf(needle, sizeof needle, " %s ", name);
       if (strstr(text, needle))
         snprintf(out, outlen, "cannot connect to the proxy %s (from %s): %s", name, from, text);
     }
   }
-  return out;
+  return code;
 }
 
 const char *transfer_status_code(long status, int *retryable) {

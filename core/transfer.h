@@ -88,11 +88,14 @@ double transfer_now(void);
  * whether retrying the same request may succeed. */
 const char *transfer_curl_code(CURLcode rc, int *retryable);
 
-/* Writes the message of a failed transfer into out (outlen bytes) and returns out:
- * libcurl's text (errbuf when set), prefixed with the host and a hint when a certificate
- * cannot be verified, or with the proxy (and where it was set) when the proxy refused. */
-const char *transfer_curl_message(CURL *easy, CURLcode rc, const char *errbuf,
-                                  const transfer_opts *o, char *out, size_t outlen);
+/* transfer_curl_code for a transfer that failed on `easy`, made more exact with what the
+ * handle knows (a proxy that refused CONNECT is "PROXY", retryable as its status is), and
+ * its message written into out (outlen bytes): libcurl's text (errbuf when set),
+ * prefixed with the host and a hint when a certificate cannot be verified, or with the
+ * proxy and where it was set when the proxy refused. */
+const char *transfer_curl_failure(CURL *easy, CURLcode rc, const char *errbuf,
+                                  const transfer_opts *o, int *retryable, char *out,
+                                  size_t outlen);
 
 /* Maps a final HTTP status (>= 300) to a stable code and retryable flag, as used when
  * the body does not say more. */
