@@ -748,17 +748,53 @@ static int extractor_sink_reset(skafos_sink *snk, char *errbuf, size_t errlen) {
   return -1;
 }
 
+static int64_t extractor_sink_resume(skafos_sink *snk, char *etag, size_t etaglen,
+                                     char *errbuf, size_t errlen) {
+  lextractor *le = (lextractor *)snk;
+  int64_t off = -1;
+  if (le->x == NULL)
+    zerr_set(&le->err, "INVALID_INPUT", "the zip extractor is closed");
+  else if ((off = zx_resume_point(le->x, etag, etaglen, &le->err)) >= 0)
+    return off;
+  snk->code = le->err.code;
+  snprintf(errbuf, errlen, "%s", le->err.msg);
+  return -1;
+}
+
+static int extractor_sink_start(skafos_sink *snk, int64_t offset, const char *etag,
+                                char *errbuf, size_t errlen) {
+  lextractor *le = (lextractor *)snk;
+  if (le->x == NULL) {
+    zerr_set(&le->err, "INVALID_INPUT", "the zip extractor is closed");
+  } else if (zx_start(le->x, offset, etag, &le->err) == 0) {
+    snk->code = NULL;
+    return 0;
+  }
+  snk->code = le->err.code;
+  snprintf(errbuf, errlen, "%s", le->err.msg);
+  return -1;
+}
+
 static int zip_extractor(lua_State *L) {
   const char *dir = luaL_checkstring(L, 1);
   zx_options o;
   lextractor *le;
   memset(&o, 0, sizeof o);
   check_xopts(L, 2, &o.max_size, &o.max_ratio, &o.symlinks_inside, &o.force);
+  if (lua_istable(L, 2)) {
+    lua_getfield(L, 2, "resumable");
+    o.resumable = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
   o.hooks = &extractor_hooks;
   le = lua_newuserdatauv(L, sizeof *le, 0);
   memset(le, 0, sizeof *le);
   le->sink.write = extractor_sink_write;
   le->sink.reset = extractor_sink_reset;
+  if (o.resumable) {
+    le->sink.resume = extractor_sink_resume;
+    le->sink.start = extractor_sink_start;
+  }
   luaL_setmetatable(L, EXTRACTOR_MT);
   le->x = zx_new(dir, &o, &le->err);
   if (le->x == NULL)
@@ -810,8 +846,50 @@ static int zipextractor_finish(lua_State *L) {
   return 1;
 }
 
-/* abort, __gc and __close: removes whatever was extracted; safe twice. */
+/* Where an interrupted download can go on: offset (0: the start) and ETag ("" if none). */
+static int zipextractor_resume_point(lua_State *L) {
+  lextractor *le = checkextractor(L);
+  char etag[256];
+  int64_t off = zx_resume_point(le->x, etag, sizeof etag, &le->err);
+  if (off < 0)
+    return fail(L, NULL, &le->err);
+  lua_pushinteger(L, (lua_Integer)off);
+  lua_pushstring(L, etag);
+  return 2;
+}
+
+static int zipextractor_start(lua_State *L) {
+  lextractor *le = checkextractor(L);
+  lua_Integer off = luaL_checkinteger(L, 2);
+  if (zx_start(le->x, (int64_t)off, luaL_optstring(L, 3, ""), &le->err) != 0)
+    return fail(L, NULL, &le->err);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int zipextractor_partial_dir(lua_State *L) {
+  lextractor *le = luaL_checkudata(L, 1, EXTRACTOR_MT);
+  const char *d = le->x ? zx_partial_dir(le->x) : NULL;
+  if (d)
+    lua_pushstring(L, d);
+  else
+    lua_pushnil(L);
+  return 1;
+}
+
+/* abort: removes whatever was extracted, also a resumable extractor's partial work. */
 static int zipextractor_abort(lua_State *L) {
+  lextractor *le = luaL_checkudata(L, 1, EXTRACTOR_MT);
+  zx_discard(le->x);
+  zx_free(le->x);
+  le->x = NULL;
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* close, __gc and __close: as abort, except that a resumable extractor keeps its
+ * partial work for the next run; safe twice. */
+static int zipextractor_close(lua_State *L) {
   lextractor *le = luaL_checkudata(L, 1, EXTRACTOR_MT);
   zx_free(le->x);
   le->x = NULL;
@@ -856,11 +934,15 @@ static const luaL_Reg stream_meta[] = {{"__close", zipstream_close},
 static const luaL_Reg extractor_methods[] = {{"write", zipextractor_write},
                                              {"finish", zipextractor_finish},
                                              {"reset", zipextractor_reset},
+                                             {"resume_point", zipextractor_resume_point},
+                                             {"start", zipextractor_start},
+                                             {"partial_dir", zipextractor_partial_dir},
                                              {"abort", zipextractor_abort},
+                                             {"close", zipextractor_close},
                                              {NULL, NULL}};
 
-static const luaL_Reg extractor_meta[] = {{"__close", zipextractor_abort},
-                                          {"__gc", zipextractor_abort},
+static const luaL_Reg extractor_meta[] = {{"__close", zipextractor_close},
+                                          {"__gc", zipextractor_close},
                                           {"__tostring", zipextractor_tostring},
                                           {NULL, NULL}};
 

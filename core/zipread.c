@@ -1025,13 +1025,28 @@ int zr_stage_limits(const zr_stage *s, int64_t max_size, int64_t max_ratio,
 int zr_stage_create(zr_stage *s, zerr *err) {
   mode_t mask;
   zr_stage_discard(s);
-  s->path = malloc(strlen(s->parent) + strlen(s->base) + 32);
-  if (s->path == NULL) {
-    zerr_set(err, "NOMEM", "out of memory");
-    return -1;
+  if (s->fixed) {
+    zr_rm_tree(s->fixed); /* whatever an earlier run left there */
+    if ((s->path = strdup(s->fixed)) == NULL) {
+      zerr_set(err, "NOMEM", "out of memory");
+      return -1;
+    }
+    if (mkdir(s->path, 0700) != 0) {
+      zerr_set(err, "IO", "cannot create the staging directory %s: %s", s->path,
+               strerror(errno));
+      free(s->path);
+      s->path = NULL;
+      return -1;
+    }
+  } else {
+    s->path = malloc(strlen(s->parent) + strlen(s->base) + 32);
+    if (s->path == NULL) {
+      zerr_set(err, "NOMEM", "out of memory");
+      return -1;
+    }
+    sprintf(s->path, "%s/.%s.skafos-XXXXXX", s->parent, s->base);
   }
-  sprintf(s->path, "%s/.%s.skafos-XXXXXX", s->parent, s->base);
-  if (mkdtemp(s->path) == NULL) {
+  if (!s->fixed && mkdtemp(s->path) == NULL) {
     zerr_set(err, "IO", "cannot create a staging directory in %s: %s", s->parent,
              strerror(errno));
     free(s->path);

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,8 @@
 #define OUTBUF (1u << 20)
 #define TAIL_MAX (64u << 20) /* central directory and end records kept in memory */
 #define FLAG_DESCRIPTOR 0x08
+#define JOURNAL_MAX (256u << 20) /* a longer journal is not ours: start over */
+static const char JOURNAL_MAGIC[8] = {'S', 'K', 'A', 'F', 'O', 'S', 'X', '1'};
 
 enum { ST_SIG, ST_LOCAL, ST_DATA, ST_DESC, ST_TAIL, ST_SKIP };
 
@@ -54,7 +57,18 @@ struct zx {
   unsigned char *tail;
   size_t tlen, tcap;
   uint64_t tail_start;
+  /* resumable extraction: <parent>/.<base>.skafos-partial holds the stage (tree/) and a
+   * journal of every entry begun and ended, so a later extractor, in this process or
+   * another, continues from the last entry boundary or the last byte of a stored entry */
+  char *pdir, *jpath;
+  int jfd;        /* the journal, locked; -1 when not resumable */
+  int jstop;      /* an unsafe entry was seen: no more records */
+  uint64_t *jofs; /* per entry: where its begin record starts in the journal */
+  uint64_t jlen;  /* journal bytes written */
+  uint64_t data_start; /* of the current entry */
 };
+
+static void failed_cleanup(zx *x, const char *code);
 
 static int fail(zx *x, zerr *err, const char *code, const char *msg) {
   zerr_set(&x->failed, code, "%s", msg);
@@ -197,6 +211,103 @@ bad:
   return -1;
 }
 
+/* ---- the journal of a resumable extraction ------------------------------------------
+ * "SKAFOSX1", u16 ETag length, the ETag, u32 CRC-32 of those bytes; then records: u8
+ * type, u32 payload length, the payload, u32 CRC-32 of type, length and payload. 'B' (an
+ * entry begins): u64 local header offset, u64 data offset, u16 flags, u16 method, u32
+ * CRC, u64 compressed and u64 uncompressed size as declared, u8 zip64, the name. 'E' (it
+ * ended and passed its checks): u32 CRC, u64 compressed size, u64 size, u64 archive
+ * offset after it. Nothing is synced: a resume checks every finished file's CRC again. */
+
+#define JB_FIXED 41
+#define JE_FIXED 28
+
+static int jwrite(zx *x, const unsigned char *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = pwrite(x->jfd, p, n, (off_t)x->jlen);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return -1;
+    p += w;
+    n -= (size_t)w;
+    x->jlen += (uint64_t)w;
+  }
+  return 0;
+}
+
+/* Appends one record, unless there is no journal or an unsafe entry stopped it (a
+ * resume then replays up to that entry and meets it again). */
+static int jrecord(zx *x, int type, const unsigned char *payload, size_t len, zerr *err) {
+  unsigned char head[5], tail[4];
+  uLong c;
+  if (x->jfd < 0 || x->jstop || x->jlen == 0) /* no journal, or not started by zx_start */
+    return 0;
+  if (x->pending.code) {
+    x->jstop = 1;
+    return 0;
+  }
+  head[0] = (unsigned char)type;
+  zf_put32(head + 1, (uint32_t)len);
+  c = crc32(crc32(0L, head, 5), payload, (uInt)len);
+  zf_put32(tail, (uint32_t)c);
+  if (jwrite(x, head, 5) != 0 || jwrite(x, payload, len) != 0 || jwrite(x, tail, 4) != 0) {
+    zerr_set(err, "IO", "cannot write %s: %s", x->jpath, strerror(errno));
+    x->failed = *err;
+    return -1;
+  }
+  return 0;
+}
+
+static int jbegin(zx *x, zerr *err) {
+  const zr_entry *e = x->cur;
+  unsigned char *b;
+  int rc;
+  if (x->jfd < 0 || x->jstop || x->jlen == 0)
+    return 0;
+  x->jofs[x->n - 1] = x->jlen;
+  if ((b = malloc(JB_FIXED + e->namelen)) == NULL)
+    return fail(x, err, "NOMEM", "out of memory");
+  zf_put64(b, e->offset);
+  zf_put64(b + 8, x->data_start);
+  zf_put16(b + 16, e->flags);
+  zf_put16(b + 18, e->method);
+  zf_put32(b + 20, e->crc);
+  zf_put64(b + 24, e->csize);
+  zf_put64(b + 32, e->usize);
+  b[40] = (unsigned char)x->zip64;
+  memcpy(b + JB_FIXED, e->name, e->namelen);
+  rc = jrecord(x, 'B', b, JB_FIXED + e->namelen, err);
+  free(b);
+  return rc;
+}
+
+static int jend(zx *x, zerr *err) {
+  unsigned char b[JE_FIXED];
+  zf_put32(b, x->cur->crc);
+  zf_put64(b + 4, x->cur->csize);
+  zf_put64(b + 12, x->cur->usize);
+  zf_put64(b + 20, x->pos);
+  return jrecord(x, 'E', b, sizeof b, err);
+}
+
+/* Starts the journal afresh for the object with this ETag. */
+static int jstart(zx *x, const char *etag, zerr *err) {
+  size_t el = strlen(etag) > 1024 ? 1024 : strlen(etag);
+  unsigned char b[8 + 2 + 1024 + 4];
+  memcpy(b, JOURNAL_MAGIC, 8);
+  zf_put16(b + 8, (uint16_t)el);
+  memcpy(b + 10, etag, el);
+  zf_put32(b + 10 + el, (uint32_t)crc32(0L, b, (uInt)(10 + el)));
+  x->jlen = 0;
+  x->jstop = 0;
+  if (ftruncate(x->jfd, 0) != 0 || jwrite(x, b, 14 + el) != 0) {
+    zerr_set(err, "IO", "cannot write %s: %s", x->jpath, strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
 /* ---- local headers ------------------------------------------------------------------ */
 
 /* Collects bytes into hbuf until it holds `need`; returns 1 when it does. */
@@ -254,6 +365,20 @@ bad:
   return -1;
 }
 
+static int grow_entries(zx *x, zerr *err) {
+  size_t ncap = x->cap ? 2 * x->cap : 64;
+  zr_entry *g = realloc(x->ents, ncap * sizeof *g);
+  uint64_t *j;
+  if (g == NULL)
+    return fail(x, err, "NOMEM", "out of memory");
+  x->ents = g;
+  if ((j = realloc(x->jofs, ncap * sizeof *j)) == NULL)
+    return fail(x, err, "NOMEM", "out of memory");
+  x->jofs = j;
+  x->cap = ncap;
+  return 0;
+}
+
 static int parse_local(zx *x, zerr *err) {
   const unsigned char *h = x->hbuf;
   size_t nl = zf_get16(h + 26), xl = zf_get16(h + 28), p = 0, other;
@@ -262,14 +387,8 @@ static int parse_local(zx *x, zerr *err) {
   char nb[ZR_NAMEBUF], nb2[ZR_NAMEBUF];
   zerr why;
   int dup;
-  if (x->n == x->cap) {
-    size_t ncap = x->cap ? 2 * x->cap : 64;
-    zr_entry *g = realloc(x->ents, ncap * sizeof *g);
-    if (g == NULL)
-      return fail(x, err, "NOMEM", "out of memory");
-    x->ents = g;
-    x->cap = ncap;
-  }
+  if (x->n == x->cap && grow_entries(x, err) != 0)
+    return -1;
   e = &x->ents[x->n];
   memset(e, 0, sizeof *e);
   e->name = malloc(nl + 1);
@@ -286,6 +405,7 @@ static int parse_local(zx *x, zerr *err) {
   e->csize = zf_get32(h + 18);
   e->usize = zf_get32(h + 22);
   e->offset = x->pos - ZF_LOCAL_FIXED - nl - xl;
+  x->data_start = x->pos;
   e->is_dir = nl > 0 && e->name[nl - 1] == '/';
   x->zip64 = 0;
   while (p + 4 <= xl) {
@@ -360,7 +480,7 @@ static int parse_local(zx *x, zerr *err) {
   }
   if (!x->discard && open_entry(x, err) != 0)
     return -1;
-  return 0;
+  return x->discard ? 0 : jbegin(x, err);
 }
 
 /* ---- end of an entry's data ------------------------------------------------------- */
@@ -398,7 +518,7 @@ static int check_sizes(zx *x, uint32_t crc, uint64_t csize, uint64_t usize, zerr
     e->crc = crc;
     e->csize = csize;
     e->usize = usize;
-    return 0;
+    return x->discard ? 0 : jend(x, err);
   }
   x->failed = *err;
   return -1;
@@ -625,11 +745,12 @@ int zx_write(zx *x, const unsigned char *p, size_t n, zerr *err) {
       break;
     }
     if (r < 0) {
-      /* nothing stays behind a failure; only zx_reset starts over */
+      /* nothing stays behind a failure (but an interrupted resumable extraction); only
+       * zx_reset starts over */
       if (x->fd >= 0)
         close(x->fd);
       x->fd = -1;
-      zr_stage_discard(&x->stage);
+      failed_cleanup(x, err->code);
       return -1;
     }
   }
@@ -814,8 +935,14 @@ int zx_finish(zx *x, size_t *entries, uint64_t *bytes, zerr *err) {
   zr_close(&a);
   if (rc != 0) {
     x->failed = *err;
-    zr_stage_discard(&x->stage);
+    failed_cleanup(x, err->code);
     return -1;
+  }
+  if (x->jfd >= 0) { /* the journal and its directory go with the stage */
+    unlink(x->jpath);
+    close(x->jfd);
+    x->jfd = -1;
+    rmdir(x->pdir);
   }
   *entries = x->n;
   *bytes = x->total;
@@ -824,7 +951,8 @@ int zx_finish(zx *x, size_t *entries, uint64_t *bytes, zerr *err) {
 
 /* ---- life cycle -------------------------------------------------------------------- */
 
-static void clear(zx *x) {
+/* Resets the in-memory state; the stage on disk stays as it is. */
+static void forget(zx *x) {
   size_t i;
   if (x->fd >= 0)
     close(x->fd);
@@ -845,7 +973,78 @@ static void clear(zx *x) {
   x->discard = 0;
   x->failed.code = NULL;
   x->pending.code = NULL;
+  free(x->stage.path);
+  x->stage.path = NULL;
+  free(x->stage.lastdir);
+  x->stage.lastdir = NULL;
+  x->stage.lastlen = 0;
+}
+
+/* forget, and remove the stage. */
+static void clear(zx *x) {
+  char *path = x->stage.path;
+  x->stage.path = NULL;
+  forget(x);
+  x->stage.path = path;
   zr_stage_discard(&x->stage);
+}
+
+/* Removes the stage, the journal and the directory holding them. */
+static void drop_partial(zx *x) {
+  clear(x);
+  if (x->jfd < 0)
+    return;
+  zr_rm_tree(x->stage.fixed);
+  unlink(x->jpath);
+  close(x->jfd);
+  x->jfd = -1;
+  rmdir(x->pdir);
+}
+
+/* After a failure: an interrupted resumable extraction keeps what it has for the next
+ * run; anything else leaves nothing behind. */
+static void failed_cleanup(zx *x, const char *code) {
+  if (x->jfd >= 0 && code && strcmp(code, "INTERRUPTED") == 0)
+    return;
+  if (x->jfd >= 0)
+    drop_partial(x);
+  else
+    zr_stage_discard(&x->stage);
+}
+
+/* Makes (or opens) <parent>/.<base>.skafos-partial and locks its journal. */
+static int open_partial(zx *x, zerr *err) {
+  const zr_stage *s = &x->stage;
+  struct stat st;
+  size_t len = strlen(s->parent) + strlen(s->base) + 32;
+  if ((x->pdir = malloc(len)) == NULL || (x->jpath = malloc(len + 8)) == NULL ||
+      (x->stage.fixed = malloc(len + 8)) == NULL) {
+    zerr_set(err, "NOMEM", "out of memory");
+    return -1;
+  }
+  snprintf(x->pdir, len, "%s/.%s.skafos-partial", s->parent, s->base);
+  snprintf(x->jpath, len + 8, "%s/journal", x->pdir);
+  snprintf(x->stage.fixed, len + 8, "%s/tree", x->pdir);
+  if (mkdir(x->pdir, 0700) != 0 &&
+      (errno != EEXIST || lstat(x->pdir, &st) != 0 || !S_ISDIR(st.st_mode) ||
+       st.st_uid != geteuid())) {
+    zerr_set(err, "IO", "cannot use %s for the partial extraction: %s", x->pdir,
+             errno == EEXIST ? "something else is in the way" : strerror(errno));
+    return -1;
+  }
+  x->jfd = open(x->jpath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (x->jfd < 0) {
+    zerr_set(err, "IO", "cannot open %s: %s", x->jpath, strerror(errno));
+    return -1;
+  }
+  if (flock(x->jfd, LOCK_EX | LOCK_NB) != 0) {
+    close(x->jfd);
+    x->jfd = -1;
+    zerr_set(err, "BUSY", "another skafos is extracting into %s (it holds %s)", s->clean,
+             x->pdir);
+    return -1;
+  }
+  return 0;
 }
 
 zx *zx_new(const char *dir, const zx_options *o, zerr *err) {
@@ -857,13 +1056,268 @@ zx *zx_new(const char *dir, const zx_options *o, zerr *err) {
   }
   x->o = *o;
   x->fd = -1;
+  x->jfd = -1;
   if (zr_stage_prepare(&x->stage, dir, o->force, err) != 0 ||
       zr_stage_limits(&x->stage, o->max_size, o->max_ratio, o->symlinks_inside, &x->lim,
-                      err) != 0) {
+                      err) != 0 ||
+      (o->resumable && open_partial(x, err) != 0)) {
     zx_free(x);
     return NULL;
   }
   return x;
+}
+
+/* ---- resuming ---------------------------------------------------------------------- */
+
+/* The whole journal; NULL when it is missing, shorter than a header or too long. */
+static unsigned char *jread(zx *x, size_t *len) {
+  struct stat st;
+  unsigned char *b;
+  size_t got = 0, size;
+  if (fstat(x->jfd, &st) != 0 || st.st_size < 14 || (uint64_t)st.st_size > JOURNAL_MAX)
+    return NULL;
+  size = (size_t)st.st_size;
+  if ((b = malloc(size)) == NULL)
+    return NULL;
+  while (got < size) {
+    ssize_t r = pread(x->jfd, b + got, size - got, (off_t)got);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      break;
+    got += (size_t)r;
+  }
+  if (got < size) {
+    free(b);
+    return NULL;
+  }
+  *len = size;
+  return b;
+}
+
+/* Size and CRC-32 of a file in the stage; -1 when it cannot be read. */
+static int file_crc(zx *x, const char *path, uint64_t *size, uLong *crc) {
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  uLong c = crc32(0L, Z_NULL, 0);
+  uint64_t n = 0;
+  if (fd < 0)
+    return -1;
+  for (;;) {
+    ssize_t r = read(fd, x->out, OUTBUF);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0) {
+      close(fd);
+      return -1;
+    }
+    if (r == 0)
+      break;
+    c = crc32(c, x->out, (uInt)r);
+    n += (uint64_t)r;
+  }
+  close(fd);
+  *size = n;
+  *crc = c;
+  return 0;
+}
+
+/* Parses one begin record into a new entry; -1 when it is not a sane one. */
+static int replay_begin(zx *x, const unsigned char *q, size_t pl, uint64_t at, zerr *err) {
+  zr_entry *e;
+  zerr why;
+  size_t other;
+  if (pl < JB_FIXED || (x->n == x->cap && grow_entries(x, err) != 0))
+    return -1;
+  e = &x->ents[x->n];
+  memset(e, 0, sizeof *e);
+  e->namelen = pl - JB_FIXED;
+  if ((e->name = malloc(e->namelen + 1)) == NULL)
+    return -1;
+  memcpy(e->name, q + JB_FIXED, e->namelen);
+  e->name[e->namelen] = '\0';
+  e->offset = zf_get64(q);
+  e->data_offset = zf_get64(q + 8);
+  e->flags = zf_get16(q + 16);
+  e->method = zf_get16(q + 18);
+  e->crc = zf_get32(q + 20);
+  e->csize = zf_get64(q + 24);
+  e->usize = zf_get64(q + 32);
+  e->is_dir = e->namelen > 0 && e->name[e->namelen - 1] == '/';
+  x->zip64 = q[40];
+  x->jofs[x->n] = at;
+  x->n++;
+  /* the journal is ours, but names are checked as if they came from the archive */
+  if (zf_check_name(e->name, e->namelen) != NULL || zr_check_entry(e, &x->lim, &why) != 0 ||
+      seen_add(x, x->n - 1, &other) != 0 || e->data_offset < e->offset ||
+      (e->method != ZF_STORE && e->method != ZF_DEFLATE)) {
+    x->n--;
+    free(e->name);
+    return -1;
+  }
+  return 0;
+}
+
+/* Forgets the names seen and adds those of the entries kept again. */
+static int rehash(zx *x) {
+  size_t i, n = x->n, other;
+  for (i = 0; i < x->hsize; i++)
+    x->hash[i] = SIZE_MAX;
+  for (i = 0; i < n; i++) {
+    x->n = i + 1;
+    if (seen_add(x, i, &other) < 0) {
+      x->n = n;
+      return -1;
+    }
+  }
+  x->n = n;
+  return 0;
+}
+
+/* Drops the entries from index k on (their files go) and the journal after them. */
+static void replay_cut(zx *x, size_t k) {
+  while (x->n > k) {
+    zr_entry *e = &x->ents[--x->n];
+    char *path = e->is_dir ? NULL : zr_path_join(x->stage.path, e->name, e->namelen);
+    if (path)
+      unlink(path);
+    free(path);
+    free(e->name);
+    x->jlen = x->jofs[x->n];
+  }
+}
+
+/* Rebuilds the state the journal describes and returns the archive offset to go on
+ * from (0: start over). */
+static int64_t replay(zx *x, char *etag, size_t etaglen, zerr *err) {
+  size_t len, p, el, i, open_i = SIZE_MAX;
+  unsigned char *b = jread(x, &len);
+  struct stat st;
+  uint64_t at = 0, fsize;
+  uLong fcrc;
+  char *path;
+  etag[0] = '\0';
+  if (b == NULL)
+    return 0;
+  el = zf_get16(b + 8);
+  if (memcmp(b, JOURNAL_MAGIC, 8) != 0 || el == 0 || el >= etaglen || 14 + el > len ||
+      zf_get32(b + 10 + el) != (uint32_t)crc32(0L, b, (uInt)(10 + el)) ||
+      lstat(x->stage.fixed, &st) != 0 || !S_ISDIR(st.st_mode) ||
+      (x->stage.path = strdup(x->stage.fixed)) == NULL)
+    goto none;
+  memcpy(etag, b + 10, el);
+  etag[el] = '\0';
+  x->jlen = p = 14 + el;
+  while (p + 9 <= len) {
+    size_t pl = zf_get32(b + p + 1);
+    const unsigned char *q = b + p + 5;
+    if (pl > len - p - 9 || zf_get32(q + pl) != (uint32_t)crc32(0L, b + p, (uInt)(5 + pl)))
+      break; /* torn by a kill */
+    if (b[p] == 'B' && open_i == SIZE_MAX) {
+      if (replay_begin(x, q, pl, p, err) != 0)
+        break;
+      open_i = x->n - 1;
+    } else if (b[p] == 'E' && pl == JE_FIXED && open_i != SIZE_MAX) {
+      zr_entry *e = &x->ents[open_i];
+      e->crc = zf_get32(q);
+      e->csize = zf_get64(q + 4);
+      e->usize = zf_get64(q + 12);
+      at = zf_get64(q + 20);
+      open_i = SIZE_MAX;
+    } else {
+      break;
+    }
+    p += 9 + pl;
+    x->jlen = p;
+  }
+  free(b);
+  b = NULL;
+  /* every finished file must still hold what was checked when it ended */
+  for (i = 0; i < x->n && i != open_i; i++) {
+    zr_entry *e = &x->ents[i];
+    int ok;
+    if (e->is_dir)
+      continue;
+    if ((path = zr_path_join(x->stage.path, e->name, e->namelen)) == NULL)
+      goto oom;
+    ok = file_crc(x, path, &fsize, &fcrc) == 0 && fsize == e->usize && (uint32_t)fcrc == e->crc;
+    free(path);
+    if (!ok) {
+      at = x->ents[i].offset;
+      replay_cut(x, i);
+      open_i = SIZE_MAX;
+      break;
+    }
+    x->total += e->usize;
+  }
+  if (open_i != SIZE_MAX) {
+    zr_entry *e = &x->ents[open_i];
+    int kept = 0;
+    /* a stored file goes on from its last byte; anything else starts again */
+    if (e->method == ZF_STORE && !e->is_dir) {
+      if ((path = zr_path_join(x->stage.path, e->name, e->namelen)) == NULL)
+        goto oom;
+      if (file_crc(x, path, &fsize, &fcrc) == 0 && fsize <= e->csize &&
+          (x->fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC)) >= 0) {
+        x->cur = e;
+        x->path = path;
+        x->consumed = x->written = fsize;
+        x->crc = fcrc;
+        x->data_start = e->data_offset;
+        x->total += fsize;
+        x->state = ST_DATA;
+        at = e->data_offset + fsize;
+        kept = 1;
+      } else {
+        free(path);
+      }
+    }
+    if (!kept) {
+      at = e->offset;
+      replay_cut(x, open_i);
+    }
+  }
+  if (x->n == 0 || at == 0)
+    goto none;
+  if (rehash(x) != 0)
+    goto oom;
+  if (ftruncate(x->jfd, (off_t)x->jlen) != 0) {
+    zerr_set(err, "IO", "cannot write %s: %s", x->jpath, strerror(errno));
+    return -1;
+  }
+  x->pos = at;
+  x->hlen = 0;
+  return (int64_t)at;
+oom:
+  free(b);
+  zerr_set(err, "NOMEM", "out of memory");
+  return -1;
+none:
+  free(b);
+  forget(x);
+  etag[0] = '\0';
+  return 0;
+}
+
+int64_t zx_resume_point(zx *x, char *etag, size_t etaglen, zerr *err) {
+  etag[0] = '\0';
+  if (x->jfd < 0 || x->stage.committed)
+    return 0;
+  forget(x);
+  return replay(x, etag, etaglen, err);
+}
+
+int zx_start(zx *x, int64_t offset, const char *etag, zerr *err) {
+  if (offset == 0) {
+    if (zx_reset(x, err) != 0)
+      return -1;
+    return x->jfd >= 0 ? jstart(x, etag ? etag : "", err) : 0;
+  }
+  if (x->jfd < 0 || x->failed.code || (uint64_t)offset != x->pos) {
+    zerr_set(err, "RANGE", "cannot continue the extraction at byte %lld",
+             (long long)offset);
+    return -1;
+  }
+  return 0;
 }
 
 int zx_reset(zx *x, zerr *err) {
@@ -872,16 +1326,44 @@ int zx_reset(zx *x, zerr *err) {
     return -1;
   }
   clear(x);
+  if (x->jfd >= 0) {
+    zr_rm_tree(x->stage.fixed);
+    if (ftruncate(x->jfd, 0) != 0) {
+      zerr_set(err, "IO", "cannot write %s: %s", x->jpath, strerror(errno));
+      return -1;
+    }
+    x->jlen = 0;
+    x->jstop = 0;
+  }
   return 0;
+}
+
+const char *zx_partial_dir(const zx *x) { return x->jfd >= 0 ? x->pdir : NULL; }
+
+void zx_discard(zx *x) {
+  if (x != NULL && !x->stage.committed)
+    drop_partial(x);
 }
 
 void zx_free(zx *x) {
   if (x == NULL)
     return;
-  clear(x);
+  if (x->jfd >= 0 && x->jlen > 0 && x->n > 0 && !x->stage.committed) {
+    forget(x); /* kept for the next run; closing the journal drops the lock */
+    close(x->jfd);
+    x->jfd = -1;
+  } else if (x->jfd >= 0) {
+    drop_partial(x);
+  } else {
+    clear(x);
+  }
   zr_stage_free(&x->stage);
   if (x->zinit)
     inflateEnd(&x->z);
+  free(x->stage.fixed);
+  free(x->pdir);
+  free(x->jpath);
+  free(x->jofs);
   free(x->ents);
   free(x->hash);
   free(x->hbuf);

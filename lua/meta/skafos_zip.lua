@@ -172,9 +172,36 @@ function ZipExtractor:finish() end
 ---@return skafos.Error|nil err
 function ZipExtractor:reset() end
 
----Removes whatever was extracted; also what __gc and __close do when not finished.
+---Removes whatever was extracted, also a resumable extractor's partial work.
 ---@return true
 function ZipExtractor:abort() end
+
+---Frees the extractor; also what __gc and __close do. As abort, except that a resumable
+---extractor keeps its partial work (when it has any) for a later one to go on from.
+---@return true
+function ZipExtractor:close() end
+
+---Resumable extractors: rebuilds what an earlier extractor of the same target left (in
+---this process after a failed download, or in another after a kill) and says where the
+---archive bytes must go on from. Every finished entry's file is checked against its CRC
+---again (a changed one moves the point back to it), a stored entry goes on from its last
+---byte, a deflated one from its local header. 0 and "" when there is nothing to go on from.
+---@return integer|nil offset
+---@return string|skafos.Error etag  of the object the kept bytes came from, or the error
+function ZipExtractor:resume_point() end
+
+---Announces the bytes about to be written: offset 0 starts afresh for the object with
+---this ETag (anything kept is removed); otherwise offset must be the resume point.
+---@param offset integer
+---@param etag? string
+---@return true|nil ok
+---@return skafos.Error|nil err  RANGE when offset is not the resume point
+function ZipExtractor:start(offset, etag) end
+
+---Where a resumable extractor keeps its partial work (`<parent>/.<name>.skafos-partial`,
+---holding the stage `tree/` and a `journal`), or nil.
+---@return string|nil
+function ZipExtractor:partial_dir() end
 
 ---Extracts an archive while its bytes arrive, front to back: entries go into a fresh
 ---staging directory beside `dir` under the rules of zip.extract, checked as they arrive;
@@ -184,8 +211,13 @@ function ZipExtractor:abort() end
 ---so the caller downloads the archive and uses zip.extract instead. The target is checked
 ---here (EXISTS unless opts.force), before any byte arrives. `max_ratio` counts the
 ---bytes written against the archive bytes received so far.
+---With `opts.resumable = true` the stage is `<parent>/.<name>.skafos-partial/tree`, beside
+---a journal of every entry begun and ended, kept after an interruption (and by close and
+---__gc) so that a later extractor goes on from it (resume_point, start; skafos.s3.get with
+---`resume = true` does both); only one extractor at a time may use it (BUSY otherwise).
+---Any failure other than INTERRUPTED removes it.
 ---@param dir string
----@param opts? skafos.zip.ExtractOptions  (progress is not used)
+---@param opts? skafos.zip.ExtractOptions|{resumable?: boolean}  (progress is not used)
 ---@return skafos.ZipExtractor|nil extractor
 ---@return skafos.Error|nil err
 function zip.extractor(dir, opts) end

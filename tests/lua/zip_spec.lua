@@ -582,6 +582,172 @@ with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED) as z:
       assert.are.same({ "out", "t.txt", "t.zip" }, names)
     end)
 
+    describe("resumable", function()
+      -- An archive with a stored file in two halves' worth of data, deflated text, an
+      -- empty directory and small files; entries in this order (sorted names).
+      local data, want
+      local function build()
+        want = {
+          ["a/big.bin"] = noise(300000, 11),
+          ["b/card.txt"] = text(200000),
+          ["c/one.txt"] = "one",
+          ["c/two.txt"] = "",
+        }
+        for name, bytes in pairs(want) do spit(tmp .. "/in/" .. name, bytes) end
+        assert(fs.mkdir(tmp .. "/in/d"))
+        assert(zip.create(tmp .. "/r.zip", { tmp .. "/in" }, { level = "auto" }))
+        data = slurp(tmp .. "/r.zip")
+      end
+
+      local function check_out(out)
+        for name, bytes in pairs(want) do
+          assert.is_true(slurp(out .. "/in/" .. name) == bytes, name .. " differs")
+        end
+        assert.are.equal("directory", fs.lstat(out .. "/in/d").type)
+      end
+
+      -- Writes data[1..cut] into a fresh resumable extractor and leaves it as a killed
+      -- process would.
+      local function interrupted(out, cut, etag)
+        local ex = assert(zip.extractor(out, { resumable = true }))
+        assert.are.same({ 0, "" }, { assert(ex:resume_point()) })
+        assert(ex:start(0, etag or '"e1"'))
+        local i = 1
+        while i <= cut do
+          local n = math.min(math.random(1, 70000), cut - i + 1)
+          assert(ex:write(data:sub(i, i + n - 1)))
+          i = i + n
+        end
+        ex:close()
+      end
+
+      local function resume(out, etag)
+        local ex = assert(zip.extractor(out, { resumable = true }))
+        local off, tag = assert(ex:resume_point())
+        if off > 0 then assert.are.equal(etag or '"e1"', tag) end
+        assert(ex:start(off, tag))
+        assert(ex:write(data:sub(off + 1)))
+        local done = assert(ex:finish())
+        return off, done
+      end
+
+      before_each(build)
+
+      it("goes on from the last entry or the last stored byte, at any cut", function()
+        local list = assert(zip.list(tmp .. "/r.zip"))
+        local big, card
+        for _, e in ipairs(list) do
+          if e.name == "in/a/big.bin" then big = e elseif e.name == "in/b/card.txt" then card = e end
+        end
+        assert.are.equal("store", big.method)
+        assert.are.equal("deflate", card.method)
+        -- inside and around every local header, into every entry's data, into the
+        -- central directory
+        local cuts = { 10, 150000, big.offset + 200, #data - 30, #data - 1 }
+        for _, e in ipairs(list) do
+          for _, d in ipairs({ 0, 20, 30 + #e.name, 30 + #e.name + 5 }) do cuts[#cuts + 1] = e.offset + d end
+        end
+        for k, cut in ipairs(cuts) do
+          local out = ("%s/o%d"):format(tmp, k)
+          interrupted(out, cut)
+          assert.is_nil(fs.lstat(out), "the target appears only when complete")
+          -- kept once the first entry's header ("in/", 33 bytes) has arrived
+          local kept = fs.lstat(("%s/.o%d.skafos-partial"):format(tmp, k))
+          assert.are.equal(cut >= 33 and "directory" or nil, kept and kept.type)
+          local off, done = resume(out)
+          assert.is_true(off <= cut, "resumed after the bytes it had")
+          assert.are.equal(9, done.entries)
+          check_out(out)
+          assert.is_nil(fs.lstat(("%s/.o%d.skafos-partial"):format(tmp, k)), "partial left behind")
+        end
+      end)
+
+      it("continues a stored entry at its last byte and restarts a deflated one", function()
+        local list = assert(zip.list(tmp .. "/r.zip"))
+        local big_data, card_off
+        for _, e in ipairs(list) do
+          if e.name == "in/a/big.bin" then big_data = e.offset + 30 + #e.name end
+          if e.name == "in/b/card.txt" then card_off = e.offset end
+        end
+        interrupted(tmp .. "/s", big_data + 123456)
+        local ex = assert(zip.extractor(tmp .. "/s", { resumable = true }))
+        assert.are.equal(big_data + 123456, (ex:resume_point()))
+        ex:close()
+        interrupted(tmp .. "/t", card_off + 5000)
+        ex = assert(zip.extractor(tmp .. "/t", { resumable = true }))
+        assert.are.equal(card_off, (ex:resume_point()))
+        ex:close()
+        assert.are.equal(big_data + 123456, (resume(tmp .. "/s")))
+        check_out(tmp .. "/s")
+      end)
+
+      it("checks what it kept: a changed file or a torn journal moves the resume point back", function()
+        local list = assert(zip.list(tmp .. "/r.zip"))
+        local card_off, one_off
+        for _, e in ipairs(list) do
+          if e.name == "in/b/card.txt" then card_off = e.offset end
+          if e.name == "in/c/one.txt" then one_off = e.offset end
+        end
+        interrupted(tmp .. "/u", one_off + 2)
+        local pdir = tmp .. "/.u.skafos-partial"
+        -- a byte of a finished file changes behind our back
+        local f = assert(io.open(pdir .. "/tree/in/b/card.txt", "r+b"))
+        f:seek("set", 1000)
+        f:write("#")
+        f:close()
+        local ex = assert(zip.extractor(tmp .. "/u", { resumable = true }))
+        assert.are.equal(card_off, (ex:resume_point()))
+        ex:close()
+        -- garbage after the last record is ignored
+        f = assert(io.open(pdir .. "/journal", "ab"))
+        f:write("B\255\255\255\127garbage")
+        f:close()
+        assert.are.equal(card_off, (resume(tmp .. "/u")))
+        check_out(tmp .. "/u")
+        -- a journal that is not one starts over
+        interrupted(tmp .. "/v", one_off + 2)
+        spit(tmp .. "/.v.skafos-partial/journal", "not a journal")
+        assert.are.equal(0, (resume(tmp .. "/v")))
+        check_out(tmp .. "/v")
+      end)
+
+      it("starts over for another object, is locked against a second extractor, and abort removes it", function()
+        interrupted(tmp .. "/w", 200000)
+        local ex = assert(zip.extractor(tmp .. "/w", { resumable = true }))
+        local _, err = zip.extractor(tmp .. "/w", { resumable = true })
+        assert.are.equal("BUSY", err.code)
+        assert.matches("another skafos is extracting", err.message)
+        local off = assert(ex:resume_point())
+        assert.is_true(off > 0)
+        assert(ex:start(0, '"e2"')) -- the object changed: a whole new body follows
+        assert.are.equal("file", fs.lstat(tmp .. "/.w.skafos-partial/journal").type)
+        assert.is_nil(fs.lstat(tmp .. "/.w.skafos-partial/tree"))
+        assert(ex:write(data:sub(1, 100000)))
+        ex:abort()
+        assert.is_nil(fs.lstat(tmp .. "/.w.skafos-partial"))
+        assert.is_nil(fs.lstat(tmp .. "/w"))
+        -- a refused archive leaves nothing either
+        interrupted(tmp .. "/x", 200000)
+        ex = assert(zip.extractor(tmp .. "/x", { resumable = true }))
+        off = assert(ex:resume_point())
+        assert(ex:start(off, '"e1"'))
+        local ok, werr = ex:write(("\0"):rep(100) .. data:sub(off + 101))
+        if ok then ok, werr = ex:finish() end
+        assert.is_nil(ok)
+        assert.are.equal("INTEGRITY", werr.code)
+        ex:close()
+        assert.is_nil(fs.lstat(tmp .. "/.x.skafos-partial"))
+        -- an extractor that got nothing keeps nothing
+        ex = assert(zip.extractor(tmp .. "/y", { resumable = true }))
+        assert(ex:start(0, '"e1"'))
+        ex:close()
+        assert.is_nil(fs.lstat(tmp .. "/.y.skafos-partial"))
+        local names = fs.dir(tmp)
+        table.sort(names)
+        assert.are.same({ "in", "r.zip" }, names)
+      end)
+    end)
+
     it("makes symlinks that stay inside when asked to", function()
       local out = tmp .. "/l.zip"
       python([[
