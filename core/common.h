@@ -68,6 +68,15 @@ typedef struct skafos_sink {
                size_t errlen);
   int (*reset)(struct skafos_sink *snk, char *errbuf, size_t errlen);
   const char *code; /* of the latest failure; static storage */
+  /* Optional (NULL unless the sink can go on after an interrupted download). resume():
+   * the byte offset it can continue from (0: the start) and the ETag of the object those
+   * bytes came from (into etag, etaglen bytes), or -1 with errbuf set. start(): called
+   * before the first body byte, with offset 0 for a whole body (forget everything and
+   * remember etag) or the resume offset for a range that continues there. */
+  int64_t (*resume)(struct skafos_sink *snk, char *etag, size_t etaglen, char *errbuf,
+                    size_t errlen);
+  int (*start)(struct skafos_sink *snk, int64_t offset, const char *etag, char *errbuf,
+               size_t errlen);
 } skafos_sink;
 
 #define SKAFOS_SINK_FIELD "__skafos_sink"

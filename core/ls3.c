@@ -60,6 +60,7 @@ typedef struct xfer {
   int to_file, restarted; /* to_file: this response's body goes to the part or sink */
   char *hashbuf;
   skafos_sink *snk; /* get into a sink: anchored at stack index 2 */
+  int resumable_sink; /* the sink goes on from x->offset and keeps what it got */
 } xfer;
 
 static void xfer_release(xfer *x) {
@@ -135,8 +136,29 @@ static size_t header_cb(char *data, size_t size, size_t nitems, void *ud) {
   }
   if (!(n <= 2 && (data[0] == '\r' || data[0] == '\n')) || (x->out == NULL && x->snk == NULL))
     return n;
-  if (x->snk) { /* no range was asked for: only a whole 200 body is the object */
-    x->to_file = x->status == 200;
+  if (x->snk) { /* only a whole 200 body, or a 206 continuing where we asked, goes on */
+    char err[256] = "";
+    int rc = 0;
+    x->to_file = 0;
+    if (x->status == 200) {
+      if (x->resumable_sink) {
+        x->restarted = x->offset > 0;
+        x->offset = 0;
+        rc = x->snk->start(x->snk, 0, x->etag_raw, err, sizeof err);
+      }
+      x->to_file = 1;
+    } else if (x->status == 206 && x->offset > 0) {
+      if (x->cr_first != x->offset) {
+        stash(x, "RANGE", "%s", "storage answered a range that does not continue the download");
+        return 0;
+      }
+      rc = x->snk->start(x->snk, x->offset, x->etag_raw, err, sizeof err);
+      x->to_file = 1;
+    }
+    if (rc != 0) {
+      stash(x, x->snk->code ? x->snk->code : "SINK", "%s", err[0] ? err : "the sink failed");
+      return 0;
+    }
     return n;
   }
   /* End of a get's header block: decide, before any body byte, where the body goes.
@@ -721,37 +743,96 @@ static void drop_sink(xfer *x) {
     x->snk->reset(x->snk, err, sizeof err);
 }
 
-/* s3.get into a sink: one attempt from byte 0 (no part file, no resume); the sink is
- * reset first, so a retried call starts clean, and again on every failure. Without
- * `hash` no SHA-256 is computed: on a machine with few cores it costs as much wall time
- * as receiving and writing the bytes, and a sink may check the data itself. */
-static int get_sink(lua_State *L, xfer *x, const char *url, const char *want_sha, int hash) {
-  char err[256] = "", sha[65], msg[600], etag[256];
+/* Pushes the caller's headers plus Range and If-Range onto a new list (x->hdrs stays
+ * as it is, so a second round starts clean); NULL when out of memory. */
+static struct curl_slist *range_headers(lua_State *L, xfer *x, int64_t offset,
+                                        const char *etag) {
+  struct curl_slist *extra = NULL, *h;
+  for (h = x->hdrs; h; h = h->next)
+    if ((extra = slist_append(extra, h->data)) == NULL)
+      return NULL;
+  lua_pushfstring(L, "Range: bytes=%I-", (lua_Integer)offset);
+  extra = slist_append(extra, lua_tostring(L, -1));
+  lua_pop(L, 1);
+  if (extra == NULL)
+    return NULL;
+  lua_pushfstring(L, "If-Range: %s", etag);
+  extra = slist_append(extra, lua_tostring(L, -1));
+  lua_pop(L, 1);
+  return extra;
+}
+
+/* s3.get into a sink. A sink that can resume (with `resume` asked and no `sha256` to
+ * check) says where to go on, and the request carries Range + If-Range: a 206 continues
+ * there, a 200 (the object changed) starts the sink afresh, a 416 starts over once; what
+ * a failed attempt handed to it stays for the next one. Any other sink is reset first
+ * and again on every failure. Without `hash` no SHA-256 is computed: on a machine with
+ * few cores it costs as much wall time as receiving and writing the bytes, and a sink
+ * may check the data itself; a resumed get has none either (the earlier bytes are gone). */
+static int get_sink(lua_State *L, xfer *x, const char *url, const char *want_sha, int hash,
+                    int resume) {
+  char err[256] = "", sha[65], msg[600], etag[256], ietag[256] = "";
   curl_off_t cl = -1;
-  CURLcode rc;
-  if (x->snk->reset && x->snk->reset(x->snk, err, sizeof err) != 0)
+  CURLcode rc = CURLE_OK;
+  int64_t off = 0;
+  int attempt;
+  x->resumable_sink = resume && x->snk->resume && x->snk->start && !want_sha;
+  if (x->resumable_sink) {
+    off = x->snk->resume(x->snk, ietag, sizeof ietag, err, sizeof err);
+    if (off < 0)
+      return skafos_pusherror(L, x->snk->code ? x->snk->code : "SINK",
+                              err[0] ? err : "cannot resume the sink", 0, 0);
+  } else if (x->snk->reset && x->snk->reset(x->snk, err, sizeof err) != 0) {
     return skafos_pusherror(L, x->snk->code ? x->snk->code : "SINK",
                             err[0] ? err : "cannot reset the sink", 0, 0);
-  if ((hash || want_sha) && hash_init(x, 0) != 0)
+  }
+  if ((hash || want_sha) && off == 0 && hash_init(x, 0) != 0)
     return skafos_pusherror(L, "NO_MEMORY", "cannot set up hashing", 0, 0);
   if ((x->easy = curl_easy_init()) == NULL)
     return skafos_pusherror(L, "NO_MEMORY", "cannot set up the transfer", 0, 0);
-  rc = setup(x, url);
-  if (rc == CURLE_OK)
-    rc = transfer_run(x->easy, &x->topts, x->progress ? tick : NULL, x, PROGRESS_INTERVAL);
-  if (rc != CURLE_OK || x->stash_code) {
-    drop_sink(x);
-    return pushfailure(L, x, rc, url);
+  for (attempt = 0; attempt < 2; attempt++) {
+    struct curl_slist *extra = NULL;
+    x->offset = off;
+    x->received = 0;
+    x->restarted = 0;
+    x->stash_code = NULL;
+    curl_easy_reset(x->easy);
+    rc = setup(x, url);
+    if (off > 0) {
+      if ((extra = range_headers(L, x, off, ietag)) == NULL)
+        return skafos_pusherror(L, "NO_MEMORY", "cannot set up the transfer", 0, 0);
+      if (rc == CURLE_OK)
+        rc = curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, extra);
+    }
+    if (rc == CURLE_OK)
+      rc = transfer_run(x->easy, &x->topts, x->progress ? tick : NULL, x, PROGRESS_INTERVAL);
+    curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, NULL);
+    curl_slist_free_all(extra);
+    if (rc != CURLE_OK || x->stash_code) {
+      if (!x->resumable_sink)
+        drop_sink(x);
+      return pushfailure(L, x, rc, url);
+    }
+    if (x->status == 416 && off > 0) { /* the kept bytes do not fit the object */
+      off = 0;
+      ietag[0] = '\0';
+      continue;
+    }
+    break;
   }
-  if (x->status != 200) {
-    drop_sink(x);
+  if (x->status != 200 && x->status != 206) {
+    if (!x->resumable_sink)
+      drop_sink(x);
     return pushs3error(L, x, url);
   }
   curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
-  if (cl >= 0 && x->received != (int64_t)cl) {
-    drop_sink(x);
+  if ((cl >= 0 && x->received != (int64_t)cl) ||
+      (x->status == 206 && x->cr_total >= 0 && x->offset + x->received != x->cr_total)) {
+    if (!x->resumable_sink)
+      drop_sink(x);
     snprintf(msg, sizeof msg, "received %lld bytes, storage announced %lld",
-             (long long)x->received, (long long)cl);
+             (long long)(x->offset + x->received),
+             (long long)(x->status == 206 ? x->cr_total : (int64_t)cl));
     skafos_pusherror(L, "TRUNCATED", msg, (int)x->status, 1);
     seturlfield(L, url);
     return 2;
@@ -766,7 +847,7 @@ static int get_sink(lua_State *L, xfer *x, const char *url, const char *want_sha
   lua_createtable(L, 0, 6);
   lua_pushinteger(L, x->status);
   lua_setfield(L, -2, "status");
-  lua_pushinteger(L, (lua_Integer)x->received);
+  lua_pushinteger(L, (lua_Integer)(x->offset + x->received));
   lua_setfield(L, -2, "bytes");
   transfer_etag(x->etag_raw, strlen(x->etag_raw), etag, sizeof etag);
   lua_pushstring(L, etag);
@@ -775,9 +856,9 @@ static int get_sink(lua_State *L, xfer *x, const char *url, const char *want_sha
     lua_pushstring(L, sha);
     lua_setfield(L, -2, "sha256");
   }
-  lua_pushboolean(L, 0);
+  lua_pushboolean(L, x->offset > 0);
   lua_setfield(L, -2, "resumed");
-  lua_pushboolean(L, 0);
+  lua_pushboolean(L, x->restarted);
   lua_setfield(L, -2, "restarted");
   xfer_release(x);
   return 1;
@@ -804,7 +885,7 @@ static int s3_get(lua_State *L) {
     int hash = field(L, "hash") == LUA_TNIL || lua_toboolean(L, -1);
     lua_pop(L, 1);
     x->snk = snk;
-    return get_sink(L, x, url, want_sha, hash);
+    return get_sink(L, x, url, want_sha, hash, resume);
   }
   x->part = lua_pushfstring(L, "%s.part", dest);
   x->meta = lua_pushfstring(L, "%s.part.etag", dest);
@@ -837,19 +918,7 @@ static int s3_get(lua_State *L) {
     curl_easy_reset(x->easy);
     rc = setup(x, url);
     if (x->offset > 0) {
-      /* The caller's headers stay first in x->hdrs; the range pair is appended to a
-       * copy so a second round starts clean. */
-      struct curl_slist *h;
-      int oom = 0;
-      lua_pushfstring(L, "Range: bytes=%I-", (lua_Integer)x->offset);
-      lua_pushfstring(L, "If-Range: %s", etag); /* stack: ... range ifrange */
-      for (h = x->hdrs; h && !oom; h = h->next)
-        oom = (extra = slist_append(extra, h->data)) == NULL;
-      if (!oom)
-        oom = (extra = slist_append(extra, lua_tostring(L, -2))) == NULL;
-      if (!oom)
-        oom = (extra = slist_append(extra, lua_tostring(L, -1))) == NULL;
-      if (oom)
+      if ((extra = range_headers(L, x, x->offset, etag)) == NULL)
         return skafos_pusherror(L, "NO_MEMORY", "cannot set up the transfer", 0, 0);
       if (rc == CURLE_OK)
         rc = curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, extra);

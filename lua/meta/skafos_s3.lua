@@ -35,7 +35,7 @@ local s3 = {}
 ---@field status integer    200, 206 (resumed) or 416 (the part already held everything)
 ---@field bytes integer     size of dest (with a sink: bytes handed to it)
 ---@field etag string
----@field sha256? string    hex, of the whole file (absent for a sink with hash = false)
+---@field sha256? string    hex, of the whole file (absent for a sink with hash = false or resumed)
 ---@field resumed boolean
 ---@field restarted boolean the object changed since the part was written: fetched from byte 0
 
@@ -55,9 +55,13 @@ function s3.put(url, source, opts) end
 ---part for a later resume = true. Errors as put, plus TRUNCATED (length short; retryable),
 ---RANGE, WRITE and INTEGRITY (sha256 option).
 ---`dest` may instead be a byte sink (userdata with __skafos_sink, e.g. zip.extractor): the
----sink is reset, then gets the body of a 200 answer as it arrives (no part file; `resume`
----is ignored), and is reset again when the get fails, so a retry starts clean. A failure
----of the sink carries the sink's code (NOT_STREAMABLE, UNSAFE_ARCHIVE, INTEGRITY, ...).
+---sink is reset, then gets the body of a 200 answer as it arrives (no part file), and is
+---reset again when the get fails, so a retry starts clean. A resumable sink (a
+---zip.extractor made with resumable = true) with `resume = true` and no `sha256` instead
+---says where it can go on: the request carries Range + If-Range, a 206 continues there, a
+---200 (the object changed) starts it afresh (restarted = true), and a failed get leaves it
+---as it was for the next call. A failure of the sink carries the sink's code
+---(NOT_STREAMABLE, UNSAFE_ARCHIVE, INTEGRITY, ...).
 ---With a sink, `opts.hash = false` skips the SHA-256 (the result then has no sha256): on a
 ---machine with few cores it costs as much time as the transfer, and the extractor checks
 ---every entry's CRC-32 anyway.
