@@ -8,8 +8,8 @@ local ui_mod = require "skafos.ui"
 local W = {
   description = "Download a model version (latest by default), verify it and optionally unzip it",
   epilog = "With --unzip and no -o the archive is extracted while it downloads and not kept on disk; "
-    .. "give -o as well to keep it. An interrupted fetch of an archive keeps <output>.download.part; "
-    .. "the next run resumes it.",
+    .. "give -o as well to keep it. An interrupted fetch keeps what it has (<output>.download.part, "
+    .. "or .<dir>.skafos-partial beside the --unzip directory); the next run goes on from there.",
   options = config.with({
     { "--version", "Version number or latest", default = "latest", argname = "N" },
     { "-o --output", "Where to write the archive (default ./<model>.zip; with --unzip, none is kept "

@@ -1,7 +1,9 @@
 -- Fetching a model version: E8 on the download host (token there only), the presigned
 -- URL followed by hand with nothing but the URL, then either a resumable download into a
 -- part file next to the target, every CRC checked, the rename and an optional safe unzip;
--- or, for --unzip without -o, the archive extracted while it downloads and never stored.
+-- or, for --unzip without -o, the archive extracted while it downloads and never stored
+-- (an interrupted one keeps what it extracted in .<dir>.skafos-partial and goes on from
+-- there next time).
 local errors = require "skafos.errors"
 local fs = require "skafos.fs"
 local s3 = require "skafos.s3"
@@ -32,10 +34,12 @@ local function parse_version(v)
   return nil
 end
 
--- Downloads into the extractor under the retry policy (each attempt resets it) and
--- finishes it. Returns the result of s3.get plus entries, or nil, err.
+-- Downloads into the extractor under the retry policy and finishes it. Each attempt,
+-- and the first one after an earlier run was interrupted, goes on from what the
+-- extractor kept (Range + If-Range; a changed object starts over). Returns the result of
+-- s3.get plus entries, or nil, err.
 local function stream_unzip(sess, url, unzip_dir, opts)
-  local ex, xerr = zip.extractor(unzip_dir, { force = opts.force })
+  local ex, xerr = zip.extractor(unzip_dir, { force = opts.force, resumable = true })
   if not ex then return nil, xerr end
   local progress = opts.progress and opts.progress("download")
   local got, gerr = sess.retry.call(function()
@@ -43,12 +47,18 @@ local function stream_unzip(sess, url, unzip_dir, opts)
     -- entry's CRC-32 and the central directory are checked while extracting
     return s3.get(url, ex, {
       hash = false,
+      resume = true,
       progress = progress and function(done, total) progress:update(done, total) end,
     })
   end, { what = "download" })
   if progress then progress:finish() end
   if not got then
-    ex:abort()
+    local kept = ex:partial_dir()
+    ex:close()
+    if kept and exists(kept) and gerr.code ~= "NOT_STREAMABLE" then
+      gerr.message = ("%s (what arrived is kept in %s: run the same fetch again to go on)")
+        :format(tostring(gerr.message), kept)
+    end
     return nil, gerr
   end
   local done, ferr = ex:finish()
@@ -111,6 +121,7 @@ function M.fetch(opts)
       local result = {
         version = version, path = nil, bytes = got.bytes, sha256 = got.sha256, etag = got.etag,
         entries = got.entries, seconds = 0, org = s.org, app = s.app, model = s.model, unzipped = unzip_dir,
+        resumed = got.resumed,
       }
       result.version = resolved(client, version)
       result.seconds = fs.clock() - started
@@ -146,6 +157,7 @@ function M.fetch(opts)
   local result = {
     version = version, path = target, bytes = got.bytes, sha256 = got.sha256, etag = got.etag,
     entries = verified.entries, seconds = 0, org = s.org, app = s.app, model = s.model,
+    resumed = got.resumed,
   }
   if unzip_dir then
     local extracted, xerr = zip.extract(tmp, unzip_dir, { force = opts.force })

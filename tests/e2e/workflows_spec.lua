@@ -421,6 +421,41 @@ with open("given.zip", "wb") as f, zipfile.ZipFile(Pipe(f), "w") as z:
       assert.are.equal(pub.sha256, sh("sha256sum " .. proc.quote(dir .. "/demo-model.zip")):match("^(%x+)"))
       assert.is_nil(proc.read(part))
     end)
+
+    it("resumes a streamed --unzip that was killed halfway, from the bytes it extracted", function()
+      local pub = publish_one()
+      emu:clear_requests()
+      emu:fault { role = "storage", method = "GET", action = { type = "stall", after_bytes = 60000, ms = 30000 } }
+      local e = env()
+      local exports = {}
+      for k, v in pairs(e) do exports[#exports + 1] = k .. "=" .. proc.quote(v) end
+      local partial = dir .. "/.out.skafos-partial"
+      local script = ("cd %s && env %s %s fetch --unzip out --progress none 2>err & pid=$!; "
+        .. "i=0; while [ $i -lt 200 ] && [ \"$(stat -c %%s %s 2>/dev/null || echo 0)\" -lt 50000 ]; do "
+        .. "sleep 0.05; i=$((i+1)); done; kill -KILL $pid; wait $pid; echo $?")
+        :format(proc.quote(dir), table.concat(exports, " "), proc.quote(proc.bin),
+          proc.quote(partial .. "/tree/m.bin"))
+      local code = sh(script):match("(%d+)%s*$")
+      assert.are.equal("137", code)
+      local kept = proc.read(partial .. "/tree/m.bin")
+      assert.truthy(kept and #kept >= 50000 and #kept < 240000)
+      assert.is_nil(proc.read(dir .. "/out/m.bin"))
+      emu:clear_faults()
+      emu:clear_requests()
+      local r = skafos { "fetch", "--unzip", "out", "--json" }
+      assert.are.equal(0, r.code, r.stderr)
+      assert.is_true(proc.json(r.stdout).resumed)
+      local gets = requests("storage")
+      assert.are.equal(1, #gets)
+      assert.matches("^bytes=%d+%-", gets[1].headers["range"])
+      local from = tonumber(gets[1].headers["range"]:match("%d+"))
+      assert.is_true(from >= 50000, "went on from what was extracted")
+      assert.are.equal(("model bytes "):rep(20000), proc.read(dir .. "/out/m.bin"))
+      assert.is_nil(proc.read(partial .. "/journal"))
+      assert.are.equal("gone\n", sh("test -e " .. proc.quote(partial) .. " || echo gone"))
+      assert.is_nil(proc.read(dir .. "/demo-model.zip"))
+      assert.are.equal(pub.version, proc.json(r.stdout).version)
+    end)
   end)
 
   describe("other commands", function()
