@@ -471,6 +471,7 @@ static void seturlfield(lua_State *L, const char *url) {
 
 static int pushfailure(lua_State *L, xfer *x, CURLcode rc, const char *url) {
   const char *code, *msg;
+  char buf[CURL_ERROR_SIZE + 768];
   int retryable = 0;
   if (x->stash_code) {
     code = x->stash_code;
@@ -479,8 +480,9 @@ static int pushfailure(lua_State *L, xfer *x, CURLcode rc, const char *url) {
     code = "INTERRUPTED";
     msg = "interrupted";
   } else {
-    code = transfer_curl_code(rc, &retryable);
-    msg = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
+    code = transfer_curl_failure(x->easy, rc, x->errbuf, &x->topts, &retryable, buf,
+                                 sizeof buf);
+    msg = buf;
   }
   skafos_pusherror(L, code, msg, 0, retryable);
   seturlfield(L, url);

@@ -265,10 +265,12 @@ describe("TLS, proxies and HTTP/2 in skafos.http and skafos.s3", function()
       assert.is_nil(res)
       assert.are.equal("TLS", err.code)
       assert.is_false(err.retryable)
+      assert.truthy(err.message:find("ca_file", 1, true), err.message)
       res, err = s3.get(srv.https .. "/obj/small", dir .. "/small.out")
       assert.is_nil(res)
       assert.are.equal("TLS", err.code)
       assert.is_false(err.retryable)
+      assert.truthy(err.message:find("ca_file", 1, true), err.message)
       assert.is_nil(proc.read(dir .. "/small.out"))
       assert.are.same({}, handled())
     end)
@@ -366,6 +368,7 @@ describe("TLS, proxies and HTTP/2 in skafos.http and skafos.s3", function()
       local out = run({
         { fn = "request", req = { url = "https://denied.invalid/hello", proxy = srv.proxy } },
         { fn = "request", req = { url = srv.dead:gsub("^http:", "https:") .. "/hello", proxy = srv.proxy } },
+        { fn = "get", url = "https://denied.invalid/obj", path = dir .. "/denied.out", opts = { proxy = srv.proxy } },
       })
       local name = "the proxy 127.0.0.1 port " .. port(srv.proxy) .. " (from the proxy option) refused the tunnel: "
       assert.are.equal("PROXY", out[1].code)
@@ -376,9 +379,14 @@ describe("TLS, proxies and HTTP/2 in skafos.http and skafos.s3", function()
       assert.is_true(out[2].retryable) -- 502: the target did not answer the proxy
       assert.are.equal(1, out[2].message:find(name, 1, true), out[2].message)
       assert.truthy(out[2].message:find("502", 1, true), out[2].message)
+      -- s3 transfers say the same
+      assert.are.equal("PROXY", out[3].code)
+      assert.is_false(out[3].retryable)
+      assert.are.equal(1, out[3].message:find(name, 1, true), out[3].message)
       local via = {}
       for _, e in ipairs(handled("proxy")) do via[#via + 1] = e.method .. " " .. e.url end
-      assert.are.same({ "CONNECT denied.invalid:443", "CONNECT 127.0.0.1:" .. port(srv.dead) }, via)
+      assert.are.same({ "CONNECT denied.invalid:443", "CONNECT 127.0.0.1:" .. port(srv.dead),
+        "CONNECT denied.invalid:443" }, via)
     end)
 
     it("reports a proxy that does not speak the proxy's protocol as PROXY", function()
