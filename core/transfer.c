@@ -590,11 +590,12 @@ const char *transfer_curl_failure(CURL *easy, CURLcode rc, const char *errbuf,
                 vr == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN;
     url_host(easy, host, sizeof host);
     if (untrusted && o->ca_file)
-      snprintf(out, outlen, "cannot verify the TLS certificate of %s: %s; no CA in ca_file %s "
-               "signed it", host, text, o->ca_file);
+      snprintf(out, outlen, "cannot verify the TLS certificate of %s: %s; no CA in %s signed "
+               "it", host, text, o->ca_file);
     else if (untrusted)
       snprintf(out, outlen, "cannot verify the TLS certificate of %s: %s; if the server uses a "
-               "private CA, pass that CA's certificate (PEM) as ca_file", host, text);
+               "private CA, give that CA's certificate (PEM) with --ca-file or SKAFOS_CA_FILE "
+               "(ca_file in a config or a Lua call)", host, text);
     else
       snprintf(out, outlen, "cannot verify the TLS certificate of %s: %s", host, text);
   } else if (rc == CURLE_SSL_CACERT_BADFILE && o->ca_file) {

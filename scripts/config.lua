@@ -14,7 +14,7 @@ function W.run(_, args)
   if not s then errors.throw(err) end
   for _, w in ipairs(s.warnings) do ui:warn("%s", w) end
   local doc = { settings = {}, files = s.files, hooks = {} }
-  for _, name in ipairs { "org", "app", "model", "api_url", "download_url", "env" } do
+  for _, name in ipairs(config.SETTINGS) do
     doc.settings[name] = { value = s[name], source = s.sources[name] }
   end
   doc.settings.token = { value = s.token and ("set (%d characters, hidden)"):format(#s.token) or nil,
@@ -23,7 +23,7 @@ function W.run(_, args)
   table.sort(doc.hooks)
   ui:result(doc, function(out)
     local rows = {}
-    for _, name in ipairs { "org", "app", "model", "api_url", "download_url", "env", "token" } do
+    for _, name in ipairs(config.with(config.SETTINGS, { "token" })) do
       local item = doc.settings[name]
       rows[#rows + 1] = { name, item.value or "(not set)", item.source or "" }
     end

@@ -37,6 +37,7 @@ function M.new(settings, opts)
     retry = opts.retry,
     timeout = opts.timeout or 120,
     connect_timeout = opts.connect_timeout or 15,
+    ca_file = settings.ca_file,
     http = opts.http or http,
   }, Client)
 end
@@ -112,7 +113,7 @@ function Client:call(method, path, opts)
     local resp, err = self.http.request {
       method = method, url = url, headers = headers, body = body, follow = false,
       timeout = opts.timeout or self.timeout, connect_timeout = self.connect_timeout,
-      output = opts.output,
+      output = opts.output, ca_file = self.ca_file,
     }
     if not resp then
       err.message = ("%s: %s"):format(opts.what, tostring(err.message))

@@ -13,10 +13,10 @@ M.HOSTS = {
 -- setting -> environment variable
 M.ENV = {
   org = "SKAFOS_ORG_NAME", app = "SKAFOS_APP_NAME", model = "SKAFOS_MODEL_NAME",
-  api_url = "SKAFOS_API_URL", download_url = "SKAFOS_DOWNLOAD_URL",
+  api_url = "SKAFOS_API_URL", download_url = "SKAFOS_DOWNLOAD_URL", ca_file = "SKAFOS_CA_FILE",
 }
 
-M.SETTINGS = { "org", "app", "model", "api_url", "download_url", "env" }
+M.SETTINGS = { "org", "app", "model", "api_url", "download_url", "env", "ca_file" }
 
 M.HOOKS = { "select_files", "compression", "before_create", "after_publish", "retry" }
 
@@ -30,6 +30,8 @@ M.options = {
   { "--env --hosts", "Hosts to use when no URL is set: production or staging", argname = "NAME",
     choices = { "production", "staging" }, target = "env" },
   { "--token-file", "Read the API token from this file (else SKAFOS_API_TOKEN)", argname = "FILE" },
+  { "--ca-file", "Verify the servers with the CA certificates (PEM) in this file instead of the "
+    .. "system's, e.g. for a private CA or a TLS-inspecting proxy; env SKAFOS_CA_FILE", argname = "FILE" },
 }
 
 ---The same without the `--env` alias, for workflows where --env means something else
@@ -160,11 +162,15 @@ function M.resolve(flags, opts)
     if from_env then return from_env, "environment " .. var end
     for _, layer in ipairs(layers) do
       local v = nonempty(layer.cfg[name])
-      if v ~= nil then return v, layer.origin end
+      if v ~= nil then return v, layer.origin, layer end
     end
   end
   for _, name in ipairs(M.SETTINGS) do
-    s[name], s.sources[name] = pick(name)
+    local layer
+    s[name], s.sources[name], layer = pick(name)
+    if name == "ca_file" and layer and type(s.ca_file) == "string" and s.ca_file:sub(1, 1) ~= "/" then
+      s.ca_file = layer.dir .. "/" .. s.ca_file -- a config's paths are relative to the config
+    end
   end
   local env_name = s.env or "production"
   if not M.HOSTS[env_name] then

@@ -48,6 +48,7 @@ local function stream_unzip(sess, url, unzip_dir, opts)
     return s3.get(url, ex, {
       hash = false,
       resume = true,
+      ca_file = sess.settings.ca_file,
       progress = progress and function(done, total) progress:update(done, total) end,
     })
   end, { what = "download" })
@@ -136,6 +137,7 @@ function M.fetch(opts)
     got, gerr = sess.retry.call(function()
       return s3.get(where.url, tmp, {
         resume = true,
+        ca_file = s.ca_file,
         progress = progress and function(done, total) progress:update(done, total) end,
       })
     end, { what = "download" })

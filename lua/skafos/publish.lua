@@ -231,6 +231,7 @@ function M.publish(opts)
   -- a path is reopened by each attempt, a stream is reset by s3.put
   local put, puterr = sess.retry.call(function()
     return s3.put(created.presigned_url, source, {
+      ca_file = sess.settings.ca_file,
       progress = put_progress and function(done, total) put_progress:update(done, total) end,
     })
   end, { what = "upload" })

@@ -175,7 +175,8 @@ describe("TLS, proxies and HTTP/2 in skafos.http and skafos.s3", function()
       assert.are.equal("TLS", err.code)
       assert.is_false(err.retryable)
       assert.matches("^cannot verify the TLS certificate of 127%.0%.0%.1: ", err.message)
-      assert.truthy(err.message:find("pass that CA's certificate (PEM) as ca_file", 1, true), err.message)
+      assert.truthy(err.message:find("give that CA's certificate (PEM) with --ca-file or SKAFOS_CA_FILE", 1, true),
+        err.message)
       assert.are.equal(srv.https .. "/hello", err.url)
       assert.are.same({}, handled())
     end)
@@ -186,7 +187,7 @@ describe("TLS, proxies and HTTP/2 in skafos.http and skafos.s3", function()
       assert.is_nil(res)
       assert.are.equal("TLS", err.code)
       assert.is_false(err.retryable)
-      assert.truthy(err.message:find("no CA in ca_file " .. other .. " signed it", 1, true), err.message)
+      assert.truthy(err.message:find("no CA in " .. other .. " signed it", 1, true), err.message)
       assert.are.same({}, handled())
     end)
 
@@ -257,6 +258,43 @@ describe("TLS, proxies and HTTP/2 in skafos.http and skafos.s3", function()
       assert.are.equal(md5, res.etag)
       assert.are.equal(data, proc.read(dest))
       assert.are.equal("2.0", handled("https")[2].version)
+    end)
+
+    it("takes the CA of the API host from --ca-file, SKAFOS_CA_FILE or a config's ca_file", function()
+      local base = { "versions", "--org", "o", "--app", "a", "--model", "m", "--api-url", srv.https,
+        "--download-url", srv.https }
+      local env = { SKAFOS_API_TOKEN = "t0ken" }
+      local function versions(extra, e)
+        local argv = {}
+        for _, a in ipairs(base) do argv[#argv + 1] = a end
+        for _, a in ipairs(extra) do argv[#argv + 1] = a end
+        local merged = {}
+        for k, v in pairs(env) do merged[k] = v end
+        for k, v in pairs(e or {}) do merged[k] = v end
+        return proc.skafos(argv, { cwd = dir, env = merged, unset = PROXY_VARS })
+      end
+      -- without the CA: refused before any request reaches the server, with the way out
+      local r = versions({})
+      assert.are_not.equal(0, r.code)
+      assert.truthy(r.stderr:find("--ca-file or SKAFOS_CA_FILE", 1, true), r.stderr)
+      assert.are.same({}, handled())
+      -- with it, each way: the request reaches the server (which knows no such API)
+      proc.write(dir .. "/proj/.skafos/config.lua", 'return { ca_file = "../../ca.pem" }')
+      for _, how in ipairs({ { { "--ca-file", ca } }, { {}, { SKAFOS_CA_FILE = ca } } }) do
+        r = versions(how[1], how[2])
+        assert.is_nil(r.stderr:find("TLS certificate", 1, true), r.stderr)
+      end
+      r = proc.skafos({ "config", "--json" }, { cwd = dir .. "/proj", env = env, unset = PROXY_VARS })
+      local shown = proc.json(r.stdout).settings.ca_file
+      assert.are.equal(dir .. "/proj/.skafos/../../ca.pem", shown.value)
+      assert.matches("^project config", shown.source)
+      local argv = {}
+      for _, a in ipairs(base) do argv[#argv + 1] = a end
+      r = proc.skafos(argv, { cwd = dir .. "/proj", env = env, unset = PROXY_VARS })
+      assert.is_nil(r.stderr:find("TLS certificate", 1, true), r.stderr)
+      local got = handled("https")
+      assert.are.equal(3, #got)
+      for _, g in ipairs(got) do assert.matches("^/organizations/o/apps/a/models/m", g.path) end
     end)
 
     it("refuses an unverified server in s3.put and s3.get", function()
