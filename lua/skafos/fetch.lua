@@ -18,13 +18,21 @@ local function exists(path)
   return fs.lstat(path) ~= nil
 end
 
--- "latest" as the number it named, when the API says.
-local function resolved(client, version)
-  if version == "latest" then
-    local versions = client:versions()
-    if versions and #versions > 0 then return versions[#versions].version end
+-- "latest" as a number, asked before the download so that the version reported is the
+-- one fetched even when another is published meanwhile.
+local function resolve(client, version)
+  if version ~= "latest" then return version end
+  local versions, err = client:versions()
+  if not versions then return nil, err end
+  if #versions == 0 then
+    return nil, errors.new("NO_VERSIONS", ("model '%s' has no versions"):format(client.model))
   end
-  return version
+  local newest
+  for _, v in ipairs(versions) do
+    local n = math.tointeger(tonumber(v.version))
+    if n and (newest == nil or n > newest) then newest = n end
+  end
+  return newest or version
 end
 
 local function parse_version(v)
@@ -112,6 +120,9 @@ function M.fetch(opts)
   -- interruption and the next run resumes it
   local tmp = target .. ".download"
   local started = fs.clock()
+  local lerr
+  version, lerr = resolve(client, version)
+  if not version then return nil, lerr end
   local where, derr = client:download(version, tmp)
   if not where then return nil, derr end
   local got
@@ -124,7 +135,6 @@ function M.fetch(opts)
         entries = got.entries, seconds = 0, org = s.org, app = s.app, model = s.model, unzipped = unzip_dir,
         resumed = got.resumed,
       }
-      result.version = resolved(client, version)
       result.seconds = fs.clock() - started
       return result
     end
@@ -173,7 +183,6 @@ function M.fetch(opts)
     os.remove(tmp)
     result.path = nil
   end
-  result.version = resolved(client, version)
   result.seconds = fs.clock() - started
   return result
 end

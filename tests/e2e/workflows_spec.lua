@@ -331,6 +331,10 @@ return W
       local gets = requests("storage")
       assert.are.equal(1, #gets)
       assert.is_nil(gets[1].headers["range"])
+      -- latest was resolved first and the download asked for that very version
+      local downloads = requests("download")
+      assert.are.equal(1, #downloads)
+      assert.are.equal(tostring(pub.version), downloads[1].query.version)
       -- the JSON result names no archive; a second run needs --force for the directory only
       r = skafos { "fetch", "--json", "--unzip", "out" }
       assert.are.equal(2, r.code)
