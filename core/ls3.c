@@ -764,6 +764,31 @@ static struct curl_slist *range_headers(lua_State *L, xfer *x, int64_t offset,
   return extra;
 }
 
+/* One request of a get: from byte `offset` (Range + If-Range etag) when positive, else
+ * the whole object. Returns the transfer's CURLcode (CURLE_OUT_OF_MEMORY when the
+ * headers cannot be built). */
+static CURLcode get_round(lua_State *L, xfer *x, const char *url, int64_t offset,
+                          const char *etag) {
+  struct curl_slist *extra = NULL;
+  CURLcode rc;
+  x->received = 0;
+  x->restarted = 0;
+  x->stash_code = NULL;
+  curl_easy_reset(x->easy);
+  rc = setup(x, url);
+  if (offset > 0) {
+    if ((extra = range_headers(L, x, offset, etag)) == NULL)
+      return CURLE_OUT_OF_MEMORY;
+    if (rc == CURLE_OK)
+      rc = curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, extra);
+  }
+  if (rc == CURLE_OK)
+    rc = transfer_run(x->easy, &x->topts, x->progress ? tick : NULL, x, PROGRESS_INTERVAL);
+  curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, NULL);
+  curl_slist_free_all(extra);
+  return rc;
+}
+
 /* s3.get into a sink. A sink that can resume (with `resume` asked and no `sha256` to
  * check) says where to go on, and the request carries Range + If-Range: a 206 continues
  * there, a 200 (the object changed) starts the sink afresh, a 416 starts over once; what
@@ -793,23 +818,8 @@ static int get_sink(lua_State *L, xfer *x, const char *url, const char *want_sha
   if ((x->easy = curl_easy_init()) == NULL)
     return skafos_pusherror(L, "NO_MEMORY", "cannot set up the transfer", 0, 0);
   for (attempt = 0; attempt < 2; attempt++) {
-    struct curl_slist *extra = NULL;
     x->offset = off;
-    x->received = 0;
-    x->restarted = 0;
-    x->stash_code = NULL;
-    curl_easy_reset(x->easy);
-    rc = setup(x, url);
-    if (off > 0) {
-      if ((extra = range_headers(L, x, off, ietag)) == NULL)
-        return skafos_pusherror(L, "NO_MEMORY", "cannot set up the transfer", 0, 0);
-      if (rc == CURLE_OK)
-        rc = curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, extra);
-    }
-    if (rc == CURLE_OK)
-      rc = transfer_run(x->easy, &x->topts, x->progress ? tick : NULL, x, PROGRESS_INTERVAL);
-    curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, NULL);
-    curl_slist_free_all(extra);
+    rc = get_round(L, x, url, off, ietag);
     if (rc != CURLE_OK || x->stash_code) {
       if (!x->resumable_sink)
         drop_sink(x);
@@ -898,7 +908,6 @@ static int s3_get(lua_State *L) {
   /* Two rounds at most: a 416 for a part that does not match the object drops the part
    * and fetches the whole object once more. */
   for (attempt = 0; attempt < 2; attempt++) {
-    struct curl_slist *extra = NULL;
     lua_settop(L, hdrbase);
     if (x->out) {
       fclose(x->out);
@@ -914,21 +923,7 @@ static int s3_get(lua_State *L) {
       snprintf(msg, sizeof msg, "cannot read %s: %s", x->part, strerror(errno));
       return skafos_pusherror(L, "READ", msg, 0, 0);
     }
-    x->received = 0;
-    x->restarted = 0;
-    x->stash_code = NULL;
-    curl_easy_reset(x->easy);
-    rc = setup(x, url);
-    if (x->offset > 0) {
-      if ((extra = range_headers(L, x, x->offset, etag)) == NULL)
-        return skafos_pusherror(L, "NO_MEMORY", "cannot set up the transfer", 0, 0);
-      if (rc == CURLE_OK)
-        rc = curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, extra);
-    }
-    if (rc == CURLE_OK)
-      rc = transfer_run(x->easy, &x->topts, x->progress ? tick : NULL, x, PROGRESS_INTERVAL);
-    curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, NULL);
-    curl_slist_free_all(extra);
+    rc = get_round(L, x, url, x->offset, etag);
     if (x->out && fflush(x->out) != 0 && rc == CURLE_OK)
       stash(x, "WRITE", "cannot write the part file: %s", strerror(errno));
     if (rc != CURLE_OK || x->stash_code) {

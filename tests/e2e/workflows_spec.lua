@@ -399,23 +399,31 @@ with open("given.zip", "wb") as f, zipfile.ZipFile(Pipe(f), "w") as z:
       assert.matches("has no versions", r.stderr)
     end)
 
+    -- Runs `skafos <args>` with storage GETs stalling after 60,000 bytes, kills it (-9)
+    -- once `watch` holds `size` bytes, and returns the kill's exit status.
+    local function fetch_killed(args, watch, size)
+      emu:fault { role = "storage", method = "GET", action = { type = "stall", after_bytes = 60000, ms = 30000 } }
+      local exports = {}
+      for k, v in pairs(env()) do exports[#exports + 1] = k .. "=" .. proc.quote(v) end
+      local quoted = {}
+      for i, a in ipairs(args) do quoted[i] = proc.quote(a) end
+      local script = ("cd %s && env %s %s %s --progress none 2>err & pid=$!; "
+        .. "i=0; while [ $i -lt 200 ] && [ \"$(stat -c %%s %s 2>/dev/null || echo 0)\" -lt %d ]; do "
+        .. "sleep 0.05; i=$((i+1)); done; kill -KILL $pid; wait $pid; echo $?")
+        :format(proc.quote(dir), table.concat(exports, " "), proc.quote(proc.bin), table.concat(quoted, " "),
+          proc.quote(watch), size)
+      local code = sh(script):match("(%d+)%s*$")
+      emu:clear_faults()
+      return code
+    end
+
     it("resumes a download that was killed halfway", function()
       local pub = publish_one()
       emu:clear_requests()
-      emu:fault { role = "storage", method = "GET", action = { type = "stall", after_bytes = 60000, ms = 30000 } }
-      local e = env()
-      local exports = {}
-      for k, v in pairs(e) do exports[#exports + 1] = k .. "=" .. proc.quote(v) end
       local part = dir .. "/demo-model.zip.download.part"
-      local script = ("cd %s && env %s %s fetch --progress none 2>err & pid=$!; "
-        .. "i=0; while [ $i -lt 200 ] && [ \"$(stat -c %%s %s 2>/dev/null || echo 0)\" -lt 60000 ]; do "
-        .. "sleep 0.05; i=$((i+1)); done; kill -KILL $pid; wait $pid; echo $?")
-        :format(proc.quote(dir), table.concat(exports, " "), proc.quote(proc.bin), proc.quote(part))
-      local code = sh(script):match("(%d+)%s*$")
-      assert.are.equal("137", code)
+      assert.are.equal("137", fetch_killed({ "fetch" }, part, 60000))
       local partial = proc.read(part)
       assert.truthy(partial and #partial >= 60000 and #partial < pub.bytes)
-      emu:clear_faults()
       emu:clear_requests()
       local r = skafos { "fetch", "--json" }
       assert.are.equal(0, r.code, r.stderr)
@@ -429,22 +437,11 @@ with open("given.zip", "wb") as f, zipfile.ZipFile(Pipe(f), "w") as z:
     it("resumes a streamed --unzip that was killed halfway, from the bytes it extracted", function()
       local pub = publish_one()
       emu:clear_requests()
-      emu:fault { role = "storage", method = "GET", action = { type = "stall", after_bytes = 60000, ms = 30000 } }
-      local e = env()
-      local exports = {}
-      for k, v in pairs(e) do exports[#exports + 1] = k .. "=" .. proc.quote(v) end
       local partial = dir .. "/.out.skafos-partial"
-      local script = ("cd %s && env %s %s fetch --unzip out --progress none 2>err & pid=$!; "
-        .. "i=0; while [ $i -lt 200 ] && [ \"$(stat -c %%s %s 2>/dev/null || echo 0)\" -lt 50000 ]; do "
-        .. "sleep 0.05; i=$((i+1)); done; kill -KILL $pid; wait $pid; echo $?")
-        :format(proc.quote(dir), table.concat(exports, " "), proc.quote(proc.bin),
-          proc.quote(partial .. "/tree/m.bin"))
-      local code = sh(script):match("(%d+)%s*$")
-      assert.are.equal("137", code)
+      assert.are.equal("137", fetch_killed({ "fetch", "--unzip", "out" }, partial .. "/tree/m.bin", 50000))
       local kept = proc.read(partial .. "/tree/m.bin")
       assert.truthy(kept and #kept >= 50000 and #kept < 240000)
       assert.is_nil(proc.read(dir .. "/out/m.bin"))
-      emu:clear_faults()
       emu:clear_requests()
       local r = skafos { "fetch", "--unzip", "out", "--json" }
       assert.are.equal(0, r.code, r.stderr)
