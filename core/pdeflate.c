@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crc32x.h"
 #include "pdeflate.h"
 
 struct pd_pool {
@@ -46,7 +47,7 @@ void pd_run(z_stream *strm, int *level, pd_job *j) {
     uLong c = crc32(0L, Z_NULL, 0);
     while (off < j->inlen) {
       size_t n = j->inlen - off > (1u << 30) ? (1u << 30) : j->inlen - off;
-      c = crc32(c, j->in + off, (uInt)n);
+      c = zcrc32((uint32_t)c, j->in + off, n);
       off += n;
     }
     j->crc = (uint32_t)c;

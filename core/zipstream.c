@@ -10,8 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <zlib.h>
-
+#include "crc32x.h"
 #include "zipwrite.h"
 
 /*
@@ -39,7 +38,7 @@ struct zs_stream {
   size_t reclen, recpos;
   int fd;
   uint64_t datapos;
-  uLong crc;
+  uint32_t crc;
   unsigned char *crcbuf;
 };
 
@@ -142,7 +141,7 @@ static int open_checked(zs_stream *s, const zw_item *it, zerr *err) {
 static int crc_pass(zs_stream *s, size_t i, zerr *err) {
   const zw_item *it = &s->items[i];
   uint64_t total = 0;
-  uLong crc = crc32(0L, Z_NULL, 0);
+  uint32_t crc = 0;
   int fd = open_checked(s, it, err);
   if (fd < 0)
     return -1;
@@ -157,7 +156,7 @@ static int crc_pass(zs_stream *s, size_t i, zerr *err) {
     }
     if (r == 0)
       break;
-    crc = crc32(crc, s->crcbuf, (uInt)r);
+    crc = zcrc32(crc, s->crcbuf, (size_t)r);
     total += (uint64_t)r;
   }
   close(fd);
@@ -165,7 +164,7 @@ static int crc_pass(zs_stream *s, size_t i, zerr *err) {
     zerr_set(err, "IO", "%s changed while being archived", it->src);
     return -1;
   }
-  s->e[i].crc = (uint32_t)crc;
+  s->e[i].crc = crc;
   s->crc_known[i] = 1;
   return 0;
 }
@@ -189,7 +188,7 @@ static int advance(zs_stream *s, zerr *err) {
         return -1;
       s->phase = P_DATA;
       s->datapos = 0;
-      s->crc = crc32(0L, Z_NULL, 0);
+      s->crc = 0;
     } else {
       s->idx++;
     }
@@ -197,7 +196,7 @@ static int advance(zs_stream *s, zerr *err) {
   case P_DATA: /* the data were sent in full (checked by the caller) */
     close(s->fd);
     s->fd = -1;
-    if ((uint32_t)s->crc != s->e[s->idx].crc) {
+    if (s->crc != s->e[s->idx].crc) {
       zerr_set(err, "IO", "%s changed while being archived", s->items[s->idx].src);
       return -1;
     }
@@ -243,7 +242,7 @@ size_t zs_read(zs_stream *s, unsigned char *buf, size_t n, zerr *err) {
                  r < 0 ? strerror(errno) : "it changed while being archived");
         return (size_t)-1;
       }
-      s->crc = crc32(s->crc, buf + got, (uInt)r);
+      s->crc = zcrc32(s->crc, buf + got, (size_t)r);
       s->datapos += (uint64_t)r;
       got += (size_t)r;
       continue;
