@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -957,6 +958,7 @@ int zr_stage_prepare(zr_stage *s, const char *dir, int force, zerr *err) {
   size_t len;
   struct stat st;
   memset(s, 0, sizeof *s);
+  s->lockfd = -1;
   s->clean = strdup(dir);
   if (s->clean == NULL)
     goto oom;
@@ -1022,9 +1024,56 @@ int zr_stage_limits(const zr_stage *s, int64_t max_size, int64_t max_ratio,
   return 0;
 }
 
+/* Holds an exclusive lock on directory path for as long as the returned fd is open, so
+ * sweep() knows it is in use; -1 when it cannot. */
+static int lock_dir(const char *path) {
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    close(fd);
+    fd = -1;
+  }
+  return fd;
+}
+
+/* Removes what killed runs left beside the target: staging directories and targets
+ * moved aside (.<base>.skafos-XXXXXX, .<base>.skafos-old-XXXXXX) that are ours and that
+ * no live process holds locked (a live one locks its stage right after making it). A
+ * resumable extraction's partial directory is kept: it is meant to outlive its process. */
+static void sweep(const zr_stage *s) {
+  size_t bl = strlen(s->base), pl = strlen(s->parent);
+  DIR *d = opendir(s->parent);
+  struct dirent *de;
+  if (d == NULL)
+    return;
+  while ((de = readdir(d)) != NULL) {
+    const char *n = de->d_name, *rest;
+    struct stat st;
+    char *path;
+    int fd;
+    if (n[0] != '.' || strncmp(n + 1, s->base, bl) != 0 || strncmp(n + 1 + bl, ".skafos-", 8) != 0)
+      continue;
+    rest = n + 1 + bl + 8;
+    if (strncmp(rest, "old-", 4) == 0)
+      rest += 4;
+    if (strlen(rest) != 6 || (path = malloc(pl + strlen(n) + 2)) == NULL)
+      continue;
+    sprintf(path, "%s/%s", s->parent, n);
+    fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0 && fstat(fd, &st) == 0 && st.st_uid == geteuid() &&
+        flock(fd, LOCK_EX | LOCK_NB) == 0)
+      zr_rm_tree(path);
+    if (fd >= 0)
+      close(fd);
+    free(path);
+  }
+  closedir(d);
+}
+
 int zr_stage_create(zr_stage *s, zerr *err) {
   mode_t mask;
   zr_stage_discard(s);
+  if (!s->fixed)
+    sweep(s);
   if (s->fixed) {
     zr_rm_tree(s->fixed); /* whatever an earlier run left there */
     if ((s->path = strdup(s->fixed)) == NULL) {
@@ -1053,6 +1102,8 @@ int zr_stage_create(zr_stage *s, zerr *err) {
     s->path = NULL;
     return -1;
   }
+  if (!s->fixed)
+    s->lockfd = lock_dir(s->path);
   mask = umask(0);
   umask(mask);
   chmod(s->path, 0777 & ~mask);
@@ -1065,32 +1116,42 @@ void zr_stage_discard(zr_stage *s) {
     free(s->path);
     s->path = NULL;
   }
+  if (s->lockfd >= 0) {
+    close(s->lockfd);
+    s->lockfd = -1;
+  }
   free(s->lastdir);
   s->lastdir = NULL;
   s->lastlen = 0;
 }
 
 int zr_stage_commit(zr_stage *s, zerr *err) {
+  int oldfd = -1;
   char *old = malloc(strlen(s->parent) + strlen(s->base) + 32);
   if (old == NULL) {
     zerr_set(err, "NOMEM", "out of memory");
     return -1;
   }
   if (s->exists) {
+    int made;
     sprintf(old, "%s/.%s.skafos-old-XXXXXX", s->parent, s->base);
-    if (mkdtemp(old) == NULL || rename(s->clean, old) != 0) {
+    made = mkdtemp(old) != NULL;
+    if (!made || rename(s->clean, old) != 0) {
       zerr_set(err, "IO", "cannot move %s aside: %s", s->clean, strerror(errno));
-      if (old[strlen(old) - 1] != 'X')
+      if (made)
         rmdir(old);
       free(old);
       return -1;
     }
+    oldfd = lock_dir(old); /* removed below, or by a later sweep if this run dies first */
   }
   if (rename(s->path, s->clean) != 0) {
     zerr_set(err, "IO", "cannot rename the staging directory to %s: %s", s->clean,
              strerror(errno));
     if (s->exists)
       rename(old, s->clean);
+    if (oldfd >= 0)
+      close(oldfd);
     free(old);
     return -1;
   }
@@ -1098,6 +1159,12 @@ int zr_stage_commit(zr_stage *s, zerr *err) {
   s->path = NULL;
   if (s->exists)
     zr_rm_tree(old);
+  if (oldfd >= 0)
+    close(oldfd);
+  if (s->lockfd >= 0) {
+    close(s->lockfd);
+    s->lockfd = -1;
+  }
   free(old);
   s->committed = 1;
   return 0;

@@ -130,6 +130,7 @@ typedef struct zr_stage {
   size_t lastlen;
   char *buf;
   size_t bufsize;
+  int lockfd;    /* holds a lock on a temporary stage while it lives (see sweep) */
   char *fixed;   /* when set, create makes the stage at this path instead of a fresh
                   * temporary name (a resumable extraction owns and frees it) */
   int exists, committed;

@@ -582,6 +582,37 @@ with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED) as z:
       assert.are.same({ "out", "t.txt", "t.zip" }, names)
     end)
 
+    it("sweeps what killed runs left beside the target, but not a live stage", function()
+      spit(tmp .. "/t.txt", text(70000))
+      assert(zip.create(tmp .. "/t.zip", { tmp .. "/t.txt" }))
+      local data = slurp(tmp .. "/t.zip")
+      -- a live extractor's stage (made at its first entry) into the same target
+      local live = assert(zip.extractor(tmp .. "/out"))
+      assert(live:write(data:sub(1, 20000)))
+      -- leftovers of runs killed while staging and while moving the old target aside
+      spit(tmp .. "/.out.skafos-Ab12Cd/t.txt", "half")
+      spit(tmp .. "/.out.skafos-old-Zz9Yy8/old.txt", "old")
+      spit(tmp .. "/.out.skafos-partial/journal", "kept for a resume")
+      spit(tmp .. "/.other.skafos-Ab12Cd/x", "another target's")
+      local function stages()
+        local names = {}
+        for _, n in ipairs(fs.dir(tmp)) do if n:match("^%.out%.skafos%-") then names[#names + 1] = n end end
+        table.sort(names)
+        return names
+      end
+      local before = stages()
+      assert.are.equal(4, #before)
+      assert(zip.extract(tmp .. "/t.zip", tmp .. "/out"))
+      local after = stages()
+      assert.are.equal(2, #after, table.concat(after, " "))
+      assert.are.equal(".out.skafos-partial", after[2])
+      assert.is_nil(after[1]:match("Ab12Cd"))
+      assert.are.equal("another target's", slurp(tmp .. "/.other.skafos-Ab12Cd/x"))
+      assert(live:write(data:sub(20001)))
+      live:abort()
+      assert.are.same({ ".out.skafos-partial" }, stages())
+    end)
+
     describe("resumable", function()
       -- An archive with a stored file in two halves' worth of data, deflated text, an
       -- empty directory and small files; entries in this order (sorted names).
