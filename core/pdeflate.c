@@ -98,7 +98,7 @@ static void *worker(void *arg) {
   memset(&strm, 0, sizeof strm);
   pthread_mutex_lock(&p->lock);
   for (;;) {
-    pd_job *j;
+    pd_job *j, *k;
     while (p->head == NULL && !p->stop)
       pthread_cond_wait(&p->work, &p->lock);
     if (p->head == NULL)
@@ -108,7 +108,11 @@ static void *worker(void *arg) {
     if (p->head == NULL)
       p->tail = NULL;
     pthread_mutex_unlock(&p->lock);
-    pd_run(&strm, &level, j);
+    for (k = j; k != NULL; k = k->more) {
+      k->ioerr = k->load ? k->load(k) : 0;
+      if (k->ioerr == 0)
+        pd_run(&strm, &level, k);
+    }
     pthread_mutex_lock(&p->lock);
     j->done = 1;
     pthread_cond_broadcast(&p->done);

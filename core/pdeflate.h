@@ -29,6 +29,15 @@ typedef struct pd_job {
   uint32_t crc;
   int stored; /* the entry's bytes are `in` itself (level -1 or the auto fallback) */
   int err;    /* a zlib error code, 0 when fine */
+  /* Optional, run by the worker before the block is compressed, to fill `in` (and
+   * `dict`): a nonzero return (an errno value, or -1) lands in `ioerr` and the block is
+   * skipped. `ud` is the submitter's. */
+  int (*load)(struct pd_job *j);
+  void *ud;
+  int ioerr;
+  /* The next job of a batch: the worker that takes this job runs the chain in order, so
+   * many small blocks cost one hand-off. Only the head is submitted and waited for. */
+  struct pd_job *more;
   /* pool bookkeeping */
   int done;
   struct pd_job *next;
@@ -52,8 +61,9 @@ void pd_end(z_stream *strm, int *level);
 
 /* Starts `threads` workers (at least 1). Returns NULL when no thread could start. */
 pd_pool *pd_new(int threads);
+/* Queues j and the batch chained from it by `more`. */
 void pd_submit(pd_pool *p, pd_job *j);
-/* Blocks until j is done. */
+/* Blocks until j (and its batch) is done. */
 void pd_wait(pd_pool *p, pd_job *j);
 /* Stops the workers after the queued jobs and frees the pool. NULL is fine. */
 void pd_free(pd_pool *p);

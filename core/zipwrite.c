@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <zlib.h>
@@ -155,7 +156,7 @@ static int walk(zw_plan *p, const char *root, const char *dir, const char *prefi
     if (path == NULL || name == NULL) {
       zerr_set(err, "NOMEM", "out of memory");
       rc = -1;
-    } else if (lstat(path, &st) != 0) {
+    } else if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
       zerr_set(err, "IO", "cannot read %s: %s", path, strerror(errno));
       rc = -1;
     } else {
@@ -440,17 +441,49 @@ static int out_flush(outbuf *o) {
 
 static uint64_t out_pos(const outbuf *o) { return o->flushed + o->used; }
 
-static int out_write(outbuf *o, const unsigned char *p, size_t n) {
-  if (n > OUTBUF - o->used) {
-    if (out_flush(o) != 0)
+/* Writes a then b with as few system calls as the kernel allows. */
+static int write2(int fd, const unsigned char *a, size_t na, const unsigned char *b,
+                  size_t nb) {
+  while (na + nb > 0) {
+    struct iovec iov[2];
+    int k = 0;
+    ssize_t w;
+    if (na > 0) {
+      iov[k].iov_base = (void *)(uintptr_t)a;
+      iov[k++].iov_len = na;
+    }
+    if (nb > 0) {
+      iov[k].iov_base = (void *)(uintptr_t)b;
+      iov[k++].iov_len = nb;
+    }
+    w = writev(fd, iov, k);
+    if (w < 0) {
+      if (errno == EINTR)
+        continue;
       return -1;
-    if (n >= OUTBUF / 2) { /* large blocks go straight to the file */
-      if (write_all(o->fd, p, n) != 0)
-        return -1;
-      o->flushed += n;
-      return 0;
+    }
+    if ((size_t)w >= na) {
+      b += (size_t)w - na;
+      nb -= (size_t)w - na;
+      na = 0;
+    } else {
+      a += w;
+      na -= (size_t)w;
     }
   }
+  return 0;
+}
+
+static int out_write(outbuf *o, const unsigned char *p, size_t n) {
+  if (n >= OUTBUF / 2) { /* large blocks go straight to the file, behind what is buffered */
+    if (write2(o->fd, o->buf, o->used, p, n) != 0)
+      return -1;
+    o->flushed += o->used + n;
+    o->used = 0;
+    return 0;
+  }
+  if (n > OUTBUF - o->used && out_flush(o) != 0)
+    return -1;
   memcpy(o->buf + o->used, p, n);
   o->used += n;
   return 0;
@@ -467,12 +500,31 @@ static int out_patch(outbuf *o, uint64_t at, const unsigned char *p, size_t n) {
 
 /* ---- the writer ------------------------------------------------------------------- */
 
-typedef struct slot {
-  pd_job job;
-  unsigned char *in, *out;
-  unsigned char dict[32768]; /* copied: the previous block's slot may be refilled first */
-  size_t item; /* index into the batch */
+/* Whole entries up to ZW_BATCH bytes share a slot, at most ZW_PARTS of them: one
+ * hand-off to the pool for many small files instead of one each. */
+#define ZW_BATCH (128u * 1024u)
+#define ZW_PARTS 64
+#define ZW_DICT 32768u
+
+/* One block of one entry: a whole entry of at most ZW_BLOCK bytes, or a ZW_BLOCK piece
+ * of a larger one. The worker that runs it reads its bytes (load_block), so reading,
+ * checksumming and compressing all happen off the thread that writes the archive. */
+typedef struct blk {
+  pd_job job;         /* first member: load_block gets &job */
+  size_t item;        /* index into the batch */
+  const char *src;    /* NULL for a directory */
+  int fd;             /* a large file opened by zw_add, or -1: the loader opens src */
+  uint64_t off, size; /* of the piece in the file; the size of the whole file */
+  unsigned char *buf; /* the loader's destination: job.dictlen bytes, then the block */
   int first, last;
+} blk;
+
+typedef struct slot {
+  blk blks[ZW_PARTS]; /* blks[0].job is submitted; the rest hang off it by `more` */
+  size_t nblk;
+  unsigned char *in, *out;
+  size_t inused, outused;
+  int fd; /* a large file, closed once its last block is done */
   int submitted;
 } slot;
 
@@ -494,9 +546,7 @@ struct zw_writer {
   pd_pool *pool;
   slot *slots;
   size_t nslots;
-  z_stream sample;
-  int sample_level;
-  unsigned char *samplebuf;
+  unsigned char *samplebuf; /* the start of a large file under "auto" */
 };
 
 static size_t name_hash(const char *s, size_t n) {
@@ -578,7 +628,6 @@ zw_writer *zw_open(const char *path, int threads, int64_t mtime, zerr *err) {
     return NULL;
   }
   w->out.fd = -1;
-  w->sample_level = -2;
   w->threads = threads > 0 ? (threads > 64 ? 64 : threads) : online_cores();
   zf_dostime(mtime >= 0 ? mtime : zf_default_epoch(), &w->dostime, &w->dosdate);
   w->path = strdup(path);
@@ -603,13 +652,20 @@ zw_writer *zw_open(const char *path, int threads, int64_t mtime, zerr *err) {
   return w;
 }
 
-/* Waits for every submitted block; needed before buffers are reused or freed. */
+/* Waits for every submitted block, then closes the files they read; needed before
+ * buffers are reused or freed. Slots are waited for first: a file's descriptor belongs
+ * to its last block, which may sit before earlier ones in the array. */
 static void drain(zw_writer *w) {
   size_t i;
   for (i = 0; i < w->nslots; i++)
     if (w->slots[i].submitted) {
-      pd_wait(w->pool, &w->slots[i].job);
+      pd_wait(w->pool, &w->slots[i].blks[0].job);
       w->slots[i].submitted = 0;
+    }
+  for (i = 0; i < w->nslots; i++)
+    if (w->slots[i].fd >= 0) {
+      close(w->slots[i].fd);
+      w->slots[i].fd = -1;
     }
 }
 
@@ -627,7 +683,6 @@ static void free_pipeline(zw_writer *w) {
   free(w->slots);
   w->slots = NULL;
   w->nslots = 0;
-  pd_end(&w->sample, &w->sample_level);
   free(w->samplebuf);
   w->samplebuf = NULL;
 }
@@ -639,12 +694,13 @@ static int start_pipeline(zw_writer *w, zerr *err) {
   if (w->pool)
     return 0;
   w->slots = calloc(n, sizeof *w->slots);
-  w->samplebuf = malloc(pd_out_bound(ZW_SAMPLE));
+  w->samplebuf = malloc(ZW_SAMPLE);
   if (w->slots == NULL || w->samplebuf == NULL)
     goto oom;
   w->nslots = n;
   for (i = 0; i < n; i++) {
-    w->slots[i].in = malloc(ZW_BLOCK);
+    w->slots[i].fd = -1;
+    w->slots[i].in = malloc(ZW_DICT + ZW_BLOCK);
     w->slots[i].out = malloc(pd_out_bound(ZW_BLOCK));
     if (w->slots[i].in == NULL || w->slots[i].out == NULL)
       goto oom;
@@ -672,6 +728,7 @@ typedef struct run {
   uint64_t done, total, reported;
   int final_reported;
   size_t head, used; /* ring of slots: oldest in flight, and how many */
+  slot *batch;       /* the newest slot while it still takes whole entries, or NULL */
 } run;
 
 static int record_entry(run *r, zerr *err) {
@@ -698,25 +755,24 @@ static int record_entry(run *r, zerr *err) {
   return 0;
 }
 
-/* Writes the oldest block in flight, its entry's header first and its central record
- * once the entry's last block is out. */
-static int retire(run *r, zerr *err) {
+/* Writes one block out: its entry's local header first (final at once for a
+ * single-block entry, else patched after the last block) and its central record once
+ * the entry's last block is out. */
+static int retire_blk(run *r, const blk *b, zerr *err) {
   zw_writer *w = r->w;
-  slot *s = &w->slots[r->head];
-  const zw_item *it = &r->items[s->item];
-  pd_job *j = &s->job;
+  const zw_item *it = &r->items[b->item];
+  const pd_job *j = &b->job;
   unsigned char hdr[ZF_HEADER_SLACK + 0x10000];
-  if (s->submitted) {
-    pd_wait(w->pool, j);
-    s->submitted = 0;
+  if (j->ioerr != 0) {
+    zerr_set(err, "IO", "cannot read %s: %s", it->src,
+             j->ioerr < 0 ? "it changed while being archived" : strerror(j->ioerr));
+    return -1;
   }
-  r->head = (r->head + 1) % w->nslots;
-  r->used--;
   if (j->err != 0) {
     zerr_set(err, "IO", "compressing %s failed (zlib error %d)", it->src, j->err);
     return -1;
   }
-  if (s->first) {
+  if (b->first) {
     memset(&r->cur, 0, sizeof r->cur);
     r->cur.name = it->name;
     r->cur.namelen = it->namelen;
@@ -728,24 +784,26 @@ static int retire(run *r, zerr *err) {
     r->cur.offset = out_pos(&w->out);
     r->cur.zip64_local = zf_needs_zip64_local(r->cur.method, it->size);
     r->crc = crc32(0L, Z_NULL, 0);
-    /* placeholder: same length as the final header, patched below */
-    if (out_write(&w->out, hdr, zf_local(hdr, &r->cur)) != 0)
-      goto ioerr;
   }
   if (j->inlen > 0 || j->outlen > 0) {
-    if (out_write(&w->out, j->stored ? j->in : j->out, j->outlen) != 0)
-      goto ioerr;
-    r->crc = s->first ? j->crc : crc32_combine(r->crc, j->crc, (z_off_t)j->inlen);
+    r->crc = b->first ? j->crc : crc32_combine(r->crc, j->crc, (z_off_t)j->inlen);
     r->cur.csize += j->outlen;
     r->done += j->inlen;
   }
-  if (s->last) {
+  if (b->last) {
     r->cur.crc = (uint32_t)r->crc;
     if (!r->cur.zip64_local && r->cur.csize >= ZF_MAX32) {
       zerr_set(err, "IO", "%s grew past 4 GiB when compressed", it->name);
       return -1;
     }
-    if (out_patch(&w->out, r->cur.offset, hdr, zf_local(hdr, &r->cur)) != 0)
+  }
+  /* a multi-block entry's header is a placeholder of the final length until its end */
+  if (b->first && out_write(&w->out, hdr, zf_local(hdr, &r->cur)) != 0)
+    goto ioerr;
+  if (j->outlen > 0 && out_write(&w->out, j->stored ? j->in : j->out, j->outlen) != 0)
+    goto ioerr;
+  if (b->last) {
+    if (!b->first && out_patch(&w->out, r->cur.offset, hdr, zf_local(hdr, &r->cur)) != 0)
       goto ioerr;
     if (record_entry(r, err) != 0)
       return -1;
@@ -765,45 +823,161 @@ ioerr:
   return -1;
 }
 
-/* A free slot, retiring the oldest block when all are in flight. */
+/* Writes out the oldest slot in flight, once its blocks are done. */
+static int retire(run *r, zerr *err) {
+  zw_writer *w = r->w;
+  slot *s = &w->slots[r->head];
+  size_t i;
+  if (s->submitted) {
+    pd_wait(w->pool, &s->blks[0].job);
+    s->submitted = 0;
+  }
+  if (s->fd >= 0) {
+    close(s->fd);
+    s->fd = -1;
+  }
+  r->head = (r->head + 1) % w->nslots;
+  r->used--;
+  for (i = 0; i < s->nblk; i++)
+    if (retire_blk(r, &s->blks[i], err) != 0)
+      return -1;
+  return 0;
+}
+
+static void submit(zw_writer *w, slot *s) {
+  pd_submit(w->pool, &s->blks[0].job);
+  s->submitted = 1;
+}
+
+/* A free slot, retiring the oldest when all are in flight. An open batch is handed to
+ * the pool first: it must not wait for slots that come after it. */
 static slot *acquire(run *r, zerr *err) {
   zw_writer *w = r->w;
   slot *s;
+  if (r->batch != NULL) {
+    submit(w, r->batch);
+    r->batch = NULL;
+  }
   if (r->used == w->nslots && retire(r, err) != 0)
     return NULL;
   s = &w->slots[(r->head + r->used) % w->nslots];
   r->used++;
-  memset(&s->job, 0, sizeof s->job);
-  s->first = s->last = 0;
+  s->nblk = 0;
+  s->inused = s->outused = 0;
+  s->fd = -1;
+  s->submitted = 0;
   return s;
+}
+
+static int read_full_at(int fd, unsigned char *buf, size_t n, uint64_t at, size_t *got) {
+  size_t total = 0;
+  while (total < n) {
+    ssize_t r = pread(fd, buf + total, n - total, (off_t)(at + total));
+    if (r < 0) {
+      if (errno == EINTR)
+        continue;
+      return -1;
+    }
+    if (r == 0)
+      break;
+    total += (size_t)r;
+  }
+  *got = total;
+  return 0;
+}
+
+/* pd_job.load, in a worker: reads the block (after the dictionary it is primed with).
+ * Returns 0, an errno value, or -1 when the file is not the size it was planned at. */
+static int load_block(pd_job *j) {
+  blk *b = (blk *)(void *)j;
+  size_t want = j->dictlen + j->inlen, got = 0;
+  struct stat st;
+  int fd, rc = 0;
+  if (b->fd >= 0) {
+    if (read_full_at(b->fd, b->buf, want, b->off - j->dictlen, &got) != 0)
+      return errno ? errno : EIO;
+  } else {
+    if (b->src == NULL)
+      return 0; /* a directory */
+    fd = open(b->src, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+      return errno ? errno : EIO;
+    if (fstat(fd, &st) != 0)
+      rc = errno ? errno : EIO;
+    else if ((uint64_t)st.st_size != b->size)
+      rc = -1;
+    else if (read_full_fd(fd, b->buf, want, &got) != 0)
+      rc = errno ? errno : EIO;
+    close(fd);
+    if (rc != 0)
+      return rc;
+  }
+  if (got != want)
+    return -1;
+  j->dict = j->dictlen ? b->buf : NULL;
+  j->in = b->buf + j->dictlen;
+  return 0;
+}
+
+/* Fills in the job of b for `inlen` bytes at `level` (-1: stored) into out[0..outcap). */
+static void set_job(blk *b, size_t inlen, int level, unsigned char *out, size_t outcap) {
+  pd_job *j = &b->job;
+  memset(j, 0, sizeof *j);
+  j->inlen = inlen;
+  j->level = level;
+  j->finish = b->last;
+  j->out = out;
+  j->outcap = outcap;
+  j->load = load_block;
+}
+
+/* A whole entry of at most ZW_BLOCK bytes (or a directory), added to the open batch. */
+static int add_whole(run *r, size_t idx, zerr *err) {
+  const zw_item *it = &r->items[idx];
+  size_t size = it->src ? (size_t)it->size : 0, bound = size ? pd_out_bound(size) : 0;
+  slot *s = r->batch;
+  blk *b;
+  int level = size == 0 || it->method == ZW_STORE ? -1 : level_of(it->level);
+  if (s != NULL && (s->nblk == ZW_PARTS || s->inused + size > ZW_BATCH ||
+                    s->outused + bound > pd_out_bound(ZW_BLOCK))) {
+    submit(r->w, s);
+    r->batch = s = NULL;
+  }
+  if (s == NULL) {
+    if ((s = acquire(r, err)) == NULL)
+      return -1;
+    r->batch = s;
+  }
+  b = &s->blks[s->nblk];
+  b->item = idx;
+  b->src = it->src;
+  b->fd = -1;
+  b->off = 0;
+  b->size = it->size;
+  b->buf = s->in + s->inused;
+  b->first = b->last = 1;
+  set_job(b, size, level, s->out + s->outused, bound);
+  b->job.auto_store = level >= 0 && it->method == ZW_AUTO; /* the pool decides */
+  if (s->nblk > 0)
+    s->blks[s->nblk - 1].job.more = &b->job;
+  s->nblk++;
+  s->inused += size;
+  s->outused += bound;
+  return 0;
 }
 
 static int add_item(run *r, size_t idx, zerr *err) {
   zw_writer *w = r->w;
   const zw_item *it = &r->items[idx];
-  slot *s, *prev = NULL;
   uint64_t off = 0;
   int fd, method = it->method, level = level_of(it->level);
   struct stat st;
-  if (it->src == NULL || it->size == 0) {
-    if (it->src != NULL) { /* an empty file must still be readable and empty */
-      fd = open(it->src, O_RDONLY | O_CLOEXEC);
-      if (fd < 0 || fstat(fd, &st) != 0 || st.st_size != 0) {
-        zerr_set(err, "IO", "cannot read %s: %s", it->src,
-                 fd < 0 ? strerror(errno) : "it changed while being archived");
-        if (fd >= 0)
-          close(fd);
-        return -1;
-      }
-      close(fd);
-    }
-    if ((s = acquire(r, err)) == NULL)
-      return -1;
-    s->item = idx;
-    s->first = s->last = 1;
-    s->job.stored = 1; /* never submitted: an empty block, already done */
-    return 0;
+  if (r->hooks && r->hooks->cancelled && r->hooks->cancelled(r->hooks->ud)) {
+    zerr_set(err, "INTERRUPTED", "interrupted");
+    return -1;
   }
+  if (it->src == NULL || it->size <= ZW_BLOCK)
+    return add_whole(r, idx, err);
   fd = open(it->src, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     zerr_set(err, "IO", "cannot read %s: %s", it->src, strerror(errno));
@@ -815,50 +989,47 @@ static int add_item(run *r, size_t idx, zerr *err) {
     return -1;
   }
   posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  if (method == ZW_AUTO) {
+    size_t got = 0;
+    if (read_full_at(fd, w->samplebuf, ZW_SAMPLE, 0, &got) != 0 || got != ZW_SAMPLE) {
+      zerr_set(err, "IO", "cannot read %s: %s", it->src,
+               got != ZW_SAMPLE ? "it changed while being archived" : strerror(errno));
+      close(fd);
+      return -1;
+    }
+    method = zw_auto_deflates(w->samplebuf, got, it->size, level) ? ZW_DEFLATE : ZW_STORE;
+  }
   while (off < it->size) {
-    size_t want = it->size - off > ZW_BLOCK ? ZW_BLOCK : (size_t)(it->size - off), got = 0;
+    size_t want = it->size - off > ZW_BLOCK ? ZW_BLOCK : (size_t)(it->size - off);
+    slot *s;
+    blk *b;
     if (r->hooks && r->hooks->cancelled && r->hooks->cancelled(r->hooks->ud)) {
       zerr_set(err, "INTERRUPTED", "interrupted");
       goto fail;
     }
     if ((s = acquire(r, err)) == NULL)
       goto fail;
-    if (read_full_fd(fd, s->in, want, &got) != 0 || got != want) {
-      zerr_set(err, "IO", "cannot read %s: %s", it->src,
-               got != want ? "it changed while being archived" : strerror(errno));
-      r->used--; /* give the slot back unused */
-      goto fail;
-    }
-    s->item = idx;
-    s->first = off == 0;
-    s->last = off + want == it->size;
-    if (s->first && method == ZW_AUTO) {
-      if (s->last) {
-        s->job.auto_store = 1; /* the pool decides on the real result */
-        method = ZW_DEFLATE;
-      } else {
-        method = zw_auto_deflates(s->in, want, it->size, level) ? ZW_DEFLATE : ZW_STORE;
-      }
-    }
-    s->job.in = s->in;
-    s->job.inlen = want;
-    s->job.out = s->out;
-    s->job.outcap = pd_out_bound(ZW_BLOCK);
-    s->job.level = method == ZW_STORE ? -1 : level;
-    s->job.finish = s->last;
-    if (prev != NULL && method != ZW_STORE) {
-      memcpy(s->dict, prev->in + (ZW_BLOCK - sizeof s->dict), sizeof s->dict);
-      s->job.dict = s->dict;
-      s->job.dictlen = sizeof s->dict;
-    }
-    pd_submit(w->pool, &s->job);
-    s->submitted = 1;
-    prev = s;
+    b = &s->blks[0];
+    s->nblk = 1;
+    b->item = idx;
+    b->src = it->src;
+    b->fd = fd;
+    b->off = off;
+    b->size = it->size;
+    b->buf = s->in;
+    b->first = off == 0;
+    b->last = off + want == it->size;
+    set_job(b, want, method == ZW_STORE ? -1 : level, s->out, pd_out_bound(ZW_BLOCK));
+    if (!b->first && method != ZW_STORE)
+      b->job.dictlen = ZW_DICT; /* primed with the 32 KiB before, read again */
+    if (b->last)
+      s->fd = fd; /* closed once this last block is done */
+    submit(w, s);
     off += want;
   }
-  close(fd);
   return 0;
 fail:
+  drain(w); /* blocks in flight still read fd */
   close(fd);
   return -1;
 }
@@ -921,6 +1092,8 @@ int zw_add(zw_writer *w, const zw_item *items, size_t n, const zhooks *hooks,
     r.total += items[i].size;
   for (i = 0; i < n && rc == 0; i++)
     rc = add_item(&r, i, err);
+  if (rc == 0 && r.batch != NULL)
+    submit(w, r.batch);
   while (rc == 0 && r.used > 0)
     rc = retire(&r, err);
   if (rc == 0) {
