@@ -17,6 +17,7 @@
 
 #include <zlib.h>
 
+#include "crc32x.h"
 #include "zipread.h"
 
 /* minizip's unzip trusts local headers, skips the CRC check of short entries and checks
@@ -577,7 +578,7 @@ int zr_read_entry(zr_archive *a, size_t i, zr_sink sink, void *ud, const zr_limi
       written += n;
       if (produced(a, e, written, lim, pr, n, err) != 0)
         goto done;
-      crc = crc32(crc, in, (uInt)n);
+      crc = zcrc32((uint32_t)crc, in, n);
       if (sink(ud, in, n, err) != 0)
         goto done;
       continue;
@@ -600,7 +601,7 @@ int zr_read_entry(zr_archive *a, size_t i, zr_sink sink, void *ud, const zr_limi
         written += k;
         if (produced(a, e, written, lim, pr, k, err) != 0)
           goto done;
-        crc = crc32(crc, out, (uInt)k);
+        crc = zcrc32((uint32_t)crc, out, k);
         if (sink(ud, out, k, err) != 0)
           goto done;
       }

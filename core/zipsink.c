@@ -14,6 +14,7 @@
 
 #include <zlib.h>
 
+#include "crc32x.h"
 #include "zipread.h"
 #include "zipsink.h"
 
@@ -546,7 +547,7 @@ static int data_done(zx *x, zerr *err) {
 static int emit(zx *x, const unsigned char *p, size_t n, int direct, zerr *err) {
   if (produced(x, n, err) != 0)
     return -1;
-  x->crc = crc32(x->crc, p, (uInt)n);
+  x->crc = zcrc32((uint32_t)x->crc, p, n);
   if (direct && x->fd >= 0)
     return write_all(x, p, n, err);
   return 0;
@@ -1112,7 +1113,7 @@ static int file_crc(zx *x, const char *path, uint64_t *size, uLong *crc) {
     }
     if (r == 0)
       break;
-    c = crc32(c, x->out, (uInt)r);
+    c = zcrc32((uint32_t)c, x->out, (size_t)r);
     n += (uint64_t)r;
   }
   close(fd);
