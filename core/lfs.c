@@ -1,15 +1,18 @@
 /*
  * skafos.fs: the few file-system calls the workflows need and stock Lua lacks (stat,
- * directory listing, mkdir -p, mkdtemp, realpath, recursive removal, terminals, clocks).
+ * directory listing, mkdir -p, mkdtemp, realpath, recursive removal, terminals, clocks,
+ * advisory locks).
  * Failures return `nil, err` with code NOT_FOUND, ACCESS, EXISTS or IO.
  */
 #define _XOPEN_SOURCE 700
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
@@ -246,6 +249,47 @@ static int fs_clock(lua_State *L) {
   return 1;
 }
 
+/* ---- advisory locks ------------------------------------------------------------------ */
+
+#define LOCK_MT "skafos.fs.Lock"
+
+static int lock_release(lua_State *L) {
+  int *fd = luaL_checkudata(L, 1, LOCK_MT);
+  if (*fd >= 0) {
+    close(*fd); /* drops the lock */
+    *fd = -1;
+  }
+  return 0;
+}
+
+/* fs.trylock(path) -> lock | nil, err: an exclusive flock on a file or directory of this
+ * user's, held until lock:release(), __close or __gc. err.code BUSY when another process
+ * holds it, NOT_OURS when another user owns it, else as stat. */
+static int fs_trylock(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  int *fd = lua_newuserdatauv(L, sizeof *fd, 0);
+  struct stat st;
+  *fd = -1;
+  luaL_setmetatable(L, LOCK_MT);
+  *fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (*fd < 0)
+    return push_errno(L, "cannot open", path, errno);
+  if (fstat(*fd, &st) != 0)
+    return push_errno(L, "cannot stat", path, errno);
+  if (st.st_uid != geteuid()) {
+    lua_pushfstring(L, "%s belongs to another user", path);
+    return skafos_pusherror(L, "NOT_OURS", lua_tostring(L, -1), 0, 0);
+  }
+  if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) {
+      lua_pushfstring(L, "%s is locked by another process", path);
+      return skafos_pusherror(L, "BUSY", lua_tostring(L, -1), 0, 0);
+    }
+    return push_errno(L, "cannot lock", path, errno);
+  }
+  return 1;
+}
+
 static int fs_getpid(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)getpid());
   return 1;
@@ -256,10 +300,20 @@ static const luaL_Reg fs_funcs[] = {
     {"mkdir", fs_mkdir},     {"mkdtemp", fs_mkdtemp}, {"realpath", fs_realpath},
     {"access", fs_access},   {"rmtree", fs_rmtree},   {"isatty", fs_isatty},
     {"chmod", fs_chmod},     {"getcwd", fs_getcwd},   {"clock", fs_clock},
-    {"getpid", fs_getpid},   {NULL, NULL}};
+    {"getpid", fs_getpid},   {"trylock", fs_trylock}, {NULL, NULL}};
 
 int luaopen_skafos_fs(lua_State *L);
 int luaopen_skafos_fs(lua_State *L) {
+  if (luaL_newmetatable(L, LOCK_MT)) {
+    static const luaL_Reg methods[] = {{"release", lock_release}, {NULL, NULL}};
+    luaL_newlib(L, methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, lock_release);
+    lua_setfield(L, -2, "__close");
+    lua_pushcfunction(L, lock_release);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_pop(L, 1);
   luaL_newlib(L, fs_funcs);
   return 1;
 }

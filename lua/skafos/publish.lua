@@ -141,15 +141,34 @@ end
 -- A holder for a temporary directory, removed when the variable holding it goes out of
 -- scope (return, error or interrupt).
 local function temp_holder()
-  return setmetatable({}, { __close = function(t) if t.dir then fs.rmtree(t.dir) end end })
+  return setmetatable({}, { __close = function(t)
+    if t.dir then fs.rmtree(t.dir) end
+    if t.lock then t.lock:release() end
+  end })
 end
 
+-- A temporary directory in $TMPDIR, locked while this process lives. A run killed with -9
+-- cannot remove its own, so each run first removes those of ours nobody holds.
 local function make_temp(holder)
   local base = os.getenv("TMPDIR")
   if not base or base == "" then base = "/tmp" end
+  for _, name in ipairs(fs.dir(base) or {}) do
+    if name:match("^skafos%-publish%.[%w]+$") and #name == #"skafos-publish." + 6 then
+      local stale = fs.trylock(base .. "/" .. name)
+      if stale then
+        fs.rmtree(base .. "/" .. name)
+        stale:release()
+      end
+    end
+  end
   local dir, err = fs.mkdtemp(base .. "/skafos-publish.")
+  if not dir then
+    err.message = ("%s (set TMPDIR to a directory with room for the archive)"):format(err.message)
+    return nil, err
+  end
   holder.dir = dir
-  return dir, err
+  holder.lock = fs.trylock(dir)
+  return dir
 end
 
 local function zip_entries(plan)

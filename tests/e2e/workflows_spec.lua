@@ -229,6 +229,31 @@ describe("workflows", function()
       assert.are.equal("", sh("ls -A " .. proc.quote(dir .. "/tmp")))
     end)
 
+    it("removes the temporary archive of a run killed with -9 on the next run, not a live one's", function()
+      write_random(dir .. "/big.bin", 2 * 1024 * 1024)
+      emu:fault { role = "storage", method = "PUT", action = { type = "delay", ms = 20000 } }
+      local exports = {}
+      for k, v in pairs(env()) do exports[#exports + 1] = k .. "=" .. proc.quote(v) end
+      local script = ("cd %s && env %s %s publish --level 6 big.bin 2>err & pid=$!; "
+        .. "i=0; while [ $i -lt 200 ] && ! ls %s/tmp/skafos-publish.*/*.zip >/dev/null 2>&1; do "
+        .. "sleep 0.05; i=$((i+1)); done; kill -KILL $pid; wait $pid; echo $?")
+        :format(proc.quote(dir), table.concat(exports, " "), proc.quote(proc.bin), proc.quote(dir))
+      assert.are.equal("137", sh(script):match("(%d+)%s*$"), proc.read(dir .. "/err"))
+      local left = sh("ls -A " .. proc.quote(dir .. "/tmp"))
+      assert.matches("^skafos%-publish%.%w+\n$", left)
+      emu:clear_faults()
+      -- another run's directory, alive: held by a process of its own
+      local live = dir .. "/tmp/skafos-publish.L1veRn"
+      proc.write(live .. "/in-use.zip", "x")
+      sh(("flock %s sleep 30 >/dev/null 2>&1 & echo $! > %s"):format(proc.quote(live), proc.quote(dir .. "/holder.pid")))
+      sh(("i=0; while [ $i -lt 200 ] && flock -n %s true; do sleep 0.05; i=$((i+1)); done")
+        :format(proc.quote(live)))
+      local r = publish({ "big.bin" }, { "--level", "6" })
+      sh("kill $(cat " .. proc.quote(dir .. "/holder.pid") .. ") 2>/dev/null")
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("skafos-publish.L1veRn\n", sh("ls -A " .. proc.quote(dir .. "/tmp")))
+    end)
+
     it("never sends the token to storage nor prints it, even with -vv", function()
       proc.write(dir .. "/m.bin", ("w"):rep(5000))
       local r = skafos { "publish", "-vv", "m.bin" }
