@@ -245,11 +245,12 @@ describe("workflows", function()
       -- another run's directory, alive: held by a process of its own
       local live = dir .. "/tmp/skafos-publish.L1veRn"
       proc.write(live .. "/in-use.zip", "x")
-      sh(("flock %s sleep 30 >/dev/null 2>&1 & echo $! > %s"):format(proc.quote(live), proc.quote(dir .. "/holder.pid")))
+      local holder = dir .. "/holder.pid"
+      sh(("flock %s sleep 30 >/dev/null 2>&1 & echo $! > %s"):format(proc.quote(live), proc.quote(holder)))
       sh(("i=0; while [ $i -lt 200 ] && flock -n %s true; do sleep 0.05; i=$((i+1)); done")
         :format(proc.quote(live)))
       local r = publish({ "big.bin" }, { "--level", "6" })
-      sh("kill $(cat " .. proc.quote(dir .. "/holder.pid") .. ") 2>/dev/null")
+      sh("kill $(cat " .. proc.quote(holder) .. ") 2>/dev/null")
       assert.are.equal(0, r.code, r.stderr)
       assert.are.equal("skafos-publish.L1veRn\n", sh("ls -A " .. proc.quote(dir .. "/tmp")))
     end)
