@@ -246,7 +246,8 @@ describe("workflows", function()
       local live = dir .. "/tmp/skafos-publish.L1veRn"
       proc.write(live .. "/in-use.zip", "x")
       local holder = dir .. "/holder.pid"
-      sh(("flock %s sleep 30 >/dev/null 2>&1 & echo $! > %s"):format(proc.quote(live), proc.quote(holder)))
+      sh(("(exec 9<%s && flock -x 9 && exec sleep 30) >/dev/null 2>&1 & echo $! > %s")
+        :format(proc.quote(live), proc.quote(holder)))
       sh(("i=0; while [ $i -lt 200 ] && flock -n %s true; do sleep 0.05; i=$((i+1)); done")
         :format(proc.quote(live)))
       local r = publish({ "big.bin" }, { "--level", "6" })
