@@ -70,4 +70,18 @@ function fs.clock() end
 ---@return integer
 function fs.getpid() end
 
+---@class skafos.fs.Lock
+local Lock = {} -- luacheck: ignore 241
+
+---Drops the lock (also what __close and __gc do); safe twice.
+function Lock:release() end
+
+---An exclusive advisory lock (flock) on a file or directory of this user's, held until
+---released or collected. Errors: BUSY (another process holds it), NOT_OURS (another user
+---owns it), NOT_FOUND, ACCESS, IO.
+---@param path string
+---@return skafos.fs.Lock|nil lock
+---@return table|nil err
+function fs.trylock(path) end
+
 return fs
