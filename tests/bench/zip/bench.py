@@ -2,12 +2,14 @@
 """Benchmark of skafos.zip against Info-ZIP zip/unzip, pigz, Python's zipfile and cp.
 
 Not a test: it prints a table (median wall time of --runs runs after a warm-up, ratio to
-skafos, output size, peak RSS of the measured process). Datasets are generated into a
+skafos, median CPU time (user + sys: what counts when the machine is shared), output size,
+peak RSS of the measured process) and the load average when the table was done. Datasets are generated into a
 temporary directory and removed at the end:
   random   --mb MiB of random bytes (one file)
   floats   --mb MiB of float32 weights (gaussian; deflate saves 10-20 %)
   small    2,000 files of 4 KiB of text
-Usage: tests/bench/zip/bench.py [--mb 1024] [--runs 3] [--bin build/skafos]
+Usage: tests/bench/zip/bench.py [--mb 1024] [--runs 3] [--bin build/skafos] [--only small]
+       [--compare before=/path/to/older/skafos] [--tools "zip -6,cp"] [--no-extract]
 """
 import argparse
 import os
@@ -24,14 +26,14 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 
 
 def run(argv, cwd=None):
-    """Runs argv; returns (seconds, peak RSS in MiB) of that process."""
+    """Runs argv; returns (seconds, CPU seconds, peak RSS in MiB) of that process."""
     t = time.monotonic()
     p = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, close_fds=False)
     _, status, ru = os.wait4(p.pid, 0)
     dt = time.monotonic() - t
     if status != 0:
         raise SystemExit("failed: %s (status %d)" % (" ".join(argv), status))
-    return dt, ru.ru_maxrss / 1024.0
+    return dt, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024.0
 
 
 def write_blocks(path, block, mb):
@@ -71,29 +73,36 @@ def median(xs):
     return xs[len(xs) // 2]
 
 
-def measure(name, argv_fn, out, runs, cwd=None, cleanup=None):
-    times, rss = [], 0.0
+def measure(specs, runs, cleanup):
+    """Times each (name, argv_fn, out, cwd) `runs` times, alternating the tools round by
+    round so a change in the machine's load hits them all alike; round 0 warms the page
+    cache and is not counted."""
+    acc = {spec[0]: {"times": [], "cpus": [], "rss": 0.0, "size": None} for spec in specs}
     for i in range(runs + 1):
-        if cleanup:
+        for name, argv_fn, out, cwd in specs:
             cleanup()
-        dt, r = run(argv_fn(), cwd=cwd)
-        if i > 0:  # the first run warms the page cache
-            times.append(dt)
-            rss = max(rss, r)
-    size = os.path.getsize(out) if out and os.path.isfile(out) else None
-    return {"tool": name, "time": median(times), "size": size, "rss": rss}
+            dt, cpu, r = run(argv_fn(), cwd=cwd)
+            if i > 0:
+                m = acc[name]
+                m["times"].append(dt)
+                m["cpus"].append(cpu)
+                m["rss"] = max(m["rss"], r)
+                m["size"] = os.path.getsize(out) if out and os.path.isfile(out) else None
+    return [{"tool": name, "time": median(acc[name]["times"]), "cpu": median(acc[name]["cpus"]),
+             "size": acc[name]["size"], "rss": acc[name]["rss"]} for name, _, _, _ in specs]
 
 
 def table(title, rows, ref):
     base = next(r for r in rows if r["tool"] == ref)
     print("\n### %s\n" % title)
-    print("| tool | median s | time / %s | output MiB | size / %s | peak RSS MiB |" % (ref, ref))
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| tool | median s | time / %s | CPU s | output MiB | size / %s | peak RSS MiB |" % (ref, ref))
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         size = "%.1f" % (r["size"] / 1048576.0) if r["size"] else "-"
         sratio = "%.3f" % (r["size"] / float(base["size"])) if r["size"] and base["size"] else "-"
-        print("| %s | %.2f | %.2f | %s | %s | %.0f |" % (r["tool"], r["time"],
-              r["time"] / base["time"], size, sratio, r["rss"]))
+        print("| %s | %.3f | %.2f | %.3f | %s | %s | %.0f |" % (r["tool"], r["time"],
+              r["time"] / base["time"], r["cpu"], size, sratio, r["rss"]))
+    print("\nload average: %.2f %.2f %.2f" % os.getloadavg())
     sys.stdout.flush()
 
 
@@ -103,17 +112,28 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--bin", default=os.path.join(ROOT, "build", "skafos"))
     ap.add_argument("--only", default="random,floats,small")
-    ap.add_argument("--generate", help=argparse.SUPPRESS)
+    ap.add_argument("--compare", action="append", default=[], metavar="LABEL=BIN",
+                    help="also time another skafos binary (say, the build before a change)")
+    ap.add_argument("--tools", help="only these rows, comma-separated (skafos -6 always)")
+    ap.add_argument("--no-extract", action="store_true", help="time creation only")
+    ap.add_argument("--data", help="use the datasets already in DIR (random/, floats/, small/ "
+                    "as --generate makes them) instead of generating and removing them")
+    ap.add_argument("--generate", metavar="DIR", help="only generate the datasets into DIR")
     a = ap.parse_args()
     if a.generate:
         make_data(a.generate, a.mb)
         return
-    ours = [a.bin, "run", os.path.join(HERE, "ours.lua")]
+    script = os.path.join(HERE, "ours.lua")
+    ours = [a.bin, "run", script]
+    others = [(c.split("=", 1)[0], [c.split("=", 1)[1], "run", script]) for c in a.compare]
     tmp = tempfile.mkdtemp(prefix="skafos-zipbench.")
     try:
-        # generated in a child: a forked child's peak RSS starts at its parent's
-        subprocess.check_call([sys.executable, __file__, "--generate", tmp, "--mb", str(a.mb)])
-        data = {k: os.path.join(tmp, k) for k in ("random", "floats", "small")}
+        if a.data:
+            data = {k: os.path.join(os.path.abspath(a.data), k) for k in ("random", "floats", "small")}
+        else:
+            # generated in a child: a forked child's peak RSS starts at its parent's
+            subprocess.check_call([sys.executable, __file__, "--generate", tmp, "--mb", str(a.mb)])
+            data = {k: os.path.join(tmp, k) for k in ("random", "floats", "small")}
         out = os.path.join(tmp, "out")
         os.makedirs(out)
         zo = os.path.join(out, "o.zip")
@@ -133,37 +153,37 @@ def main():
             src = data[ds]
             name = os.path.basename(src)
             cwd = os.path.dirname(src)
-            rows = []
+            weights = os.path.join(src, "weights.bin")
+            gz = os.path.join(out, "o.gz")
+            specs = []
+            for label, argv in [("skafos", ours)] + others:
+                if ds == "random":
+                    specs.append((label + " auto", lambda argv=argv: argv + ["create", zo, "auto", src], zo, None))
+                specs.append((label + " -6", lambda argv=argv: argv + ["create", zo, "6", src], zo, None))
+                specs.append((label + " -1", lambda argv=argv: argv + ["create", zo, "1", src], zo, None))
             if ds == "random":
-                rows.append(measure("skafos auto", lambda: ours + ["create", zo, "auto", src], zo,
-                                    a.runs, cleanup=rm_out))
-                rows.append(measure("cp", lambda: ["cp", os.path.join(src, "weights.bin"), zo], zo,
-                                    a.runs, cleanup=rm_out))
-            rows.append(measure("skafos -6", lambda: ours + ["create", zo, "6", src], zo, a.runs,
-                                cleanup=rm_out))
-            rows.append(measure("skafos -1", lambda: ours + ["create", zo, "1", src], zo, a.runs,
-                                cleanup=rm_out))
-            rows.append(measure("zip -6", lambda: ["zip", "-q", "-r", "-6", zo, name], zo, a.runs,
-                                cwd=cwd, cleanup=rm_out))
-            rows.append(measure("zip -1", lambda: ["zip", "-q", "-r", "-1", zo, name], zo, a.runs,
-                                cwd=cwd, cleanup=rm_out))
+                specs.append(("cp", lambda: ["cp", weights, zo], zo, None))
+            specs.append(("zip -6", lambda: ["zip", "-q", "-r", "-6", zo, name], zo, cwd))
+            specs.append(("zip -1", lambda: ["zip", "-q", "-r", "-1", zo, name], zo, cwd))
             if ds != "small":
-                gz = os.path.join(out, "o.gz")
-                rows.append(measure("pigz -6", lambda: ["bash", "-c", "exec pigz -6 -c \"$1\" > \"$2\"", "-",
-                                                        os.path.join(src, "weights.bin"), gz], gz,
-                                    a.runs, cleanup=rm_out))
-            rows.append(measure("python zipfile -6", lambda: ["python3", "-c", pyzip, zo, src], zo,
-                                a.runs, cleanup=rm_out))
-            table("%s: create (%s)" % (ds, "%d MiB" % a.mb if ds != "small" else "2,000 x 4 KiB"),
-                  rows, "skafos -6")
+                specs.append(("pigz -6", lambda: ["bash", "-c", "exec pigz -6 -c \"$1\" > \"$2\"", "-",
+                                                  weights, gz], gz, None))
+            specs.append(("python zipfile -6", lambda: ["python3", "-c", pyzip, zo, src], zo, None))
+            if a.tools:
+                keep = a.tools.split(",")
+                specs = [sp for sp in specs if sp[0] in keep or sp[0] == "skafos -6"]
+            table("%s: create (%s)" % (ds, "%d MiB" % (os.path.getsize(weights) >> 20)
+                                       if ds != "small" else "2,000 x 4 KiB"),
+                  measure(specs, a.runs, rm_out), "skafos -6")
+            if a.no_extract:
+                continue
             # extraction of the level-6 archive made by zip
             run(["zip", "-q", "-r", "-6", os.path.join(tmp, "x.zip"), name], cwd=cwd)
             xz = os.path.join(tmp, "x.zip")
             xd = os.path.join(out, "x")
-            rows = [measure("skafos extract", lambda: ours + ["extract", xz, xd], None, a.runs,
-                            cleanup=rm_out),
-                    measure("unzip", lambda: ["unzip", "-q", "-o", xz, "-d", xd], None, a.runs,
-                            cleanup=rm_out)]
+            rows = measure([("skafos extract", lambda: ours + ["extract", xz, xd], None, None),
+                            ("unzip", lambda: ["unzip", "-q", "-o", xz, "-d", xd], None, None)],
+                           a.runs, rm_out)
             table("%s: extract" % ds, rows, "skafos extract")
             os.remove(xz)
             rm_out()
