@@ -30,10 +30,9 @@ typedef struct pd_job {
   int stored; /* the entry's bytes are `in` itself (level -1 or the auto fallback) */
   int err;    /* a zlib error code, 0 when fine */
   /* Optional, run by the worker before the block is compressed, to fill `in` (and
-   * `dict`): a nonzero return (an errno value, or -1) lands in `ioerr` and the block is
-   * skipped. `ud` is the submitter's. */
+   * `dict`; a submitter that needs more context embeds the job in its own struct): a
+   * nonzero return (an errno value, or -1) lands in `ioerr` and the block is skipped. */
   int (*load)(struct pd_job *j);
-  void *ud;
   int ioerr;
   /* The next job of a batch: the worker that takes this job runs the chain in order, so
    * many small blocks cost one hand-off. Only the head is submitted and waited for. */
