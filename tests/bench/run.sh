@@ -13,13 +13,29 @@ status=0
 # shellcheck disable=SC2086 # BENCH_ARGS is a list of options
 "$python" "$here/e2e/bench.py" --skafos "$skafos" --results "$here/RESULTS.md" ${BENCH_ARGS:-} || status=1
 
-# The module benchmarks, when they are there (each prints its own table).
+# The module benchmarks, when they are there: each prints its own tables, which are also
+# appended to RESULTS.md under a heading of their own.
+results="$here/RESULTS.md"
+module() { # module FENCE TITLE COMMAND...: FENCE is "pre" for plain-text output, else "md"
+  fence=$1 title=$2
+  shift 2
+  echo "== $title" >&2
+  out=$(mktemp)
+  "$@" > "$out" || status=1
+  cat "$out"
+  {
+    printf '\n## Module benchmark: %s\n\n' "$title"
+    [ "$fence" = pre ] && printf '```\n'
+    cat "$out"
+    [ "$fence" = pre ] && printf '```\n'
+  } >> "$results"
+  rm -f "$out"
+}
 if [ -f "$here/transfer/run.sh" ]; then
-  echo "== tests/bench/transfer" >&2
-  sh "$here/transfer/run.sh" "$skafos" || status=1
+  module pre "tests/bench/transfer, 1 GiB put and get against curl" sh "$here/transfer/run.sh" "$skafos"
 fi
 if [ -f "$here/zip/bench.py" ]; then
-  echo "== tests/bench/zip" >&2
-  "$python" "$here/zip/bench.py" --bin "$skafos" || status=1
+  module md "tests/bench/zip, the zip module against zip, pigz, Python, cp and unzip" \
+    "$python" "$here/zip/bench.py" --bin "$skafos"
 fi
 exit $status
