@@ -10,15 +10,7 @@
 
 #include "crc32x.h"
 
-static int failures = 0;
-
-#define CHECK(cond)                                                                      \
-  do {                                                                                   \
-    if (!(cond)) {                                                                       \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);           \
-      failures++;                                                                        \
-    }                                                                                    \
-  } while (0)
+#include "check.h"
 
 #define BIG (5u * 1024u * 1024u + 77u)
 

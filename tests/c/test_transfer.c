@@ -8,15 +8,7 @@
 #include "s3err.h"
 #include "transfer.h"
 
-static int failures = 0;
-
-#define CHECK(cond)                                                                      \
-  do {                                                                                   \
-    if (!(cond)) {                                                                       \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);           \
-      failures++;                                                                        \
-    }                                                                                    \
-  } while (0)
+#include "check.h"
 
 #define CHECK_STR(got, want)                                                             \
   do {                                                                                   \

@@ -13,15 +13,7 @@
 #include "zipread.h"
 #include "zipwrite.h"
 
-static int failures = 0;
-
-#define CHECK(cond)                                                                      \
-  do {                                                                                   \
-    if (!(cond)) {                                                                       \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);           \
-      failures++;                                                                        \
-    }                                                                                    \
-  } while (0)
+#include "check.h"
 
 static char dir[] = "/tmp/test_zip_minizip.XXXXXX";
 

@@ -9,15 +9,7 @@
 
 #include "zipfmt.h"
 
-static int failures = 0;
-
-#define CHECK(cond)                                                                      \
-  do {                                                                                   \
-    if (!(cond)) {                                                                       \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);           \
-      failures++;                                                                        \
-    }                                                                                    \
-  } while (0)
+#include "check.h"
 
 static void test_names(void) {
   static const char *const good[] = {"a", "a/b.txt", "dir/", "a/b/c/", "..a", "a..", ".hidden",
