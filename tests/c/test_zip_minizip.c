@@ -13,7 +13,7 @@
 #include "zipread.h"
 #include "zipwrite.h"
 
-#include "check.h"
+#include "zipcheck.h"
 
 static char dir[] = "/tmp/test_zip_minizip.XXXXXX";
 
@@ -29,43 +29,6 @@ static unsigned char *make_data(size_t n, int text) {
                 : (unsigned char)x;
   }
   return p;
-}
-
-static void put(const char *path, const unsigned char *p, size_t n) {
-  FILE *f = fopen(path, "wb");
-  fwrite(p, 1, n, f);
-  fclose(f);
-}
-
-static unsigned char *slurp(const char *path, size_t *n) {
-  FILE *f = fopen(path, "rb");
-  unsigned char *p;
-  long len;
-  if (f == NULL)
-    return NULL;
-  fseek(f, 0, SEEK_END);
-  len = ftell(f);
-  rewind(f);
-  p = malloc((size_t)len + 1);
-  *n = fread(p, 1, (size_t)len, f);
-  fclose(f);
-  return p;
-}
-
-/* Reads entry `name` through minizip (which checks the CRC at close) and compares. */
-static void check_entry(unzFile uf, const char *name, const unsigned char *want, size_t n) {
-  unsigned char *got = malloc(n + 1);
-  size_t total = 0;
-  int r;
-  CHECK(unzLocateFile(uf, name, 1) == UNZ_OK);
-  CHECK(unzOpenCurrentFile(uf) == UNZ_OK);
-  while ((r = unzReadCurrentFile(uf, got + total, (unsigned)(n + 1 - total))) > 0)
-    total += (size_t)r;
-  CHECK(r == 0);
-  CHECK(total == n);
-  CHECK(total == n && memcmp(got, want, n) == 0);
-  CHECK(unzCloseCurrentFile(uf) == UNZ_OK); /* UNZ_CRCERROR on a bad CRC */
-  free(got);
 }
 
 int main(void) {
