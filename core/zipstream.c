@@ -103,29 +103,13 @@ void zs_free(zs_stream *s) {
   free(s);
 }
 
-static int open_checked(const zw_item *it, zerr *err) {
-  struct stat st;
-  int fd = open(it->src, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    zerr_set(err, "IO", "cannot read %s: %s", it->src, strerror(errno));
-    return -1;
-  }
-  if (fstat(fd, &st) != 0 || (uint64_t)st.st_size != it->size) {
-    zerr_set(err, "IO", "%s changed while being archived", it->src);
-    close(fd);
-    return -1;
-  }
-  posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-  return fd;
-}
-
 /* The CRC of one piece, read into buf (CRC_BUF bytes). Gives up when the stream closes. */
 static int piece_crc(zs_stream *s, const crc_piece *pc, unsigned char *buf, uint32_t *out,
                      zerr *err) {
   const zw_item *it = &s->items[pc->item];
   uint64_t off = pc->off, end = pc->off + pc->len;
   uint32_t crc = 0;
-  int fd = open_checked(it, err);
+  int fd = zw_open_input(it, err);
   if (fd < 0)
     return -1;
   while (off < end) {
@@ -344,7 +328,7 @@ static int advance(zs_stream *s, zerr *err) {
     s->reclen = zf_local(s->rec, &s->e[s->idx]);
     s->recpos = 0;
     if (s->items[s->idx].size > 0) {
-      s->fd = open_checked(&s->items[s->idx], err);
+      s->fd = zw_open_input(&s->items[s->idx], err);
       if (s->fd < 0)
         return -1;
       s->phase = P_DATA;

@@ -620,6 +620,22 @@ static int online_cores(void) {
   return n < 1 ? 1 : n > 64 ? 64 : (int)n;
 }
 
+int zw_open_input(const zw_item *it, zerr *err) {
+  struct stat st;
+  int fd = open(it->src, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    zerr_set(err, "IO", "cannot read %s: %s", it->src, strerror(errno));
+    return -1;
+  }
+  if (fstat(fd, &st) != 0 || (uint64_t)st.st_size != it->size) {
+    zerr_set(err, "IO", "%s changed while being archived", it->src);
+    close(fd);
+    return -1;
+  }
+  posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  return fd;
+}
+
 zw_writer *zw_open(const char *path, int threads, int64_t mtime, zerr *err) {
   zw_writer *w = calloc(1, sizeof *w);
   mode_t mask;
@@ -971,24 +987,14 @@ static int add_item(run *r, size_t idx, zerr *err) {
   const zw_item *it = &r->items[idx];
   uint64_t off = 0;
   int fd, method = it->method, level = level_of(it->level);
-  struct stat st;
   if (r->hooks && r->hooks->cancelled && r->hooks->cancelled(r->hooks->ud)) {
     zerr_set(err, "INTERRUPTED", "interrupted");
     return -1;
   }
   if (it->src == NULL || it->size <= ZW_BLOCK)
     return add_whole(r, idx, err);
-  fd = open(it->src, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    zerr_set(err, "IO", "cannot read %s: %s", it->src, strerror(errno));
+  if ((fd = zw_open_input(it, err)) < 0)
     return -1;
-  }
-  if (fstat(fd, &st) != 0 || (uint64_t)st.st_size != it->size) {
-    zerr_set(err, "IO", "%s changed while being archived", it->src);
-    close(fd);
-    return -1;
-  }
-  posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   if (method == ZW_AUTO) {
     size_t got = 0;
     if (read_full_at(fd, w->samplebuf, ZW_SAMPLE, 0, &got) != 0 || got != ZW_SAMPLE) {

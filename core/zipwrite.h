@@ -46,6 +46,10 @@ int zw_plan_add_dir(zw_plan *p, const char *name, zerr *err);
 /* Sorts the items by name and refuses duplicate and case-only duplicate names. */
 int zw_plan_sort(zw_plan *p, zerr *err);
 
+/* Opens an item's file for reading front to back; IO when it cannot be opened or its size
+ * is no longer the planned one ("changed while being archived"). */
+int zw_open_input(const zw_item *it, zerr *err);
+
 typedef struct zw_writer zw_writer;
 
 /* Creates `path` atomically: bytes go to a temporary file beside it, renamed at
