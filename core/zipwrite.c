@@ -347,10 +347,11 @@ int zw_auto_deflates(const unsigned char *data, size_t n, uint64_t size, int lev
   return deflates;
 }
 
-static int read_full_fd(int fd, unsigned char *buf, size_t n, size_t *got) {
+/* Reads n bytes at offset at (fewer only at the end of the file) into buf. */
+static int read_full_at(int fd, unsigned char *buf, size_t n, uint64_t at, size_t *got) {
   size_t total = 0;
   while (total < n) {
-    ssize_t r = read(fd, buf + total, n - total);
+    ssize_t r = pread(fd, buf + total, n - total, (off_t)(at + total));
     if (r < 0) {
       if (errno == EINTR)
         continue;
@@ -389,7 +390,7 @@ int zw_plan_all_stored(zw_plan *p, size_t *which, zerr *err) {
       return -1;
     }
     fd = open(it->src, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || read_full_fd(fd, buf, want, &got) != 0 || got != want) {
+    if (fd < 0 || read_full_at(fd, buf, want, 0, &got) != 0 || got != want) {
       zerr_set(err, "IO", "cannot read %s: %s", it->src,
                fd >= 0 && got != want ? "it changed while being archived" : strerror(errno));
       rc = -1;
@@ -885,23 +886,6 @@ static slot *acquire(run *r, zerr *err) {
   return s;
 }
 
-static int read_full_at(int fd, unsigned char *buf, size_t n, uint64_t at, size_t *got) {
-  size_t total = 0;
-  while (total < n) {
-    ssize_t r = pread(fd, buf + total, n - total, (off_t)(at + total));
-    if (r < 0) {
-      if (errno == EINTR)
-        continue;
-      return -1;
-    }
-    if (r == 0)
-      break;
-    total += (size_t)r;
-  }
-  *got = total;
-  return 0;
-}
-
 /* pd_job.load, in a worker: reads the block (after the dictionary it is primed with).
  * Returns 0, an errno value, or -1 when the file is not the size it was planned at. */
 static int load_block(pd_job *j) {
@@ -922,7 +906,7 @@ static int load_block(pd_job *j) {
       rc = errno ? errno : EIO;
     else if ((uint64_t)st.st_size != b->size)
       rc = -1;
-    else if (read_full_fd(fd, b->buf, want, &got) != 0)
+    else if (read_full_at(fd, b->buf, want, 0, &got) != 0)
       rc = errno ? errno : EIO;
     close(fd);
     if (rc != 0)
