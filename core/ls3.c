@@ -885,7 +885,6 @@ static int s3_get(lua_State *L) {
   int resume, attempt;
   xfer *x;
   CURLcode rc = CURLE_OK;
-  int hdrbase;
 
   lua_settop(L, 3);
   luaL_checkstack(L, 30, "s3.get");
@@ -903,12 +902,10 @@ static int s3_get(lua_State *L) {
   x->meta = lua_pushfstring(L, "%s.part.etag", dest);
   if ((x->easy = curl_easy_init()) == NULL)
     return skafos_pusherror(L, "NO_MEMORY", "cannot set up the transfer", 0, 0);
-  hdrbase = lua_gettop(L);
 
   /* Two rounds at most: a 416 for a part that does not match the object drops the part
    * and fetches the whole object once more. */
   for (attempt = 0; attempt < 2; attempt++) {
-    lua_settop(L, hdrbase);
     if (x->out) {
       fclose(x->out);
       x->out = NULL;
