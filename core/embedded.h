@@ -1,6 +1,7 @@
 /*
- * The Lua sources compiled into the binary: one row per file under lua/ and scripts/,
- * keyed by repository path ("scripts/publish.lua"), ended by a row whose path is NULL.
+ * The Lua files compiled into the binary: one row per file under lua/ and scripts/, keyed
+ * by repository path ("scripts/publish.lua"), with its source and its bytecode (dumped at
+ * build time by core/tools/embed.c), ended by a row whose path is NULL.
  */
 #ifndef SKAFOS_EMBEDDED_H
 #define SKAFOS_EMBEDDED_H
@@ -9,8 +10,10 @@
 
 typedef struct skafos_embedded {
   const char *path;
-  const char *data; /* NUL-terminated; len excludes the NUL */
+  const char *data; /* the source, NUL-terminated; len excludes the NUL */
   size_t len;
+  const char *code; /* the bytecode, with debug information (chunk name "@<path>") */
+  size_t code_len;
 } skafos_embedded;
 
 extern const skafos_embedded skafos_embedded_files[];

@@ -252,6 +252,35 @@ static int core_embedded_list(lua_State *L) {
   return 1;
 }
 
+/* Pushes the chunk of an embedded file, named after its repository path ("@lua/x.lua"):
+ * from its bytecode, or from its source when this Lua cannot read that bytecode (a host
+ * interpreter of another 5.4 release loading skafos.so). Returns 1 with the chunk on the
+ * stack, or 0 with the error message there instead. */
+static int push_embedded_chunk(lua_State *L, const skafos_embedded *e) {
+  lua_pushfstring(L, "@%s", e->path);
+  if (luaL_loadbufferx(L, e->code, e->code_len, lua_tostring(L, -1), "b") != LUA_OK) {
+    lua_pop(L, 1);
+    if (luaL_loadbufferx(L, e->data, e->len, lua_tostring(L, -1), "t") != LUA_OK) {
+      lua_remove(L, -2);
+      return 0;
+    }
+  }
+  lua_remove(L, -2); /* stack: chunk */
+  return 1;
+}
+
+/* core.load_embedded(path) -> chunk, or nil (no such file) or nil, message. */
+static int core_load_embedded(lua_State *L) {
+  const skafos_embedded *e = find_embedded(luaL_checkstring(L, 1));
+  if (e == NULL)
+    return 0;
+  if (push_embedded_chunk(L, e))
+    return 1;
+  lua_pushnil(L);
+  lua_insert(L, -2);
+  return 2;
+}
+
 static int core_exe_dir(lua_State *L) {
   char buf[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
@@ -290,6 +319,7 @@ static const luaL_Reg core_funcs[] = {
     {"versions", core_versions},
     {"embedded", core_embedded},
     {"embedded_list", core_embedded_list},
+    {"load_embedded", core_load_embedded},
     {"exe_dir", core_exe_dir},
     {"exit_code", core_exit_code},
     {"set_verbose", core_set_verbose},
@@ -304,15 +334,13 @@ int luaopen_skafos_core(lua_State *L) {
 }
 
 /* ---- set-up ---------------------------------------------------------------------------- */
-/* Loads an embedded file as a chunk named after its repository path ("@lua/x.lua"). */
+/* Loads an embedded file the host itself needs; a missing or broken one raises. */
 static int load_embedded(lua_State *L, const char *path) {
   const skafos_embedded *e = find_embedded(path);
   if (e == NULL)
     return luaL_error(L, "skafos: %s is missing from this build", path);
-  lua_pushfstring(L, "@%s", path);
-  if (luaL_loadbufferx(L, e->data, e->len, lua_tostring(L, -1), "t") != LUA_OK)
+  if (!push_embedded_chunk(L, e))
     return lua_error(L);
-  lua_remove(L, -2); /* stack: chunk */
   return 1;
 }
 

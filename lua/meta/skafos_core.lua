@@ -19,6 +19,13 @@ function core.embedded(path) end
 ---@return string[]
 function core.embedded_list(prefix) end
 
+---The chunk of a file compiled into the binary, loaded from the bytecode made at build
+---time (from the source if this Lua cannot read it); nil if there is no such file.
+---@param path string
+---@return function|nil chunk
+---@return string|nil err
+function core.load_embedded(path) end
+
 ---The directory of the running executable.
 ---@return string|nil
 function core.exe_dir() end

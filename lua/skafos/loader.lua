@@ -57,34 +57,49 @@ function M.dirs(kind)
   return dirs
 end
 
+-- The embedded copy comes precompiled (core/tools/embed.c): no parsing at start-up.
 local function load_embedded(path)
-  local src = core.embedded(path)
-  if not src then return nil end
-  local chunk, err = load(src, "@" .. path, "t")
-  if not chunk then error(err, 0) end
+  local chunk, err = core.load_embedded(path)
+  if not chunk and err then error(err, 0) end
   return chunk
 end
 
----Finds module `name` on disk or embedded.
----@return string|nil path, string|nil origin
-function M.find_module(name)
-  local rel = name:gsub("%.", "/")
-  for _, d in ipairs(M.dirs("lua")) do
-    for _, candidate in ipairs { d.path .. "/" .. rel .. ".lua", d.path .. "/" .. rel .. "/init.lua" } do
-      if exists(candidate) then return candidate, d.origin end
+-- The installed share directory holds copies of the embedded files, there to read and
+-- copy; a copy left unchanged loads from the embedded bytecode instead of being parsed.
+local function load_file(path, origin, key)
+  if origin == "installed" and key then
+    local src = core.embedded(key)
+    local f = src and io.open(path, "rb")
+    if f then
+      local disk = f:read("a")
+      f:close()
+      if disk == src then return load_embedded(key) end
     end
   end
-  for _, candidate in ipairs { "lua/" .. rel .. ".lua", "lua/" .. rel .. "/init.lua" } do
-    if core.embedded(candidate) then return candidate, "embedded" end
+  return loadfile(path, "t")
+end
+
+---Finds module `name` on disk or embedded.
+---@return string|nil path, string|nil origin, string|nil key  the embedded file it stands for
+function M.find_module(name)
+  local rel = name:gsub("%.", "/")
+  local keys = { "lua/" .. rel .. ".lua", "lua/" .. rel .. "/init.lua" }
+  for _, d in ipairs(M.dirs("lua")) do
+    for i, candidate in ipairs { d.path .. "/" .. rel .. ".lua", d.path .. "/" .. rel .. "/init.lua" } do
+      if exists(candidate) then return candidate, d.origin, keys[i] end
+    end
+  end
+  for _, key in ipairs(keys) do
+    if core.embedded(key) then return key, "embedded", key end
   end
   return nil
 end
 
 local function searcher(name)
-  local path, origin = M.find_module(name)
+  local path, origin, key = M.find_module(name)
   if not path then return "\n\tno skafos module '" .. name .. "' on the skafos path" end
   if origin == "embedded" then return load_embedded(path), path end
-  local chunk, err = loadfile(path, "t")
+  local chunk, err = load_file(path, origin, key)
   if not chunk then error(err, 0) end
   return chunk, path
 end
@@ -108,7 +123,7 @@ end
 ---@return function|nil chunk, string|nil err
 function M.load_workflow(path, origin)
   if origin == "embedded" then return load_embedded(path) end
-  return loadfile(path, "t")
+  return load_file(path, origin, "scripts/" .. path:match("([^/]+)$"))
 end
 
 ---Every workflow name visible on the lookup path, with where it resolves from.

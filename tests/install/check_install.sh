@@ -23,6 +23,16 @@ so=$(find "$PREFIX" -path '*lua/5.4/skafos.so' | head -n 1)
 "$PREFIX/bin/skafos" --version | grep -q '^skafos ' || fail "installed skafos --version"
 printf 'print(type(require("skafos.http").request), type(require("skafos.s3").put))\n' > "$PREFIX/net.lua"
 [ "$("$PREFIX/bin/skafos" run "$PREFIX/net.lua")" = "$(printf 'function\tfunction')" ] || fail "the installed skafos cannot load its network library"
+# an unchanged installed copy of a module runs from the embedded bytecode; an edited one
+# from the file itself
+printf 'print(debug.getinfo(require("skafos.errors").new, "S").source)\n' > "$PREFIX/src.lua"
+[ "$(cd "$PREFIX" && "$PREFIX/bin/skafos" run src.lua)" = "@lua/skafos/errors.lua" ] \
+  || fail "an unchanged installed module is not loaded from the embedded copy"
+echo '-- edited' >> "$PREFIX/share/skafos/lua/skafos/errors.lua"
+case "$(cd "$PREFIX" && "$PREFIX/bin/skafos" run src.lua)" in
+  @*/share/skafos/lua/skafos/errors.lua) ;;
+  *) fail "an edited installed module is not the one loaded" ;;
+esac
 # the installed share directory is on the lookup path, found from the executable
 "$PREFIX/bin/skafos" scripts | grep -q "$PREFIX/bin/../share/skafos/scripts\|$PREFIX/share/skafos/scripts" \
   || fail "share directory not on the lookup path"

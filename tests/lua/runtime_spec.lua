@@ -124,6 +124,27 @@ describe("runtime", function()
     assert.matches("^team policy\nfalse\t", r.stdout)
   end)
 
+  it("loads the embedded files from bytecode that keeps their names and lines", function()
+    proc.write(dir .. "/lines.lua", [[
+      local core, loader = require "skafos.core", require "skafos.loader"
+      local chunk = assert(core.load_embedded("lua/skafos/errors.lua"))
+      local info = debug.getinfo(chunk, "SL")
+      local lines = 0
+      for _ in pairs(info.activelines) do lines = lines + 1 end
+      print(info.source, lines > 10, core.load_embedded("lua/nothing.lua") == nil)
+      print(select(2, pcall(require("skafos.errors").new, "X", "m", 3)))
+      print(loader.find_module("argparse"))
+    ]])
+    local r = skafos { "run", "lines.lua" }
+    assert.are.equal(0, r.code, r.stderr)
+    local first, second, third = r.stdout:match("^([^\n]*)\n([^\n]*)\n([^\n]*)\n$")
+    assert.are.equal("@lua/skafos/errors.lua\ttrue\ttrue", first)
+    -- fields that are not a table fail inside the embedded module: the message names its line
+    assert.matches("^lua/skafos/errors%.lua:%d+: ", second)
+    -- argparse, which every command parses its options with, is compiled in as well
+    assert.are.equal("lua/argparse.lua\tembedded\tlua/argparse.lua", third)
+  end)
+
   it("names a malformed workflow file and exits 2", function()
     proc.write(dir .. "/.skafos/scripts/bad.lua", [[return { description = 42, run = print }]])
     local r = skafos { "bad" }
