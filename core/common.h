@@ -88,6 +88,8 @@ skafos_sink *skafos_tosink(lua_State *L, int idx);
 /* curl_global_init, once per process (call from luaopen_*, on the main thread). Returns
  * 0, or -1 when libcurl cannot start. */
 int skafos_curl_init(void);
+/* The executable only (netload.c): start loading the network library in a thread. */
+void skafos_net_prefetch(void);
 
 /* The per-state connection cache (a CURLSH sharing connections, DNS and TLS sessions),
  * created on first use and owned by a registry userdata, so skafos.http and skafos.s3

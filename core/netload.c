@@ -1,11 +1,14 @@
 /*
  * The skafos executable's doorway to the network modules. Linking libcurl costs every
  * start-up about 6 ms (its dependency closure loads and initialises), so the executable
- * keeps skafos.http and skafos.s3 in libskafos-net and dlopens it on first require.
+ * keeps skafos.http and skafos.s3 in libskafos-net and dlopens it on first require, or
+ * earlier in a thread (skafos_net_prefetch) for a command that will make requests.
  * libskafos and skafos.so link those modules directly and do not use this file.
  */
 #include <dlfcn.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -45,13 +48,43 @@ static void *open_net(void) {
   return dlopen(SKAFOS_NET_SONAME, RTLD_LAZY | RTLD_LOCAL);
 }
 
-/* Returns the named luaopen function of the library, loaded once for the process. */
+/* The library once opened; written by the prefetch thread until it is joined, then only
+ * by the main thread. */
+static void *net_lib = NULL;
+static pthread_t prefetcher;
+static int prefetching = 0;
+
+/* Only dlopen runs here, not libcurl's initialisation: that registers OpenSSL's atexit
+ * handler, which must not race with an exit on the main thread. An exit during the dlopen
+ * is safe, since glibc's exit waits for the loader's lock. */
+static void *prefetch_main(void *unused) {
+  (void)unused;
+  return open_net();
+}
+
+/* Starts opening the library in a thread that blocks every signal, so SIGINT still
+ * reaches the main thread; called by main before the Lua start-up it overlaps. */
+void skafos_net_prefetch(void) {
+  sigset_t all, old;
+  if (prefetching || net_lib != NULL)
+    return;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  prefetching = pthread_create(&prefetcher, NULL, prefetch_main, NULL) == 0;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* Returns the named luaopen function of the library, loaded once for the process. A
+ * failed prefetch is simply retried here, where dlerror() can tell why. */
 static lua_CFunction net_function(lua_State *L, const char *name) {
-  static void *lib = NULL;
   void *fn;
-  if (lib == NULL && (lib = open_net()) == NULL)
+  if (prefetching) {
+    pthread_join(prefetcher, &net_lib);
+    prefetching = 0;
+  }
+  if (net_lib == NULL && (net_lib = open_net()) == NULL)
     luaL_error(L, "cannot load the network library %s: %s", SKAFOS_NET_SONAME, dlerror());
-  fn = dlsym(lib, name);
+  fn = dlsym(net_lib, name);
   if (fn == NULL)
     luaL_error(L, "%s lacks %s", SKAFOS_NET_SONAME, name);
   return (lua_CFunction)(void (*)(void))fn;

@@ -4,7 +4,6 @@
 -- AUTH, NOT_FOUND, CONFLICT, INVALID, SERVER, NO_VERSIONS or a transport code.
 local cjson = require "cjson"
 local errors = require "skafos.errors"
-local http = require "skafos.http"
 
 local M = {}
 
@@ -38,7 +37,8 @@ function M.new(settings, opts)
     timeout = opts.timeout or 120,
     connect_timeout = opts.connect_timeout or 15,
     ca_file = settings.ca_file,
-    http = opts.http or http,
+    -- required here, not at the top: the executable loads libcurl in a thread meanwhile
+    http = opts.http or require "skafos.http",
   }, Client)
 end
 
