@@ -71,6 +71,7 @@ struct thasher {
   pthread_cond_t data, space;
   char *slot[HASH_SLOTS];
   size_t len[HASH_SLOTS];
+  size_t fill;     /* bytes in slot head % HASH_SLOTS, not yet handed to the workers */
   uint64_t head;   /* chunks produced */
   uint64_t pos[2]; /* chunks consumed, per worker */
   int n, stop;
@@ -115,7 +116,19 @@ static void *hash_worker(void *arg) {
   return NULL;
 }
 
+/* Hands the slot being filled to the workers. */
+static void publish(thasher *h) {
+  h->len[h->head % HASH_SLOTS] = h->fill;
+  h->fill = 0;
+  pthread_mutex_lock(&h->mu);
+  h->head++;
+  pthread_cond_broadcast(&h->data);
+  pthread_mutex_unlock(&h->mu);
+}
+
 static void drain(thasher *h) {
+  if (h->fill > 0)
+    publish(h);
   pthread_mutex_lock(&h->mu);
   while (min_pos(h) < h->head)
     pthread_cond_wait(&h->space, &h->mu);
@@ -161,22 +174,26 @@ fail:
   return NULL;
 }
 
+/* libcurl's write callback brings 16 KiB at a time: slots are filled to the brim before
+ * the workers hear of them, so a GiB costs 2,048 wake-ups rather than 65,536. */
 void thasher_feed(thasher *h, const void *data, size_t n) {
   const char *p = data;
   while (n > 0) {
-    size_t c = n < HASH_SLOT_SIZE ? n : HASH_SLOT_SIZE, i;
-    pthread_mutex_lock(&h->mu);
-    while (h->head - min_pos(h) >= HASH_SLOTS)
-      pthread_cond_wait(&h->space, &h->mu);
-    i = (size_t)(h->head % HASH_SLOTS);
-    pthread_mutex_unlock(&h->mu);
+    size_t i = (size_t)(h->head % HASH_SLOTS), c;
+    if (h->fill == 0) { /* starting slot i: wait until every worker has left it */
+      pthread_mutex_lock(&h->mu);
+      while (h->head - min_pos(h) >= HASH_SLOTS)
+        pthread_cond_wait(&h->space, &h->mu);
+      pthread_mutex_unlock(&h->mu);
+    }
+    c = HASH_SLOT_SIZE - h->fill;
+    if (c > n)
+      c = n;
     /* No worker reads slot i before head passes it. */
-    memcpy(h->slot[i], p, c);
-    h->len[i] = c;
-    pthread_mutex_lock(&h->mu);
-    h->head++;
-    pthread_cond_broadcast(&h->data);
-    pthread_mutex_unlock(&h->mu);
+    memcpy(h->slot[i] + h->fill, p, c);
+    h->fill += c;
+    if (h->fill == HASH_SLOT_SIZE)
+      publish(h);
     p += c;
     n -= c;
   }
