@@ -6,7 +6,8 @@
 -- there next time).
 local errors = require "skafos.errors"
 local fs = require "skafos.fs"
-local s3 = require "skafos.s3"
+-- skafos.s3 (and with it libcurl) loads on first use: help and --help never need it
+local function s3() return require "skafos.s3" end
 local session = require "skafos.session"
 local zip = require "skafos.zip"
 
@@ -53,7 +54,7 @@ local function stream_unzip(sess, url, unzip_dir, opts)
   local got, gerr = sess.retry.call(function()
     -- no SHA-256: it costs as much as the transfer on a small machine, and every
     -- entry's CRC-32 and the central directory are checked while extracting
-    return s3.get(url, ex, {
+    return s3().get(url, ex, {
       hash = false,
       resume = true,
       ca_file = sess.settings.ca_file,
@@ -145,7 +146,7 @@ function M.fetch(opts)
     local progress = opts.progress and opts.progress("download")
     local gerr
     got, gerr = sess.retry.call(function()
-      return s3.get(where.url, tmp, {
+      return s3().get(where.url, tmp, {
         resume = true,
         ca_file = s.ca_file,
         progress = progress and function(done, total) progress:update(done, total) end,

@@ -4,7 +4,8 @@
 -- call), then E4 -> PUT with retries -> E6 with retries.
 local errors = require "skafos.errors"
 local fs = require "skafos.fs"
-local s3 = require "skafos.s3"
+-- skafos.s3 (and with it libcurl) loads on first use: help and --help never need it
+local function s3() return require "skafos.s3" end
 local session = require "skafos.session"
 local zip = require "skafos.zip"
 
@@ -249,7 +250,7 @@ function M.publish(opts)
   local put_progress = opts.progress and opts.progress("upload")
   -- a path is reopened by each attempt, a stream is reset by s3.put
   local put, puterr = sess.retry.call(function()
-    return s3.put(created.presigned_url, source, {
+    return s3().put(created.presigned_url, source, {
       ca_file = sess.settings.ca_file,
       progress = put_progress and function(done, total) put_progress:update(done, total) end,
     })

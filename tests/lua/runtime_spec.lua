@@ -64,6 +64,37 @@ describe("runtime", function()
     assert.matches("130 interrupted", r.stdout)
   end)
 
+  it("loads libcurl only for commands that make requests, never for help", function()
+    -- the dynamic loader names every library it opens when LD_DEBUG=libs
+    local function loads_curl(args)
+      local e = {}
+      for k, v in pairs(env) do e[k] = v end
+      e.LD_DEBUG = "libs"
+      local r = skafos(args, { env = e })
+      return r.stderr:find("libcurl", 1, true) ~= nil, r
+    end
+    for _, args in ipairs { { "--version" }, { "--help" }, { "help" }, { "publish", "--help" },
+                            { "fetch", "-h" }, { "help", "versions" }, { "config" } } do
+      local curl, r = loads_curl(args)
+      assert.is_false(curl, table.concat(args, " "))
+      assert.are.equal(0, r.code, r.stderr:sub(-300))
+    end
+    proc.write(dir .. "/net.lua", [[require "skafos.http"]])
+    assert.is_true((loads_curl { "run", "net.lua" }))
+    -- a command that may make requests starts loading it at once, before any require
+    proc.write(dir .. "/maps.lua", [[
+      for _ = 1, 100000 do
+        local f = assert(io.open("/proc/self/maps"))
+        local maps = f:read("a")
+        f:close()
+        if maps:find("libcurl", 1, true) then print("loaded") return end
+      end
+      print("never loaded")
+    ]])
+    local r = skafos { "-v", "run", "maps.lua" }
+    assert.are.equal("loaded\n", r.stdout, r.stderr)
+  end)
+
   it("exits 2 on an unknown command and lists the commands", function()
     local r = skafos { "frobnicate" }
     assert.are.equal(2, r.code)
