@@ -17,5 +17,8 @@ typedef struct skafos_embedded {
 } skafos_embedded;
 
 extern const skafos_embedded skafos_embedded_files[];
+/* lua_ident of the Lua that compiled the bytecode: a library of any other release gets
+ * the sources instead, since bytecode is only promised to the release that wrote it. */
+extern const char skafos_embedded_lua_ident[];
 
 #endif

@@ -253,20 +253,20 @@ static int core_embedded_list(lua_State *L) {
 }
 
 /* Pushes the chunk of an embedded file, named after its repository path ("@lua/x.lua"):
- * from its bytecode, or from its source when this Lua cannot read that bytecode (a host
- * interpreter of another 5.4 release loading skafos.so). Returns 1 with the chunk on the
- * stack, or 0 with the error message there instead. */
+ * from its bytecode, or from its source when the running Lua is another release than the
+ * one that compiled it (a host interpreter loading skafos.so, an upgraded liblua) or
+ * cannot read it. Returns 1 with the chunk on the stack, or 0 with the error there. */
 static int push_embedded_chunk(lua_State *L, const skafos_embedded *e) {
+  int same_lua = strcmp(lua_ident, skafos_embedded_lua_ident) == 0, ok;
   lua_pushfstring(L, "@%s", e->path);
-  if (luaL_loadbufferx(L, e->code, e->code_len, lua_tostring(L, -1), "b") != LUA_OK) {
-    lua_pop(L, 1);
-    if (luaL_loadbufferx(L, e->data, e->len, lua_tostring(L, -1), "t") != LUA_OK) {
-      lua_remove(L, -2);
-      return 0;
-    }
+  ok = same_lua && luaL_loadbufferx(L, e->code, e->code_len, lua_tostring(L, -1), "b") == LUA_OK;
+  if (!ok) {
+    if (same_lua)
+      lua_pop(L, 1); /* the bytecode's error */
+    ok = luaL_loadbufferx(L, e->data, e->len, lua_tostring(L, -1), "t") == LUA_OK;
   }
-  lua_remove(L, -2); /* stack: chunk */
-  return 1;
+  lua_remove(L, -2); /* stack: chunk, or the error */
+  return ok;
 }
 
 /* core.load_embedded(path) -> chunk, or nil (no such file) or nil, message. */

@@ -150,6 +150,10 @@ int main(int argc, char **argv) {
     free(src);
   }
   puts_(&table, "  {NULL, NULL, 0, NULL, 0}\n};\n");
+  /* the release whose bytecode this is; lua_ident holds no quote or backslash */
+  puts_(&table, "\nconst char skafos_embedded_lua_ident[] = \"");
+  puts_(&table, lua_ident);
+  puts_(&table, "\";\n");
   puts_(&out, "\n");
   put(&out, table.data, table.len);
   write_if_changed(argv[1], &out);

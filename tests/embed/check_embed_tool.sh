@@ -27,6 +27,9 @@ grep -q '{"lua/named.lua", (const char \*)s1, 15,' "$WORK/out.c" || fail "NAME=P
 grep -q '^static const unsigned char c0\[\] = {$' "$WORK/out.c" || fail "no bytecode array"
 sed -n '/^static const unsigned char c0/{n;p;}' "$WORK/out.c" | grep -q '^0x1b,0x4c,0x75,0x61,' \
   || fail "the bytecode does not start with Lua's signature"
+# the release that compiled the bytecode, which the runtime compares with its own
+grep -q '^const char skafos_embedded_lua_ident\[\] = "\$LuaVersion: Lua 5\.4' "$WORK/out.c" \
+  || fail "the Lua release of the bytecode is not recorded"
 # a second run with the same input leaves the file alone (a no-op build stays a no-op)
 before=$(stat -c %Y.%i "$WORK/out.c")
 sleep 1
