@@ -43,8 +43,7 @@ typedef struct request {
   int to_file;
   int64_t written;
   int uploading;
-  const char *stash_code; /* error found inside a libcurl callback */
-  char stash_msg[512];
+  transfer_stash stash; /* error found inside a libcurl callback */
   char errbuf[CURL_ERROR_SIZE];
   transfer_opts topts;
   lua_State *L;
@@ -60,18 +59,9 @@ static void request_release(request *r) {
   r->hdrs = NULL;
   free(r->url);
   r->url = NULL;
-  if (r->in) {
-    fclose(r->in);
-    r->in = NULL;
-  }
-  if (r->out) {
-    fclose(r->out);
-    r->out = NULL;
-  }
-  if (r->trace) {
-    fclose(r->trace);
-    r->trace = NULL;
-  }
+  transfer_fclose(&r->in);
+  transfer_fclose(&r->out);
+  transfer_fclose(&r->trace);
   tbuf_free(&r->head);
   tbuf_free(&r->body);
 }
@@ -79,13 +69,6 @@ static void request_release(request *r) {
 static int request_gc(lua_State *L) {
   request_release(luaL_checkudata(L, 1, REQUEST_MT));
   return 0;
-}
-
-static void stash(request *r, const char *code, const char *fmt, const char *arg) {
-  if (r->stash_code)
-    return;
-  r->stash_code = code;
-  snprintf(r->stash_msg, sizeof r->stash_msg, fmt, arg);
 }
 
 /* ---- libcurl callbacks: C buffers only, errors stashed, never Lua ------------------- */
@@ -104,7 +87,7 @@ static size_t header_cb(char *data, size_t size, size_t nitems, void *ud) {
   if (n <= 2 && (data[0] == '\r' || data[0] == '\n')) {
     if (r->status >= 200 && r->status < 300 && r->out_path) {
       if (r->out == NULL && (r->out = fopen(r->out_path, "wb")) == NULL) {
-        stash(r, "WRITE", "cannot open output: %s", strerror(errno));
+        transfer_stash_set(&r->stash, "WRITE", "cannot open output: %s", strerror(errno));
         return 0;
       }
       setvbuf(r->out, NULL, _IOFBF, 1 << 20);
@@ -113,7 +96,7 @@ static size_t header_cb(char *data, size_t size, size_t nitems, void *ud) {
     return n;
   }
   if (tbuf_add(&r->head, data, n) != 0) {
-    stash(r, "NO_MEMORY", "%s", "out of memory for response headers");
+    transfer_stash_set(&r->stash, "NO_MEMORY", "%s", "out of memory for response headers");
     return 0;
   }
   return n;
@@ -124,18 +107,18 @@ static size_t write_cb(char *data, size_t size, size_t nitems, void *ud) {
   size_t n = size * nitems;
   if (r->to_file) {
     if (fwrite(data, 1, n, r->out) != n) {
-      stash(r, "WRITE", "cannot write output: %s", strerror(errno));
+      transfer_stash_set(&r->stash, "WRITE", "cannot write output: %s", strerror(errno));
       return 0;
     }
     r->written += (int64_t)n;
     return n;
   }
   if (tbuf_add(&r->body, data, n) != 0) {
-    stash(r, "NO_MEMORY", "%s", "out of memory for the response body");
+    transfer_stash_set(&r->stash, "NO_MEMORY", "%s", "out of memory for the response body");
     return 0;
   }
   if (r->body.overflow && r->out_path == NULL) {
-    stash(r, "TOO_LARGE", "%s", "response body larger than max_body");
+    transfer_stash_set(&r->stash, "TOO_LARGE", "%s", "response body larger than max_body");
     return 0;
   }
   return n;
@@ -145,7 +128,7 @@ static size_t read_cb(char *buf, size_t size, size_t nitems, void *ud) {
   request *r = ud;
   size_t got = fread(buf, 1, size * nitems, r->in);
   if (got == 0 && ferror(r->in)) {
-    stash(r, "READ", "cannot read body_file: %s", strerror(errno));
+    transfer_stash_set(&r->stash, "READ", "cannot read body_file: %s", strerror(errno));
     return CURL_READFUNC_ABORT;
   }
   return got;
@@ -177,13 +160,13 @@ static int tick(void *ud, int final) {
   else
     lua_pushnil(L);
   if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
-    stash(r, "CALLBACK", "progress callback failed: %s",
+    transfer_stash_set(&r->stash, "CALLBACK", "progress callback failed: %s",
           lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : luaL_typename(L, -1));
     lua_pop(L, 1);
     return 1;
   }
   if (lua_isboolean(L, -1) && !lua_toboolean(L, -1)) {
-    stash(r, "ABORTED", "%s", "progress callback returned false");
+    transfer_stash_set(&r->stash, "ABORTED", "%s", "progress callback returned false");
     lua_pop(L, 1);
     return 1;
   }
@@ -333,9 +316,9 @@ static int pushfailure(lua_State *L, request *r, CURLcode rc) {
   const char *msg;
   char buf[CURL_ERROR_SIZE + 768];
   int retryable = 0;
-  if (r->stash_code) {
-    code = r->stash_code;
-    msg = r->stash_msg;
+  if (r->stash.code) {
+    code = r->stash.code;
+    msg = r->stash.msg;
   } else if (rc == CURLE_ABORTED_BY_CALLBACK && skafos_interrupted()) {
     code = "INTERRUPTED";
     msg = "interrupted";
@@ -576,19 +559,19 @@ static int http_request(lua_State *L) {
       q.body = NULL;
       q.has_body_file = 0;
     } else if (q.has_body_file && fseeko(r->in, 0, SEEK_SET) != 0) {
-      stash(r, "READ", "cannot rewind body_file: %s", strerror(errno));
+      transfer_stash_set(&r->stash, "READ", "cannot rewind body_file: %s", strerror(errno));
       rc = CURLE_READ_ERROR;
       break;
     }
   }
 
   if (r->out && fclose(r->out) != 0 && rc == CURLE_OK)
-    stash(r, "WRITE", "cannot write output: %s", strerror(errno));
+    transfer_stash_set(&r->stash, "WRITE", "cannot write output: %s", strerror(errno));
   r->out = NULL;
   if (r->topts.trace)
     fprintf(r->topts.trace, "skafos: http done: status %ld, curl %d, %.3f s\n", r->status,
             (int)rc, transfer_now() - t0);
-  if (rc != CURLE_OK || r->stash_code)
+  if (rc != CURLE_OK || r->stash.code)
     return pushfailure(L, r, rc);
 
   lua_createtable(L, 0, 7);

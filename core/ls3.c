@@ -39,8 +39,7 @@ typedef struct xfer {
   FILE *trace; /* opened from opts.trace, owned */
   transfer_opts topts;
   char errbuf[CURL_ERROR_SIZE];
-  const char *stash_code; /* error found inside a libcurl callback */
-  char stash_msg[512];
+  transfer_stash stash; /* error found inside a libcurl callback */
   lua_State *L;
   int progress; /* stack index of the progress function, 0 if none */
   long status;  /* of the latest response */
@@ -76,14 +75,8 @@ static void xfer_release(xfer *x) {
     close(x->in_fd);
     x->in_fd = -1;
   }
-  if (x->out) {
-    fclose(x->out);
-    x->out = NULL;
-  }
-  if (x->trace) {
-    fclose(x->trace);
-    x->trace = NULL;
-  }
+  transfer_fclose(&x->out);
+  transfer_fclose(&x->trace);
   free(x->hashbuf);
   x->hashbuf = NULL;
   tbuf_free(&x->errbody);
@@ -92,13 +85,6 @@ static void xfer_release(xfer *x) {
 static int xfer_gc(lua_State *L) {
   xfer_release(luaL_checkudata(L, 1, XFER_MT));
   return 0;
-}
-
-static void stash(xfer *x, const char *code, const char *fmt, const char *arg) {
-  if (x->stash_code)
-    return;
-  x->stash_code = code;
-  snprintf(x->stash_msg, sizeof x->stash_msg, fmt, arg);
 }
 
 /* Starts the digests from zero (creating the workers the first time). */
@@ -149,14 +135,14 @@ static size_t header_cb(char *data, size_t size, size_t nitems, void *ud) {
       x->to_file = 1;
     } else if (x->status == 206 && x->offset > 0) {
       if (x->cr_first != x->offset) {
-        stash(x, "RANGE", "%s", "storage answered a range that does not continue the download");
+        transfer_stash_set(&x->stash, "RANGE", "%s", "storage answered a range that does not continue the download");
         return 0;
       }
       rc = x->snk->start(x->snk, x->offset, x->etag_raw, err, sizeof err);
       x->to_file = 1;
     }
     if (rc != 0) {
-      stash(x, x->snk->code ? x->snk->code : "SINK", "%s", err[0] ? err : "the sink failed");
+      transfer_stash_set(&x->stash, x->snk->code ? x->snk->code : "SINK", "%s", err[0] ? err : "the sink failed");
       return 0;
     }
     return n;
@@ -167,7 +153,7 @@ static size_t header_cb(char *data, size_t size, size_t nitems, void *ud) {
     if (x->offset > 0) { /* If-Range did not match: the object changed, start over */
       if (fflush(x->out) != 0 || ftruncate(fileno(x->out), 0) != 0 ||
           fseeko(x->out, 0, SEEK_SET) != 0 || hash_init(x, 0) != 0) {
-        stash(x, "WRITE", "cannot restart the part file: %s", strerror(errno));
+        transfer_stash_set(&x->stash, "WRITE", "cannot restart the part file: %s", strerror(errno));
         return 0;
       }
       x->offset = 0;
@@ -177,7 +163,7 @@ static size_t header_cb(char *data, size_t size, size_t nitems, void *ud) {
     x->to_file = 1;
   } else if (x->status == 206) {
     if (x->cr_first != x->offset) {
-      stash(x, "RANGE", "%s", "storage answered a range that does not continue the part file");
+      transfer_stash_set(&x->stash, "RANGE", "%s", "storage answered a range that does not continue the part file");
       return 0;
     }
     x->to_file = 1;
@@ -185,7 +171,7 @@ static size_t header_cb(char *data, size_t size, size_t nitems, void *ud) {
   if (x->to_file) { /* remember the ETag now, so an interrupted get can resume */
     FILE *m = fopen(x->meta, "w");
     if (m == NULL || fputs(x->etag_raw, m) < 0 || fclose(m) != 0) {
-      stash(x, "WRITE", "cannot write %s", x->meta);
+      transfer_stash_set(&x->stash, "WRITE", "cannot write %s", x->meta);
       return 0;
     }
   }
@@ -197,7 +183,7 @@ static size_t write_cb(char *data, size_t size, size_t nitems, void *ud) {
   size_t n = size * nitems;
   if (!x->to_file) { /* an error body: keep its start for the XML error */
     if (tbuf_add(&x->errbody, data, n) != 0) {
-      stash(x, "NO_MEMORY", "%s", "out of memory for an error body");
+      transfer_stash_set(&x->stash, "NO_MEMORY", "%s", "out of memory for an error body");
       return 0;
     }
     return n;
@@ -205,7 +191,7 @@ static size_t write_cb(char *data, size_t size, size_t nitems, void *ud) {
   if (x->snk) {
     char err[256] = "";
     if (x->snk->write(x->snk, data, n, err, sizeof err) != 0) {
-      stash(x, x->snk->code ? x->snk->code : "SINK", "%s", err[0] ? err : "the sink failed");
+      transfer_stash_set(&x->stash, x->snk->code ? x->snk->code : "SINK", "%s", err[0] ? err : "the sink failed");
       return 0;
     }
     if (x->hash)
@@ -214,7 +200,7 @@ static size_t write_cb(char *data, size_t size, size_t nitems, void *ud) {
     return n;
   }
   if (fwrite(data, 1, n, x->out) != n) {
-    stash(x, "WRITE", "cannot write the part file: %s", strerror(errno));
+    transfer_stash_set(&x->stash, "WRITE", "cannot write the part file: %s", strerror(errno));
     return 0;
   }
   thasher_feed(x->hash, data, n);
@@ -239,7 +225,7 @@ static size_t read_cb(char *buf, size_t size, size_t nitems, void *ud) {
     char err[256] = "";
     size_t r = x->src->read(x->src, buf, want, err, sizeof err);
     if (r == (size_t)-1) {
-      stash(x, "SOURCE", "source read failed: %s", err);
+      transfer_stash_set(&x->stash, "SOURCE", "source read failed: %s", err);
       return CURL_READFUNC_ABORT;
     }
     got = (ssize_t)r;
@@ -248,12 +234,12 @@ static size_t read_cb(char *buf, size_t size, size_t nitems, void *ud) {
       got = read(x->in_fd, buf, want);
     while (got < 0 && errno == EINTR);
     if (got < 0) {
-      stash(x, "READ", "cannot read the source file: %s", strerror(errno));
+      transfer_stash_set(&x->stash, "READ", "cannot read the source file: %s", strerror(errno));
       return CURL_READFUNC_ABORT;
     }
   }
   if (got == 0) {
-    stash(x, "SOURCE", "%s", "the source ended before its announced size");
+    transfer_stash_set(&x->stash, "SOURCE", "%s", "the source ended before its announced size");
     return CURL_READFUNC_ABORT;
   }
   thasher_feed(x->hash, buf, (size_t)got);
@@ -296,13 +282,13 @@ static int tick(void *ud, int final) {
     lua_pushinteger(L, (lua_Integer)x->size);
   }
   if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
-    stash(x, "CALLBACK", "progress callback failed: %s",
+    transfer_stash_set(&x->stash, "CALLBACK", "progress callback failed: %s",
           lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : luaL_typename(L, -1));
     lua_pop(L, 1);
     return 1;
   }
   if (lua_isboolean(L, -1) && !lua_toboolean(L, -1)) {
-    stash(x, "ABORTED", "%s", "progress callback returned false");
+    transfer_stash_set(&x->stash, "ABORTED", "%s", "progress callback returned false");
     lua_pop(L, 1);
     return 1;
   }
@@ -473,9 +459,9 @@ static int pushfailure(lua_State *L, xfer *x, CURLcode rc, const char *url) {
   const char *code, *msg;
   char buf[CURL_ERROR_SIZE + 768];
   int retryable = 0;
-  if (x->stash_code) {
-    code = x->stash_code;
-    msg = x->stash_msg;
+  if (x->stash.code) {
+    code = x->stash.code;
+    msg = x->stash.msg;
   } else if (rc == CURLE_ABORTED_BY_CALLBACK && skafos_interrupted()) {
     code = "INTERRUPTED";
     msg = "interrupted";
@@ -593,7 +579,7 @@ static int s3_put(lua_State *L) {
 #undef SET
   if (rc == CURLE_OK)
     rc = transfer_run(x->easy, &x->topts, x->progress ? tick : NULL, x, PROGRESS_INTERVAL);
-  if (rc != CURLE_OK || x->stash_code)
+  if (rc != CURLE_OK || x->stash.code)
     return pushfailure(L, x, rc, url);
   if (x->status != 200) /* S3 answers a successful PUT with exactly 200 */
     return pushs3error(L, x, url);
@@ -773,7 +759,7 @@ static CURLcode get_round(lua_State *L, xfer *x, const char *url, int64_t offset
   CURLcode rc;
   x->received = 0;
   x->restarted = 0;
-  x->stash_code = NULL;
+  x->stash.code = NULL;
   curl_easy_reset(x->easy);
   rc = setup(x, url);
   if (offset > 0) {
@@ -820,7 +806,7 @@ static int get_sink(lua_State *L, xfer *x, const char *url, const char *want_sha
   for (attempt = 0; attempt < 2; attempt++) {
     x->offset = off;
     rc = get_round(L, x, url, off, ietag);
-    if (rc != CURLE_OK || x->stash_code) {
+    if (rc != CURLE_OK || x->stash.code) {
       if (!x->resumable_sink)
         drop_sink(x);
       return pushfailure(L, x, rc, url);
@@ -906,10 +892,7 @@ static int s3_get(lua_State *L) {
   /* Two rounds at most: a 416 for a part that does not match the object drops the part
    * and fetches the whole object once more. */
   for (attempt = 0; attempt < 2; attempt++) {
-    if (x->out) {
-      fclose(x->out);
-      x->out = NULL;
-    }
+    transfer_fclose(&x->out);
     if (openpart(x, resume && attempt == 0, etag, sizeof etag) != 0) {
       snprintf(msg, sizeof msg, "cannot open %s: %s", x->part, strerror(errno));
       return skafos_pusherror(L, "WRITE", msg, 0, 0);
@@ -922,8 +905,8 @@ static int s3_get(lua_State *L) {
     }
     rc = get_round(L, x, url, x->offset, etag);
     if (x->out && fflush(x->out) != 0 && rc == CURLE_OK)
-      stash(x, "WRITE", "cannot write the part file: %s", strerror(errno));
-    if (rc != CURLE_OK || x->stash_code) {
+      transfer_stash_set(&x->stash, "WRITE", "cannot write the part file: %s", strerror(errno));
+    if (rc != CURLE_OK || x->stash.code) {
       /* What arrived stays in the part file for a resumed get. */
       if (x->out)
         fsync(fileno(x->out));
@@ -958,8 +941,7 @@ static int s3_get(lua_State *L) {
   thasher_final(x->hash, NULL, sha);
   if (want_sha && strcasecmp(want_sha, sha) != 0) {
     snprintf(msg, sizeof msg, "SHA-256 %s does not match the expected %.64s", sha, want_sha);
-    fclose(x->out);
-    x->out = NULL;
+    transfer_fclose(&x->out);
     unlink(x->part);
     unlink(x->meta);
     return skafos_pusherror(L, "INTEGRITY", msg, 0, 0);

@@ -61,6 +61,20 @@ void tbuf_free(tbuf *b) {
   b->n = b->cap = 0;
 }
 
+void transfer_stash_set(transfer_stash *s, const char *code, const char *fmt, const char *arg) {
+  if (s->code)
+    return;
+  s->code = code;
+  snprintf(s->msg, sizeof s->msg, fmt, arg);
+}
+
+void transfer_fclose(FILE **f) {
+  if (*f) {
+    fclose(*f);
+    *f = NULL;
+  }
+}
+
 /* ---- thasher ----------------------------------------------------------------------------- */
 
 #define HASH_SLOTS 16

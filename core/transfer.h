@@ -101,6 +101,19 @@ const char *transfer_curl_failure(CURL *easy, CURLcode rc, const char *errbuf,
  * the body does not say more. */
 const char *transfer_status_code(long status, int *retryable);
 
+/* An error met inside a libcurl callback, kept for after curl_easy_perform returns; the
+ * first one wins. */
+typedef struct transfer_stash {
+  const char *code; /* NULL while nothing went wrong */
+  char msg[512];
+} transfer_stash;
+
+/* Keeps code and the message fmt % arg (fmt has at most one %s), unless one is kept. */
+void transfer_stash_set(transfer_stash *s, const char *code, const char *fmt, const char *arg);
+
+/* fclose(*f) when it is open, then forgets it. */
+void transfer_fclose(FILE **f);
+
 /* ---- redaction ----------------------------------------------------------------------
  * Copies n bytes of `in` into out (outlen bytes, always NUL-terminated, truncated when
  * short) with secrets replaced by "REDACTED": the values of the X-Amz-Signature,
