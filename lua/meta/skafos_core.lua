@@ -20,7 +20,7 @@ function core.embedded(path) end
 function core.embedded_list(prefix) end
 
 ---The chunk of a file compiled into the binary, loaded from the bytecode made at build
----time (from the source if this Lua cannot read it); nil if there is no such file.
+---time (from the source under another Lua release); nil if there is no such file.
 ---@param path string
 ---@return function|nil chunk
 ---@return string|nil err
