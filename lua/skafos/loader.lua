@@ -95,10 +95,25 @@ function M.find_module(name)
   return nil
 end
 
+-- A module embedded from elsewhere (argparse, the system's copy at build time) gives way
+-- to a different copy on package.path: embedding it only saves parsing the same file.
+local function differs_on_path(name, key)
+  if key:match("^lua/skafos/") then return false end
+  local file = package.searchpath(name, package.path)
+  local f = file and io.open(file, "rb")
+  if not f then return false end
+  local disk = f:read("a")
+  f:close()
+  return disk ~= core.embedded(key)
+end
+
 local function searcher(name)
   local path, origin, key = M.find_module(name)
   if not path then return "\n\tno skafos module '" .. name .. "' on the skafos path" end
-  if origin == "embedded" then return load_embedded(path), path end
+  if origin == "embedded" then
+    if differs_on_path(name, key) then return "\n\ta different " .. name .. " is on package.path" end
+    return load_embedded(path), path
+  end
   local chunk, err = load_file(path, origin, key)
   if not chunk then error(err, 0) end
   return chunk, path

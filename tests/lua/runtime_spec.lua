@@ -176,6 +176,25 @@ describe("runtime", function()
     assert.are.equal("lua/argparse.lua\tembedded\tlua/argparse.lua", third)
   end)
 
+  it("lets a different argparse on package.path win over the compiled-in copy", function()
+    local system = assert(package.searchpath("argparse", "/usr/share/lua/5.4/?.lua"))
+    proc.write(dir .. "/same/argparse.lua", proc.read(system))
+    proc.write(dir .. "/other/argparse.lua", [[return { mine = true }]])
+    proc.write(dir .. "/which.lua", [[
+      local a = require "argparse"
+      print(a.mine or debug.getinfo(getmetatable(a).__call, "S").source)
+    ]])
+    local e = {}
+    for k, v in pairs(env) do e[k] = v end
+    e.LUA_PATH = dir .. "/other/?.lua;;"
+    local r = skafos({ "run", "which.lua" }, { env = e })
+    assert.are.equal("true\n", r.stdout, r.stderr)
+    -- an identical copy runs from the compiled-in bytecode
+    e.LUA_PATH = dir .. "/same/?.lua;;"
+    r = skafos({ "run", "which.lua" }, { env = e })
+    assert.are.equal("@lua/argparse.lua\n", r.stdout, r.stderr)
+  end)
+
   it("names a malformed workflow file and exits 2", function()
     proc.write(dir .. "/.skafos/scripts/bad.lua", [[return { description = 42, run = print }]])
     local r = skafos { "bad" }
