@@ -95,6 +95,12 @@ static int hash_init(xfer *x, int want_md5) {
   return 0;
 }
 
+/* Stashes a sink's failure under the sink's own code. */
+static void stash_sink(xfer *x, const char *err) {
+  transfer_stash_set(&x->stash, x->snk->code ? x->snk->code : "SINK", "%s",
+                     err[0] ? err : "the sink failed");
+}
+
 /* ---- libcurl callbacks: C buffers only, errors stashed, never Lua ------------------- */
 
 static size_t header_cb(char *data, size_t size, size_t nitems, void *ud) {
@@ -135,14 +141,15 @@ static size_t header_cb(char *data, size_t size, size_t nitems, void *ud) {
       x->to_file = 1;
     } else if (x->status == 206 && x->offset > 0) {
       if (x->cr_first != x->offset) {
-        transfer_stash_set(&x->stash, "RANGE", "%s", "storage answered a range that does not continue the download");
+        transfer_stash_set(&x->stash, "RANGE", "%s",
+                           "storage answered a range that does not continue the download");
         return 0;
       }
       rc = x->snk->start(x->snk, x->offset, x->etag_raw, err, sizeof err);
       x->to_file = 1;
     }
     if (rc != 0) {
-      transfer_stash_set(&x->stash, x->snk->code ? x->snk->code : "SINK", "%s", err[0] ? err : "the sink failed");
+      stash_sink(x, err);
       return 0;
     }
     return n;
@@ -153,7 +160,8 @@ static size_t header_cb(char *data, size_t size, size_t nitems, void *ud) {
     if (x->offset > 0) { /* If-Range did not match: the object changed, start over */
       if (fflush(x->out) != 0 || ftruncate(fileno(x->out), 0) != 0 ||
           fseeko(x->out, 0, SEEK_SET) != 0 || hash_init(x, 0) != 0) {
-        transfer_stash_set(&x->stash, "WRITE", "cannot restart the part file: %s", strerror(errno));
+        transfer_stash_set(&x->stash, "WRITE", "cannot restart the part file: %s",
+                           strerror(errno));
         return 0;
       }
       x->offset = 0;
@@ -163,14 +171,18 @@ static size_t header_cb(char *data, size_t size, size_t nitems, void *ud) {
     x->to_file = 1;
   } else if (x->status == 206) {
     if (x->cr_first != x->offset) {
-      transfer_stash_set(&x->stash, "RANGE", "%s", "storage answered a range that does not continue the part file");
+      transfer_stash_set(&x->stash, "RANGE", "%s",
+                         "storage answered a range that does not continue the part file");
       return 0;
     }
     x->to_file = 1;
   }
   if (x->to_file) { /* remember the ETag now, so an interrupted get can resume */
     FILE *m = fopen(x->meta, "w");
-    if (m == NULL || fputs(x->etag_raw, m) < 0 || fclose(m) != 0) {
+    int ok = m != NULL && fputs(x->etag_raw, m) >= 0;
+    if (m != NULL && fclose(m) != 0)
+      ok = 0;
+    if (!ok) {
       transfer_stash_set(&x->stash, "WRITE", "cannot write %s", x->meta);
       return 0;
     }
@@ -191,7 +203,7 @@ static size_t write_cb(char *data, size_t size, size_t nitems, void *ud) {
   if (x->snk) {
     char err[256] = "";
     if (x->snk->write(x->snk, data, n, err, sizeof err) != 0) {
-      transfer_stash_set(&x->stash, x->snk->code ? x->snk->code : "SINK", "%s", err[0] ? err : "the sink failed");
+      stash_sink(x, err);
       return 0;
     }
     if (x->hash)
