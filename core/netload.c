@@ -48,8 +48,8 @@ static void *open_net(void) {
   return dlopen(SKAFOS_NET_SONAME, RTLD_LAZY | RTLD_LOCAL);
 }
 
-/* The library once opened; written by the prefetch thread until it is joined, then only
- * by the main thread. */
+/* The library once opened, and the thread opening it; touched by the main thread only
+ * (the thread's result arrives through pthread_join). */
 static void *net_lib = NULL;
 static pthread_t prefetcher;
 static int prefetching = 0;
