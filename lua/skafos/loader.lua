@@ -64,18 +64,21 @@ local function load_embedded(path)
   return chunk
 end
 
+-- Whether the file at path holds exactly the source of embedded file key; nil when either
+-- is missing.
+local function same_as_embedded(path, key)
+  local src = core.embedded(key)
+  local f = src and io.open(path, "rb")
+  if not f then return nil end
+  local disk = f:read("a")
+  f:close()
+  return disk == src
+end
+
 -- The installed share directory holds copies of the embedded files, there to read and
 -- copy; a copy left unchanged loads from the embedded bytecode instead of being parsed.
 local function load_file(path, origin, key)
-  if origin == "installed" and key then
-    local src = core.embedded(key)
-    local f = src and io.open(path, "rb")
-    if f then
-      local disk = f:read("a")
-      f:close()
-      if disk == src then return load_embedded(key) end
-    end
-  end
+  if origin == "installed" and key and same_as_embedded(path, key) then return load_embedded(key) end
   return loadfile(path, "t")
 end
 
@@ -85,8 +88,9 @@ function M.find_module(name)
   local rel = name:gsub("%.", "/")
   local keys = { "lua/" .. rel .. ".lua", "lua/" .. rel .. "/init.lua" }
   for _, d in ipairs(M.dirs("lua")) do
-    for i, candidate in ipairs { d.path .. "/" .. rel .. ".lua", d.path .. "/" .. rel .. "/init.lua" } do
-      if exists(candidate) then return candidate, d.origin, keys[i] end
+    for _, key in ipairs(keys) do
+      local candidate = d.path .. key:sub(#"lua" + 1)
+      if exists(candidate) then return candidate, d.origin, key end
     end
   end
   for _, key in ipairs(keys) do
@@ -100,11 +104,7 @@ end
 local function differs_on_path(name, key)
   if key:match("^lua/skafos/") then return false end
   local file = package.searchpath(name, package.path)
-  local f = file and io.open(file, "rb")
-  if not f then return false end
-  local disk = f:read("a")
-  f:close()
-  return disk ~= core.embedded(key)
+  return file ~= nil and same_as_embedded(file, key) == false
 end
 
 local function searcher(name)
