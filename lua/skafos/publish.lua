@@ -154,7 +154,7 @@ local function make_temp(holder)
   local base = os.getenv("TMPDIR")
   if not base or base == "" then base = "/tmp" end
   for _, name in ipairs(fs.dir(base) or {}) do
-    if name:match("^skafos%-publish%.[%w]+$") and #name == #"skafos-publish." + 6 then
+    if name:match("^skafos%-publish%.%w%w%w%w%w%w$") then
       local stale = fs.trylock(base .. "/" .. name)
       if stale then
         fs.rmtree(base .. "/" .. name)
