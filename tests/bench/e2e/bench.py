@@ -394,6 +394,11 @@ def publish_phase(b, emu, ds):
         pub("floor: curl -T of the raw bytes" if os.path.isfile(ds.path) else "floor: tar, then curl -T (raw bytes)",
             lambda d: ["sh", script, "raw", os.path.join(d, "out.tar"), ds.name]),
     ]
+    # What skafos must do besides sending (MD5 for the ETag check, SHA-256 for the result),
+    # done by openssl beside curl: the floor for any client that verifies what it uploaded.
+    if ds.key == "random" or args.smoke:
+        tools.append(pub("floor with hashes: curl -T + openssl MD5, SHA-256",
+                         lambda d: ["sh", script, "rawhash", os.path.join(d, "out.tar"), ds.name]))
     limit = min(ds.bytes, args.zlib_limit)
 
     def check_zlib(run_dir):
@@ -578,6 +583,11 @@ def targets(results, cli):
         x = ratio(med(sk), med(raw))
         add("random: publish ≤ 1.1× curl -T of the raw bytes", r2(x), x is not None and x <= 1.1,
             "%s s / %s s" % (fmt_s(med(sk)), fmt_s(med(raw))))
+        hashed = find(pub, "floor with hashes")
+        if hashed:
+            x = ratio(med(sk), med(hashed))
+            add("random: publish against curl -T with openssl hashing the same bytes (context)", r2(x), None,
+                "%s s / %s s" % (fmt_s(med(sk)), fmt_s(med(hashed))))
         cu, co = find(fet, "curl -L -o + unzip"), find(fet, "curl -L -o (archive")
         for sf, how in ((find(fet, "skafos fetch --unzip"), "--unzip"), (find(fet, "skafos fetch -o"), "-o --unzip")):
             x = ratio(med(sf), med(cu))

@@ -58,10 +58,21 @@ curl_put() {
   measure curl_put curl -sS -f -T "$work/src.bin" -H 'Content-Type: application/octet-stream' \
     -o /dev/null "$put_url"
 }
+# The same work as skafos with the reference tools: curl sends while openssl computes the
+# MD5 (skafos checks the ETag with it) and the SHA-256 of the same bytes.
+hashed_put() {
+  measure hashed_put sh -c 'openssl dgst -md5 "$1" & a=$!; openssl dgst -sha256 "$1" & b=$!
+    curl -sS -f -T "$1" -H "Content-Type: application/octet-stream" -o /dev/null "$2" &&
+    wait $a && wait $b' sh "$work/src.bin" "$put_url"
+}
 run=1
 while [ $run -le "$RUNS" ]; do
   echo "put run $run/$RUNS" >&2
-  if [ $((run % 2)) -eq 1 ]; then sk_put; curl_put; else curl_put; sk_put; fi
+  case $((run % 3)) in
+    1) sk_put; curl_put; hashed_put ;;
+    2) curl_put; hashed_put; sk_put ;;
+    0) hashed_put; sk_put; curl_put ;;
+  esac
   run=$((run + 1))
 done
 
@@ -75,20 +86,32 @@ sk_get() {
   rm -f "$work/out.bin"
 }
 curl_get() { measure curl_get curl -sS -f -o "$work/out.bin" "$get_url"; rm -f "$work/out.bin"; }
+# curl writes the file while openssl computes the SHA-256 of what arrives, as skafos does
+# (a failed curl shows as different bytes: the pipeline's status is openssl's)
+hashed_get() {
+  measure hashed_get sh -c 'curl -sS -f "$2" | tee "$1" | openssl dgst -sha256' sh "$work/out.bin" "$get_url"
+  cmp -s "$work/src.bin" "$work/out.bin" || { echo "curl | tee: bytes differ" >&2; exit 1; }
+  rm -f "$work/out.bin"
+}
 run=1
 while [ $run -le "$RUNS" ]; do
   echo "get run $run/$RUNS" >&2
-  if [ $((run % 2)) -eq 1 ]; then sk_get; curl_get; else curl_get; sk_get; fi
+  case $((run % 3)) in
+    1) sk_get; curl_get; hashed_get ;;
+    2) curl_get; hashed_get; sk_get ;;
+    0) hashed_get; sk_get; curl_get ;;
+  esac
   run=$((run + 1))
 done
 
 median() { awk -v c="$2" '{print $c}' "$work/$1" | sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 echo
 echo "transfer benchmark: ${SIZE_MB} MiB, $RUNS runs each, medians (emulator storage on loopback)"
-printf '%-5s %12s %12s %8s %16s %16s\n' dir "skafos s" "curl s" ratio "skafos RSS MiB" "curl RSS MiB"
+echo "(curl+openssl: curl -T beside openssl's MD5 and SHA-256 of the file; curl | tee FILE | openssl SHA-256)"
+printf '%-5s %10s %8s %15s %8s %16s %14s\n' dir "skafos s" "curl s" "curl+openssl s" "/ curl" "/ curl+openssl" "skafos RSS MiB"
 for dir in put get; do
-  st=$(median "skafos_$dir" 1); ct=$(median "curl_$dir" 1)
-  sr=$(median "skafos_$dir" 2); cr=$(median "curl_$dir" 2)
-  awk -v d="$dir" -v st="$st" -v ct="$ct" -v sr="$sr" -v cr="$cr" \
-    'BEGIN { printf "%-5s %12.2f %12.2f %7.2fx %16.1f %16.1f\n", d, st, ct, st / ct, sr / 1024, cr / 1024 }'
+  st=$(median "skafos_$dir" 1); ct=$(median "curl_$dir" 1); ht=$(median "hashed_$dir" 1)
+  sr=$(median "skafos_$dir" 2)
+  awk -v d="$dir" -v st="$st" -v ct="$ct" -v ht="$ht" -v sr="$sr" \
+    'BEGIN { printf "%-5s %10.2f %8.2f %15.2f %7.2fx %15.2fx %14.1f\n", d, st, ct, ht, st / ct, st / ht, sr / 1024 }'
 done
