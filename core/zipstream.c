@@ -30,7 +30,9 @@
  * version, connecting); later files are done while earlier ones are sent. The stream
  * waits for a file's pieces only when it reaches its header, and computes any piece
  * nobody has taken yet itself. The data are checked against the CRC again while they
- * are sent, so a file changed in between fails the read.
+ * are sent, so a file changed in between fails the read; that file's CRC is then found
+ * again by the next attempt (zs_reset), as is any piece that failed. A piece that fails
+ * after a reset but was started before it is not reported: it read the old file.
  */
 
 enum { P_LOCAL, P_DATA, P_CENTRAL, P_END, P_DONE };
@@ -46,6 +48,7 @@ typedef struct crc_piece {
   uint64_t off, len;
   uint32_t crc;
   int state; /* PIECE_*, under mu */
+  unsigned gen; /* the attempt (zs_reset count) it was started in */
 } crc_piece;
 
 struct zs_stream {
@@ -71,6 +74,7 @@ struct zs_stream {
   size_t failed;        /* the lowest failed piece whose error is in fail_err */
   zerr fail_err;
   int stalled; /* a piece failed: the workers take no more */
+  unsigned gen; /* attempts so far: zs_reset counts them */
   atomic_int closing;
   pthread_t th[CRC_WORKERS];
   int nthreads, sync_ready;
@@ -144,12 +148,15 @@ static void run_piece(zs_stream *s, size_t k, unsigned char *buf) {
   uint32_t crc = 0;
   zerr err;
   int rc;
+  pc->gen = s->gen;
   pthread_mutex_unlock(&s->mu);
   rc = piece_crc(s, pc, buf, &crc, &err);
   pthread_mutex_lock(&s->mu);
   if (rc == 0) {
     pc->crc = crc;
     pc->state = PIECE_DONE;
+  } else if (pc->gen != s->gen) {
+    pc->state = PIECE_FREE; /* an earlier attempt's: the next look computes it again */
   } else {
     pc->state = PIECE_FAILED;
     s->stalled = 1;
@@ -266,8 +273,26 @@ oom:
 
 uint64_t zs_size(const zs_stream *s) { return s->size; }
 
+/* Makes item i's pieces be computed again (mu held). */
+static void forget_item(zs_stream *s, size_t i) {
+  size_t k;
+  for (k = s->first[i]; k < s->first[i + 1]; k++) {
+    if (s->pieces[k].state != PIECE_BUSY)
+      s->pieces[k].state = PIECE_FREE;
+  }
+}
+
 int zs_reset(zs_stream *s, zerr *err) {
+  size_t k;
   (void)err;
+  pthread_mutex_lock(&s->mu);
+  s->gen++;
+  for (k = 0; k < s->npieces; k++) {
+    if (s->pieces[k].state == PIECE_FAILED)
+      s->pieces[k].state = PIECE_FREE;
+  }
+  s->failed = NO_PIECE;
+  pthread_mutex_unlock(&s->mu);
   if (s->fd >= 0)
     close(s->fd);
   s->fd = -1;
@@ -343,6 +368,10 @@ static int advance(zs_stream *s, zerr *err) {
     s->fd = -1;
     if (s->crc != s->e[s->idx].crc) {
       zerr_set(err, "IO", "%s changed while being archived", s->items[s->idx].src);
+      pthread_mutex_lock(&s->mu);
+      forget_item(s, s->idx);
+      s->crc_known[s->idx] = 0;
+      pthread_mutex_unlock(&s->mu);
       return -1;
     }
     s->idx++;
