@@ -2,7 +2,7 @@
  * skafos.s3: streamed, verified transfers to and from presigned storage URLs. put sends
  * a file or byte source with Content-Length and checks the ETag against the MD5 computed
  * while sending; get writes dest..".part", resumes with Range/If-Range, renames when whole,
- * or hands the body to a byte sink (skafos.zip's extractor) as it arrives.
+ * or hands the body to a byte sink (skafos.zip's extractor) as it arrives, or both.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,7 +26,6 @@
 #define ERROR_BODY_LIMIT (64u * 1024u)
 #define PROGRESS_INTERVAL 0.1
 #define HASH_CHUNK (1u << 20)
-#define WRITEBACK_STEP (32 * 1024 * 1024) /* start writeback this often, so fsync is short */
 
 /* ---- the transfer handle --------------------------------------------------------------
  * Full userdata owning every C resource of one put or get; __gc releases them, so a Lua
@@ -55,11 +54,14 @@ typedef struct xfer {
   int64_t offset;          /* bytes of the part file kept from before */
   int64_t received;        /* body bytes of this response written to the part */
   int64_t cr_first, cr_last, cr_total;
-  int64_t synced; /* part bytes already handed to writeback */
   int to_file, restarted; /* to_file: this response's body goes to the part or sink */
   char *hashbuf;
   skafos_sink *snk; /* get into a sink: anchored at stack index 2 */
   int resumable_sink; /* the sink goes on from x->offset and keeps what it got */
+  /* get into the part file and also, byte for byte from the object's first, into a sink
+   * (opts.sink, anchored by the options table); NULL once it gave up with NOT_STREAMABLE */
+  skafos_sink *tee;
+  char tee_skipped[256]; /* why it gave up */
 } xfer;
 
 static void xfer_release(xfer *x) {
@@ -96,9 +98,42 @@ static int hash_init(xfer *x, int want_md5) {
 }
 
 /* Stashes a sink's failure under the sink's own code. */
-static void stash_sink(xfer *x, const char *err) {
-  transfer_stash_set(&x->stash, x->snk->code ? x->snk->code : "SINK", "%s",
+static void stash_sink(xfer *x, const skafos_sink *snk, const char *err) {
+  transfer_stash_set(&x->stash, snk->code ? snk->code : "SINK", "%s",
                      err[0] ? err : "the sink failed");
+}
+
+/* Hands bytes of a file get to its tee sink. The file is what counts: a sink that
+ * refuses the bytes (it cannot read this archive front to back, finds it damaged, runs
+ * out of space) is let go, saying why in tee_skipped, and the download goes on without
+ * it. Only an interruption ends the transfer (-1, stashed). */
+static int tee_write(xfer *x, const char *p, size_t n) {
+  char err[256] = "";
+  if (x->tee == NULL || x->tee->write(x->tee, p, n, err, sizeof err) == 0)
+    return 0;
+  if (x->tee->code && strcmp(x->tee->code, "INTERRUPTED") == 0) {
+    stash_sink(x, x->tee, err);
+    return -1;
+  }
+  snprintf(x->tee_skipped, sizeof x->tee_skipped, "%s: %s",
+           x->tee->code ? x->tee->code : "SINK", err[0] ? err : "the sink failed");
+  if (x->tee->reset) /* give its disk space back now */
+    x->tee->reset(x->tee, err, sizeof err);
+  x->tee = NULL;
+  return 0;
+}
+
+/* Waits until every byte received is in the part file and stops writing it; -1 with
+ * errno set when a write failed. */
+static int part_stop(xfer *x) {
+  int e;
+  if (x->hash == NULL || thasher_write_to(x->hash, -1, 0) != 0)
+    return 0;
+  if ((e = thasher_write_error(x->hash)) != 0) {
+    errno = e;
+    return -1;
+  }
+  return 0;
 }
 
 /* ---- libcurl callbacks: C buffers only, errors stashed, never Lua ------------------- */
@@ -149,7 +184,7 @@ static size_t header_cb(char *data, size_t size, size_t nitems, void *ud) {
       x->to_file = 1;
     }
     if (rc != 0) {
-      stash_sink(x, err);
+      stash_sink(x, x->snk, err);
       return 0;
     }
     return n;
@@ -158,14 +193,18 @@ static size_t header_cb(char *data, size_t size, size_t nitems, void *ud) {
    * Only 200 and 206 ever reach the part file. */
   if (x->status == 200) {
     if (x->offset > 0) { /* If-Range did not match: the object changed, start over */
-      if (fflush(x->out) != 0 || ftruncate(fileno(x->out), 0) != 0 ||
-          fseeko(x->out, 0, SEEK_SET) != 0 || hash_init(x, 0) != 0) {
+      char err[256] = "";
+      if (part_stop(x) != 0 || ftruncate(fileno(x->out), 0) != 0 || hash_init(x, 0) != 0 ||
+          thasher_write_to(x->hash, fileno(x->out), 0) != 0) {
         transfer_stash_set(&x->stash, "WRITE", "cannot restart the part file: %s",
                            strerror(errno));
         return 0;
       }
+      if (x->tee && x->tee->reset && x->tee->reset(x->tee, err, sizeof err) != 0) {
+        stash_sink(x, x->tee, err);
+        return 0;
+      }
       x->offset = 0;
-      x->synced = 0;
       x->restarted = 1;
     }
     x->to_file = 1;
@@ -203,7 +242,7 @@ static size_t write_cb(char *data, size_t size, size_t nitems, void *ud) {
   if (x->snk) {
     char err[256] = "";
     if (x->snk->write(x->snk, data, n, err, sizeof err) != 0) {
-      stash_sink(x, err);
+      stash_sink(x, x->snk, err);
       return 0;
     }
     if (x->hash)
@@ -211,17 +250,16 @@ static size_t write_cb(char *data, size_t size, size_t nitems, void *ud) {
     x->received += (int64_t)n;
     return n;
   }
-  if (fwrite(data, 1, n, x->out) != n) {
-    transfer_stash_set(&x->stash, "WRITE", "cannot write the part file: %s", strerror(errno));
+  /* the hasher's writer thread puts the bytes in the part file */
+  if (tee_write(x, data, n) != 0)
+    return 0;
+  thasher_feed(x->hash, data, n);
+  if (thasher_write_error(x->hash) != 0) {
+    transfer_stash_set(&x->stash, "WRITE", "cannot write the part file: %s",
+                       strerror(thasher_write_error(x->hash)));
     return 0;
   }
-  thasher_feed(x->hash, data, n);
   x->received += (int64_t)n;
-  if (x->offset + x->received - x->synced >= WRITEBACK_STEP) {
-    sync_file_range(fileno(x->out), (off_t)x->synced,
-                    (off_t)(x->offset + x->received - x->synced), SYNC_FILE_RANGE_WRITE);
-    x->synced = x->offset + x->received;
-  }
   return n;
 }
 
@@ -274,12 +312,16 @@ static int seek_cb(void *ud, curl_off_t offset, int origin) {
   return CURL_SEEKFUNC_OK;
 }
 
-/* ---- progress: runs between libcurl calls (transfer_run), under lua_pcall ---------- */
+/* ---- tick: runs between libcurl calls (transfer_run); progress under lua_pcall ------ */
 
 static int tick(void *ud, int final) {
   xfer *x = ud;
   lua_State *L = x->L;
   (void)final;
+  if (x->out && x->hash) /* what a slow or stalled download got so far reaches the file */
+    thasher_flush(x->hash);
+  if (!x->progress)
+    return 0;
   lua_pushvalue(L, x->progress);
   if (x->out || x->snk) { /* get */
     curl_off_t cl = -1;
@@ -650,8 +692,9 @@ static void readmeta(const char *meta, char *out, size_t outlen) {
     out[0] = '\0';
 }
 
-/* Feeds the bytes already in the part file to SHA-256. */
-static int hashpart(xfer *x, int64_t n) {
+/* Feeds the bytes already in the part file to SHA-256 and to the tee sink. Returns 0,
+ * -1 when they cannot be read (errno set) or -2 when the sink refused them (stashed). */
+static int replay_part(xfer *x, int64_t n) {
   int fd = fileno(x->out);
   int64_t off = 0;
   if (x->hashbuf == NULL && (x->hashbuf = malloc(HASH_CHUNK)) == NULL)
@@ -661,8 +704,13 @@ static int hashpart(xfer *x, int64_t n) {
     ssize_t got = pread(fd, x->hashbuf, want, (off_t)off);
     if (got < 0 && errno == EINTR)
       continue;
-    if (got <= 0)
+    if (got <= 0) {
+      if (got == 0)
+        errno = EIO; /* the part file shrank under us */
       return -1;
+    }
+    if (tee_write(x, x->hashbuf, (size_t)got) != 0)
+      return -2;
     thasher_feed(x->hash, x->hashbuf, (size_t)got);
     off += got;
   }
@@ -687,8 +735,7 @@ static int openpart(xfer *x, int resume, char *etag, size_t etaglen) {
     close(fd);
     return -1;
   }
-  setvbuf(x->out, NULL, _IONBF, 0); /* libcurl hands over big chunks: write them as is */
-  x->synced = x->offset;
+  setvbuf(x->out, NULL, _IONBF, 0); /* only the hasher's writer writes, with pwrite */
   if (x->offset == 0) {
     unlink(x->meta);
     if (ftruncate(fd, 0) != 0)
@@ -781,7 +828,8 @@ static CURLcode get_round(lua_State *L, xfer *x, const char *url, int64_t offset
       rc = curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, extra);
   }
   if (rc == CURLE_OK)
-    rc = transfer_run(x->easy, &x->topts, x->progress ? tick : NULL, x, PROGRESS_INTERVAL);
+    rc = transfer_run(x->easy, &x->topts, x->progress || x->out ? tick : NULL, x,
+                      PROGRESS_INTERVAL);
   curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, NULL);
   curl_slist_free_all(extra);
   return rc;
@@ -874,28 +922,15 @@ static int get_sink(lua_State *L, xfer *x, const char *url, const char *want_sha
   return 1;
 }
 
-static int s3_get(lua_State *L) {
-  const char *url = luaL_checkstring(L, 1);
-  skafos_sink *snk = skafos_tosink(L, 2);
-  const char *dest = snk ? NULL : luaL_checkstring(L, 2);
-  const char *want_sha;
-  char etag[256], sha[65], msg[600];
-  int resume, attempt;
-  xfer *x;
+/* s3.get into dest's part file (and x->tee, when there is one), renamed to dest when
+ * whole. The tee starts from byte 0 on every round: a resumed part is replayed into it
+ * first, and a restart (200 to a Range, or 416) resets it. */
+static int get_file(lua_State *L, xfer *x, const char *url, const char *dest,
+                    const char *want_sha, int resume) {
+  char etag[256], sha[65], msg[600], err[256] = "";
+  int attempt, replayed;
   CURLcode rc = CURLE_OK;
 
-  lua_settop(L, 3);
-  luaL_checkstack(L, 30, "s3.get");
-  x = newxfer(L);
-  readopts(L, x);
-  resume = optbool(L, "resume");
-  want_sha = optstring(L, "sha256");
-  if (snk) {
-    int hash = field(L, "hash") == LUA_TNIL || lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    x->snk = snk;
-    return get_sink(L, x, url, want_sha, hash, resume);
-  }
   x->part = lua_pushfstring(L, "%s.part", dest);
   x->meta = lua_pushfstring(L, "%s.part.etag", dest);
   if ((x->easy = curl_easy_init()) == NULL)
@@ -904,6 +939,7 @@ static int s3_get(lua_State *L) {
   /* Two rounds at most: a 416 for a part that does not match the object drops the part
    * and fetches the whole object once more. */
   for (attempt = 0; attempt < 2; attempt++) {
+    part_stop(x); /* the file of a previous round is done with */
     transfer_fclose(&x->out);
     if (openpart(x, resume && attempt == 0, etag, sizeof etag) != 0) {
       snprintf(msg, sizeof msg, "cannot open %s: %s", x->part, strerror(errno));
@@ -911,12 +947,20 @@ static int s3_get(lua_State *L) {
     }
     if (hash_init(x, 0) != 0)
       return skafos_pusherror(L, "NO_MEMORY", "cannot set up hashing", 0, 0);
-    if (x->offset > 0 && hashpart(x, x->offset) != 0) {
+    if (x->tee && x->tee->reset && x->tee->reset(x->tee, err, sizeof err) != 0)
+      return skafos_pusherror(L, x->tee->code ? x->tee->code : "SINK",
+                              err[0] ? err : "cannot reset the sink", 0, 0);
+    replayed = x->offset > 0 ? replay_part(x, x->offset) : 0;
+    if (replayed == -2)
+      return pushfailure(L, x, CURLE_OK, url);
+    if (replayed != 0) {
       snprintf(msg, sizeof msg, "cannot read %s: %s", x->part, strerror(errno));
       return skafos_pusherror(L, "READ", msg, 0, 0);
     }
+    if (thasher_write_to(x->hash, fileno(x->out), x->offset) != 0)
+      return skafos_pusherror(L, "NO_MEMORY", "cannot start writing the part file", 0, 0);
     rc = get_round(L, x, url, x->offset, etag);
-    if (x->out && fflush(x->out) != 0 && rc == CURLE_OK)
+    if (part_stop(x) != 0 && rc == CURLE_OK)
       transfer_stash_set(&x->stash, "WRITE", "cannot write the part file: %s", strerror(errno));
     if (rc != CURLE_OK || x->stash.code) {
       /* What arrived stays in the part file for a resumed get. */
@@ -977,8 +1021,43 @@ static int s3_get(lua_State *L) {
   lua_setfield(L, -2, "resumed");
   lua_pushboolean(L, x->restarted);
   lua_setfield(L, -2, "restarted");
+  if (x->tee_skipped[0]) {
+    lua_pushstring(L, x->tee_skipped);
+    lua_setfield(L, -2, "sink_skipped");
+  }
   xfer_release(x);
   return 1;
+}
+
+static int s3_get(lua_State *L) {
+  const char *url = luaL_checkstring(L, 1);
+  skafos_sink *snk = skafos_tosink(L, 2);
+  const char *dest = snk ? NULL : luaL_checkstring(L, 2);
+  const char *want_sha;
+  int resume, n;
+  xfer *x;
+
+  lua_settop(L, 3);
+  luaL_checkstack(L, 30, "s3.get");
+  x = newxfer(L);
+  readopts(L, x);
+  resume = optbool(L, "resume");
+  want_sha = optstring(L, "sha256");
+  if (snk) {
+    int hash = field(L, "hash") == LUA_TNIL || lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    x->snk = snk;
+    return get_sink(L, x, url, want_sha, hash, resume);
+  }
+  if (field(L, "sink") != LUA_TNIL && (x->tee = skafos_tosink(L, -1)) == NULL)
+    luaL_error(L, "s3: option 'sink' must be a byte sink such as zip.extractor(dir)");
+  lua_pop(L, 1); /* the options table keeps the sink alive */
+  n = get_file(L, x, url, dest, want_sha, resume);
+  if (n != 1 && x->tee && x->tee->reset) { /* nothing half-extracted stays */
+    char err[256];
+    x->tee->reset(x->tee, err, sizeof err);
+  }
+  return n;
 }
 
 static const luaL_Reg s3_funcs[] = {{"put", s3_put}, {"get", s3_get}, {NULL, NULL}};

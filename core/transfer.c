@@ -4,11 +4,15 @@
  * error codes, secret redaction for traces and messages, and HTTP header parsing.
  */
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/x509_vfy.h>
@@ -79,7 +83,10 @@ void transfer_fclose(FILE **f) {
 
 #define HASH_SLOTS 16
 #define HASH_SLOT_SIZE (512u * 1024u)
+#define WRITEBACK_STEP (32 * 1024 * 1024) /* start writeback this often, so fsync is short */
 
+/* Workers 0 .. n-1 each update a digest; worker n, once thasher_write_to has started it,
+ * writes the slots to a file. */
 struct thasher {
   pthread_mutex_t mu;
   pthread_cond_t data, space;
@@ -87,12 +94,16 @@ struct thasher {
   size_t len[HASH_SLOTS];
   size_t fill;     /* bytes in slot head % HASH_SLOTS, not yet handed to the workers */
   uint64_t head;   /* chunks produced */
-  uint64_t pos[2]; /* chunks consumed, per worker */
-  int n, stop;
+  uint64_t pos[3]; /* chunks consumed, per worker */
+  int n, nw, stop; /* nw: 1 once the writer runs */
   const EVP_MD *md[2];
   EVP_MD_CTX *ctx[2];
-  pthread_t th[2];
+  pthread_t th[3];
   int started;
+  /* the writer's: changed only while every worker is idle (after drain) */
+  int wfd;               /* -1: the slots are not written */
+  int64_t woff, wsynced; /* next file offset; bytes handed to writeback */
+  atomic_int werr;       /* errno of the first failed write, sticky */
 };
 
 typedef struct worker_arg {
@@ -101,10 +112,35 @@ typedef struct worker_arg {
 } worker_arg;
 
 static uint64_t min_pos(const thasher *h) {
-  uint64_t m = h->pos[0];
-  if (h->n > 1 && h->pos[1] < m)
-    m = h->pos[1];
+  uint64_t m = h->head;
+  int k;
+  for (k = 0; k < h->n + h->nw; k++) {
+    if (h->pos[k] < m)
+      m = h->pos[k];
+  }
   return m;
+}
+
+/* The writer's work on one slot: append it at woff, then start writeback every
+ * WRITEBACK_STEP bytes so the final fsync has little left to do. */
+static void write_slot(thasher *h, const char *p, size_t len) {
+  while (len > 0 && h->wfd >= 0 && atomic_load(&h->werr) == 0) {
+    ssize_t w = pwrite(h->wfd, p, len, (off_t)h->woff);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0) {
+      atomic_store(&h->werr, w < 0 ? errno : EIO);
+      return;
+    }
+    p += w;
+    len -= (size_t)w;
+    h->woff += w;
+  }
+  if (h->wfd >= 0 && h->woff - h->wsynced >= WRITEBACK_STEP) {
+    sync_file_range(h->wfd, (off_t)h->wsynced, (off_t)(h->woff - h->wsynced),
+                    SYNC_FILE_RANGE_WRITE);
+    h->wsynced = h->woff;
+  }
 }
 
 static void *hash_worker(void *arg) {
@@ -121,7 +157,10 @@ static void *hash_worker(void *arg) {
     i = (size_t)(h->pos[k] % HASH_SLOTS);
     /* Slot i stays put until every worker has moved past it. */
     pthread_mutex_unlock(&h->mu);
-    EVP_DigestUpdate(h->ctx[k], h->slot[i], h->len[i]);
+    if (k < h->n)
+      EVP_DigestUpdate(h->ctx[k], h->slot[i], h->len[i]);
+    else
+      write_slot(h, h->slot[i], h->len[i]);
     pthread_mutex_lock(&h->mu);
     h->pos[k]++;
     pthread_cond_broadcast(&h->space);
@@ -140,6 +179,11 @@ static void publish(thasher *h) {
   pthread_mutex_unlock(&h->mu);
 }
 
+void thasher_flush(thasher *h) {
+  if (h->fill > 0)
+    publish(h);
+}
+
 static void drain(thasher *h) {
   if (h->fill > 0)
     publish(h);
@@ -154,6 +198,7 @@ thasher *thasher_new(int want_md5, int want_sha256) {
   int k, i;
   if (h == NULL)
     return NULL;
+  h->wfd = -1;
   if (want_md5)
     h->md[h->n++] = EVP_md5();
   if (want_sha256)
@@ -212,6 +257,35 @@ void thasher_feed(thasher *h, const void *data, size_t n) {
     n -= c;
   }
 }
+
+int thasher_write_to(thasher *h, int fd, int64_t offset) {
+  drain(h);
+  if (fd >= 0 && h->nw == 0) {
+    worker_arg *a = malloc(sizeof *a);
+    if (a == NULL)
+      return -1;
+    a->h = h;
+    a->k = h->n;
+    pthread_mutex_lock(&h->mu);
+    h->pos[h->n] = h->head;
+    pthread_mutex_unlock(&h->mu);
+    if (pthread_create(&h->th[h->started], NULL, hash_worker, a) != 0) {
+      free(a);
+      return -1;
+    }
+    h->started++;
+    pthread_mutex_lock(&h->mu);
+    h->nw = 1;
+    pthread_mutex_unlock(&h->mu);
+  }
+  h->wfd = fd;
+  h->woff = h->wsynced = offset;
+  if (fd >= 0)
+    atomic_store(&h->werr, 0);
+  return 0;
+}
+
+int thasher_write_error(thasher *h) { return atomic_load(&h->werr); }
 
 void thasher_reset(thasher *h) {
   int k;

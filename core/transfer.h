@@ -33,13 +33,26 @@ void tbuf_free(tbuf *b);
 
 /* ---- digests computed beside the transfer -------------------------------------------
  * A worker thread per digest (MD5 and/or SHA-256) consumes a ring of copied chunks, so
- * hashing overlaps the network instead of adding to it. feed() blocks only while the
- * ring (16 x 512 KiB) is full; it may run inside libcurl callbacks (no Lua, no jumps). */
+ * hashing overlaps the network instead of adding to it; another can write the same
+ * chunks to a file. feed() blocks only while the ring (16 x 512 KiB) is full; it may run
+ * inside libcurl callbacks (no Lua, no jumps). */
 typedef struct thasher thasher;
 
 /* NULL when out of memory or threads. */
 thasher *thasher_new(int want_md5, int want_sha256);
 void thasher_feed(thasher *h, const void *data, size_t n);
+/* Waits for the workers, then has every byte fed from now on also written to fd from
+ * offset on (pwrite, with writeback started as it goes; the write error is cleared), or
+ * to nowhere when fd is -1 (everything fed so far is written, the caller may close,
+ * truncate or fsync the file, and the error stays). Returns -1 when the writer's
+ * thread cannot start. */
+int thasher_write_to(thasher *h, int fd, int64_t offset);
+/* Hands the bytes fed so far to the workers without waiting for a full slot, so that a
+ * slow download still reaches its file (call it now and then). Never blocks. */
+void thasher_flush(thasher *h);
+/* errno of the first write that failed since thasher_write_to, else 0. Once set, nothing
+ * more is written. */
+int thasher_write_error(thasher *h);
 /* Waits for the workers, then starts both digests again from zero. */
 void thasher_reset(thasher *h);
 /* Waits for the workers and writes lower-case hex (md5hex 33, shahex 65 bytes; either

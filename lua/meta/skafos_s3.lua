@@ -21,6 +21,7 @@ local s3 = {}
 ---@field resume? boolean   continue dest..".part" with Range + If-Range (the ETag is kept in dest..".part.etag")
 ---@field sha256? string    expected SHA-256 (hex); a mismatch deletes the part and fails INTEGRITY
 ---@field hash? boolean      with a sink only: false skips computing the SHA-256 (default true)
+---@field sink? userdata     with a file dest: a byte sink (zip.extractor) that also gets every byte
 
 ---@class skafos.s3.PutResult
 ---@field status integer    always 200
@@ -38,6 +39,7 @@ local s3 = {}
 ---@field sha256? string    hex, of the whole file (absent for a sink with hash = false or resumed)
 ---@field resumed boolean
 ---@field restarted boolean the object changed since the part was written: fetched from byte 0
+---@field sink_skipped? string  with opts.sink: "CODE: message" when the sink refused the bytes
 
 ---Uploads a file path or a byte source (userdata with __skafos_source, e.g. zip.stream's
 ---reader; reset to byte 0 first) with Content-Length, Content-Type application/octet-stream
@@ -65,6 +67,11 @@ function s3.put(url, source, opts) end
 ---With a sink, `opts.hash = false` skips the SHA-256 (the result then has no sha256): on a
 ---machine with few cores it costs as much time as the transfer, and the extractor checks
 ---every entry's CRC-32 anyway.
+---With a file `dest` and `opts.sink`, the file is written as usual and the sink (reset
+---first) also gets every byte of the object in order from the first: a resumed part is
+---handed to it before the rest arrives, and a restart resets it. The file is what counts:
+---a sink that refuses the bytes is let go (reset, and sink_skipped says why) and the
+---download goes on; only an interruption ends it. When the get fails the sink is reset.
 ---@param url string
 ---@param dest string|userdata
 ---@param opts? skafos.s3.GetOptions

@@ -1,6 +1,7 @@
 -- Fetching a model version: E8 on the download host (token there only), the presigned
 -- URL followed by hand with nothing but the URL, then either a resumable download into a
--- part file next to the target, every CRC checked, the rename and an optional safe unzip;
+-- part file next to the target, every CRC checked, and the rename (with -o and --unzip
+-- the archive is also extracted as it is written, safely, then both are put in place);
 -- or, for --unzip without -o, the archive extracted while it downloads and never stored
 -- (an interrupted one keeps what it extracted in .<dir>.skafos-partial and goes on from
 -- there next time).
@@ -142,24 +143,51 @@ function M.fetch(opts)
     if xerr.code ~= "NOT_STREAMABLE" then return nil, xerr end
     -- an archive that cannot be read front to back: download it whole first
   end
+  local extracted -- {entries} when the archive was unzipped as it arrived
   if where.url then
+    -- Each attempt writes the part file (a retry resumes it) and hands the same bytes,
+    -- from the first, to the extractor; one that cannot read the archive front to back
+    -- lets go, and the archive is unzipped from the file afterwards.
+    local ex, xerr
+    if unzip_dir then
+      ex, xerr = zip.extractor(unzip_dir, { force = opts.force })
+      if not ex then return nil, xerr end
+    end
     local progress = opts.progress and opts.progress("download")
     local gerr
     got, gerr = sess.retry.call(function()
       return s3().get(where.url, tmp, {
         resume = true,
+        sink = ex,
         ca_file = s.ca_file,
         progress = progress and function(done, total) progress:update(done, total) end,
       })
     end, { what = "download" })
     if progress then progress:finish() end
-    if not got then return nil, gerr end
+    if not got then
+      if ex then ex:close() end
+      return nil, gerr
+    end
+    if ex and not got.sink_skipped then
+      local ferr
+      extracted, ferr = ex:finish()
+      if not extracted then
+        os.remove(tmp)
+        ferr.message = ("the downloaded archive was refused: %s (nothing was kept; run fetch again)")
+          :format(tostring(ferr.message))
+        return nil, ferr
+      end
+    elseif ex then
+      ex:close()
+    end
   else
     local st = fs.stat(tmp)
     got = { bytes = st and st.size or 0 }
   end
 
-  local verified, verr = zip.verify(tmp)
+  -- unzipping as it arrived checked every entry against the central directory
+  local verified, verr = extracted, nil
+  if not verified then verified, verr = zip.verify(tmp) end
   if not verified then
     os.remove(tmp)
     verr.message = ("the downloaded archive is damaged: %s (it was removed; run fetch again)")
@@ -173,8 +201,14 @@ function M.fetch(opts)
     resumed = got.resumed,
   }
   if unzip_dir then
-    local extracted, xerr = zip.extract(tmp, unzip_dir, { force = opts.force })
-    if not extracted then return nil, xerr end
+    if not extracted then
+      local xerr
+      extracted, xerr = zip.extract(tmp, unzip_dir, { force = opts.force })
+      if not extracted then
+        os.remove(tmp)
+        return nil, xerr
+      end
+    end
     result.unzipped = unzip_dir
   end
   if keep_archive then

@@ -3,9 +3,13 @@
  * status-line, Content-Range and ETag parsing, error-code mapping, S3 XML errors and the
  * threaded hasher.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 
@@ -240,6 +244,76 @@ static void test_thasher(void) {
   free(data);
 }
 
+/* The size of the file at fd, and whether its bytes equal p. */
+static int file_is(int fd, const unsigned char *p, size_t n) {
+  struct stat st;
+  unsigned char *got;
+  int same;
+  if (fstat(fd, &st) != 0 || (size_t)st.st_size != n || (got = malloc(n ? n : 1)) == NULL)
+    return 0;
+  same = pread(fd, got, n, 0) == (ssize_t)n && memcmp(got, p, n) == 0;
+  free(got);
+  return same;
+}
+
+/* The writer: bytes fed after write_to land in the file from the given offset (what was
+ * fed before, and after a stop, does not); flush hands a partial slot over without
+ * waiting for more; a failed write is reported and sticks until the next write_to. */
+static void test_thasher_writer(void) {
+  size_t total = 3u * 1024 * 1024 + 777, off = 0, k = 0;
+  static const size_t pieces[] = {16384, 1, 524289, 4096};
+  unsigned char *data = malloc(total);
+  char path[] = "/tmp/skafos-thasher-XXXXXX", sha[65], want_sha[65];
+  int fd = mkstemp(path), rofd, i;
+  thasher *h = thasher_new(0, 1);
+  CHECK(data != NULL && fd >= 0 && h != NULL);
+  if (data == NULL || fd < 0 || h == NULL)
+    return;
+  for (i = 0; i < (int)total; i++)
+    data[i] = (unsigned char)(i * 31 + (i >> 9));
+  /* a part file that already holds 1000 bytes: they are hashed, not written again */
+  CHECK(pwrite(fd, data, 1000, 0) == 1000);
+  thasher_feed(h, data, 1000);
+  CHECK(thasher_write_to(h, fd, 1000) == 0);
+  off = 1000;
+  while (off < total) {
+    size_t n = pieces[k++ % 4];
+    if (n > total - off)
+      n = total - off;
+    thasher_feed(h, data + off, n);
+    off += n;
+  }
+  CHECK(thasher_write_to(h, -1, 0) == 0 && thasher_write_error(h) == 0);
+  CHECK(file_is(fd, data, total));
+  thasher_final(h, NULL, sha);
+  digest_hex(EVP_sha256(), data, total, want_sha);
+  CHECK_STR(sha, want_sha);
+  /* stopped: nothing more reaches the file */
+  thasher_feed(h, data, 100);
+  thasher_final(h, NULL, sha);
+  CHECK(file_is(fd, data, total));
+  /* a partial slot reaches the file after a flush, while the writer still runs */
+  CHECK(ftruncate(fd, 0) == 0 && thasher_write_to(h, fd, 0) == 0);
+  thasher_feed(h, data, 5000);
+  thasher_flush(h);
+  for (i = 0; i < 3000 && !file_is(fd, data, 5000); i++) /* a liveness bound, 30 s */
+    usleep(10000);
+  CHECK(file_is(fd, data, 5000));
+  CHECK(thasher_write_to(h, -1, 0) == 0);
+  /* a file it cannot write to */
+  rofd = open(path, O_RDONLY);
+  CHECK(rofd >= 0 && thasher_write_to(h, rofd, 0) == 0);
+  thasher_feed(h, data, 600000);
+  CHECK(thasher_write_to(h, -1, 0) == 0);
+  CHECK(thasher_write_error(h) == EBADF);
+  CHECK(thasher_write_to(h, fd, 0) == 0 && thasher_write_error(h) == 0);
+  thasher_free(h); /* with the writer on: it finishes what was fed */
+  close(rofd);
+  close(fd);
+  unlink(path);
+  free(data);
+}
+
 int main(void) {
   test_redact();
   test_origin();
@@ -250,6 +324,7 @@ int main(void) {
   test_s3err();
   test_tbuf();
   test_thasher();
+  test_thasher_writer();
   if (failures)
     fprintf(stderr, "%d check(s) failed\n", failures);
   return failures ? 1 : 0;

@@ -395,6 +395,33 @@ with open("given.zip", "wb") as f, zipfile.ZipFile(Pipe(f), "w") as z:
       assert.are.equal("stored weights", proc.read(dir .. "/out/w.bin"))
       assert.are.equal(2, #requests("storage"))
       assert.are.equal("", sh("cd " .. proc.quote(dir) .. " && ls -A | grep -v -x -e given.zip -e out -e tmp"))
+      -- with -o the download goes on into the file, which is then unzipped
+      emu:clear_requests()
+      r = skafos { "fetch", "-o", "kept.zip", "--unzip", "out2" }
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("stored weights", proc.read(dir .. "/out2/w.bin"))
+      assert.are.equal(proc.read(dir .. "/given.zip"), proc.read(dir .. "/kept.zip"))
+      assert.are.equal(1, #requests("storage"))
+      assert.are.equal("", sh("cd " .. proc.quote(dir)
+        .. " && ls -A | grep -v -x -e given.zip -e kept.zip -e out -e out2 -e tmp"))
+    end)
+
+    it("with -o and --unzip, keeps nothing of an archive whose data are damaged (exit 7)", function()
+      -- a stored entry with one byte changed after the archive was made: the CRC is wrong
+      assert.are.equal("", sh(("cd %s && python3 -c '%s'"):format(proc.quote(dir), [[
+import zipfile
+with zipfile.ZipFile("given.zip", "w") as z:
+    z.writestr("w.bin", "stored weights " * 100)
+data = bytearray(open("given.zip", "rb").read())
+data[100] ^= 0xFF
+open("given.zip", "wb").write(data)
+]])))
+      local r = publish { "given.zip" }
+      assert.are.equal(0, r.code, r.stderr)
+      r = skafos { "fetch", "-o", "kept.zip", "--unzip", "out" }
+      assert.are.equal(7, r.code, r.stderr)
+      assert.matches("CRC", r.stderr)
+      assert.are.equal("", sh("cd " .. proc.quote(dir) .. " && ls -A | grep -v -x -e given.zip -e tmp"))
     end)
 
     it("refuses an existing target without --force and downloads nothing (exit 2)", function()
@@ -483,6 +510,28 @@ with open("given.zip", "wb") as f, zipfile.ZipFile(Pipe(f), "w") as z:
       assert.are.equal("gone\n", sh("test -e " .. proc.quote(partial) .. " || echo gone"))
       assert.is_nil(proc.read(dir .. "/demo-model.zip"))
       assert.are.equal(pub.version, proc.json(r.stdout).version)
+    end)
+
+    it("with -o and --unzip, unzips as the archive is written, and goes on after a kill", function()
+      local pub = publish_one()
+      emu:clear_requests()
+      local part = dir .. "/kept.zip.download.part"
+      assert.are.equal("137", fetch_killed({ "fetch", "-o", "kept.zip", "--unzip", "out" }, part, 60000))
+      assert.truthy(#proc.read(part) >= 60000)
+      assert.is_nil(proc.read(dir .. "/out/m.bin"))
+      emu:clear_requests()
+      local r = skafos { "fetch", "-o", "kept.zip", "--unzip", "out", "--json" }
+      assert.are.equal(0, r.code, r.stderr)
+      local out = proc.json(r.stdout)
+      assert.is_true(out.resumed)
+      assert.are.equal(pub.sha256, out.sha256)
+      local gets = requests("storage")
+      assert.are.equal(1, #gets)
+      assert.matches("^bytes=%d+%-", gets[1].headers["range"])
+      assert.are.equal(("model bytes "):rep(20000), proc.read(dir .. "/out/m.bin"))
+      assert.are.equal(pub.sha256, sh("sha256sum " .. proc.quote(dir .. "/kept.zip")):match("^(%x+)"))
+      assert.are.equal("", sh("cd " .. proc.quote(dir)
+        .. " && ls -A | grep -v -x -e err -e m.bin -e kept.zip -e out -e tmp"))
     end)
   end)
 

@@ -519,6 +519,82 @@ describe("skafos.s3", function()
       assert.are.equal("archive.zip\ncard.txt\nmodel.zip\nout\nout2\n", listing())
     end)
 
+    it("writes the file and hands the same bytes to a sink given as the sink option", function()
+      local ex = assert(zip.extractor(dir .. "/out"))
+      local got = assert(s3.get(url, dir .. "/copy.zip", { sink = ex }))
+      assert.are.equal(200, got.status)
+      assert.is_nil(got.sink_skipped)
+      assert.are.equal(tool_digest("sha256sum", archive), got.sha256)
+      assert.is_true(slurp(dir .. "/copy.zip") == slurp(archive), "the file differs")
+      assert.are.same({ entries = 2, bytes = SIZE + 20000 * 23 }, assert(ex:finish()))
+      assert.is_true(slurp(dir .. "/out/model.bin") == data, "extracted bytes differ")
+      assert.are.equal(1, #storage_log(e, "GET"))
+      assert.are.equal("archive.zip\ncard.txt\ncopy.zip\nmodel.zip\nout\n", listing())
+      assert.has_error(function() s3.get(url, dir .. "/x.zip", { sink = {} }) end,
+        "s3: option 'sink' must be a byte sink such as zip.extractor(dir)")
+    end)
+
+    it("replays a kept part file into the sink and resets it when a get fails", function()
+      local dest = dir .. "/copy.zip"
+      local ex = assert(zip.extractor(dir .. "/out"))
+      e:fault({ role = "storage", method = "GET", times = 1,
+        action = { type = "truncate", after_bytes = 1024 * 1024 } })
+      local res, err = s3.get(url, dest, { sink = ex })
+      assert.is_nil(res)
+      assert.are.equal("TRUNCATED", err.code)
+      local part = slurp(dest .. ".part")
+      assert.is_true(#part >= 1024 * 1024 and #part < #slurp(archive))
+      -- nothing extracted is left: the sink was reset
+      assert.are.equal("archive.zip\ncard.txt\ncopy.zip.part\ncopy.zip.part.etag\nmodel.zip\n", listing())
+      e:clear_requests()
+      local got = assert(s3.get(url, dest, { sink = ex, resume = true }))
+      assert.is_true(got.resumed)
+      assert.are.equal(tool_digest("sha256sum", archive), got.sha256)
+      assert.are.equal("bytes=" .. #part .. "-", storage_log(e, "GET")[1].headers["range"])
+      assert(ex:finish())
+      assert.is_true(slurp(dir .. "/out/model.bin") == data, "extracted bytes differ")
+      assert.is_true(slurp(dest) == slurp(archive), "the file differs")
+    end)
+
+    it("starts the sink over when a resumed get finds the object changed", function()
+      local dest = dir .. "/copy.zip"
+      e:fault({ role = "storage", method = "GET", times = 1,
+        action = { type = "truncate", after_bytes = 1024 * 1024 } })
+      assert.is_nil((s3.get(url, dest)))
+      local v2 = new_version(e)
+      spit(dir .. "/card.txt", ("another card\n"):rep(9))
+      assert(zip.create(archive, { { src = dir .. "/card.txt", name = "card.txt" } }))
+      assert(s3.put(v2.presigned_url, archive))
+      local ex = assert(zip.extractor(dir .. "/out"))
+      -- the part file's ETag is the old object's: If-Range fails, the whole new one comes
+      local got = assert(s3.get(get_url(e, v2), dest, { sink = ex, resume = true }))
+      assert.is_true(got.restarted)
+      assert.are.same({ entries = 1, bytes = 13 * 9 }, assert(ex:finish()))
+      assert.are.equal(("another card\n"):rep(9), slurp(dir .. "/out/card.txt"))
+      assert.is_true(slurp(dest) == slurp(archive), "the file differs")
+    end)
+
+    it("lets go of a sink that refuses the archive and still writes the file", function()
+      local bad = dir .. "/stored-descriptor.zip"
+      assert(os.execute(([[python3 -c '
+import io, sys, zipfile
+class Pipe(io.RawIOBase):
+    def __init__(self, f): self.f = f
+    def writable(self): return True
+    def write(self, b): return self.f.write(b)
+with open(sys.argv[1], "wb") as f, zipfile.ZipFile(Pipe(f), "w") as z:
+    z.writestr("a.txt", "stored, sizes after the data")
+' '%s']]):format(bad)))
+      local v = new_version(e)
+      assert(s3.put(v.presigned_url, bad))
+      local ex = assert(zip.extractor(dir .. "/out"))
+      local got = assert(s3.get(get_url(e, v), dir .. "/copy.zip", { sink = ex }))
+      assert.matches("^NOT_STREAMABLE: ", got.sink_skipped)
+      assert.are.equal(slurp(bad), slurp(dir .. "/copy.zip"))
+      assert.is_false(exists(dir .. "/out"))
+      ex:close()
+    end)
+
     it("passes the extractor's refusal on with its code", function()
       local bad = dir .. "/stored-descriptor.zip"
       assert(os.execute(([[python3 -c '
