@@ -3,7 +3,8 @@
 # curl -T / curl -o on the same presigned URLs of the emulator's storage, alternated,
 # RUNS times; prints median wall time, the skafos/curl ratio and the peak RSS of each.
 #   sh tests/bench/transfer/run.sh [path/to/skafos]
-# Environment: SIZE_MB (1024), RUNS (3), EMULATOR (path of server.js, default the tree's).
+# Environment: SIZE_MB (1024), RUNS (3), EMULATOR (path of server.js, default the tree's),
+# PREFILL (1; 0: no scratch write before each run, see prefill below).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
@@ -46,9 +47,19 @@ put_url=$(printf '%s' "$created" | sed -n 's/.*"presigned_url":"\([^"]*\)".*/\1/
 vid=$(printf '%s' "$created" | sed -n 's/.*"model_version_id":\([0-9]*\).*/\1/p')
 filepath=$(printf '%s' "$created" | sed -n 's/.*"filepath":"\([^"]*\)".*/\1/p')
 
+# Writing into memory the kernel has not just freed costs this machine about 2 s per GiB,
+# so whichever run follows a delete looks faster. Every run gets the same start: write and
+# delete three times the file's size first (PREFILL=0 turns this off).
+prefill() {
+  [ "${PREFILL:-1}" = 0 ] && return 0
+  dd if=/dev/zero of="$work/prefill" bs=1M count=$((SIZE_MB * 3 + 64)) status=none
+  rm -f "$work/prefill"
+}
+
 # measure NAME CMD...: appends "seconds peak_kib" to $work/NAME
 measure() {
   name=$1; shift
+  prefill
   /usr/bin/time -f "%e %M" -o "$work/time.out" "$@" >/dev/null
   cat "$work/time.out" >>"$work/$name"
 }
@@ -107,6 +118,8 @@ done
 median() { awk -v c="$2" '{print $c}' "$work/$1" | sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 echo
 echo "transfer benchmark: ${SIZE_MB} MiB, $RUNS runs each, medians (emulator storage on loopback)"
+if [ "${PREFILL:-1}" = 0 ]; then echo "(no scratch write before the runs: PREFILL=0)"
+else echo "(every run starts after writing and deleting $((SIZE_MB * 3 + 64)) MiB of scratch)"; fi
 echo "(curl+openssl: curl -T beside openssl's MD5 and SHA-256 of the file; curl | tee FILE | openssl SHA-256)"
 printf '%-5s %10s %8s %15s %8s %16s %14s\n' dir "skafos s" "curl s" "curl+openssl s" "/ curl" "/ curl+openssl" "skafos RSS MiB"
 for dir in put get; do
