@@ -143,13 +143,14 @@ function M.fetch(opts)
     if xerr.code ~= "NOT_STREAMABLE" then return nil, xerr end
     -- an archive that cannot be read front to back: download it whole first
   end
-  local extracted -- {entries} when the archive was unzipped as it arrived
+  local extracted, verr -- {entries} when the archive was unzipped as it arrived, or why not
   if where.url then
     -- Each attempt writes the part file (a retry resumes it) and hands the same bytes,
     -- from the first, to the extractor; one that cannot read the archive front to back
-    -- lets go, and the archive is unzipped from the file afterwards.
+    -- lets go, and the archive is unzipped from the file afterwards (as it is at once for
+    -- --unzip without -o, which only comes here when the streamed extraction could not).
     local ex, xerr
-    if unzip_dir then
+    if unzip_dir and keep_archive then
       ex, xerr = zip.extractor(unzip_dir, { force = opts.force })
       if not ex then return nil, xerr end
     end
@@ -169,14 +170,7 @@ function M.fetch(opts)
       return nil, gerr
     end
     if ex and not got.sink_skipped then
-      local ferr
-      extracted, ferr = ex:finish()
-      if not extracted then
-        os.remove(tmp)
-        ferr.message = ("the downloaded archive was refused: %s (nothing was kept; run fetch again)")
-          :format(tostring(ferr.message))
-        return nil, ferr
-      end
+      extracted, verr = ex:finish() -- every entry checked against the central directory
     elseif ex then
       ex:close()
     end
@@ -185,12 +179,11 @@ function M.fetch(opts)
     got = { bytes = st and st.size or 0 }
   end
 
-  -- unzipping as it arrived checked every entry against the central directory
-  local verified, verr = extracted, nil
-  if not verified then verified, verr = zip.verify(tmp) end
+  local verified = extracted
+  if not verified and not verr then verified, verr = zip.verify(tmp) end
   if not verified then
     os.remove(tmp)
-    verr.message = ("the downloaded archive is damaged: %s (it was removed; run fetch again)")
+    verr.message = ("the downloaded archive was refused: %s (nothing was kept; run fetch again)")
       :format(tostring(verr.message))
     return nil, verr
   end

@@ -416,6 +416,24 @@ describe("skafos.s3", function()
       return out
     end
 
+    -- A zip whose stored entry has its sizes after the data (as Python writes to a pipe),
+    -- put into storage; returns its path and a GET URL.
+    local function stored_descriptor_zip()
+      local bad = dir .. "/stored-descriptor.zip"
+      assert(os.execute(([[python3 -c '
+import io, sys, zipfile
+class Pipe(io.RawIOBase):
+    def __init__(self, f): self.f = f
+    def writable(self): return True
+    def write(self, b): return self.f.write(b)
+with open(sys.argv[1], "wb") as f, zipfile.ZipFile(Pipe(f), "w") as z:
+    z.writestr("a.txt", "stored, sizes after the data")
+' '%s']]):format(bad)))
+      local v = new_version(e)
+      assert(s3.put(v.presigned_url, bad))
+      return bad, get_url(e, v)
+    end
+
     before_each(function()
       archive = dir .. "/archive.zip"
       spit(dir .. "/card.txt", ("a line of a model card\n"):rep(20000))
@@ -575,20 +593,9 @@ describe("skafos.s3", function()
     end)
 
     it("lets go of a sink that refuses the archive and still writes the file", function()
-      local bad = dir .. "/stored-descriptor.zip"
-      assert(os.execute(([[python3 -c '
-import io, sys, zipfile
-class Pipe(io.RawIOBase):
-    def __init__(self, f): self.f = f
-    def writable(self): return True
-    def write(self, b): return self.f.write(b)
-with open(sys.argv[1], "wb") as f, zipfile.ZipFile(Pipe(f), "w") as z:
-    z.writestr("a.txt", "stored, sizes after the data")
-' '%s']]):format(bad)))
-      local v = new_version(e)
-      assert(s3.put(v.presigned_url, bad))
+      local bad, bad_url = stored_descriptor_zip()
       local ex = assert(zip.extractor(dir .. "/out"))
-      local got = assert(s3.get(get_url(e, v), dir .. "/copy.zip", { sink = ex }))
+      local got = assert(s3.get(bad_url, dir .. "/copy.zip", { sink = ex }))
       assert.matches("^NOT_STREAMABLE: ", got.sink_skipped)
       assert.are.equal(slurp(bad), slurp(dir .. "/copy.zip"))
       assert.is_false(exists(dir .. "/out"))
@@ -596,20 +603,9 @@ with open(sys.argv[1], "wb") as f, zipfile.ZipFile(Pipe(f), "w") as z:
     end)
 
     it("passes the extractor's refusal on with its code", function()
-      local bad = dir .. "/stored-descriptor.zip"
-      assert(os.execute(([[python3 -c '
-import io, sys, zipfile
-class Pipe(io.RawIOBase):
-    def __init__(self, f): self.f = f
-    def writable(self): return True
-    def write(self, b): return self.f.write(b)
-with open(sys.argv[1], "wb") as f, zipfile.ZipFile(Pipe(f), "w") as z:
-    z.writestr("a.txt", "stored, sizes after the data")
-' '%s']]):format(bad)))
-      local v = new_version(e)
-      assert(s3.put(v.presigned_url, bad))
+      local _, bad_url = stored_descriptor_zip()
       local ex = assert(zip.extractor(dir .. "/out"))
-      local res, err = s3.get(get_url(e, v), ex)
+      local res, err = s3.get(bad_url, ex)
       assert.is_nil(res)
       assert.are.equal("NOT_STREAMABLE", err.code)
       assert.is_false(err.retryable)
