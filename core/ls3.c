@@ -61,7 +61,7 @@ typedef struct xfer {
   /* get into the part file and also, byte for byte from the object's first, into a sink
    * (opts.sink, anchored by the options table); NULL once it gave up with NOT_STREAMABLE */
   skafos_sink *tee;
-  char tee_skipped[256]; /* why it gave up */
+  char tee_skipped[320]; /* why it gave up: its code and message */
 } xfer;
 
 static void xfer_release(xfer *x) {
