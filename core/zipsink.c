@@ -898,21 +898,25 @@ int zx_finish(zx *x, size_t *entries, uint64_t *bytes, zerr *err) {
     *err = x->failed;
     return -1;
   }
+  /* the whole archive came and does not hold together: nothing of it is worth keeping */
   if (x->state == ST_SKIP)
-    return fail(x, err, "UNSAFE_ARCHIVE",
-                "an entry's declared data run past the entries into the central directory");
-  if (x->state != ST_TAIL)
-    return fail(x, err, "INTEGRITY", x->pos == 0 ? "not a zip archive (no bytes)"
-                                                 : "the archive is truncated");
-  if (!ends_with_eocd(x))
-    return fail(x, err, "INTEGRITY",
-                "no end of central directory record closes the archive (truncated, or "
-                "bytes follow it)");
+    rc = fail(x, err, "UNSAFE_ARCHIVE",
+              "an entry's declared data run past the entries into the central directory");
+  else if (x->state != ST_TAIL)
+    rc = fail(x, err, "INTEGRITY", x->pos == 0 ? "not a zip archive (no bytes)"
+                                               : "the archive is truncated");
+  else if (!ends_with_eocd(x))
+    rc = fail(x, err, "INTEGRITY",
+              "no end of central directory record closes the archive (truncated, or "
+              "bytes follow it)");
+  else
+    rc = 0;
   io.pread = tail_pread;
   io.ud = x;
   io.size = x->tail_start + x->tlen;
-  if (zr_open(&a, &io, err) != 0) {
+  if (rc != 0 || zr_open(&a, &io, err) != 0) {
     x->failed = *err;
+    failed_cleanup(x, err->code);
     return -1;
   }
   if (x->pending.code) {

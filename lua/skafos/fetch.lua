@@ -143,7 +143,7 @@ function M.fetch(opts)
     if xerr.code ~= "NOT_STREAMABLE" then return nil, xerr end
     -- an archive that cannot be read front to back: download it whole first
   end
-  local extracted, verr -- {entries} when the archive was unzipped as it arrived, or why not
+  local extracted -- {entries} when the archive was unzipped as it arrived
   if where.url then
     -- Each attempt writes the part file (a retry resumes it) and hands the same bytes,
     -- from the first, to the extractor; one that cannot read the archive front to back
@@ -170,7 +170,15 @@ function M.fetch(opts)
       return nil, gerr
     end
     if ex and not got.sink_skipped then
-      extracted, verr = ex:finish() -- every entry checked against the central directory
+      -- every entry checked against the central directory; the extractor is stricter than
+      -- the file reader (no bytes after the end record), so what it refuses gets the
+      -- file's verdict below
+      local ferr
+      extracted, ferr = ex:finish()
+      if not extracted and ferr.code == "INTERRUPTED" then
+        os.remove(tmp)
+        return nil, ferr
+      end
     elseif ex then
       ex:close()
     end
@@ -179,8 +187,8 @@ function M.fetch(opts)
     got = { bytes = st and st.size or 0 }
   end
 
-  local verified = extracted
-  if not verified and not verr then verified, verr = zip.verify(tmp) end
+  local verified, verr = extracted, nil
+  if not verified then verified, verr = zip.verify(tmp) end
   if not verified then
     os.remove(tmp)
     verr.message = ("the downloaded archive was refused: %s (nothing was kept; run fetch again)")
@@ -206,7 +214,10 @@ function M.fetch(opts)
   end
   if keep_archive then
     local ok, rerr = os.rename(tmp, target)
-    if not ok then return fail("IO", ("cannot move the download into place: %s"):format(rerr)) end
+    if not ok then
+      os.remove(tmp)
+      return fail("IO", ("cannot move the download into place: %s"):format(rerr))
+    end
   else
     os.remove(tmp)
     result.path = nil

@@ -406,6 +406,28 @@ with open("given.zip", "wb") as f, zipfile.ZipFile(Pipe(f), "w") as z:
         .. " && ls -A | grep -v -x -e given.zip -e kept.zip -e out -e out2 -e tmp"))
     end)
 
+    it("judges bytes after the end record as unzip does with -o, refuses them when streaming", function()
+      assert.are.equal("", sh(("cd %s && python3 -c '%s'"):format(proc.quote(dir), [[
+import zipfile
+with zipfile.ZipFile("given.zip", "w") as z:
+    z.writestr("w.bin", "stored weights")
+open("given.zip", "ab").write(b"trailer")
+]])))
+      local r = publish { "given.zip" }
+      assert.are.equal(0, r.code, r.stderr)
+      -- the file reader accepts the archive, as unzip does
+      r = skafos { "fetch", "-o", "kept.zip", "--unzip", "out" }
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("stored weights", proc.read(dir .. "/out/w.bin"))
+      assert.are.equal(proc.read(dir .. "/given.zip"), proc.read(dir .. "/kept.zip"))
+      -- extracting while it streams cannot tell what the bytes are: refused, nothing kept
+      r = skafos { "fetch", "--unzip", "out2" }
+      assert.are.equal(7, r.code, r.stderr)
+      assert.matches("bytes follow it", r.stderr)
+      assert.are.equal("", sh("cd " .. proc.quote(dir)
+        .. " && ls -A | grep -v -x -e given.zip -e kept.zip -e out -e tmp"))
+    end)
+
     it("with -o and --unzip, keeps nothing of an archive whose data are damaged (exit 7)", function()
       -- a stored entry with one byte changed after the archive was made: the CRC is wrong
       assert.are.equal("", sh(("cd %s && python3 -c '%s'"):format(proc.quote(dir), [[
