@@ -340,6 +340,21 @@ return W
       return proc.json(r.stdout)
     end
 
+    -- Writes given.zip with a Python script (run in dir) and publishes it as it is.
+    local function publish_given(script)
+      assert.are.equal("", sh(("cd %s && python3 -c '%s'"):format(proc.quote(dir), script)))
+      local r = publish { "given.zip" }
+      assert.are.equal(0, r.code, r.stderr)
+    end
+
+    -- fetch -o kept.zip --unzip OUT of a given.zip holding w.bin: both as published
+    local function fetch_given_kept(out)
+      local r = skafos { "fetch", "-o", "kept.zip", "--unzip", out }
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("stored weights", proc.read(dir .. "/" .. out .. "/w.bin"))
+      assert.are.equal(proc.read(dir .. "/given.zip"), proc.read(dir .. "/kept.zip"))
+    end
+
     it("extracts --unzip without -o while downloading, keeping no archive and no part file", function()
       proc.write(dir .. "/in/m.bin", ("model bytes "):rep(20000))
       proc.write(dir .. "/in/sub/labels.txt", "cat\ndog\n")
@@ -378,7 +393,7 @@ return W
 
     it("falls back to downloading first an archive that cannot be read front to back", function()
       -- a stored entry whose sizes follow its data, sent as it is
-      assert.are.equal("", sh(("cd %s && python3 -c '%s'"):format(proc.quote(dir), [[
+      publish_given [[
 import io, zipfile
 class Pipe(io.RawIOBase):
     def __init__(self, f): self.f = f
@@ -386,42 +401,32 @@ class Pipe(io.RawIOBase):
     def write(self, b): return self.f.write(b)
 with open("given.zip", "wb") as f, zipfile.ZipFile(Pipe(f), "w") as z:
     z.writestr("w.bin", "stored weights")
-]])))
-      local r = publish { "given.zip" }
-      assert.are.equal(0, r.code, r.stderr)
+]]
       emu:clear_requests()
-      r = skafos { "fetch", "--unzip", "out" }
+      local r = skafos { "fetch", "--unzip", "out" }
       assert.are.equal(0, r.code, r.stderr)
       assert.are.equal("stored weights", proc.read(dir .. "/out/w.bin"))
       assert.are.equal(2, #requests("storage"))
       assert.are.equal("", sh("cd " .. proc.quote(dir) .. " && ls -A | grep -v -x -e given.zip -e out -e tmp"))
       -- with -o the download goes on into the file, which is then unzipped
       emu:clear_requests()
-      r = skafos { "fetch", "-o", "kept.zip", "--unzip", "out2" }
-      assert.are.equal(0, r.code, r.stderr)
-      assert.are.equal("stored weights", proc.read(dir .. "/out2/w.bin"))
-      assert.are.equal(proc.read(dir .. "/given.zip"), proc.read(dir .. "/kept.zip"))
+      fetch_given_kept("out2")
       assert.are.equal(1, #requests("storage"))
       assert.are.equal("", sh("cd " .. proc.quote(dir)
         .. " && ls -A | grep -v -x -e given.zip -e kept.zip -e out -e out2 -e tmp"))
     end)
 
     it("judges bytes after the end record as unzip does with -o, refuses them when streaming", function()
-      assert.are.equal("", sh(("cd %s && python3 -c '%s'"):format(proc.quote(dir), [[
+      publish_given [[
 import zipfile
 with zipfile.ZipFile("given.zip", "w") as z:
     z.writestr("w.bin", "stored weights")
 open("given.zip", "ab").write(b"trailer")
-]])))
-      local r = publish { "given.zip" }
-      assert.are.equal(0, r.code, r.stderr)
+]]
       -- the file reader accepts the archive, as unzip does
-      r = skafos { "fetch", "-o", "kept.zip", "--unzip", "out" }
-      assert.are.equal(0, r.code, r.stderr)
-      assert.are.equal("stored weights", proc.read(dir .. "/out/w.bin"))
-      assert.are.equal(proc.read(dir .. "/given.zip"), proc.read(dir .. "/kept.zip"))
+      fetch_given_kept("out")
       -- extracting while it streams cannot tell what the bytes are: refused, nothing kept
-      r = skafos { "fetch", "--unzip", "out2" }
+      local r = skafos { "fetch", "--unzip", "out2" }
       assert.are.equal(7, r.code, r.stderr)
       assert.matches("bytes follow it", r.stderr)
       assert.are.equal("", sh("cd " .. proc.quote(dir)
@@ -430,17 +435,15 @@ open("given.zip", "ab").write(b"trailer")
 
     it("with -o and --unzip, keeps nothing of an archive whose data are damaged (exit 7)", function()
       -- a stored entry with one byte changed after the archive was made: the CRC is wrong
-      assert.are.equal("", sh(("cd %s && python3 -c '%s'"):format(proc.quote(dir), [[
+      publish_given [[
 import zipfile
 with zipfile.ZipFile("given.zip", "w") as z:
     z.writestr("w.bin", "stored weights " * 100)
 data = bytearray(open("given.zip", "rb").read())
 data[100] ^= 0xFF
 open("given.zip", "wb").write(data)
-]])))
-      local r = publish { "given.zip" }
-      assert.are.equal(0, r.code, r.stderr)
-      r = skafos { "fetch", "-o", "kept.zip", "--unzip", "out" }
+]]
+      local r = skafos { "fetch", "-o", "kept.zip", "--unzip", "out" }
       assert.are.equal(7, r.code, r.stderr)
       assert.matches("CRC", r.stderr)
       assert.are.equal("", sh("cd " .. proc.quote(dir) .. " && ls -A | grep -v -x -e given.zip -e tmp"))
