@@ -146,9 +146,10 @@ function M.fetch(opts)
   local extracted -- {entries} when the archive was unzipped as it arrived
   if where.url then
     -- Each attempt writes the part file (a retry resumes it) and hands the same bytes,
-    -- from the first, to the extractor; one that cannot read the archive front to back
-    -- lets go, and the archive is unzipped from the file afterwards (as it is at once for
-    -- --unzip without -o, which only comes here when the streamed extraction could not).
+    -- from the first, to the extractor; one that refuses them (say, an archive it cannot
+    -- read front to back) lets go, and the archive is unzipped from the file afterwards
+    -- (as it is at once for --unzip without -o, which only comes here when the streamed
+    -- extraction could not).
     local ex, xerr
     if unzip_dir and keep_archive then
       ex, xerr = zip.extractor(unzip_dir, { force = opts.force })
