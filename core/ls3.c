@@ -59,7 +59,7 @@ typedef struct xfer {
   skafos_sink *snk; /* get into a sink: anchored at stack index 2 */
   int resumable_sink; /* the sink goes on from x->offset and keeps what it got */
   /* get into the part file and also, byte for byte from the object's first, into a sink
-   * (opts.sink, anchored by the options table); NULL once it gave up with NOT_STREAMABLE */
+   * (opts.sink, anchored by the options table); NULL once it refused the bytes */
   skafos_sink *tee;
   char tee_skipped[320]; /* why it gave up: its code and message */
 } xfer;
@@ -97,10 +97,17 @@ static int hash_init(xfer *x, int want_md5) {
   return 0;
 }
 
+/* The code of a sink's latest failure. */
+static const char *sink_code(const skafos_sink *snk) { return snk->code ? snk->code : "SINK"; }
+
+/* Starts snk over from byte 0 when it can be; 0 also for a sink without a reset. */
+static int sink_reset(skafos_sink *snk, char *err, size_t errlen) {
+  return snk->reset ? snk->reset(snk, err, errlen) : 0;
+}
+
 /* Stashes a sink's failure under the sink's own code. */
 static void stash_sink(xfer *x, const skafos_sink *snk, const char *err) {
-  transfer_stash_set(&x->stash, snk->code ? snk->code : "SINK", "%s",
-                     err[0] ? err : "the sink failed");
+  transfer_stash_set(&x->stash, sink_code(snk), "%s", err[0] ? err : "the sink failed");
 }
 
 /* Hands bytes of a file get to its tee sink. The file is what counts: a sink that
@@ -115,10 +122,9 @@ static int tee_write(xfer *x, const char *p, size_t n) {
     stash_sink(x, x->tee, err);
     return -1;
   }
-  snprintf(x->tee_skipped, sizeof x->tee_skipped, "%s: %s",
-           x->tee->code ? x->tee->code : "SINK", err[0] ? err : "the sink failed");
-  if (x->tee->reset) /* give its disk space back now */
-    x->tee->reset(x->tee, err, sizeof err);
+  snprintf(x->tee_skipped, sizeof x->tee_skipped, "%s: %s", sink_code(x->tee),
+           err[0] ? err : "the sink failed");
+  sink_reset(x->tee, err, sizeof err); /* give its disk space back now */
   x->tee = NULL;
   return 0;
 }
@@ -200,7 +206,7 @@ static size_t header_cb(char *data, size_t size, size_t nitems, void *ud) {
                            strerror(errno));
         return 0;
       }
-      if (x->tee && x->tee->reset && x->tee->reset(x->tee, err, sizeof err) != 0) {
+      if (x->tee && sink_reset(x->tee, err, sizeof err) != 0) {
         stash_sink(x, x->tee, err);
         return 0;
       }
@@ -232,6 +238,7 @@ static size_t header_cb(char *data, size_t size, size_t nitems, void *ud) {
 static size_t write_cb(char *data, size_t size, size_t nitems, void *ud) {
   xfer *x = ud;
   size_t n = size * nitems;
+  int werr;
   if (!x->to_file) { /* an error body: keep its start for the XML error */
     if (tbuf_add(&x->errbody, data, n) != 0) {
       transfer_stash_set(&x->stash, "NO_MEMORY", "%s", "out of memory for an error body");
@@ -254,9 +261,8 @@ static size_t write_cb(char *data, size_t size, size_t nitems, void *ud) {
   if (tee_write(x, data, n) != 0)
     return 0;
   thasher_feed(x->hash, data, n);
-  if (thasher_write_error(x->hash) != 0) {
-    transfer_stash_set(&x->stash, "WRITE", "cannot write the part file: %s",
-                       strerror(thasher_write_error(x->hash)));
+  if ((werr = thasher_write_error(x->hash)) != 0) {
+    transfer_stash_set(&x->stash, "WRITE", "cannot write the part file: %s", strerror(werr));
     return 0;
   }
   x->received += (int64_t)n;
@@ -784,10 +790,15 @@ static int finish(xfer *x, const char *dest, char *msg, size_t msglen) {
 }
 
 /* Forgets what a failed get handed to the sink, so nothing half-extracted stays. */
-static void drop_sink(xfer *x) {
+static void drop_sink(skafos_sink *snk) {
   char err[256];
-  if (x->snk->reset)
-    x->snk->reset(x->snk, err, sizeof err);
+  sink_reset(snk, err, sizeof err);
+}
+
+/* Pushes nil and a sink's failure (err, else fallback) under the sink's own code. */
+static int push_sink_error(lua_State *L, const skafos_sink *snk, const char *err,
+                           const char *fallback) {
+  return skafos_pusherror(L, sink_code(snk), err[0] ? err : fallback, 0, 0);
 }
 
 /* Pushes the caller's headers plus Range and If-Range onto a new list (x->hdrs stays
@@ -853,11 +864,9 @@ static int get_sink(lua_State *L, xfer *x, const char *url, const char *want_sha
   if (x->resumable_sink) {
     off = x->snk->resume(x->snk, ietag, sizeof ietag, err, sizeof err);
     if (off < 0)
-      return skafos_pusherror(L, x->snk->code ? x->snk->code : "SINK",
-                              err[0] ? err : "cannot resume the sink", 0, 0);
-  } else if (x->snk->reset && x->snk->reset(x->snk, err, sizeof err) != 0) {
-    return skafos_pusherror(L, x->snk->code ? x->snk->code : "SINK",
-                            err[0] ? err : "cannot reset the sink", 0, 0);
+      return push_sink_error(L, x->snk, err, "cannot resume the sink");
+  } else if (sink_reset(x->snk, err, sizeof err) != 0) {
+    return push_sink_error(L, x->snk, err, "cannot reset the sink");
   }
   if ((hash || want_sha) && off == 0 && hash_init(x, 0) != 0)
     return skafos_pusherror(L, "NO_MEMORY", "cannot set up hashing", 0, 0);
@@ -868,7 +877,7 @@ static int get_sink(lua_State *L, xfer *x, const char *url, const char *want_sha
     rc = get_round(L, x, url, off, ietag);
     if (rc != CURLE_OK || x->stash.code) {
       if (!x->resumable_sink)
-        drop_sink(x);
+        drop_sink(x->snk);
       return pushfailure(L, x, rc, url);
     }
     if (x->status == 416 && off > 0) { /* the kept bytes do not fit the object */
@@ -880,14 +889,14 @@ static int get_sink(lua_State *L, xfer *x, const char *url, const char *want_sha
   }
   if (x->status != 200 && x->status != 206) {
     if (!x->resumable_sink)
-      drop_sink(x);
+      drop_sink(x->snk);
     return pushs3error(L, x, url);
   }
   curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
   if ((cl >= 0 && x->received != (int64_t)cl) ||
       (x->status == 206 && x->cr_total >= 0 && x->offset + x->received != x->cr_total)) {
     if (!x->resumable_sink)
-      drop_sink(x);
+      drop_sink(x->snk);
     snprintf(msg, sizeof msg, "received %lld bytes, storage announced %lld",
              (long long)(x->offset + x->received),
              (long long)(x->status == 206 ? x->cr_total : (int64_t)cl));
@@ -898,7 +907,7 @@ static int get_sink(lua_State *L, xfer *x, const char *url, const char *want_sha
   if (x->hash)
     thasher_final(x->hash, NULL, sha);
   if (want_sha && strcasecmp(want_sha, sha) != 0) {
-    drop_sink(x);
+    drop_sink(x->snk);
     snprintf(msg, sizeof msg, "SHA-256 %s does not match the expected %.64s", sha, want_sha);
     return skafos_pusherror(L, "INTEGRITY", msg, 0, 0);
   }
@@ -947,9 +956,8 @@ static int get_file(lua_State *L, xfer *x, const char *url, const char *dest,
     }
     if (hash_init(x, 0) != 0)
       return skafos_pusherror(L, "NO_MEMORY", "cannot set up hashing", 0, 0);
-    if (x->tee && x->tee->reset && x->tee->reset(x->tee, err, sizeof err) != 0)
-      return skafos_pusherror(L, x->tee->code ? x->tee->code : "SINK",
-                              err[0] ? err : "cannot reset the sink", 0, 0);
+    if (x->tee && sink_reset(x->tee, err, sizeof err) != 0)
+      return push_sink_error(L, x->tee, err, "cannot reset the sink");
     replayed = x->offset > 0 ? replay_part(x, x->offset) : 0;
     if (replayed == -2)
       return pushfailure(L, x, CURLE_OK, url);
@@ -1053,10 +1061,8 @@ static int s3_get(lua_State *L) {
     luaL_error(L, "s3: option 'sink' must be a byte sink such as zip.extractor(dir)");
   lua_pop(L, 1); /* the options table keeps the sink alive */
   n = get_file(L, x, url, dest, want_sha, resume);
-  if (n != 1 && x->tee && x->tee->reset) { /* nothing half-extracted stays */
-    char err[256];
-    x->tee->reset(x->tee, err, sizeof err);
-  }
+  if (n != 1 && x->tee) /* nothing half-extracted stays */
+    drop_sink(x->tee);
   return n;
 }
 

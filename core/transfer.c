@@ -185,12 +185,26 @@ void thasher_flush(thasher *h) {
 }
 
 static void drain(thasher *h) {
-  if (h->fill > 0)
-    publish(h);
+  thasher_flush(h);
   pthread_mutex_lock(&h->mu);
   while (min_pos(h) < h->head)
     pthread_cond_wait(&h->space, &h->mu);
   pthread_mutex_unlock(&h->mu);
+}
+
+/* Starts worker k (a digest below h->n, else the writer) as thread number h->started. */
+static int start_worker(thasher *h, int k) {
+  worker_arg *a = malloc(sizeof *a);
+  if (a == NULL)
+    return -1;
+  a->h = h;
+  a->k = k;
+  if (pthread_create(&h->th[h->started], NULL, hash_worker, a) != 0) {
+    free(a);
+    return -1;
+  }
+  h->started++;
+  return 0;
 }
 
 thasher *thasher_new(int want_md5, int want_sha256) {
@@ -216,16 +230,8 @@ thasher *thasher_new(int want_md5, int want_sha256) {
       goto fail;
   }
   for (k = 0; k < h->n; k++) {
-    worker_arg *a = malloc(sizeof *a);
-    if (a == NULL)
+    if (start_worker(h, k) != 0)
       goto fail;
-    a->h = h;
-    a->k = k;
-    if (pthread_create(&h->th[k], NULL, hash_worker, a) != 0) {
-      free(a);
-      goto fail;
-    }
-    h->started++;
   }
   return h;
 fail:
@@ -261,19 +267,11 @@ void thasher_feed(thasher *h, const void *data, size_t n) {
 int thasher_write_to(thasher *h, int fd, int64_t offset) {
   drain(h);
   if (fd >= 0 && h->nw == 0) {
-    worker_arg *a = malloc(sizeof *a);
-    if (a == NULL)
-      return -1;
-    a->h = h;
-    a->k = h->n;
     pthread_mutex_lock(&h->mu);
     h->pos[h->n] = h->head;
     pthread_mutex_unlock(&h->mu);
-    if (pthread_create(&h->th[h->started], NULL, hash_worker, a) != 0) {
-      free(a);
+    if (start_worker(h, h->n) != 0)
       return -1;
-    }
-    h->started++;
     pthread_mutex_lock(&h->mu);
     h->nw = 1;
     pthread_mutex_unlock(&h->mu);
