@@ -28,6 +28,29 @@ int skafos_pusherror(lua_State *L, const char *code, const char *message, int st
 int skafos_newerror(lua_State *L, const char *code, const char *message, int status,
                     int retryable);
 
+/* ---- secrets -----------------------------------------------------------------------
+ * Values that must never be printed or kept in an error: the API token. Whoever reads one
+ * registers it with its state (core.add_secret from Lua); text that may carry it (a
+ * server's error body, a response header in a trace, a module's message) is masked before
+ * it is printed or stored: every occurrence becomes SKAFOS_REDACTED. skafos_newerror masks
+ * its message itself. Values shorter than SKAFOS_SECRET_MIN bytes are not registered:
+ * masking them would mangle ordinary words. */
+#define SKAFOS_REDACTED "REDACTED"
+#define SKAFOS_SECRET_MIN 4
+/* Registers s (len bytes); registering one twice keeps one. May raise on memory errors. */
+void skafos_add_secret(lua_State *L, const char *s, size_t len);
+/* Pushes text (len bytes) with every secret of the state masked and returns it. */
+const char *skafos_push_redacted(lua_State *L, const char *text, size_t len);
+/* A copy of the state's secrets for code that runs without it (libcurl callbacks): one
+ * malloc'd block holding a NULL-terminated array and the strings; NULL when there are
+ * none (or no memory). The caller free()s it. */
+char **skafos_secrets_copy(lua_State *L);
+/* Copies in (n bytes) into out (outlen bytes, always NUL-terminated, truncated when short)
+ * with every occurrence of each of the NULL-terminated secrets replaced by
+ * SKAFOS_REDACTED. secrets may be NULL. Returns the length written. Touches no state. */
+size_t skafos_mask_secrets(char *const *secrets, const char *in, size_t n, char *out,
+                           size_t outlen);
+
 /* ---- interrupts --------------------------------------------------------------------
  * The host's SIGINT handler sets a process-wide flag. Long-running C code (libcurl
  * progress callbacks, compression threads, extraction loops) polls it and stops with

@@ -5,6 +5,7 @@
  */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <lauxlib.h>
@@ -28,7 +29,8 @@ int skafos_newerror(lua_State *L, const char *code, const char *message, int sta
   lua_createtable(L, 0, 4);
   lua_pushstring(L, code);
   lua_setfield(L, -2, "code");
-  lua_pushstring(L, message ? message : code);
+  message = message ? message : code;
+  skafos_push_redacted(L, message, strlen(message));
   lua_setfield(L, -2, "message");
   if (status > 0) {
     lua_pushinteger(L, status);
@@ -51,6 +53,149 @@ int skafos_pusherror(lua_State *L, const char *code, const char *message, int st
   lua_pushnil(L);
   skafos_newerror(L, code, message, status, retryable);
   return 2;
+}
+
+/* ---- secrets: a registry list of strings, usually one (the token) --------------------- */
+
+#define SECRETS_KEY "skafos.secrets"
+
+/* Pushes the state's secret list, creating it when create is set; returns 0 (and pushes
+ * nothing) when there is none. */
+static int push_secrets(lua_State *L, int create) {
+  if (lua_getfield(L, LUA_REGISTRYINDEX, SECRETS_KEY) == LUA_TTABLE)
+    return 1;
+  lua_pop(L, 1);
+  if (!create)
+    return 0;
+  lua_newtable(L);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, LUA_REGISTRYINDEX, SECRETS_KEY);
+  return 1;
+}
+
+void skafos_add_secret(lua_State *L, const char *s, size_t len) {
+  lua_Integer i, n;
+  if (s == NULL || len < SKAFOS_SECRET_MIN)
+    return;
+  push_secrets(L, 1);
+  n = (lua_Integer)lua_rawlen(L, -1);
+  for (i = 1; i <= n; i++) {
+    size_t l;
+    const char *have;
+    lua_rawgeti(L, -1, i);
+    have = lua_tolstring(L, -1, &l);
+    lua_pop(L, 1);
+    if (l == len && memcmp(have, s, len) == 0) {
+      lua_pop(L, 1);
+      return;
+    }
+  }
+  lua_pushlstring(L, s, len);
+  lua_rawseti(L, -2, n + 1);
+  lua_pop(L, 1);
+}
+
+/* Length of the secret (from list at idx, n of them) that starts text[at..], else 0. */
+static size_t secret_at(lua_State *L, int idx, lua_Integer n, const char *text, size_t len,
+                        size_t at) {
+  lua_Integer i;
+  for (i = 1; i <= n; i++) {
+    size_t l;
+    const char *sec;
+    lua_rawgeti(L, idx, i);
+    sec = lua_tolstring(L, -1, &l);
+    lua_pop(L, 1); /* the list keeps the string alive */
+    if (sec != NULL && l > 0 && l <= len - at && memcmp(text + at, sec, l) == 0)
+      return l;
+  }
+  return 0;
+}
+
+const char *skafos_push_redacted(lua_State *L, const char *text, size_t len) {
+  luaL_Buffer b;
+  lua_Integer n = 0;
+  size_t i = 0, run = 0;
+  int list;
+  if (push_secrets(L, 0)) {
+    n = (lua_Integer)lua_rawlen(L, -1);
+    lua_pop(L, 1); /* the registry keeps it */
+  }
+  if (n == 0)
+    return lua_pushlstring(L, text, len);
+  push_secrets(L, 0);
+  list = lua_gettop(L);
+  luaL_buffinit(L, &b);
+  while (i < len) {
+    size_t hit = secret_at(L, list, n, text, len, i);
+    if (hit == 0) {
+      i++;
+      continue;
+    }
+    luaL_addlstring(&b, text + run, i - run);
+    luaL_addstring(&b, SKAFOS_REDACTED);
+    i += hit;
+    run = i;
+  }
+  luaL_addlstring(&b, text + run, len - run);
+  luaL_pushresult(&b);
+  lua_remove(L, list);
+  return lua_tostring(L, -1);
+}
+
+char **skafos_secrets_copy(lua_State *L) {
+  lua_Integer i, n;
+  size_t bytes = 0, off;
+  char **v;
+  if (!push_secrets(L, 0))
+    return NULL;
+  n = (lua_Integer)lua_rawlen(L, -1);
+  for (i = 1; i <= n; i++) {
+    lua_rawgeti(L, -1, i);
+    bytes += lua_rawlen(L, -1) + 1;
+    lua_pop(L, 1);
+  }
+  off = (size_t)(n + 1) * sizeof *v;
+  v = n > 0 ? malloc(off + bytes) : NULL;
+  if (v != NULL) {
+    for (i = 1; i <= n; i++) {
+      size_t l;
+      const char *s;
+      lua_rawgeti(L, -1, i);
+      s = lua_tolstring(L, -1, &l);
+      v[i - 1] = (char *)v + off;
+      memcpy(v[i - 1], s, l + 1);
+      off += l + 1;
+      lua_pop(L, 1);
+    }
+    v[n] = NULL;
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+size_t skafos_mask_secrets(char *const *secrets, const char *in, size_t n, char *out,
+                           size_t outlen) {
+  static const char mask[] = SKAFOS_REDACTED;
+  size_t i = 0, o = 0;
+  if (outlen == 0)
+    return 0;
+  while (i < n && o < outlen - 1) {
+    size_t k, hit = 0;
+    for (k = 0; secrets != NULL && secrets[k] != NULL && hit == 0; k++) {
+      size_t l = strlen(secrets[k]);
+      if (l > 0 && l <= n - i && memcmp(in + i, secrets[k], l) == 0)
+        hit = l;
+    }
+    if (hit == 0) {
+      out[o++] = in[i++];
+      continue;
+    }
+    for (k = 0; k < sizeof mask - 1 && o < outlen - 1; k++)
+      out[o++] = mask[k];
+    i += hit;
+  }
+  out[o] = '\0';
+  return o;
 }
 
 static volatile sig_atomic_t interrupted = 0;

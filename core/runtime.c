@@ -137,15 +137,20 @@ static int debug_level(lua_State *L) {
 static int report(lua_State *L) {
   int code = SKAFOS_EXIT_FAILED;
   if (lua_istable(L, -1)) {
-    lua_getfield(L, -1, "message");
-    lua_getfield(L, -2, "exit");
-    lua_getfield(L, -3, "traceback");
-    /* stack: result message exit traceback */
-    code = (int)lua_tointeger(L, -2);
-    fprintf(stderr, "skafos: %s\n", lua_tostring(L, -3));
-    if (debug_level(L) > 0 && lua_isstring(L, -1))
-      fprintf(stderr, "%s\n", lua_tostring(L, -1));
-    lua_pop(L, 4);
+    int top = lua_gettop(L);
+    lua_getfield(L, top, "message");
+    lua_getfield(L, top, "exit");
+    lua_getfield(L, top, "traceback");
+    /* stack: result message exit traceback; the message may quote a server's words, and
+     * the traceback a string argument: both are masked */
+    code = (int)lua_tointeger(L, top + 2);
+    if (lua_type(L, top + 1) == LUA_TSTRING)
+      fprintf(stderr, "skafos: %s\n",
+              skafos_push_redacted(L, lua_tostring(L, top + 1), lua_rawlen(L, top + 1)));
+    if (debug_level(L) > 0 && lua_type(L, top + 3) == LUA_TSTRING)
+      fprintf(stderr, "%s\n",
+              skafos_push_redacted(L, lua_tostring(L, top + 3), lua_rawlen(L, top + 3)));
+    lua_settop(L, top - 1);
   } else {
     /* only if the handler itself failed (memory): print what we have */
     const char *msg = lua_tostring(L, -1);
@@ -315,7 +320,25 @@ static int core_set_trace(lua_State *L) {
   return 0;
 }
 
+/* core.add_secret(s): s is never printed or kept in an error from now on (see common.h). */
+static int core_add_secret(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  skafos_add_secret(L, s, len);
+  return 0;
+}
+
+/* core.redact(text) -> text with every registered secret masked. */
+static int core_redact(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  skafos_push_redacted(L, s, len);
+  return 1;
+}
+
 static const luaL_Reg core_funcs[] = {
+    {"add_secret", core_add_secret},
+    {"redact", core_redact},
     {"versions", core_versions},
     {"embedded", core_embedded},
     {"embedded_list", core_embedded_list},
