@@ -47,7 +47,7 @@ static int push_stat(lua_State *L, const char *path, int follow) {
   struct stat st;
   if ((follow ? stat(path, &st) : lstat(path, &st)) != 0)
     return push_errno(L, "cannot stat", path, errno);
-  lua_createtable(L, 0, 6);
+  lua_createtable(L, 0, 8);
   lua_pushstring(L, type_name(st.st_mode));
   lua_setfield(L, -2, "type");
   lua_pushinteger(L, (lua_Integer)st.st_size);
@@ -60,10 +60,14 @@ static int push_stat(lua_State *L, const char *path, int follow) {
   lua_setfield(L, -2, "uid");
   lua_pushinteger(L, (lua_Integer)st.st_dev);
   lua_setfield(L, -2, "dev");
+  lua_pushinteger(L, (lua_Integer)st.st_ino);
+  lua_setfield(L, -2, "ino");
+  lua_pushinteger(L, (lua_Integer)st.st_nlink);
+  lua_setfield(L, -2, "nlink");
   return 1;
 }
 
-/* fs.stat(path) / fs.lstat(path) -> {type, size, mode, mtime, uid, dev} | nil, err */
+/* fs.stat(path) / fs.lstat(path) -> {type, size, mode, mtime, uid, dev, ino, nlink} | nil, err */
 static int fs_stat(lua_State *L) { return push_stat(L, luaL_checkstring(L, 1), 1); }
 static int fs_lstat(lua_State *L) { return push_stat(L, luaL_checkstring(L, 1), 0); }
 
@@ -290,6 +294,113 @@ static int fs_trylock(lua_State *L) {
   return 1;
 }
 
+/* ---- lock files ----------------------------------------------------------------------
+ * A lock file lives only while its holder does: created (or a stale one taken over),
+ * flocked, and removed by its holder before it lets go. A process that opened the file
+ * just before the holder removed it gets the lock on an unlinked inode; it sees that the
+ * path names another inode (or none) and starts over, so two holders never coexist. */
+
+#define LOCKFILE_MT "skafos.fs.LockFile"
+
+typedef struct lockfile {
+  int fd;
+  dev_t dev;
+  ino_t ino;
+  char path[]; /* NUL-terminated */
+} lockfile;
+
+static int lockfile_release(lua_State *L) {
+  lockfile *lf = luaL_checkudata(L, 1, LOCKFILE_MT);
+  struct stat st;
+  if (lf->fd >= 0) {
+    /* remove the file only if it is still ours: a takeover may have replaced it */
+    if (lstat(lf->path, &st) == 0 && st.st_dev == lf->dev && st.st_ino == lf->ino)
+      unlink(lf->path);
+    close(lf->fd);
+    lf->fd = -1;
+  }
+  return 0;
+}
+
+/* What is at path, for a message: "a symbolic link", "a directory", ... */
+static const char *what_is(mode_t m) {
+  if (S_ISLNK(m)) return "a symbolic link";
+  if (S_ISDIR(m)) return "a directory";
+  if (S_ISFIFO(m)) return "a FIFO";
+  if (S_ISSOCK(m)) return "a socket";
+  if (S_ISCHR(m) || S_ISBLK(m)) return "a device";
+  return "not a regular file";
+}
+
+static int unsafe_path(lua_State *L, const char *path, const char *why) {
+  lua_pushfstring(L, "%s %s; skafos does not write through it: remove it or choose another "
+                     "output", path, why);
+  skafos_pusherror(L, "UNSAFE_PATH", lua_tostring(L, -1), 0, 0);
+  lua_remove(L, -3);
+  return 2;
+}
+
+/* fs.lockfile(path) -> lock | nil, err (see lua/meta/skafos_fs.lua) */
+static int fs_lockfile(lua_State *L) {
+  size_t len;
+  const char *path = luaL_checklstring(L, 1, &len);
+  lockfile *lf = lua_newuserdatauv(L, sizeof *lf + len + 1, 0);
+  int tries;
+  lf->fd = -1;
+  memcpy(lf->path, path, len + 1);
+  luaL_setmetatable(L, LOCKFILE_MT);
+  for (tries = 0; tries < 16; tries++) {
+    struct stat st, now;
+    lf->fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+    if (lf->fd < 0) {
+      if ((errno == ELOOP || errno == ENXIO || errno == EISDIR || errno == ENODEV) &&
+          lstat(path, &st) == 0)
+        return unsafe_path(L, path, lua_pushfstring(L, "is %s", what_is(st.st_mode)));
+      return push_errno(L, "cannot create lock file", path, errno);
+    }
+    if (fstat(lf->fd, &st) != 0) {
+      int e = errno;
+      close(lf->fd);
+      lf->fd = -1;
+      return push_errno(L, "cannot stat", path, e);
+    }
+    if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || st.st_nlink != 1) {
+      close(lf->fd);
+      lf->fd = -1;
+      if (!S_ISREG(st.st_mode))
+        return unsafe_path(L, path, lua_pushfstring(L, "is %s", what_is(st.st_mode)));
+      if (st.st_uid != geteuid())
+        return unsafe_path(L, path, lua_pushfstring(L, "belongs to another user (uid %d)",
+                                                    (int)st.st_uid));
+      return unsafe_path(L, path, "has other hard links");
+    }
+    if (flock(lf->fd, LOCK_EX | LOCK_NB) != 0) {
+      int e = errno;
+      close(lf->fd);
+      lf->fd = -1;
+      if (e == EWOULDBLOCK) {
+        lua_pushfstring(L, "%s is locked by another process", path);
+        return skafos_pusherror(L, "BUSY", lua_tostring(L, -1), 0, 0);
+      }
+      return push_errno(L, "cannot lock", path, e);
+    }
+    if (lstat(path, &now) == 0 && now.st_dev == st.st_dev && now.st_ino == st.st_ino) {
+      lf->dev = st.st_dev;
+      lf->ino = st.st_ino;
+      return 1;
+    }
+    close(lf->fd); /* its holder removed it meanwhile: start over */
+    lf->fd = -1;
+  }
+  lua_pushfstring(L, "cannot hold %s: it keeps being replaced", path);
+  return skafos_pusherror(L, "BUSY", lua_tostring(L, -1), 0, 0);
+}
+
+static int fs_geteuid(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)geteuid());
+  return 1;
+}
+
 static int fs_getpid(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)getpid());
   return 1;
@@ -300,7 +411,8 @@ static const luaL_Reg fs_funcs[] = {
     {"mkdir", fs_mkdir},     {"mkdtemp", fs_mkdtemp}, {"realpath", fs_realpath},
     {"access", fs_access},   {"rmtree", fs_rmtree},   {"isatty", fs_isatty},
     {"chmod", fs_chmod},     {"getcwd", fs_getcwd},   {"clock", fs_clock},
-    {"getpid", fs_getpid},   {"trylock", fs_trylock}, {NULL, NULL}};
+    {"getpid", fs_getpid},   {"trylock", fs_trylock}, {"geteuid", fs_geteuid},
+    {"lockfile", fs_lockfile}, {NULL, NULL}};
 
 int luaopen_skafos_fs(lua_State *L);
 int luaopen_skafos_fs(lua_State *L) {
@@ -311,6 +423,16 @@ int luaopen_skafos_fs(lua_State *L) {
     lua_pushcfunction(L, lock_release);
     lua_setfield(L, -2, "__close");
     lua_pushcfunction(L, lock_release);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_pop(L, 1);
+  if (luaL_newmetatable(L, LOCKFILE_MT)) {
+    static const luaL_Reg methods[] = {{"release", lockfile_release}, {NULL, NULL}};
+    luaL_newlib(L, methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, lockfile_release);
+    lua_setfield(L, -2, "__close");
+    lua_pushcfunction(L, lockfile_release);
     lua_setfield(L, -2, "__gc");
   }
   lua_pop(L, 1);

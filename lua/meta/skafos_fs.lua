@@ -12,6 +12,8 @@ local fs = {}
 ---@field mtime integer
 ---@field uid integer
 ---@field dev integer
+---@field ino integer
+---@field nlink integer
 
 ---@param path string
 ---@return skafos.Stat|nil, table|nil
@@ -70,6 +72,10 @@ function fs.clock() end
 ---@return integer
 function fs.getpid() end
 
+---The effective user id.
+---@return integer
+function fs.geteuid() end
+
 ---@class skafos.fs.Lock
 local Lock = {} -- luacheck: ignore 241
 
@@ -83,5 +89,20 @@ function Lock:release() end
 ---@return skafos.fs.Lock|nil lock
 ---@return table|nil err
 function fs.trylock(path) end
+
+---@class skafos.fs.LockFile
+local LockFile = {} -- luacheck: ignore 241
+
+---Removes the lock file and drops the lock (also what __close and __gc do); safe twice.
+function LockFile:release() end
+
+---Creates (or takes over a stale) lock file at `path` and holds an exclusive flock on it
+---until released, when the file is removed. Never follows a symbolic link or opens a FIFO:
+---anything at `path` but a regular file of this user's with one link fails with
+---UNSAFE_PATH, naming it. Errors: BUSY (another process holds it), UNSAFE_PATH, ACCESS, IO.
+---@param path string
+---@return skafos.fs.LockFile|nil lock
+---@return table|nil err
+function fs.lockfile(path) end
 
 return fs
