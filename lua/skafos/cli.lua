@@ -31,15 +31,44 @@ local function usage_error(msg)
   errors.raise("USAGE", msg)
 end
 
+-- Help and listings never run project code: from here on, project directories are not
+-- searched for modules, and a project workflow is described from its text.
+local function help_mode()
+  loader.project_code = false
+end
+
 local function workflow_list()
   local workflow = require "skafos.workflow"
   local rows = {}
   for _, w in ipairs(loader.workflows()) do
-    local ok, wf = pcall(workflow.load, w.name)
-    local desc = ok and wf and wf.description or ("(cannot load: " .. tostring(wf) .. ")")
+    local desc
+    if w.origin == "project" then
+      desc = (loader.describe(w.path) or "") .. " [project script " .. w.path .. "]"
+    else
+      local ok, wf = pcall(workflow.load, w.name)
+      desc = ok and wf and wf.description or ("(cannot load: " .. tostring(wf) .. ")")
+    end
     rows[#rows + 1] = { w.name, (desc:gsub("\n.*", "")) }
   end
   return rows
+end
+
+-- Help for a workflow defined by a project script, without running it.
+local function project_help(name, path)
+  out("skafos ", name, ": ", loader.describe(path) or "(no description)", "\n\n",
+      "Defined by the project script ", path, ".\n",
+      "Help does not run project code, so its options are not listed here: they are\n",
+      "declared in that file, and 'skafos ", name, " ARGS' runs it.\n")
+  return 0
+end
+
+-- Whether argv asks for help (-h or --help before any "--").
+local function wants_help(argv)
+  for _, a in ipairs(argv) do
+    if a == "--" then return false end
+    if a == "-h" or a == "--help" then return true end
+  end
+  return false
 end
 
 local function print_rows(rows)
@@ -47,6 +76,7 @@ local function print_rows(rows)
 end
 
 local function general_help()
+  help_mode()
   out("Usage: skafos [-v] COMMAND [OPTIONS] [ARGS...]\n\n",
       "Publish model versions to Skafos and fetch them back; every command is a Lua\n",
       "workflow you can override (see 'skafos scripts').\n\nCommands:\n")
@@ -71,6 +101,11 @@ end
 ---@return integer
 function M.run_workflow(name, argv)
   local workflow = require "skafos.workflow"
+  if wants_help(argv) then
+    help_mode()
+    local path, origin = loader.find_workflow(name)
+    if origin == "project" then return project_help(name, path) end
+  end
   local wf, path, origin = workflow.load(name)
   if not wf then
     usage_error(("unknown command '%s'; commands are: %s (see 'skafos help')"):format(name, command_names()))
@@ -94,6 +129,7 @@ function M.run_workflow(name, argv)
 end
 
 local function cmd_help(argv)
+  help_mode()
   local name = argv[1]
   if not name then return general_help() end
   for _, c in ipairs(HOST_COMMANDS) do
@@ -120,6 +156,7 @@ local function cmd_run(argv)
 end
 
 local function cmd_scripts(argv)
+  help_mode()
   if argv[1] == "dump" then
     local name = argv[2]
     if not name then usage_error("missing name: skafos scripts dump NAME") end
@@ -142,13 +179,13 @@ local function cmd_scripts(argv)
   end
   local fs = require "skafos.fs"
   out("Workflow lookup order (first match wins):\n")
-  for i, d in ipairs(loader.dirs("scripts")) do
+  for i, d in ipairs(loader.dirs("scripts", true)) do
     local st = fs.stat(d.path)
     out(("  %d. %-50s %s%s\n"):format(i, d.path, d.origin, st and "" or " (absent)"))
   end
-  out(("  %d. %-50s %s\n"):format(#loader.dirs("scripts") + 1, "(built into skafos)", "embedded"))
+  out(("  %d. %-50s %s\n"):format(#loader.dirs("scripts", true) + 1, "(built into skafos)", "embedded"))
   out("\nModules (require) are searched the same way, in the 'lua' directories:\n")
-  for _, d in ipairs(loader.dirs("lua")) do out("  ", d.path, "\n") end
+  for _, d in ipairs(loader.dirs("lua", true)) do out("  ", d.path, "\n") end
   out("\nWorkflows:\n")
   for _, w in ipairs(loader.workflows()) do
     out(("  %-14s %-10s %s\n"):format(w.name, w.origin, w.path))

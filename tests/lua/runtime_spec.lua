@@ -252,12 +252,29 @@ describe("runtime", function()
       assert.are.equal("", r.stdout)
     end)
 
-    it("generates --help from the options", function()
-      local r = skafos { "opts", "--help" }
+    it("generates --help from the options of a workflow on the user's own path", function()
+      proc.write(dir .. "/mine/opts.lua", WORKFLOW:format("options"))
+      local opts = { env = { XDG_CONFIG_HOME = env.XDG_CONFIG_HOME, HOME = env.HOME, SKAFOS_PATH = dir .. "/mine" } }
+      local r = skafos({ "opts", "--help" }, opts)
       assert.are.equal(0, r.code)
       assert.matches("Usage: skafos opts", r.stdout)
       assert.matches("%-m TEXT,%s+text%s+%-%-description TEXT", r.stdout)
-      assert.are.same(r.stdout, skafos({ "help", "opts" }).stdout)
+      assert.are.same(r.stdout, skafos({ "help", "opts" }, opts).stdout)
+    end)
+
+    it("describes a project workflow from its text in --help, without running it", function()
+      proc.write(dir .. "/.skafos/scripts/opts.lua", 'io.open("' .. dir .. '/ran", "w"):close()\n'
+        .. WORKFLOW:format("options from the project"))
+      for _, argv in ipairs { { "opts", "--help" }, { "help", "opts" }, { "opts", "-x", "-h" } } do
+        local r = skafos(argv)
+        assert.are.equal(0, r.code, r.stderr)
+        assert.matches("^skafos opts: options from the project\n", r.stdout)
+        assert.matches("Defined by the project script %./%.skafos/scripts/opts%.lua", r.stdout)
+        assert.is_nil(io.open(dir .. "/ran"))
+      end
+      -- run for real, it runs
+      assert.are.equal(0, skafos({ "opts" }).code)
+      assert.is_not_nil(io.open(dir .. "/ran"))
     end)
   end)
 
