@@ -26,7 +26,7 @@ function W.run(_, args)
   local result, err = fetch.fetch {
     flags = args, version = args.version, output = args.output, unzip = unzip, force = args.force,
     progress = function(phase) return ui:progress(phase) end,
-    on_retry = ui:on_retry(),
+    on_retry = ui:on_retry(), on_warning = ui:on_warning(),
   }
   if not result then errors.throw(err) end
   ui:result(result, function(out)

@@ -42,7 +42,7 @@ function W.run(ctx, args)
     flags = args, files = args.files, description = args.description, level = args.level,
     dry_run = args.dry_run, hooks = ctx.workflow,
     progress = function(phase) return ui:progress(phase) end,
-    on_retry = ui:on_retry(),
+    on_retry = ui:on_retry(), on_warning = ui:on_warning(),
   }
   if not result then errors.throw(err) end
   if result.dry_run then return print_plan(ui, result) end

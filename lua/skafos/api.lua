@@ -3,6 +3,8 @@
 -- are retried through the retry policy, E4 never once sent. Returns `nil, err` with codes
 -- AUTH, NOT_FOUND, CONFLICT, INVALID, SERVER, NO_VERSIONS or a transport code.
 local cjson = require "cjson"
+local config = require "skafos.config"
+local core = require "skafos.core"
 local errors = require "skafos.errors"
 
 local M = {}
@@ -26,6 +28,7 @@ end
 ---@param opts? {retry?: table, timeout?: number, connect_timeout?: number, http?: table}
 function M.new(settings, opts)
   opts = opts or {}
+  if type(settings.token) == "string" then core.add_secret(settings.token) end
   return setmetatable({
     api_url = settings.api_url,
     download_url = settings.download_url,
@@ -102,6 +105,10 @@ end
 -- ("api"|"download"), expect (list of OK statuses), idempotent, what, query, output.
 function Client:call(method, path, opts)
   local base = opts.host == "download" and self.download_url or self.api_url
+  local problem = config.url_problem(base)
+  if problem then
+    return nil, err_obj("USAGE", ("refusing to send the token to %s: %s; use https"):format(base, problem))
+  end
   local url = base .. path .. (opts.query or "")
   local headers = { ["X-API-TOKEN"] = self.token, ["Accept"] = "application/json" }
   local body
@@ -216,6 +223,12 @@ function Client:create_version(filename, description)
   if not (doc.model_version_id and doc.filepath and doc.presigned_url) then
     return nil, err_obj("SERVER", "create model version: the answer lacks model_version_id, filepath or presigned_url")
   end
+  local url, uerr = M.storage_url(tostring(doc.presigned_url), self.api_url, "create model version: the upload URL")
+  if not url then
+    uerr.model_version_id = doc.model_version_id
+    return nil, uerr
+  end
+  doc.presigned_url = url
   return doc
 end
 
@@ -264,7 +277,40 @@ function Client:download(version, direct_output)
   if not location then
     return nil, err_obj("SERVER", "download: the redirect has no Location header")
   end
-  return { url = location }
+  local url, uerr = M.storage_url(location, self.download_url, "download: the redirect")
+  if not url then return nil, uerr end
+  return { url = url }
+end
+
+---An absolute storage URL from a Location header or an API answer, resolved against the
+---URL it came from; refused (code REDIRECT, exit 6) when it is not http(s) or when it
+---would go from https to plain http other than to loopback.
+---@param location string
+---@param base string the URL the answer came from
+---@param what string for messages
+---@return string|nil url, table|nil err
+function M.storage_url(location, base, what)
+  local url = location
+  if not url:match("^%a[%w+.%-]*://") then
+    local origin = base:match("^(%a[%w+.%-]*://[^/?#]*)")
+    if url:sub(1, 2) == "//" then
+      url = base:match("^(%a[%w+.%-]*:)") .. url
+    elseif url:sub(1, 1) == "/" then
+      url = origin .. url
+    else
+      local dir = base:match("^(%a[%w+.%-]*://[^?#]*/)") or (origin .. "/")
+      url = dir .. url
+    end
+  end
+  local scheme, host = config.url_parts(url)
+  local redacted = require("skafos.http").redact(url)
+  if scheme ~= "https" and scheme ~= "http" then
+    return nil, err_obj("REDIRECT", ("%s points to %s, which is not an http(s) URL"):format(what, redacted))
+  end
+  if scheme == "http" and config.url_parts(base) == "https" and not config.is_loopback(host or "") then
+    return nil, err_obj("REDIRECT", ("%s goes from https to plain http (%s); refused"):format(what, redacted))
+  end
+  return url
 end
 
 ---E9: the model's environments with device counts.

@@ -1,7 +1,11 @@
 -- Settings and where they come from: flag > environment > .skafos/config.lua (searched
 -- upwards from the current directory) > $XDG_CONFIG_HOME/skafos/config.lua > defaults.
--- Config files are Lua chunks returning a table of settings and policy hooks.
+-- Config files are Lua chunks returning a table of settings and policy hooks; a project's
+-- runs only when skafos.loader trusts it. The token is registered as a secret (never
+-- printed) and goes only over https, or plain http to loopback.
+local core = require "skafos.core"
 local fs = require "skafos.fs"
+local loader = require "skafos.loader"
 
 local M = {}
 
@@ -82,15 +86,25 @@ function M.load_file(path)
   return cfg
 end
 
+-- Whether the upward search may look in dir: it belongs to the current user or root,
+-- and not everyone may write to it (as in /tmp, where anyone could plant a .skafos).
+local function searchable(dir, euid)
+  local st = fs.stat(dir)
+  return st ~= nil and (st.uid == euid or st.uid == 0) and st.mode & 2 == 0
+end
+
 ---The project config: .skafos/config.lua in the current directory or the nearest parent.
----@return string|nil path
+---The search stops at a directory of another user's, or one everyone may write to.
+---@return string|nil path, string|nil project the directory holding .skafos
 function M.find_project_file(start)
   local dir = start or fs.getcwd()
+  local euid = fs.geteuid()
   while dir do
     local candidate = (dir == "/" and "" or dir) .. "/.skafos/config.lua"
-    if fs.stat(candidate) then return candidate end
-    if dir == "/" then break end
+    if fs.lstat(candidate) then return candidate, dir end
+    if dir == "/" or not searchable(dir, euid) then break end
     dir = dirname(dir)
+    if not searchable(dir, euid) then break end
   end
   return nil
 end
@@ -113,19 +127,83 @@ local function nonempty(v)
   return v
 end
 
+M.MAX_TOKEN_FILE = 4096
+
 local function read_token_file(path)
-  local f, err = io.open(path, "r")
+  local st = fs.stat(path)
+  if st and st.type == "directory" then return nil, ("token file %s is a directory"):format(path) end
+  local f, err = io.open(path, "rb")
   if not f then return nil, "cannot read token file: " .. tostring(err) end
-  local token = f:read("a") or ""
+  -- a pipe (--token-file <(vault read ...)) is fine; only the size is bounded
+  local token = f:read(M.MAX_TOKEN_FILE + 1) or ""
   f:close()
+  if #token > M.MAX_TOKEN_FILE then
+    return nil, ("token file %s is larger than %d bytes: it should hold only the token"):format(path,
+      M.MAX_TOKEN_FILE)
+  end
   token = token:match("^%s*(.-)%s*$")
   if token == "" then return nil, "token file " .. path .. " is empty" end
-  local st = fs.stat(path)
   local warning
-  if st and st.mode & 0x3f ~= 0 then
-    warning = ("token file %s is readable by others (mode %03o); run: chmod 600 %s"):format(path, st.mode, path)
+  if st and st.type == "file" and st.mode & 0x3f ~= 0 then
+    warning = ("token file %s can be read by %s (mode %04o); run: chmod 600 %s"):format(path,
+      st.mode & 0x7 ~= 0 and "everyone" or "its group", st.mode, loader.shell_quote(path))
   end
   return token, nil, warning
+end
+
+-- A token is sent as a header value: whitespace or control characters inside it would
+-- break the request or smuggle another header.
+local function token_problem(token)
+  local at = token:find("[%c%s]")
+  if not at then return nil end
+  local c = token:byte(at)
+  return ("contains %s at character %d; a token is one word of printable characters")
+    :format(c == 32 and "a space" or ("a control character (byte %d)"):format(c), at)
+end
+
+local LOOPBACK = { localhost = true, ["::1"] = true }
+
+---Whether host (as written in a URL, without brackets) is a loopback address.
+---@param host string
+---@return boolean
+function M.is_loopback(host)
+  host = host:lower()
+  if LOOPBACK[host] or host:match("%.localhost$") then return true end
+  local a, b, c, d = host:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
+  return a == "127" and tonumber(b) < 256 and tonumber(c) < 256 and tonumber(d) < 256
+end
+
+---Splits an absolute URL: scheme (lower case) and host (no brackets, port or user), or nil.
+---@param url string
+---@return string|nil scheme, string|nil host
+function M.url_parts(url)
+  local scheme, rest = url:match("^(%a[%w+.%-]*)://(.*)$")
+  if not scheme then return nil end
+  local authority = rest:match("^([^/?#]*)"):gsub("^.*@", "")
+  local host = authority:match("^%[([^%]]*)%]") or authority:match("^([^:]*)")
+  return scheme:lower(), host
+end
+
+---Why the token may not be sent to url, or nil: it must be https, or plain http to a
+---loopback address (the local emulator).
+---@param url string
+---@return string|nil problem
+function M.url_problem(url)
+  local scheme, host = M.url_parts(url)
+  if not scheme then return "it has no scheme" end
+  if host == "" then return "it names no host" end
+  if scheme == "https" then return nil end
+  if scheme == "http" then
+    if M.is_loopback(host) then return nil end
+    return "it is plain http to a host other than this machine, so the token would travel in clear"
+  end
+  return ("its scheme %s is not supported"):format(scheme)
+end
+
+local function https_form(url)
+  local scheme, rest = url:match("^(%a[%w+.%-]*)://(.*)$")
+  if scheme then return "https://" .. rest end
+  return "https://" .. url
 end
 
 ---Resolves every setting.
@@ -141,7 +219,11 @@ function M.resolve(flags, opts)
   local getenv = opts.env or os.getenv
   local layers = {}
   local files = {}
-  local project = M.find_project_file(opts.cwd)
+  local project, project_dir = M.find_project_file(opts.cwd)
+  if project then
+    local ok, terr = loader.check_trust(project, project_dir)
+    if not ok then return nil, terr end
+  end
   local user = M.user_file(getenv)
   for _, spec in ipairs { { project, "project" }, { user, "user" } } do
     local path, origin = spec[1], spec[2]
@@ -181,7 +263,17 @@ function M.resolve(flags, opts)
     if not s[key] then
       s[key], s.sources[key] = M.HOSTS[env_name][key], "default (" .. env_name .. ")"
     end
+    if type(s[key]) ~= "string" then
+      return nil, { code = "USAGE", message = ("%s (%s) must be a string"):format(key, s.sources[key]) }
+    end
     s[key] = s[key]:gsub("/+$", "")
+    local problem = M.url_problem(s[key])
+    if problem then
+      return nil, { code = "USAGE", message = ("refusing %s %s (%s): %s. Use %s (plain http is "
+        .. "allowed only to this machine, e.g. http://127.0.0.1:PORT for the emulator)")
+        :format(key == "api_url" and "API URL" or "download URL", s[key], s.sources[key], problem,
+          https_form(s[key])) }
+    end
   end
 
   -- the token: --token-file > SKAFOS_API_TOKEN > token_file in a config
@@ -212,6 +304,16 @@ function M.resolve(flags, opts)
     if not token then return nil, { code = "USAGE", message = err .. " (" .. token_origin .. ")" } end
     s.token, s.sources.token = token, "file " .. token_file .. " (" .. token_origin .. ")"
     if warning then s.warnings[#s.warnings + 1] = warning end
+  end
+  if s.token ~= nil then
+    if type(s.token) ~= "string" then
+      return nil, { code = "USAGE", message = ("the API token (%s) must be a string"):format(s.sources.token) }
+    end
+    core.add_secret(s.token)
+    local problem = token_problem(s.token)
+    if problem then
+      return nil, { code = "USAGE", message = ("the API token (%s) %s"):format(s.sources.token, problem) }
+    end
   end
 
   -- policy hooks: the project's over the user's

@@ -29,8 +29,10 @@ end
 ---@param fields? table extra fields (status, retryable, exit, ...)
 ---@return table
 function M.new(code, message, fields)
-  local e = { code = code, message = message }
+  local e = {}
   for k, v in pairs(fields or {}) do e[k] = v end
+  -- a message may quote a server, which could echo the token back
+  e.code, e.message = code, message ~= nil and core.redact(tostring(message)) or nil
   if e.exit == nil then e.exit = M.exit_code(code) end
   return setmetatable(e, mt)
 end

@@ -37,6 +37,56 @@ local function resolve(client, version)
   return newest or version
 end
 
+-- Why --force must not replace dir, or nil: replacing removes the old tree, which must
+-- never be the current directory or one holding it, the home directory, / or a mount
+-- point, however the path is spelled.
+local function force_problem(dir)
+  local real = fs.realpath(dir)
+  if not real then return nil end
+  if real == "/" then return "it is the root directory" end
+  local function covers(other)
+    local o = other and fs.realpath(other)
+    if not o then return nil end
+    if o == real then return "is" end
+    if o:sub(1, #real + 1) == real .. "/" then return "contains" end
+  end
+  local rel = covers(".")
+  if rel then return ("it %s the current directory"):format(rel) end
+  local home = os.getenv("HOME")
+  rel = home and home ~= "" and covers(home)
+  if rel then return ("it %s your home directory"):format(rel) end
+  local st, up = fs.stat(real), fs.stat(real .. "/..")
+  if st and up and (st.dev ~= up.dev or st.ino == up.ino) then return "it is a mount point" end
+  return nil
+end
+
+-- Checks the paths fetch will replace, before any request.
+local function check_targets(target, keep_archive, unzip_dir, force)
+  if keep_archive then
+    local st = fs.lstat(target)
+    if st and st.type == "directory" then
+      return fail("USAGE", ("%s is a directory; give -o a file name, e.g. -o %s/model.zip"):format(target, target))
+    end
+    if st and not force then
+      return fail("EXISTS", ("%s already exists; pass --force to replace it or -o to choose another path")
+        :format(target))
+    end
+  end
+  if unzip_dir then
+    local st = fs.lstat(unzip_dir)
+    if st and not force then
+      return fail("EXISTS", ("%s already exists; pass --force to replace it or --unzip DIR to choose another")
+        :format(unzip_dir))
+    end
+    local problem = st and force_problem(unzip_dir)
+    if problem then
+      return fail("USAGE", ("refusing to replace %s with --force: %s; choose another --unzip directory")
+        :format(unzip_dir, problem))
+    end
+  end
+  return true
+end
+
 local function parse_version(v)
   if v == nil or v == "latest" then return "latest" end
   local n = math.tointeger(tonumber(v))
@@ -89,7 +139,7 @@ end
 ---@return table|nil err
 function M.fetch(opts)
   local sess, serr = session.open { flags = opts.flags, settings = opts.settings, hooks = opts.hooks,
-    on_retry = opts.on_retry }
+    on_retry = opts.on_retry, on_warning = opts.on_warning }
   if not sess then return nil, serr end
   local s, client = sess.settings, sess.client
   local version = parse_version(opts.version)
@@ -107,24 +157,27 @@ function M.fetch(opts)
   end
   -- --unzip without -o keeps no archive, so only the directory can be in the way
   local keep_archive = opts.output ~= nil or not unzip_dir
-  if not opts.force then
-    if keep_archive and exists(target) then
-      return fail("EXISTS", ("%s already exists; pass --force to replace it or -o to choose another path")
-        :format(target))
-    end
-    if unzip_dir and exists(unzip_dir) then
-      return fail("EXISTS", ("%s already exists; pass --force to replace it or --unzip DIR to choose another")
-        :format(unzip_dir))
-    end
-  end
-
   -- the download lands in <target>.download(.part); the part file survives an
-  -- interruption and the next run resumes it
-  local tmp = target .. ".download"
+  -- interruption and the next run resumes it. (Without an archive to keep, a download
+  -- host that answers with the bytes themselves has them land beside the directory.)
+  local tmp = (keep_archive and target or unzip_dir:gsub("/+$", "") .. ".zip") .. ".download"
+  -- one run at a time per output, for the whole run: taken before anything is checked,
+  -- so a run never replaces what another one has just put in place
+  local lock <close>, lerr = fs.lockfile(tmp .. ".lock")
+  if not lock then
+    if lerr.code == "BUSY" then
+      lerr.message = ("another skafos is fetching to %s (it holds %s.lock); wait for it to finish "
+        .. "or choose another output"):format(keep_archive and target or unzip_dir, tmp)
+    end
+    return nil, lerr
+  end
+  local checked, cerr = check_targets(target, keep_archive, unzip_dir, opts.force)
+  if not checked then return nil, cerr end
+
   local started = fs.clock()
-  local lerr
-  version, lerr = resolve(client, version)
-  if not version then return nil, lerr end
+  local rserr
+  version, rserr = resolve(client, version)
+  if not version then return nil, rserr end
   local where, derr = client:download(version, tmp)
   if not where then return nil, derr end
   local got

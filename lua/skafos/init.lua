@@ -24,7 +24,8 @@ setmetatable(M, {
 })
 
 local function session(opts, needs)
-  return require("skafos.session").open { flags = opts, hooks = opts.hooks, needs = needs }
+  return require("skafos.session").open { flags = opts, hooks = opts.hooks, needs = needs,
+    on_warning = opts.on_warning }
 end
 
 ---Publishes files as a new model version.
@@ -37,6 +38,7 @@ function M.publish(opts)
   return require("skafos.publish").publish {
     flags = opts, files = opts.files, description = opts.description, level = opts.level,
     dry_run = opts.dry_run, hooks = opts.hooks, progress = opts.progress, on_retry = opts.on_retry,
+    on_warning = opts.on_warning,
   }
 end
 
@@ -48,7 +50,7 @@ function M.fetch(opts)
   opts = opts or {}
   return require("skafos.fetch").fetch {
     flags = opts, version = opts.version, output = opts.output, unzip = opts.unzip, force = opts.force,
-    progress = opts.progress, on_retry = opts.on_retry,
+    progress = opts.progress, on_retry = opts.on_retry, on_warning = opts.on_warning,
   }
 end
 

@@ -185,7 +185,7 @@ end
 ---is set when a record was left unfinished).
 function M.publish(opts)
   local sess, serr = session.open { flags = opts.flags, settings = opts.settings, hooks = opts.hooks,
-    on_retry = opts.on_retry }
+    on_retry = opts.on_retry, on_warning = opts.on_warning }
   if not sess then return nil, serr end
   local s, hooks, client = sess.settings, sess.hooks, sess.client
   local plan, perr = M.plan(opts, s, hooks)
@@ -234,7 +234,13 @@ function M.publish(opts)
   plan.archive_bytes = size
 
   local created, cerr = client:create_version(plan.archive, plan.description)
-  if not created then return nil, cerr end
+  if not created then
+    if cerr.model_version_id then
+      cerr.message = ("%s; model version record %s was left unfinished"):format(tostring(cerr.message),
+        tostring(cerr.model_version_id))
+    end
+    return nil, cerr
+  end
   local id = created.model_version_id
 
   local function unfinished(err, step)

@@ -48,7 +48,8 @@ end
 
 ---Opens a session.
 ---@param opts table {flags = parsed options or library options, settings? (already resolved),
----  hooks? (the workflow's own), needs = {"token", "org", ...}, on_retry? fun(err, attempt, delay)}
+---  hooks? (the workflow's own), needs = {"token", "org", ...}, on_retry? fun(err, attempt, delay),
+---  on_warning? fun(message) (hears the settings' warnings, e.g. a token file others can read)}
 ---@return table|nil session {settings, client, hooks, retry}
 ---@return table|nil err
 function M.open(opts)
@@ -57,6 +58,9 @@ function M.open(opts)
     local err
     s, err = config.resolve(opts.flags or {})
     if not s then return nil, err end
+  end
+  if opts.on_warning then
+    for _, w in ipairs(s.warnings or {}) do opts.on_warning(w) end
   end
   local ok, err = config.require(s, opts.needs or { "token", "org", "app", "model" })
   if not ok then return nil, err end

@@ -1,6 +1,7 @@
 -- What the user sees: messages and progress on stderr, results on stdout (a human table
 -- or, with --json, one JSON document). Workflows create one with ui.new(args).
 local cjson = require "cjson"
+local core = require "skafos.core"
 local fs = require "skafos.fs"
 
 local M = {}
@@ -47,15 +48,36 @@ function M.new(args, opts)
   }, UI)
 end
 
+-- What is printed may quote a server (a description, an error), which could echo the
+-- token: every write goes through core.redact.
+local Redacting = {}
+Redacting.__index = Redacting
+
+function Redacting:write(...)
+  for i = 1, select("#", ...) do self.file:write(core.redact(tostring((select(i, ...))))) end
+  return self
+end
+
+function Redacting:flush() self.file:flush() return self end
+
+local function redacting(file)
+  return setmetatable({ file = file }, Redacting)
+end
+
 ---A message on stderr, unless --quiet.
 function UI:info(fmt, ...)
   if self.quiet then return end
-  self.err:write(fmt:format(...), "\n")
+  self.err:write(core.redact(fmt:format(...)), "\n")
 end
 
 ---A warning on stderr, always.
 function UI:warn(fmt, ...)
-  self.err:write("skafos: warning: ", fmt:format(...), "\n")
+  self.err:write("skafos: warning: ", core.redact(fmt:format(...)), "\n")
+end
+
+---A warning printer for the library's `on_warning(message)`.
+function UI:on_warning()
+  return function(msg) self:warn("%s", msg) end
 end
 
 ---A retry announcer for the library's `on_retry(err, attempt, delay)`.
@@ -68,9 +90,9 @@ end
 ---Prints a result: `doc` as JSON with --json, else what `human(out)` writes.
 function UI:result(doc, human)
   if self.json then
-    self.out:write(cjson.encode(doc), "\n")
+    self.out:write(core.redact(cjson.encode(doc)), "\n")
   else
-    human(self.out)
+    human(redacting(self.out))
   end
   self.out:flush()
 end
