@@ -48,6 +48,7 @@ static const struct {
 } exit_codes[] = {
     {"USAGE", SKAFOS_EXIT_USAGE},
     {"INVALID", SKAFOS_EXIT_USAGE},
+    {"INVALID_INPUT", SKAFOS_EXIT_USAGE},
     {"AUTH", SKAFOS_EXIT_AUTH},
     {"NOT_FOUND", SKAFOS_EXIT_NOT_FOUND},
     {"NO_VERSIONS", SKAFOS_EXIT_NOT_FOUND},

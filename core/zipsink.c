@@ -1030,12 +1030,23 @@ static int open_partial(zx *x, zerr *err) {
   snprintf(x->pdir, len, "%s/.%s.skafos-partial", s->parent, s->base);
   snprintf(x->jpath, len + 8, "%s/journal", x->pdir);
   snprintf(x->stage.fixed, len + 8, "%s/tree", x->pdir);
-  if (mkdir(x->pdir, 0700) != 0 &&
-      (errno != EEXIST || lstat(x->pdir, &st) != 0 || !S_ISDIR(st.st_mode) ||
-       st.st_uid != geteuid())) {
-    zerr_set(err, "IO", "cannot use %s for the partial extraction: %s", x->pdir,
-             errno == EEXIST ? "something else is in the way" : strerror(errno));
-    return -1;
+  if (mkdir(x->pdir, 0700) != 0) {
+    /* one left by an earlier run of ours is reused; anything else is never entered */
+    if (errno != EEXIST || lstat(x->pdir, &st) != 0) {
+      zerr_set(err, "IO", "cannot create %s for the partial extraction: %s", x->pdir,
+               strerror(errno));
+      return -1;
+    }
+    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022) != 0) {
+      zerr_set(err, "UNSAFE_PATH",
+               "%s %s; skafos keeps its partial extraction there and does not use it: remove it",
+               x->pdir,
+               S_ISLNK(st.st_mode)       ? "is a symbolic link"
+               : !S_ISDIR(st.st_mode)    ? "is not a directory"
+               : st.st_uid != geteuid() ? "belongs to another user"
+                                         : "is writable by group or others");
+      return -1;
+    }
   }
   x->jfd = open(x->jpath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (x->jfd < 0) {
