@@ -6,11 +6,12 @@ local ui_mod = require "skafos.ui"
 
 local W = {
   description = "Manage models: 'skafos models create NAME [-m TEXT]'",
-  options = config.with({
-    { "action", "What to do: create", choices = { "create" } },
-    { "name", "The new model's name", argname = "NAME" },
-    { "-m --description", "Description of the model", argname = "TEXT" },
-  }, config.options, config.output_options),
+  commands = {
+    { "create", "Create a model (a \"bin\" for versions) in the app", options = config.with({
+      { "name", "The new model's name", argname = "NAME" },
+      { "-m --description", "Description of the model", argname = "TEXT" },
+    }, config.options, config.output_options) },
+  },
 }
 
 function W.run(_, args)

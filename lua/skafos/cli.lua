@@ -88,11 +88,52 @@ local function general_help()
   return 0
 end
 
-local function command_names()
+local function command_list()
   local names = {}
   for _, w in ipairs(loader.workflows()) do names[#names + 1] = w.name end
   for _, c in ipairs(HOST_COMMANDS) do names[#names + 1] = c[1] end
-  return table.concat(names, ", ")
+  return names
+end
+
+-- Edit distance (insertions, deletions, substitutions, swaps of neighbours).
+local function distance(a, b)
+  local d = {}
+  for i = 0, #a do d[i] = { [0] = i } end
+  for j = 0, #b do d[0][j] = j end
+  for i = 1, #a do
+    for j = 1, #b do
+      local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
+      d[i][j] = math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+      if i > 1 and j > 1 and a:sub(i, i) == b:sub(j - 1, j - 1) and a:sub(i - 1, i - 1) == b:sub(j, j) then
+        d[i][j] = math.min(d[i][j], d[i - 2][j - 2] + 1)
+      end
+    end
+  end
+  return d[#a][#b]
+end
+
+---The names closest to `word` (a typo or a prefix of them), best first.
+---@param word string
+---@param names string[]
+---@return string[]
+function M.closest(word, names)
+  local scored = {}
+  for _, n in ipairs(names) do
+    local dist = distance(word, n)
+    if n:sub(1, #word) == word and #word >= 2 then dist = math.min(dist, 1) end
+    if dist <= math.max(1, math.min(2, #word // 3)) then scored[#scored + 1] = { n = n, d = dist } end
+  end
+  table.sort(scored, function(x, y) return x.d < y.d or (x.d == y.d and x.n < y.n) end)
+  local out_ = {}
+  for _, e in ipairs(scored) do out_[#out_ + 1] = e.n end
+  return out_
+end
+
+local function did_you_mean(word, names)
+  local near = M.closest(word, names)
+  if #near == 0 then return "" end
+  return ("; did you mean %s?"):format(#near == 1 and ("'" .. near[1] .. "'")
+    or ("one of '" .. table.concat(near, "', '") .. "'"))
 end
 
 ---Runs workflow `name` with the argument list `argv`; returns the exit code.
@@ -108,16 +149,31 @@ function M.run_workflow(name, argv)
   end
   local wf, path, origin = workflow.load(name)
   if not wf then
-    usage_error(("unknown command '%s'; commands are: %s (see 'skafos help')"):format(name, command_names()))
+    local names = command_list()
+    usage_error(("unknown command '%s'%s\nCommands: %s (see 'skafos help')"):format(name,
+      did_you_mean(name, names), table.concat(names, ", ")))
   end
-  local parser = workflow.parser(wf, name)
+  local parser, subs = workflow.parser(wf, name)
+  -- the sub-command named before any -h, if any
+  local sub
+  for _, a in ipairs(argv) do
+    if a == "-h" or a == "--help" or a == "--" then break end
+    if subs[a] then sub = a break end
+  end
+  if wants_help(argv) then
+    out((sub and subs[sub] or parser):get_help(), "\n")
+    return 0
+  end
   local ok, args = parser:pparse(argv)
   if not ok then
-    usage_error(("%s\n%s\nRun 'skafos help %s' for the options."):format(args, parser:get_usage(), name))
-  end
-  if args.help then
-    out(parser:get_help(), "\n")
-    return 0
+    local shown = sub and subs[sub] or parser
+    if args == "a command is required" then
+      local names = {}
+      for _, c in ipairs(wf.commands) do names[#names + 1] = c[1] end
+      args = ("missing sub-command: one of %s"):format(table.concat(names, ", "))
+    end
+    usage_error(("%s\n%s\nRun 'skafos help %s%s' for the options."):format(args, shown:get_usage(), name,
+      sub and (" " .. sub) or ""))
   end
   local verbose = args.verbose or 0
   if verbose > 0 then core.set_verbose(verbose) end
@@ -128,20 +184,37 @@ function M.run_workflow(name, argv)
   return 0
 end
 
+local HOST_USAGE = {
+  help = "Usage: skafos help [COMMAND [SUB-COMMAND]]\n\nShow the commands, or one command's options.\n",
+  run = "Usage: skafos run FILE.lua [ARGS...]\n\n"
+    .. "Run a Lua script with the skafos modules (require \"skafos\", skafos.http, skafos.s3, skafos.zip,\n"
+    .. "skafos.fs); arg and ... are set as lua sets them, and an integer it returns is the exit code.\n",
+  scripts = "Usage: skafos scripts\n       skafos scripts dump NAME\n\n"
+    .. "Show where each workflow comes from and the lookup order, or print a built-in workflow\n"
+    .. "(e.g. skafos scripts dump publish > .skafos/scripts/publish.lua to customise it).\n",
+}
+
+local function is_help(a) return a == "-h" or a == "--help" end
+
 local function cmd_help(argv)
   help_mode()
   local name = argv[1]
   if not name then return general_help() end
-  for _, c in ipairs(HOST_COMMANDS) do
-    if c[1] == name then
-      out("skafos ", name, ": ", c[2], "\n")
-      return 0
-    end
+  if is_help(name) then name = "help" end
+  if HOST_USAGE[name] then
+    out(HOST_USAGE[name])
+    return 0
   end
-  return M.run_workflow(name, { "--help" })
+  local rest = table.move(argv, 2, #argv, 1, {})
+  rest[#rest + 1] = "--help"
+  return M.run_workflow(name, rest)
 end
 
 local function cmd_run(argv)
+  if is_help(argv[1]) then
+    out(HOST_USAGE.run)
+    return 0
+  end
   local file = argv[1]
   if not file then usage_error("missing script: skafos run FILE.lua [ARGS...]") end
   local chunk, err = loadfile(file)
@@ -157,6 +230,10 @@ end
 
 local function cmd_scripts(argv)
   help_mode()
+  if is_help(argv[1]) or is_help(argv[3]) or (argv[1] == "dump" and is_help(argv[2])) then
+    out(HOST_USAGE.scripts)
+    return 0
+  end
   if argv[1] == "dump" then
     local name = argv[2]
     if not name then usage_error("missing name: skafos scripts dump NAME") end
@@ -195,14 +272,31 @@ end
 
 local HOST = { help = cmd_help, run = cmd_run, scripts = cmd_scripts }
 
+-- Options every workflow takes that may also come before the command name; the value
+-- is the number of arguments each takes.
+local GLOBAL = {
+  ["--json"] = 0, ["-q"] = 0, ["--quiet"] = 0, ["--progress"] = 1, ["--org"] = 1, ["--app"] = 1,
+  ["--model"] = 1, ["--api-url"] = 1, ["--download-url"] = 1, ["--hosts"] = 1, ["--token-file"] = 1,
+  ["--ca-file"] = 1,
+}
+
+local function global_names()
+  local names = { "--help", "--version", "--verbose" }
+  for k in pairs(GLOBAL) do names[#names + 1] = k end
+  table.sort(names)
+  return names
+end
+
 ---Entry point of the executable: `argv` is the command line without the program name.
 ---@param argv string[]
 ---@return integer exit code
 function M.main(argv)
   local i = 1
   local verbose = 0
+  local moved = {} -- global options given before the command, handed to it
   while argv[i] and argv[i]:sub(1, 1) == "-" do
     local a = argv[i]
+    local flag = a:match("^(%-%-[%w-]+)=")
     if a == "-V" or a == "--version" then
       out(version_text())
       return 0
@@ -212,8 +306,16 @@ function M.main(argv)
       verbose = verbose + 1
     elseif a:match("^%-v+$") then
       verbose = verbose + #a - 1
+    elseif GLOBAL[flag or a] then
+      moved[#moved + 1] = a
+      if not flag and GLOBAL[a] == 1 then
+        if argv[i + 1] == nil then usage_error(("option '%s' requires an argument"):format(a)) end
+        i = i + 1
+        moved[#moved + 1] = argv[i]
+      end
     else
-      usage_error(("unknown option '%s' before the command; see 'skafos help'"):format(a))
+      usage_error(("unknown option '%s' before the command%s\nSee 'skafos help'."):format(a,
+        did_you_mean(flag or a, global_names())))
     end
     i = i + 1
   end
@@ -222,11 +324,11 @@ function M.main(argv)
   local command = argv[i]
   if not command then return general_help() end
   local rest = table.move(argv, i + 1, #argv, 1, {})
-  if verbose > 0 and not HOST[command] then
-    -- keep the level for the workflow's own parser
-    for _ = 1, verbose do table.insert(rest, 1, "-v") end
-  end
   if HOST[command] then return HOST[command](rest) end
+  -- keep the level and the global options for the workflow's own parser
+  for _ = 1, verbose do table.insert(rest, 1, "-v") end
+  table.move(rest, 1, #rest, #moved + 1)
+  table.move(moved, 1, #moved, 1, rest)
   return M.run_workflow(command, rest)
 end
 

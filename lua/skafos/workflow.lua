@@ -45,14 +45,30 @@ function M.validate(wf, where)
   if wf.options ~= nil and type(wf.options) ~= "table" then
     invalid(where, "'options' must be a list of options, got %s", type(wf.options))
   end
-  for i, opt in ipairs(wf.options or {}) do
-    if type(opt) ~= "table" or type(opt[1]) ~= "string" or opt[1] == "" then
-      invalid(where, "option #%d must be a table whose first item is its name, e.g. {\"--level\", \"help text\"}", i)
+  local function check_options(options, what)
+    for i, opt in ipairs(options or {}) do
+      if type(opt) ~= "table" or type(opt[1]) ~= "string" or opt[1] == "" then
+        invalid(where, "%soption #%d must be a table whose first item is its name, e.g. {\"--level\", \"help text\"}",
+          what, i)
+      end
+      if opt.type ~= nil and type(opt.type) ~= "function" and not CONVERTERS[opt.type] then
+        invalid(where, "%soption '%s': unknown type '%s' (use \"integer\", \"number\" or a function)",
+          what, opt[1], tostring(opt.type))
+      end
     end
-    if opt.type ~= nil and type(opt.type) ~= "function" and not CONVERTERS[opt.type] then
-      invalid(where, "option '%s': unknown type '%s' (use \"integer\", \"number\" or a function)",
-        opt[1], tostring(opt.type))
+  end
+  check_options(wf.options, "")
+  if wf.commands ~= nil and type(wf.commands) ~= "table" then
+    invalid(where, "'commands' must be a list of sub-commands, got %s", type(wf.commands))
+  end
+  for i, c in ipairs(wf.commands or {}) do
+    if type(c) ~= "table" or type(c[1]) ~= "string" or not c[1]:match("^[%w][%w_%-]*$") then
+      invalid(where, "sub-command #%d must be a table whose first item is its name, e.g. {\"create\", \"help\"}", i)
     end
+    if c.options ~= nil and type(c.options) ~= "table" then
+      invalid(where, "sub-command '%s': 'options' must be a list of options", c[1])
+    end
+    check_options(c.options, ("sub-command '%s': "):format(c[1]))
   end
   return wf
 end
@@ -90,10 +106,17 @@ local function add_option(parser, opt)
   end
 end
 
+local function common_flags(parser)
+  parser:flag("-v --verbose", "More messages; twice traces HTTP (secrets redacted)"):count("*")
+  parser:flag("-h --help", "Show this help and exit")
+end
+
 ---The argparse parser of a workflow: its options plus the ones every command has
----(-h/--help, -v/--verbose). Help is handled by the caller, never by os.exit.
+---(-h/--help, -v/--verbose), and one sub-parser per sub-command (the chosen one's name
+---lands in args.command). Help is handled by the caller, never by os.exit.
 ---@param wf table
 ---@param name string
+---@return table parser, table<string, table> subs the sub-command parsers by name
 function M.parser(wf, name)
   local argparse = require "argparse"
   local parser = argparse("skafos " .. name, wf.description)
@@ -101,9 +124,19 @@ function M.parser(wf, name)
     :help_max_width(100)
   if wf.epilog then parser:epilog(wf.epilog) end
   for _, opt in ipairs(wf.options or {}) do add_option(parser, opt) end
-  parser:flag("-v --verbose", "More messages; twice traces HTTP (secrets redacted)"):count("*")
-  parser:flag("-h --help", "Show this help and exit")
-  return parser
+  common_flags(parser)
+  local subs = {}
+  if wf.commands and #wf.commands > 0 then
+    parser:command_target("command")
+    for _, c in ipairs(wf.commands) do
+      local sub = parser:command(c[1], c[2]):add_help(false):help_max_width(100)
+      if c.epilog then sub:epilog(c.epilog) end
+      for _, opt in ipairs(c.options or {}) do add_option(sub, opt) end
+      common_flags(sub)
+      subs[c[1]] = sub
+    end
+  end
+  return parser, subs
 end
 
 return M

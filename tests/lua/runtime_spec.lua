@@ -98,8 +98,58 @@ describe("runtime", function()
   it("exits 2 on an unknown command and lists the commands", function()
     local r = skafos { "frobnicate" }
     assert.are.equal(2, r.code)
-    assert.matches("skafos: unknown command 'frobnicate'; commands are: .*publish", r.stderr)
+    assert.matches("skafos: unknown command 'frobnicate'\nCommands: .*publish", r.stderr)
     assert.are.equal("", r.stdout)
+  end)
+
+  it("suggests the closest command, sub-command or option", function()
+    for _, c in ipairs {
+      { { "publsh" }, "unknown command 'publsh'; did you mean 'publish'%?" },
+      { { "fech", "-o", "x" }, "did you mean 'fetch'%?" },
+      { { "--jsn", "versions" }, "unknown option '%-%-jsn' before the command; did you mean '%-%-json'%?" },
+      { { "versions", "--jsn" }, "Did you mean '%-%-json'%?" },
+      { { "models", "crate", "x" }, "Did you mean 'create'%?" },
+      { { "models" }, "missing sub%-command: one of create" },
+    } do
+      local r = skafos(c[1])
+      assert.are.equal(2, r.code, r.stderr)
+      assert.matches(c[2], r.stderr)
+    end
+  end)
+
+  it("answers help for every command and sub-command in every spelling, with exit 0", function()
+    local listed = skafos({ "help" }).stdout
+    local names = {}
+    for line in listed:match("Commands:\n(.-)\n\n"):gmatch("[^\n]+") do names[#names + 1] = line:match("^  (%S+)") end
+    assert.is_true(#names >= 11, listed)
+    for _, name in ipairs(names) do
+      for _, argv in ipairs { { "help", name }, { name, "--help" }, { name, "-h" } } do
+        local r = skafos(argv)
+        assert.are.equal(0, r.code, table.concat(argv, " ") .. ": " .. r.stderr)
+        assert.matches("^Usage: skafos " .. name:gsub("%p", "%%%0"), r.stdout, nil, table.concat(argv, " "))
+      end
+    end
+    for _, argv in ipairs { { "help", "models", "create" }, { "models", "create", "--help" },
+        { "models", "create", "-h" }, { "models", "create", "new", "-m", "x", "--help" } } do
+      local r = skafos(argv)
+      assert.are.equal(0, r.code, r.stderr)
+      assert.matches("^Usage: skafos models create ", r.stdout)
+      assert.matches("The new model's name", r.stdout)
+    end
+  end)
+
+  it("takes the global options before the command as well as after it", function()
+    local r = skafos { "--json", "config" }
+    assert.are.equal(0, r.code, r.stderr)
+    assert.is_table(decode(r.stdout).settings)
+    r = skafos { "--org=acme", "--hosts", "staging", "config", "--json" }
+    assert.are.equal(0, r.code, r.stderr)
+    local got = decode(r.stdout).settings
+    assert.are.equal("acme", got.org.value)
+    assert.are.equal("https://api.skafos.wtf/v2", got.api_url.value)
+    r = skafos { "--org" }
+    assert.are.equal(2, r.code)
+    assert.matches("option '%-%-org' requires an argument", r.stderr)
   end)
 
   it("runs an unknown command from a project script", function()
