@@ -1,6 +1,7 @@
 -- skafos environments: the model's environment groups and how many devices each has.
 local config = require "skafos.config"
 local errors = require "skafos.errors"
+local json = require "skafos.json"
 local session = require "skafos.session"
 local ui_mod = require "skafos.ui"
 
@@ -15,7 +16,7 @@ function W.run(_, args)
   if not sess then errors.throw(err) end
   local envs, eerr = sess.client:environments()
   if not envs then errors.throw(eerr) end
-  ui:result(envs, function(out)
+  ui:result(json.array(envs), function(out)
     local rows = {}
     for _, e in ipairs(envs) do
       rows[#rows + 1] = { e.name or "", tostring(e.id or ""), tostring(e.device_count or 0) }

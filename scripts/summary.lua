@@ -1,6 +1,7 @@
 -- skafos summary: every organization, app and model the token can see.
 local config = require "skafos.config"
 local errors = require "skafos.errors"
+local json = require "skafos.json"
 local session = require "skafos.session"
 local ui_mod = require "skafos.ui"
 
@@ -18,14 +19,14 @@ function W.run(_, args)
   local client = sess.client
   local orgs, oerr = client:organizations()
   if not orgs then errors.throw(oerr) end
-  local rows, tree = {}, {}
+  local rows, tree = json.array {}, {}
   for _, o in ipairs(orgs) do
     local org = o.display_name
     tree[org] = {}
     local apps, aerr = client:apps(org)
     if not apps then errors.throw(aerr) end
     for _, a in ipairs(apps) do
-      tree[org][a.name] = {}
+      tree[org][a.name] = json.array {}
       for _, m in ipairs(a.models or {}) do
         table.insert(tree[org][a.name], m.name)
         rows[#rows + 1] = { org_name = org, app_name = a.name, model_name = m.name, updated_at = m.updated_at }

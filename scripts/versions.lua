@@ -1,6 +1,7 @@
 -- skafos versions: the model's finalized versions, oldest first.
 local config = require "skafos.config"
 local errors = require "skafos.errors"
+local json = require "skafos.json"
 local session = require "skafos.session"
 local ui_mod = require "skafos.ui"
 
@@ -15,7 +16,7 @@ function W.run(_, args)
   if not sess then errors.throw(err) end
   local versions, verr = sess.client:versions()
   if not versions then errors.throw(verr) end
-  ui:result(versions, function(out)
+  ui:result(json.array(versions), function(out)
     if #versions == 0 then
       out:write(("Model '%s' has no versions yet: publish one with skafos publish FILE\n"):format(sess.settings.model))
       return

@@ -136,11 +136,45 @@ local function did_you_mean(word, names)
     or ("one of '" .. table.concat(near, "', '") .. "'"))
 end
 
+-- Whether argv asks for JSON output (--json before any "--").
+local function wants_json(argv)
+  for _, a in ipairs(argv) do
+    if a == "--" then return false end
+    if a == "--json" then return true end
+  end
+  return false
+end
+
+-- With --json a failure is one JSON document on stdout too: {"error": {code, message, exit}}.
+local function print_json_error(e)
+  local json = require "skafos.json"
+  local message, code, exit
+  if type(e) == "table" then
+    message = tostring(e.message or e.code or "failed")
+    code = type(e.code) == "string" and e.code or "FAILED"
+    exit = math.type(e.exit) == "integer" and e.exit or errors.exit_code(code)
+  else
+    message, code, exit = tostring(e), "FAILED", errors.EXIT.FAILED
+  end
+  io.stdout:write(core.redact(json.encode { error = { code = code, message = message, exit = exit } }), "\n")
+  io.stdout:flush()
+end
+
+local run_workflow
+
 ---Runs workflow `name` with the argument list `argv`; returns the exit code.
 ---@param name string
 ---@param argv string[]
 ---@return integer
 function M.run_workflow(name, argv)
+  if not wants_json(argv) or wants_help(argv) then return run_workflow(name, argv) end
+  local ok, result = pcall(run_workflow, name, argv)
+  if ok then return result end
+  print_json_error(result)
+  error(result, 0)
+end
+
+function run_workflow(name, argv)
   local workflow = require "skafos.workflow"
   if wants_help(argv) then
     help_mode()

@@ -1,8 +1,8 @@
 -- What the user sees: messages and progress on stderr, results on stdout (a human table
 -- or, with --json, one JSON document). Workflows create one with ui.new(args).
-local cjson = require "cjson"
 local core = require "skafos.core"
 local fs = require "skafos.fs"
+local json = require "skafos.json"
 
 local M = {}
 
@@ -90,7 +90,7 @@ end
 ---Prints a result: `doc` as JSON with --json, else what `human(out)` writes.
 function UI:result(doc, human)
   if self.json then
-    self.out:write(core.redact(cjson.encode(doc)), "\n")
+    self.out:write(core.redact(json.encode(doc)), "\n")
   else
     human(redacting(self.out))
   end

@@ -1,0 +1,93 @@
+-- The command line as a contract, as a script or CI pipeline uses it: one JSON document on
+-- stdout for success and for failure, with lists always arrays, keys in a stable order and
+-- `/` left alone; messages on stderr.
+local emulator = require "emulator"
+local proc = require "proc"
+
+local TOKEN = "demo-token"
+
+describe("cli contract", function()
+  local emu, dir, cleanup
+
+  setup(function()
+    emu = emulator.start { seed = proc.source_dir .. "/tests/e2e/seed.json" }
+  end)
+
+  teardown(function()
+    if emu then emu:stop() end
+  end)
+
+  before_each(function()
+    dir, cleanup = proc.tmpdir()
+    emu:clear_faults()
+    emu:clear_requests()
+  end)
+
+  after_each(function() cleanup() end)
+
+  local function skafos(args, extra_env)
+    local env = {
+      SKAFOS_API_URL = emu.api, SKAFOS_DOWNLOAD_URL = emu.download, SKAFOS_API_TOKEN = TOKEN,
+      SKAFOS_ORG_NAME = "demo-org", SKAFOS_APP_NAME = "demo-app", SKAFOS_MODEL_NAME = "demo-model",
+      XDG_CONFIG_HOME = dir .. "/xdg", HOME = dir, TMPDIR = dir,
+    }
+    for k, v in pairs(extra_env or {}) do env[k] = v end
+    return proc.skafos(args, { cwd = dir, env = env, unset = { "SKAFOS_PATH", "SKAFOS_DEBUG", "SKAFOS_TRACE" } })
+  end
+
+  -- the keys of every object in a JSON text, in the order they appear
+  local function key_order(text)
+    local keys = {}
+    for k in text:gmatch('"([%w_]+)":') do keys[#keys + 1] = k end
+    return keys
+  end
+
+  describe("--json", function()
+    it("prints an empty list as an array", function()
+      for _, argv in ipairs { { "versions", "--json" }, { "--json", "versions" } } do
+        local r = skafos(argv, { SKAFOS_MODEL_NAME = "empty-model" })
+        assert.are.equal(0, r.code, r.stderr)
+        assert.are.equal("[]\n", r.stdout)
+      end
+    end)
+
+    it("prints keys in sorted order, the same in every run, and leaves / unescaped", function()
+      local r = skafos { "environments", "--json" }
+      assert.are.equal(0, r.code, r.stderr)
+      local keys = key_order(r.stdout)
+      assert.is_true(#keys > 2)
+      local first = {}
+      for i = 1, #keys do
+        if keys[i] == keys[1] and i > 1 then break end
+        first[#first + 1] = keys[i]
+      end
+      local sorted = table.move(first, 1, #first, 1, {})
+      table.sort(sorted)
+      assert.are.same(sorted, first)
+      for _ = 1, 3 do assert.are.equal(r.stdout, skafos({ "environments", "--json" }).stdout) end
+      r = skafos { "config", "--json" }
+      assert.matches('"http://127%.0%.0%.1:%d+/v2"', r.stdout)
+      assert.is_nil(r.stdout:find("\\/", 1, true))
+    end)
+
+    it("prints a failure as one JSON error document on stdout, the message on stderr too", function()
+      for _, c in ipairs {
+        { { "versions", "--json" }, { SKAFOS_API_TOKEN = "" }, "AUTH", 3 },
+        { { "versions", "--json" }, { SKAFOS_MODEL_NAME = "nope" }, "NOT_FOUND", 4 },
+        { { "versions", "--json", "--bogus" }, nil, "USAGE", 2 },
+        { { "--json", "fetch", "--version", "99" }, nil, "NOT_FOUND", 4 },
+        { { "fetch", "--json", "--api-url", "http://example.com/v2" }, nil, "USAGE", 2 },
+      } do
+        local r = skafos(c[1], c[2])
+        assert.are.equal(c[4], r.code, r.stderr)
+        assert.are.equal(1, select(2, r.stdout:gsub("\n", "")), r.stdout)
+        local doc = proc.json(r.stdout)
+        assert.are.equal(c[3], doc.error.code)
+        assert.are.equal(c[4], doc.error.exit)
+        assert.is_string(doc.error.message)
+        assert.matches(doc.error.message:match("^[^\n]*"):sub(1, 30), r.stderr, 1, true)
+        assert.are.same({ "error", "code", "exit", "message" }, key_order(r.stdout))
+      end
+    end)
+  end)
+end)
