@@ -10,7 +10,7 @@ local W = {
     { "--version", "Version number or latest", default = "latest", argname = "N" },
     { "-e --env", "Environment to deploy to (e.g. dev, prod)", default = "dev", argname = "ENV",
       target = "environment" },
-  }, config.options_hosts_only, config.output_options),
+  }, config.options, config.output_options),
 }
 
 function W.run(_, args)

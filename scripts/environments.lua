@@ -19,9 +19,11 @@ function W.run(_, args)
   ui:result(json.array(envs), function(out)
     local rows = {}
     for _, e in ipairs(envs) do
-      rows[#rows + 1] = { e.name or "", tostring(e.id or ""), tostring(e.device_count or 0) }
+      local deployed = e.deployed_version
+      rows[#rows + 1] = { e.name or "", tostring(e.id or ""), tostring(e.device_count or 0),
+        (deployed == nil or deployed == json.null) and "-" or tostring(deployed) }
     end
-    ui_mod.table(out, { "ENVIRONMENT", "ID", "DEVICES" }, rows)
+    ui_mod.table(out, { "ENVIRONMENT", "ID", "DEVICES", "DEPLOYED" }, rows)
   end)
 end
 

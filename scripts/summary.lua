@@ -19,6 +19,17 @@ function W.run(_, args)
   local client = sess.client
   local orgs, oerr = client:organizations()
   if not orgs then errors.throw(oerr) end
+  -- --org, --app and --model narrow the listing (their environment variables do not:
+  -- summary is how one finds out what there is)
+  local function wanted(flag, value) return args[flag] == nil or args[flag] == value end
+  local kept = {}
+  for _, o in ipairs(orgs) do
+    if wanted("org", o.display_name) then kept[#kept + 1] = o end
+  end
+  if args.org and #kept == 0 then
+    errors.raise("NOT_FOUND", ("organization '%s' not found (or not visible to this token)"):format(args.org))
+  end
+  orgs = kept
   local rows, tree = json.array {}, {}
   for _, o in ipairs(orgs) do
     local org = o.display_name
@@ -26,10 +37,14 @@ function W.run(_, args)
     local apps, aerr = client:apps(org)
     if not apps then errors.throw(aerr) end
     for _, a in ipairs(apps) do
-      tree[org][a.name] = json.array {}
-      for _, m in ipairs(a.models or {}) do
-        table.insert(tree[org][a.name], m.name)
-        rows[#rows + 1] = { org_name = org, app_name = a.name, model_name = m.name, updated_at = m.updated_at }
+      if wanted("app", a.name) then
+        tree[org][a.name] = json.array {}
+        for _, m in ipairs(a.models or {}) do
+          if wanted("model", m.name) then
+            table.insert(tree[org][a.name], m.name)
+            rows[#rows + 1] = { org_name = org, app_name = a.name, model_name = m.name, updated_at = m.updated_at }
+          end
+        end
       end
     end
   end

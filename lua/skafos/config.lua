@@ -20,7 +20,7 @@ M.ENV = {
   api_url = "SKAFOS_API_URL", download_url = "SKAFOS_DOWNLOAD_URL", ca_file = "SKAFOS_CA_FILE",
 }
 
-M.SETTINGS = { "org", "app", "model", "api_url", "download_url", "env", "ca_file" }
+M.SETTINGS = { "org", "app", "model", "api_url", "download_url", "hosts", "ca_file" }
 
 M.HOOKS = { "select_files", "compression", "before_create", "after_publish", "retry" }
 
@@ -31,23 +31,16 @@ M.options = {
   { "--model", "Model name; env SKAFOS_MODEL_NAME", argname = "MODEL" },
   { "--api-url", "API base URL; env SKAFOS_API_URL", argname = "URL" },
   { "--download-url", "Download base URL; env SKAFOS_DOWNLOAD_URL", argname = "URL" },
-  { "--env --hosts", "Hosts to use when no URL is set: production or staging", argname = "NAME",
-    choices = { "production", "staging" }, target = "env" },
+  { "--hosts", "Hosts to use when no URL is set: production or staging", argname = "NAME",
+    choices = { "production", "staging" } },
   { "--token-file", "Read the API token from this file (else SKAFOS_API_TOKEN)", argname = "FILE" },
   { "--ca-file", "Verify the servers with the CA certificates (PEM) in this file instead of the "
     .. "system's, e.g. for a private CA or a TLS-inspecting proxy; env SKAFOS_CA_FILE", argname = "FILE" },
 }
 
----The same without the `--env` alias, for workflows where --env means something else
----(deploy's target environment): hosts are then chosen with --hosts.
-M.options_hosts_only = {}
-for i, o in ipairs(M.options) do
-  if o[1] == "--env --hosts" then
-    M.options_hosts_only[i] = { "--hosts", o[2], argname = o.argname, choices = o.choices, target = "env" }
-  else
-    M.options_hosts_only[i] = o
-  end
-end
+---The same list (kept for workflows written when --env also chose the hosts: --env is
+---now only ever a deployment environment).
+M.options_hosts_only = M.options
 
 ---Output options shared by the workflows.
 M.output_options = {
@@ -254,10 +247,10 @@ function M.resolve(flags, opts)
       s.ca_file = layer.dir .. "/" .. s.ca_file -- a config's paths are relative to the config
     end
   end
-  local env_name = s.env or "production"
+  local env_name = s.hosts or "production"
   if not M.HOSTS[env_name] then
-    return nil, { code = "USAGE", message = ("unknown environment '%s' (%s): use production or staging")
-      :format(env_name, s.sources.env) }
+    return nil, { code = "USAGE", message = ("unknown host set '%s' (%s): use production or staging")
+      :format(tostring(env_name), s.sources.hosts) }
   end
   for _, key in ipairs { "api_url", "download_url" } do
     if not s[key] then

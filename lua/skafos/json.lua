@@ -7,6 +7,9 @@ local M = {}
 
 local array_mt = { __name = "skafos.json.array" }
 
+---The value a decoded JSON null has (cjson's).
+M.null = cjson.null
+
 ---Marks t as a JSON array (so that it prints as [] when empty) and returns it.
 ---@generic T: table
 ---@param t T

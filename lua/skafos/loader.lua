@@ -107,7 +107,7 @@ local function ownership_problem(path, euid)
     return ("%s belongs to another user (uid %d; you are uid %d)"):format(path, st.uid, euid)
   end
   if st.mode & 18 ~= 0 then -- 0022
-    return ("%s is writable by %s (mode %04o)"):format(path, st.mode & 16 ~= 0 and "its group" or "others",
+    return ("%s is writable by %s (mode %04o)"):format(path, st.mode & 2 ~= 0 and "others" or "its group",
       st.mode)
   end
   return nil

@@ -572,13 +572,19 @@ open("given.zip", "wb").write(data)
       assert.matches("deploy: .*staging", r.stderr)
     end)
 
-    it("lists environments with device counts", function()
+    it("lists environments with device counts and the deployed version", function()
       local r = skafos { "environments" }
       assert.are.equal(0, r.code, r.stderr)
-      assert.matches("Dev%s+%S+%s+2\n", r.stdout)
-      assert.matches("Prod%s+%S+%s+25\n", r.stdout)
+      assert.matches("DEPLOYED\n", r.stdout)
+      assert.matches("Prod%s+%S+%s+25%s+%-\n", r.stdout)
+      proc.write(dir .. "/m.bin", "w")
+      local pub = proc.json(publish({ "m.bin" }).stdout)
+      assert.are.equal(0, skafos({ "deploy", "--env", "dev" }).code)
+      r = skafos { "environments" }
+      assert.matches("Dev%s+%S+%s+2%s+" .. pub.version .. "\n", r.stdout)
       local j = proc.json(skafos({ "environments", "--json" }).stdout)
       assert.are.equal("Dev", j[1].name)
+      assert.are.equal(pub.version, j[1].deployed_version)
     end)
 
     it("summarises what the token can see, in rows or as a tree", function()
@@ -590,6 +596,16 @@ open("given.zip", "wb").write(data)
       end) == 1)
       local tree = proc.json(skafos({ "summary", "--compact", "--json" }).stdout)
       assert.is_table(tree["demo-org"]["demo-app"])
+      -- --org, --app and --model narrow it
+      rows = proc.json(skafos({ "summary", "--json", "--org", "demo-org", "--model", "empty-model" }).stdout)
+      assert.are.equal(1, #rows)
+      assert.are.equal("empty-model", rows[1].model_name)
+      rows = proc.json(skafos({ "summary", "--json", "--app", "my app" }).stdout)
+      assert.is_true(#rows >= 1)
+      for _, x in ipairs(rows) do assert.are.equal("my app", x.app_name) end
+      r = skafos { "summary", "--org", "nobody-org" }
+      assert.are.equal(4, r.code)
+      assert.matches("organization 'nobody%-org' not found", r.stderr)
     end)
 
     it("creates a model, and says so when it exists (exit 5)", function()

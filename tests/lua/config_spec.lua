@@ -35,8 +35,8 @@ describe("skafos.config", function()
     assert.are.equal("default (production)", s.sources.api_url)
   end)
 
-  it("selects the staging hosts with --env staging and strips trailing slashes", function()
-    local s = assert(resolve { env = "staging" })
+  it("selects the staging hosts with --hosts staging and strips trailing slashes", function()
+    local s = assert(resolve { hosts = "staging" })
     assert.are.equal("https://api.skafos.wtf/v2", s.api_url)
     assert.are.equal("https://download.skafos.wtf/v2", s.download_url)
     env.SKAFOS_API_URL = "http://127.0.0.1:9/v2/"
