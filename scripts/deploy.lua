@@ -26,7 +26,7 @@ function W.run(_, args)
   result.environment = args.environment
   ui:result(result, function(out)
     out:write(("Deployed version %s to %s\n"):format(tostring(result.version), args.environment))
-  end)
+  end, tostring(result.version))
 end
 
 return W

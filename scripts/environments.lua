@@ -24,6 +24,8 @@ function W.run(_, args)
         (deployed == nil or deployed == json.null) and "-" or tostring(deployed) }
     end
     ui_mod.table(out, { "ENVIRONMENT", "ID", "DEVICES", "DEPLOYED" }, rows)
+  end, function(out)
+    for _, e in ipairs(envs) do out:write(tostring(e.name), "\n") end
   end)
 end
 

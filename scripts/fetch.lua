@@ -12,8 +12,8 @@ local W = {
     .. "or .<dir>.skafos-partial beside the --unzip directory); the next run goes on from there.",
   options = config.with({
     { "--version", "Version number or latest", default = "latest", argname = "N" },
-    { "-o --output", "Where to write the archive (default ./<model>.zip; with --unzip, none is kept "
-      .. "unless -o is given)", argname = "PATH" },
+    { "-o --output", "Where to write the archive (default ./<model>.zip; - for standard output; with "
+      .. "--unzip, none is kept unless -o is given)", argname = "PATH" },
     { "--unzip", "Extract into DIR (default ./<model>/), while downloading when -o is not given",
       args = "?", argname = "DIR" },
     { "-f --force", "Replace an existing archive or directory", flag = true },
@@ -21,7 +21,12 @@ local W = {
 }
 
 function W.run(_, args)
-  local ui = ui_mod.new(args)
+  local to_stdout = args.output == "-"
+  if to_stdout and args.json then
+    errors.raise("USAGE", "-o - writes the archive to standard output, where --json would go too: drop one")
+  end
+  -- with the archive on standard output, what skafos says goes to standard error
+  local ui = ui_mod.new(args, to_stdout and { out = io.stderr } or nil)
   local unzip = args.unzip and (args.unzip[1] or true) or nil
   local result, err = fetch.fetch {
     flags = args, version = args.version, output = args.output, unzip = unzip, force = args.force,
@@ -35,7 +40,7 @@ function W.run(_, args)
       ui_mod.bytes(result.bytes or 0)))
     if result.unzipped then out:write(("  unzipped into %s\n"):format(result.unzipped)) end
     if result.sha256 then out:write(("  sha256   %s\n"):format(result.sha256)) end
-  end)
+  end, not to_stdout and (result.path or result.unzipped) or nil)
 end
 
 return W

@@ -23,7 +23,7 @@ function W.run(_, args)
   ui:result(model, function(out)
     out:write(("Created model '%s' in %s/%s\n"):format(model.name or args.name, sess.settings.org,
       sess.settings.app))
-  end)
+  end, tostring(model.name or args.name))
 end
 
 return W

@@ -53,7 +53,7 @@ function W.run(ctx, args)
       result.streamed and " (streamed)" or ""))
     out:write(("  sha256   %s\n"):format(tostring(result.sha256)))
     out:write(("  time     %.1fs\n"):format(result.seconds))
-  end)
+  end, tostring(result.version))
 end
 
 return W

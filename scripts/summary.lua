@@ -65,6 +65,8 @@ function W.run(_, args)
       for _, r in ipairs(rows) do t[#t + 1] = { r.org_name, r.app_name, r.model_name, r.updated_at or "" } end
       ui_mod.table(out, { "ORGANIZATION", "APP", "MODEL", "UPDATED" }, t)
     end
+  end, function(out)
+    for _, r in ipairs(rows) do out:write(r.org_name, "/", r.app_name, "/", r.model_name, "\n") end
   end)
 end
 

@@ -26,6 +26,8 @@ function W.run(_, args)
       rows[#rows + 1] = { tostring(v.version), v.updated_at or "", v.description or "" }
     end
     ui_mod.table(out, { "VERSION", "UPDATED", "DESCRIPTION" }, rows)
+  end, function(out)
+    for _, v in ipairs(versions) do out:write(tostring(v.version), "\n") end
   end)
 end
 

@@ -45,7 +45,8 @@ M.options_hosts_only = M.options
 ---Output options shared by the workflows.
 M.output_options = {
   { "--json", "Print the result as one JSON document on stdout", flag = true },
-  { "-q --quiet", "Print only results and errors", flag = true },
+  { "-q --quiet", "Print only the essential result (publish: the version; fetch: the path; lists: one "
+    .. "name per line) and errors", flag = true },
   { "--progress", "Progress display (default: bar on a terminal, else plain)", argname = "MODE",
     choices = { "bar", "plain", "none" } },
 }

@@ -131,8 +131,29 @@ local function stream_unzip(sess, url, unzip_dir, opts)
   return got
 end
 
----Fetches. opts: version, output, unzip (true for ./<model>/ or a directory), force,
----flags/settings, progress (fun(phase) -> reporter), on_retry. With unzip and no output
+---Copies the file at path to an open file (standard output for -o -).
+---@return true|nil ok, table|nil err
+function M.copy_to(path, out)
+  local f, oerr = io.open(path, "rb")
+  if not f then return fail("IO", ("cannot read %s: %s"):format(path, oerr)) end
+  while true do
+    local chunk = f:read(1 << 20)
+    if not chunk then break end
+    local ok, werr = out:write(chunk)
+    if not ok then
+      f:close()
+      return fail("IO", ("cannot write the archive: %s"):format(tostring(werr)))
+    end
+  end
+  f:close()
+  local ok, ferr = out:flush()
+  if not ok then return fail("IO", ("cannot write the archive: %s"):format(tostring(ferr))) end
+  return true
+end
+
+---Fetches. opts: version, output ("-": standard output, or the open file opts.stdout),
+---unzip (true for ./<model>/ or a directory), force, flags/settings, progress
+---(fun(phase) -> reporter), on_retry, on_warning. With unzip and no output
 ---the archive is extracted while it downloads and not kept (result.path and
 ---result.sha256 are nil).
 ---@return table|nil result {version, path, bytes, sha256, etag, unzipped, entries}
@@ -149,6 +170,22 @@ function M.fetch(opts)
   end
   local safe_model = tostring(s.model):gsub("[/\\]", "_")
   local target = opts.output or ("./" .. safe_model .. ".zip")
+  -- -o - (or opts.stdout, a file): the archive goes there once verified, by way of a
+  -- private temporary directory removed whatever happens
+  local to_stream = opts.output == "-" and (opts.stdout or io.stdout) or nil
+  local scratch <close> = setmetatable({}, {
+    __close = function(t) if t.dir then fs.rmtree(t.dir) end end,
+  })
+  if to_stream then
+    if to_stream == io.stdout and fs.isatty(1) then
+      return fail("USAGE", "refusing to write a zip archive to a terminal: redirect it (> model.zip) or pipe it")
+    end
+    local base = os.getenv("TMPDIR")
+    local dir, derr = fs.mkdtemp(((base and base ~= "") and base or "/tmp") .. "/skafos-fetch.")
+    if not dir then return nil, derr end
+    scratch.dir = dir
+    target = dir .. "/" .. safe_model .. ".zip"
+  end
   local unzip_dir
   if opts.unzip == true or opts.unzip == "" then
     unzip_dir = "./" .. safe_model
@@ -266,7 +303,11 @@ function M.fetch(opts)
     end
     result.unzipped = unzip_dir
   end
-  if keep_archive then
+  if to_stream then
+    local ok, werr = M.copy_to(tmp, to_stream)
+    if not ok then return nil, werr end
+    result.path = "-"
+  elseif keep_archive then
     local ok, rerr = os.rename(tmp, target)
     if not ok then
       os.remove(tmp)

@@ -87,10 +87,18 @@ function UI:on_retry()
   end
 end
 
----Prints a result: `doc` as JSON with --json, else what `human(out)` writes.
-function UI:result(doc, human)
+---Prints a result: `doc` as JSON with --json; with --quiet only `essential` (a string,
+---or a function writing to out: the one thing a script wants, e.g. the version number);
+---else what `human(out)` writes.
+function UI:result(doc, human, essential)
   if self.json then
     self.out:write(core.redact(json.encode(doc)), "\n")
+  elseif self.quiet and essential ~= nil then
+    if type(essential) == "function" then
+      essential(redacting(self.out))
+    else
+      self.out:write(core.redact(tostring(essential)), "\n")
+    end
   else
     human(redacting(self.out))
   end

@@ -42,6 +42,46 @@ describe("cli contract", function()
     return keys
   end
 
+  describe("-q and pipes", function()
+    it("prints only the essential result, ready for $(...)", function()
+      proc.write(dir .. "/m.bin", ("weights"):rep(1000))
+      local r = skafos { "publish", "-q", "m.bin" }
+      assert.are.equal(0, r.code, r.stderr)
+      local version = r.stdout:match("^(%d+)\n$")
+      assert.is_not_nil(version, r.stdout)
+      assert.are.equal("", r.stderr)
+      r = skafos { "fetch", "-q", "--version", version, "-o", "back.zip" }
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("back.zip\n", r.stdout)
+      r = skafos { "fetch", "-q", "--version", version, "--unzip", "out" }
+      assert.are.equal("out\n", r.stdout)
+      r = skafos { "versions", "-q" }
+      assert.matches("\n" .. version .. "\n$", "\n" .. r.stdout)
+      assert.is_nil(r.stdout:find(" ", 1, true))
+      r = skafos { "-q", "deploy", "--version", version }
+      assert.are.equal(version .. "\n", r.stdout)
+      r = skafos { "environments", "-q" }
+      assert.are.equal("Dev\nProd\n", r.stdout)
+    end)
+
+    it("writes the verified archive to standard output with -o -, and messages to stderr", function()
+      proc.write(dir .. "/m.bin", ("weights"):rep(1000))
+      local pub = proc.json(skafos({ "publish", "--json", "m.bin" }).stdout)
+      local r = skafos { "fetch", "--version", tostring(pub.version), "-o", "-" }
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal(pub.bytes, #r.stdout)
+      assert.are.equal("PK\3\4", r.stdout:sub(1, 4))
+      assert.matches("Fetched .* to %-", r.stderr)
+      proc.write(dir .. "/piped.zip", r.stdout)
+      assert.are.equal(pub.sha256, (io.popen("sha256sum " .. proc.quote(dir .. "/piped.zip")):read("a"):match("^%x+")))
+      -- nothing left behind: not in the directory, not in TMPDIR
+      assert.are.equal("m.bin\npiped.zip\n", io.popen("ls -A " .. proc.quote(dir)):read("a"))
+      r = skafos { "fetch", "-o", "-", "--json" }
+      assert.are.equal(2, r.code)
+      assert.matches("drop one", r.stderr)
+    end)
+  end)
+
   describe("--json", function()
     it("prints an empty list as an array", function()
       for _, argv in ipairs { { "versions", "--json" }, { "--json", "versions" } } do
