@@ -609,46 +609,7 @@ static int zip_list(lua_State *L) {
   return 1;
 }
 
-/* ---- zip.verify ------------------------------------------------------------------- */
-
-/* Every check extraction makes, without writing: names, overlaps, sizes, CRCs. Symlink
- * entries pass here (their targets are checked when extracting). */
-static int zip_verify(lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
-  zr_archive *a;
-  zr_limits lim;
-  hookctx h;
-  zhooks z;
-  zerr err;
-  uint64_t bytes = 0;
-  int fn = 0, rc;
-  if (!lua_isnoneornil(L, 2)) {
-    luaL_checktype(L, 2, LUA_TTABLE);
-    if (lua_getfield(L, 2, "progress") != LUA_TNIL) {
-      luaL_checktype(L, -1, LUA_TFUNCTION);
-      fn = lua_gettop(L);
-    }
-  }
-  hooks_init(L, &h, &z, fn);
-  memset(&lim, 0, sizeof lim);
-  lim.symlinks_inside = 1;
-  a = newarchive(L);
-  if (zr_open_file(a, path, &err) != 0)
-    return fail(L, NULL, &err);
-  rc = zr_check(a, &lim, &err) == 0 && zr_verify(a, &lim, &z, &bytes, &err) == 0;
-  lua_pushinteger(L, (lua_Integer)a->n);
-  zr_close(a);
-  if (!rc)
-    return fail(L, &h, &err);
-  lua_createtable(L, 0, 2);
-  lua_insert(L, -2);
-  lua_setfield(L, -2, "entries");
-  lua_pushinteger(L, (lua_Integer)bytes);
-  lua_setfield(L, -2, "bytes");
-  return 1;
-}
-
-/* ---- zip.extract ------------------------------------------------------------------ */
+/* ---- extraction options ----------------------------------------------------------- */
 
 /* The extraction options at idx (a table or nil): max_size, max_ratio, symlinks, force.
  * Leaves the stack as it was. */
@@ -682,6 +643,69 @@ static void check_xopts(lua_State *L, int idx, int64_t *max_size, int64_t *max_r
   *force = lua_toboolean(L, -1);
   lua_pop(L, 4);
 }
+
+/* ---- zip.verify ------------------------------------------------------------------- */
+
+/* Every check extraction makes, without writing: names, overlaps, sizes, CRCs, symlinks
+ * and their targets, the limits (none unless given). With names = "report" what only
+ * extraction refuses is returned as result.unsafe instead; with stream = true also what
+ * the streaming extractor refuses (zr_check_stream). */
+static int zip_verify(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  zr_archive *a;
+  zr_limits lim;
+  hookctx h;
+  zhooks z;
+  zerr err, unsafe;
+  int64_t max_size, max_ratio;
+  uint64_t bytes = 0;
+  int fn = 0, rc, symlinks_inside, force, report = 0, stream = 0;
+  check_xopts(L, 2, &max_size, &max_ratio, &symlinks_inside, &force);
+  if (!lua_isnoneornil(L, 2)) {
+    if (lua_getfield(L, 2, "names") != LUA_TNIL) {
+      const char *s = lua_tostring(L, -1);
+      if (s == NULL || (strcmp(s, "refuse") != 0 && strcmp(s, "report") != 0))
+        luaL_error(L, "bad option names (expected \"refuse\" or \"report\")");
+      report = strcmp(s, "report") == 0;
+    }
+    lua_getfield(L, 2, "stream");
+    stream = lua_toboolean(L, -1);
+    lua_pop(L, 2);
+    if (lua_getfield(L, 2, "progress") != LUA_TNIL) {
+      luaL_checktype(L, -1, LUA_TFUNCTION);
+      fn = lua_gettop(L);
+    }
+  }
+  hooks_init(L, &h, &z, fn);
+  memset(&lim, 0, sizeof lim);
+  memset(&unsafe, 0, sizeof unsafe);
+  lim.max_size = max_size < 0 ? 0 : (uint64_t)max_size; /* no target: unlimited */
+  lim.max_ratio = max_ratio < 0 ? 0 : (uint64_t)max_ratio;
+  lim.symlinks_inside = symlinks_inside;
+  lim.ratio_so_far = 1; /* as zip.extractor counts it, the strictest */
+  lim.unsafe = report ? &unsafe : NULL;
+  a = newarchive(L);
+  if (zr_open_file(a, path, &err) != 0)
+    return fail(L, NULL, &err);
+  rc = zr_check(a, &lim, &err) == 0 && (!stream || zr_check_stream(a, &err) == 0) &&
+       zr_verify(a, &lim, &z, &bytes, &err) == 0;
+  lua_pushinteger(L, (lua_Integer)a->n);
+  zr_close(a);
+  if (!rc)
+    return fail(L, &h, &err);
+  lua_createtable(L, 0, 3);
+  lua_insert(L, -2);
+  lua_setfield(L, -2, "entries");
+  lua_pushinteger(L, (lua_Integer)bytes);
+  lua_setfield(L, -2, "bytes");
+  if (unsafe.code) {
+    lua_pushstring(L, unsafe.msg);
+    lua_setfield(L, -2, "unsafe");
+  }
+  return 1;
+}
+
+/* ---- zip.extract ------------------------------------------------------------------ */
 
 static int zip_extract(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);

@@ -26,6 +26,7 @@
 #define CD_MAX (512u << 20) /* refuse central directories larger than this */
 #define CHUNK (1u << 20)
 #define SYMLINK_MAX ZR_SYMLINK_MAX
+#define FLAG_DESCRIPTOR 0x08 /* CRC and sizes follow the data */
 
 static int fd_pread(void *ud, void *buf, size_t n, uint64_t off) {
   int fd = (int)(intptr_t)ud;
@@ -165,6 +166,7 @@ int zr_open(zr_archive *a, const zr_io *io, zerr *err) {
   count = zf_get16(rec + 10);
   a->cd_size = zf_get32(rec + 12);
   a->cd_offset = zf_get32(rec + 16);
+  a->end = eocd + ZF_EOCD_FIXED + zf_get16(rec + 20);
   cd_end = eocd;
   if (eocd >= ZF_LOC64_FIXED && io_read(a, rec, ZF_LOC64_FIXED, eocd - ZF_LOC64_FIXED) == 0 &&
       zf_get32(rec) == ZF_SIG_LOC64) {
@@ -334,13 +336,29 @@ static size_t *by_offset(const zr_archive *a) {
   return idx;
 }
 
-int zr_check_entry(const zr_entry *e, const zr_limits *lim, zerr *err) {
+/* An entry unsafe to extract: with lim->unsafe the first one is kept there and the
+ * checks go on (0), else it is the failure (-1). err holds its message. */
+static int unsafe_entry(const zr_limits *lim, const zerr *err) {
+  if (lim->unsafe == NULL)
+    return -1;
+  if (lim->unsafe->code == NULL)
+    *lim->unsafe = *err;
+  return 0;
+}
+
+static int entry_name_ok(const zr_entry *e, zerr *err) {
   char nb[NAMEBUF];
   const char *why = zf_check_name(e->name, e->namelen);
   if (why) {
     zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s': %s", zr_shown(e, nb, sizeof nb), why);
     return -1;
   }
+  return 0;
+}
+
+/* Whether the data can be read and checked at all. */
+static int entry_readable(const zr_entry *e, zerr *err) {
+  char nb[NAMEBUF];
   if (e->flags & 0x41) {
     zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s' is encrypted", zr_shown(e, nb, sizeof nb));
     return -1;
@@ -350,6 +368,12 @@ int zr_check_entry(const zr_entry *e, const zr_limits *lim, zerr *err) {
              zr_shown(e, nb, sizeof nb), e->method);
     return -1;
   }
+  return 0;
+}
+
+/* Symlinks when allowed and well formed; directories without data. */
+static int entry_kind_ok(const zr_entry *e, const zr_limits *lim, zerr *err) {
+  char nb[NAMEBUF];
   if (e->is_symlink && !lim->symlinks_inside) {
     zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s' is a symlink", zr_shown(e, nb, sizeof nb));
     return -1;
@@ -367,15 +391,30 @@ int zr_check_entry(const zr_entry *e, const zr_limits *lim, zerr *err) {
   return 0;
 }
 
+int zr_check_entry(const zr_entry *e, const zr_limits *lim, zerr *err) {
+  if (entry_name_ok(e, err) != 0 || entry_readable(e, err) != 0 ||
+      entry_kind_ok(e, lim, err) != 0)
+    return -1;
+  return 0;
+}
+
 int zr_check_names(zr_archive *a, const zr_limits *lim, zerr *err) {
   const char **names = NULL;
   size_t *lens = NULL, i, x, y, nfiles = 0;
   nref *files = NULL;
   char nb[NAMEBUF], nb2[NAMEBUF];
   int dup, rc = -1;
-  for (i = 0; i < a->n; i++)
-    if (zr_check_entry(&a->e[i], lim, err) != 0)
-      return -1;
+  for (i = 0; i < a->n; i++) {
+    const zr_entry *e = &a->e[i];
+    if (lim->unsafe == NULL) {
+      if (zr_check_entry(e, lim, err) != 0)
+        return -1;
+    } else if (entry_readable(e, err) != 0) {
+      return -1; /* what cannot be read cannot be checked: never only reported */
+    } else if (entry_name_ok(e, err) != 0 || entry_kind_ok(e, lim, err) != 0) {
+      unsafe_entry(lim, err);
+    }
+  }
   names = malloc((a->n ? a->n : 1) * sizeof *names);
   lens = malloc((a->n ? a->n : 1) * sizeof *lens);
   files = malloc((a->n ? a->n : 1) * sizeof *files);
@@ -400,7 +439,8 @@ int zr_check_names(zr_archive *a, const zr_limits *lim, zerr *err) {
     zerr_set(err, "UNSAFE_ARCHIVE",
              dup == 1 ? "entry '%s' appears twice%.0s" : "entries '%s' and '%s' differ only by case",
              zr_shown(&a->e[x], nb, sizeof nb), zr_shown(&a->e[y], nb2, sizeof nb2));
-    goto done;
+    if (unsafe_entry(lim, err) != 0)
+      goto done;
   }
   /* nothing may live under a file or a symlink: "a" then "a/b" */
   qsort(files, nfiles, sizeof *files, cmp_nref);
@@ -416,10 +456,13 @@ int zr_check_names(zr_archive *a, const zr_limits *lim, zerr *err) {
       if (bsearch(&key, files, nfiles, sizeof *files, cmp_nref)) {
         zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s' lies under the file or symlink '%.*s'",
                  zr_shown(e, nb, sizeof nb), (int)k, e->name);
-        goto done;
+        if (unsafe_entry(lim, err) != 0)
+          goto done;
+        goto checked; /* kept: one is enough */
       }
     }
   }
+checked:
   rc = 0;
 done:
   free(names);
@@ -507,10 +550,138 @@ int zr_check(zr_archive *a, const zr_limits *lim, zerr *err) {
   return 0;
 }
 
+/* The CRC and sizes an entry's local header gives, read as the streaming extractor reads
+ * them (zip64 values when the extra field has both), and whether it has a zip64 field
+ * (its data descriptor then holds 64-bit sizes). */
+typedef struct local_info {
+  uint16_t flags;
+  uint32_t crc;
+  uint64_t csize, usize;
+  int zip64;
+} local_info;
+
+static int read_local(zr_archive *a, const zr_entry *e, local_info *li, zerr *err) {
+  unsigned char h[ZF_LOCAL_FIXED], *x;
+  size_t nl, xl, p = 0;
+  char nb[NAMEBUF];
+  if (io_read(a, h, ZF_LOCAL_FIXED, e->offset) != 0)
+    goto trunc;
+  li->flags = zf_get16(h + 6);
+  li->crc = zf_get32(h + 14);
+  li->csize = zf_get32(h + 18);
+  li->usize = zf_get32(h + 22);
+  li->zip64 = 0;
+  nl = zf_get16(h + 26);
+  xl = zf_get16(h + 28);
+  if (xl == 0)
+    return 0;
+  x = malloc(xl);
+  if (x == NULL) {
+    zerr_set(err, "NOMEM", "out of memory");
+    return -1;
+  }
+  if (io_read(a, x, xl, e->offset + ZF_LOCAL_FIXED + nl) != 0) {
+    free(x);
+    goto trunc;
+  }
+  while (p + 4 <= xl) {
+    size_t id = zf_get16(x + p), len = zf_get16(x + p + 2);
+    if (p + 4 + len > xl)
+      break;
+    if (id == 0x0001) {
+      li->zip64 = 1;
+      if (len >= 16 && (li->usize == ZF_MAX32 || li->csize == ZF_MAX32)) {
+        li->usize = zf_get64(x + p + 4);
+        li->csize = zf_get64(x + p + 12);
+      }
+    }
+    p += 4 + len;
+  }
+  free(x);
+  return 0;
+trunc:
+  zerr_set(err, "INTEGRITY", "entry '%s': the archive is truncated", zr_shown(e, nb, sizeof nb));
+  return -1;
+}
+
+int zr_check_stream(zr_archive *a, zerr *err) {
+  size_t *idx = by_offset(a), i;
+  uint64_t at = 0; /* where the next record must start */
+  char nb[NAMEBUF];
+  int rc = -1;
+  if (idx == NULL) {
+    zerr_set(err, "NOMEM", "out of memory");
+    return -1;
+  }
+  for (i = 0; i < a->n; i++) {
+    const zr_entry *e = &a->e[idx[i]];
+    local_info li;
+    if (e->offset != at) {
+      zerr_set(err, "INTEGRITY", "unexpected bytes at offset %llu, before entry '%s': not a "
+               "zip entry", (unsigned long long)at, zr_shown(e, nb, sizeof nb));
+      goto done;
+    }
+    if (read_local(a, e, &li, err) != 0)
+      goto done;
+    if (e->method == ZF_STORE && (li.flags & FLAG_DESCRIPTOR) && li.csize == 0 && li.usize == 0) {
+      rc = 0; /* read from the file, not front to back */
+      goto done;
+    }
+    at = e->data_offset + e->csize;
+    /* stored data are as long as the local header says; deflated data with a
+     * descriptor end where the stream ends, which zr_read_entry ties to e->csize */
+    if ((!(li.flags & FLAG_DESCRIPTOR) || e->method == ZF_STORE) &&
+        (li.csize != e->csize || li.usize != (e->method == ZF_STORE ? e->csize : e->usize) ||
+         (!(li.flags & FLAG_DESCRIPTOR) && li.crc != e->crc))) {
+      zerr_set(err, "INTEGRITY", "entry '%s': its local header gives other sizes or CRC than "
+               "the central directory", zr_shown(e, nb, sizeof nb));
+      goto done;
+    }
+    if (li.flags & FLAG_DESCRIPTOR) {
+      unsigned char d[4 + 20];
+      size_t body = li.zip64 ? 20 : 12, skip = 0;
+      int found = io_read(a, d, 4, at) == 0;
+      if (found) { /* the signature is optional */
+        skip = zf_get32(d) == ZF_SIG_DESCRIPTOR ? 4 : 0;
+        found = io_read(a, d, skip + body, at) == 0;
+      }
+      if (!found) {
+        zerr_set(err, "INTEGRITY", "entry '%s': its data descriptor is missing or truncated",
+                 zr_shown(e, nb, sizeof nb));
+        goto done;
+      }
+      if (zf_get32(d + skip) != e->crc ||
+          (li.zip64 ? zf_get64(d + skip + 4) : zf_get32(d + skip + 4)) != e->csize ||
+          (li.zip64 ? zf_get64(d + skip + 12) : zf_get32(d + skip + 8)) != e->usize) {
+        zerr_set(err, "INTEGRITY", "entry '%s': its data descriptor gives other sizes or CRC "
+                 "than the central directory", zr_shown(e, nb, sizeof nb));
+        goto done;
+      }
+      at += skip + body;
+    }
+  }
+  if (a->cd_offset != at) {
+    zerr_set(err, "INTEGRITY", "unexpected bytes at offset %llu, before the central directory",
+             (unsigned long long)at);
+    goto done;
+  }
+  if (a->end != a->io.size) {
+    zerr_set(err, "INTEGRITY", "%llu bytes follow the end of central directory record",
+             (unsigned long long)(a->io.size - a->end));
+    goto done;
+  }
+  rc = 0;
+done:
+  free(idx);
+  return rc;
+}
+
 /* ---- entry data ------------------------------------------------------------------- */
 
-static int produced(zr_archive *a, const zr_entry *e, uint64_t written, const zr_limits *lim,
-                    zr_progress *pr, size_t n, zerr *err) {
+/* n more bytes of entry e produced, written of it so far, after reading the archive up
+ * to offset at. */
+static int produced(zr_archive *a, const zr_entry *e, uint64_t written, uint64_t at,
+                    const zr_limits *lim, zr_progress *pr, size_t n, zerr *err) {
   char nb[NAMEBUF];
   if (written > e->usize) {
     zerr_set(err, "INTEGRITY", "entry '%s' holds more bytes than the %llu it declares",
@@ -523,7 +694,7 @@ static int produced(zr_archive *a, const zr_entry *e, uint64_t written, const zr
              zr_shown(e, nb, sizeof nb), (unsigned long long)lim->max_size);
     return -1;
   }
-  if (lim->max_ratio && pr->written / lim->max_ratio > a->io.size) {
+  if (lim->max_ratio && pr->written / lim->max_ratio > (lim->ratio_so_far ? at : a->io.size)) {
     zerr_set(err, "UNSAFE_ARCHIVE",
              "extracting '%s' expands the archive more than %llu times",
              zr_shown(e, nb, sizeof nb), (unsigned long long)lim->max_ratio);
@@ -576,7 +747,7 @@ int zr_read_entry(zr_archive *a, size_t i, zr_sink sink, void *ud, const zr_limi
     pos += n;
     if (e->method == ZF_STORE) {
       written += n;
-      if (produced(a, e, written, lim, pr, n, err) != 0)
+      if (produced(a, e, written, e->data_offset + pos, lim, pr, n, err) != 0)
         goto done;
       crc = zcrc32((uint32_t)crc, in, n);
       if (sink(ud, in, n, err) != 0)
@@ -599,7 +770,7 @@ int zr_read_entry(zr_archive *a, size_t i, zr_sink sink, void *ud, const zr_limi
       k = CHUNK - z.avail_out;
       if (k > 0) {
         written += k;
-        if (produced(a, e, written, lim, pr, k, err) != 0)
+        if (produced(a, e, written, e->data_offset + pos - z.avail_in, lim, pr, k, err) != 0)
           goto done;
         crc = zcrc32((uint32_t)crc, out, k);
         if (sink(ud, out, k, err) != 0)
@@ -642,6 +813,22 @@ done:
   return rc;
 }
 
+typedef struct mem_sink {
+  char buf[SYMLINK_MAX + 1];
+  size_t len;
+} mem_sink;
+
+static int memory_sink(void *ud, const unsigned char *p, size_t n, zerr *err) {
+  mem_sink *m = ud;
+  if (n > SYMLINK_MAX - m->len) {
+    zerr_set(err, "UNSAFE_ARCHIVE", "symlink target too long");
+    return -1;
+  }
+  memcpy(m->buf + m->len, p, n);
+  m->len += n;
+  return 0;
+}
+
 static int null_sink(void *ud, const unsigned char *p, size_t n, zerr *err) {
   (void)ud;
   (void)p;
@@ -663,8 +850,24 @@ int zr_verify(zr_archive *a, const zr_limits *lim, const zhooks *hooks, uint64_t
   pr.hooks = hooks;
   for (i = 0; i < a->n; i++)
     pr.total += a->e[i].usize;
-  for (i = 0; i < a->n && rc == 0; i++)
-    rc = zr_read_entry(a, idx[i], null_sink, NULL, lim, &pr, err);
+  for (i = 0; i < a->n && rc == 0; i++) {
+    const zr_entry *e = &a->e[idx[i]];
+    mem_sink m;
+    char nb[NAMEBUF];
+    /* a symlink refused or malformed was already refused or reported by zr_check */
+    if (!(lim->symlinks_inside && e->is_symlink && !e->is_dir && e->usize > 0 &&
+          e->usize <= SYMLINK_MAX)) {
+      rc = zr_read_entry(a, idx[i], null_sink, NULL, lim, &pr, err);
+      continue;
+    }
+    m.len = 0;
+    rc = zr_read_entry(a, idx[i], memory_sink, &m, lim, &pr, err);
+    if (rc == 0 && !zr_symlink_ok(a, e, m.buf, m.len)) {
+      zerr_set(err, "UNSAFE_ARCHIVE", "symlink '%s' points outside the target or through "
+               "another symlink", zr_shown(e, nb, sizeof nb));
+      rc = unsafe_entry(lim, err);
+    }
+  }
   free(idx);
   *bytes = pr.written;
   return rc;
@@ -700,22 +903,6 @@ static int write_sink(void *ud, const unsigned char *p, size_t n, zerr *err) {
     p += w;
     n -= (size_t)w;
   }
-  return 0;
-}
-
-typedef struct mem_sink {
-  char buf[SYMLINK_MAX + 1];
-  size_t len;
-} mem_sink;
-
-static int memory_sink(void *ud, const unsigned char *p, size_t n, zerr *err) {
-  mem_sink *m = ud;
-  if (n > SYMLINK_MAX - m->len) {
-    zerr_set(err, "UNSAFE_ARCHIVE", "symlink target too long");
-    return -1;
-  }
-  memcpy(m->buf + m->len, p, n);
-  m->len += n;
   return 0;
 }
 

@@ -37,6 +37,7 @@ typedef struct zr_archive {
   zr_entry *e;
   size_t n;
   uint64_t cd_offset, cd_size;
+  uint64_t end; /* where the end of central directory record, with its comment, ends */
 } zr_archive;
 
 /* Parses the end records and the central directory. Failures: INTEGRITY (not a zip,
@@ -49,6 +50,14 @@ typedef struct zr_limits {
   uint64_t max_size;  /* total bytes written; 0 = unlimited */
   uint64_t max_ratio; /* bytes written / archive size; 0 = unlimited */
   int symlinks_inside;
+  /* max_ratio counts the bytes written against the archive bytes read so far (up to the
+   * compressed data consumed), as the streaming extractor does, not the archive size */
+  int ratio_so_far;
+  /* When set, what only extraction refuses (names, duplicates, entries under a file or
+   * symlink, symlinks and their targets, malformed directory and symlink entries) is not
+   * a failure: the first such message is kept here (code UNSAFE_ARCHIVE) and the checks
+   * go on. Damage, encryption, unknown methods, overlaps and the limits still fail. */
+  zerr *unsafe;
 } zr_limits;
 
 /* Every check that needs no entry data: names, duplicates (also by case), entries under
@@ -56,6 +65,14 @@ typedef struct zr_limits {
  * against the central directory, overlapping data, declared total over max_size.
  * Fills data_offset. */
 int zr_check(zr_archive *a, const zr_limits *lim, zerr *err);
+
+/* After zr_check: what the streaming extractor needs besides, reading the archive front
+ * to back. Entries lie back to back from byte 0 and the central directory right after
+ * them; local headers (or data descriptors) give the central directory's CRC and sizes;
+ * nothing follows the end record. INTEGRITY otherwise. Checks stop at the first stored
+ * entry whose sizes follow its data: such an archive is downloaded before extraction and
+ * read from the file, where these do not matter. */
+int zr_check_stream(zr_archive *a, zerr *err);
 
 /* Receives entry data; nonzero stops the read with err set by the sink. */
 typedef int (*zr_sink)(void *ud, const unsigned char *p, size_t n, zerr *err);
@@ -74,7 +91,8 @@ int zr_read_entry(zr_archive *a, size_t i, zr_sink sink, void *ud, const zr_limi
                   zr_progress *pr, zerr *err);
 
 /* Reads every entry of an open archive (after zr_check) without writing anything,
- * checking sizes and CRCs. *bytes gets the total uncompressed size. */
+ * checking sizes and CRCs and, when lim->symlinks_inside, symlink targets as extraction
+ * does. *bytes gets the total uncompressed size. */
 int zr_verify(zr_archive *a, const zr_limits *lim, const zhooks *hooks, uint64_t *bytes,
               zerr *err);
 
@@ -106,7 +124,7 @@ const char *zr_shown(const zr_entry *e, char *buf, size_t len);
 int zr_check_entry(const zr_entry *e, const zr_limits *lim, zerr *err);
 
 /* zr_check_entry for every entry, then duplicates (also by case) and entries under a
- * file or symlink. */
+ * file or symlink (with lim->unsafe, the first unsafe entry is kept there instead). */
 int zr_check_names(zr_archive *a, const zr_limits *lim, zerr *err);
 
 /* Whether symlink e of a (target t of tlen bytes) stays inside without passing through

@@ -123,10 +123,36 @@ function Stream:close() end
 ---@return skafos.Error|nil err
 function zip.list(path) end
 
----Makes every check zip.extract makes and reads all data (sizes, CRCs) without writing.
+---@class skafos.zip.VerifyOptions
+---@field max_size? integer   bytes in total (default: unlimited)
+---@field max_ratio? number   bytes produced / archive bytes read so far, counted as zip.extractor
+---                           counts it (default: unlimited; zip.extractor's default is 1000)
+---@field symlinks? "refuse"|"inside"  default "refuse"; "inside" allows links whose target stays
+---                           inside, checked as extraction checks them
+---@field names? "refuse"|"report"  default "refuse"; "report": what only extraction refuses (unsafe
+---                           or duplicate names, entries under a file, symlinks and their targets,
+---                           directory entries with data) goes into result.unsafe instead of failing
+---@field stream? boolean     also refuse what zip.extractor refuses reading the archive front to
+---                           back: bytes before, between or after the records, local headers or data
+---                           descriptors that disagree with the central directory (not checked for
+---                           an archive with a stored entry whose size follows its data, which is
+---                           downloaded and read from the file)
+---@field progress? fun(done: integer, total: integer)
+
+---@class skafos.zip.Verified
+---@field entries integer
+---@field bytes integer       uncompressed
+---@field unsafe? string      names = "report" only: the first thing extraction would refuse, as the
+---                           message zip.extract would give (e.g. "entry '../x': '..' component in name")
+
+---Makes the checks zip.extract makes with the same options and reads all data (sizes, CRCs)
+---without writing. Fails with INTEGRITY for damage (CRC, sizes, truncation, structure) and
+---UNSAFE_ARCHIVE for what extraction refuses (names, duplicates, symlinks, overlaps,
+---encryption, methods, limits); with names = "report" the archive passes despite the
+---names, symlinks and directory forms extraction refuses, reported in result.unsafe.
 ---@param path string
----@param opts? {progress?: fun(done: integer, total: integer)}
----@return {entries: integer, bytes: integer}|nil result
+---@param opts? skafos.zip.VerifyOptions
+---@return skafos.zip.Verified|nil result
 ---@return skafos.Error|nil err
 function zip.verify(path, opts) end
 

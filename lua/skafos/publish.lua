@@ -13,6 +13,10 @@ local M = {}
 
 M.MAX_ARCHIVE = 5 * 1024 * 1024 * 1024 -- one presigned PUT takes at most 5 GiB
 M.MAX_DESCRIPTION = 255
+-- A zip sent as it is must pass what `fetch --unzip` checks before it extracts: the
+-- extractor's defaults (expansion ratio 1000, no symlinks, safe and distinct names, every
+-- CRC and size), read front to back as the download is.
+M.AS_IS_CHECKS = { max_ratio = 1000, symlinks = "refuse", names = "refuse", stream = true }
 
 local fail = errors.fail
 
@@ -59,8 +63,25 @@ local function parse_level(level)
   return nil
 end
 
----Checks the inputs and builds the plan; makes no request.
----@param opts table {files, description, level}
+-- Refuses a zip to be sent as it is when `fetch --unzip` would refuse it, with the
+-- verifier's code (INTEGRITY or UNSAFE_ARCHIVE: exit 7) and its message, which names the
+-- entry.
+local function check_as_is(entry, progress)
+  local reporter = progress and progress("check")
+  local checks = {}
+  for k, v in pairs(M.AS_IS_CHECKS) do checks[k] = v end
+  checks.progress = reporter and function(done, total) reporter:update(done, total) end
+  local ok, err = zip.verify(entry.src, checks)
+  if reporter then reporter:finish() end
+  if ok then return true end
+  if err.code == "INTERRUPTED" then return nil, err end
+  return fail(err.code or "INTEGRITY", ("%s cannot be published as it is: %s; nothing was sent (fix the "
+    .. "archive, or publish the files it holds instead)"):format(entry.src, tostring(err.message)))
+end
+
+---Checks the inputs and builds the plan (a zip sent as it is is read through and checked
+---as `fetch --unzip` would check it); makes no request.
+---@param opts table {files, description, level, progress}
 ---@param s table resolved settings
 ---@param hooks table
 ---@return table|nil plan, table|nil err
@@ -124,7 +145,8 @@ function M.plan(opts, s, hooks)
     plan.input_bytes = plan.input_bytes + entry.bytes
     plan.files = plan.files + entry.files
   end
-  -- a single input that already is a zip goes as it is
+  -- a single input that already is a zip goes as it is (a file zip.list cannot read is
+  -- not one, and is zipped like any other file)
   if #plan.entries == 1 and plan.entries[1].type == "file" and plan.entries[1].src:lower():match("%.zip$") then
     local listing = zip.list(plan.entries[1].src)
     if listing then plan.as_is = true end
@@ -135,6 +157,10 @@ function M.plan(opts, s, hooks)
   end
   if (plan.as_is or all_stored) and plan.input_bytes > M.MAX_ARCHIVE then
     return fail("USAGE", ("the archive would be %d bytes; one upload takes at most 5 GiB"):format(plan.input_bytes))
+  end
+  if plan.as_is then
+    local ok, err = check_as_is(plan.entries[1], opts.progress)
+    if not ok then return nil, err end
   end
   return plan
 end

@@ -1,6 +1,7 @@
 -- skafos.zip: archives that Info-ZIP, Python and minizip read back byte for byte, the
--- same bytes for the same inputs, streams equal to stored archives, and extraction that
--- refuses every case of the hostile corpus without touching anything outside the target.
+-- same bytes for the same inputs, streams equal to stored archives, extraction that
+-- refuses every case of the hostile corpus without touching anything outside the target,
+-- and verification that refuses (or reports) what extraction would.
 local zip = require("skafos.zip")
 local proc = require("proc")
 local fs = require("skafos.fs")
@@ -53,6 +54,19 @@ with zipfile.ZipFile(sys.argv[1]) as z:
         data = z.read(i)
         assert len(data) == i.file_size
         print(i.filename, i.file_size, oct(i.external_attr >> 16))
+]]
+
+-- A writer that cannot seek, so Python's zipfile puts sizes after the data.
+local PY_UNSEEKABLE = [[
+import io, sys, zipfile
+class Pipe(io.RawIOBase):
+    def __init__(self, f): self.f = f
+    def writable(self): return True
+    def write(self, b): return self.f.write(b)
+method = zipfile.ZIP_STORED if sys.argv[2] == "store" else zipfile.ZIP_DEFLATED
+with open(sys.argv[1], "wb") as f, zipfile.ZipFile(Pipe(f), "w", method) as z:
+    z.writestr("a/b.txt", "hello " * 5000)
+    z.writestr("c.bin", bytes(range(256)) * 40)
 ]]
 
 describe("skafos.zip", function()
@@ -346,6 +360,201 @@ with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED) as z:
     end)
   end)
 
+  describe("verify", function()
+    -- Python's zipfile writes the entries given as {name, data[, "symlink"]}.
+    local PY_WRITE = [[
+import json, sys, zipfile
+with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED) as z:
+    for e in json.loads(sys.argv[2]):
+        i = zipfile.ZipInfo(e[0])
+        if len(e) > 2:
+            i.create_system = 3
+            i.external_attr = 0o120777 << 16
+        z.writestr(i, e[1])
+]]
+
+    local function pyzip(name, entries)
+      local path = tmp .. "/" .. name
+      local code, out = python(PY_WRITE, path, cjson.encode(entries))
+      assert.are.equal(0, code, out)
+      return path
+    end
+
+    local function corpus()
+      local dir = tmp .. "/corpus"
+      local code, out = sh("python3 " .. q(SOURCE .. "/tests/zip/make_hostile.py") .. " " .. q(dir))
+      assert.are.equal(0, code, out)
+      return dir
+    end
+
+    -- zip.extract's checks with the extractor's expansion limit, read as zip.extractor reads
+    local function as_extraction(opts)
+      local o = { max_ratio = 1000, stream = true }
+      for k, v in pairs(opts or {}) do o[k] = v end
+      return o
+    end
+
+    it("refuses every hostile archive with the code extraction gives", function()
+      local dir = corpus()
+      local cases = cjson.decode(slurp(dir .. "/manifest.json"))
+      assert.is_true(#cases >= 25)
+      for _, c in ipairs(cases) do
+        local ok, err = zip.verify(c.file, as_extraction(c.opts))
+        assert.is_nil(ok, c.name .. " passed")
+        assert.are.equal(c.code, err.code, c.name .. ": " .. tostring(err))
+      end
+    end)
+
+    it("with names = \"report\" keeps an archive whose only fault is what extraction refuses", function()
+      local dir = corpus()
+      local reported = {}
+      for _, c in ipairs(cjson.decode(slurp(dir .. "/manifest.json"))) do
+        local _, refused = zip.verify(c.file, as_extraction(c.opts))
+        local o = as_extraction(c.opts)
+        o.names = "report"
+        local r, err = zip.verify(c.file, o)
+        if r then
+          -- the message extraction would have refused it with
+          assert.are.equal(refused.message, r.unsafe, c.name)
+          reported[c.name] = true
+        else
+          assert.are.same({ refused.code, refused.message }, { err.code, err.message }, c.name)
+        end
+      end
+      for _, name in ipairs({ "dotdot", "absolute", "nul_in_name", "duplicate", "case_duplicate",
+        "file_then_child", "symlink_default", "symlink_outside", "dir_with_data" }) do
+        assert.is_true(reported[name], name .. " was not reported")
+      end
+      -- damage, what cannot be read, overlaps and the limits still fail
+      for _, name in ipairs({ "crc_mismatch", "more_than_declared", "truncated", "encrypted",
+        "overlap_same_header", "local_name_differs", "max_ratio", "bomb_default_ratio" }) do
+        assert.is_nil(reported[name], name .. " was only reported")
+      end
+      local ok, err = zip.verify(dir .. "/crc_mismatch.zip", { names = "report" })
+      assert.is_nil(ok)
+      assert.are.same({ "INTEGRITY", "entry 'a.txt': CRC mismatch" }, { err.code, err.message })
+    end)
+
+    it("reports a '../' name but refuses it by default, and still refuses a bad CRC beside it", function()
+      local evil = pyzip("evil.zip", { { "../x.txt", "escape" }, { "ok.txt", "payload-one" } })
+      local ok, err = zip.verify(evil)
+      assert.is_nil(ok)
+      assert.are.same({ "UNSAFE_ARCHIVE", "entry '../x.txt': '..' component in name" }, { err.code, err.message })
+      local r = assert(zip.verify(evil, { names = "report" }))
+      assert.are.same({ 2, 17, "entry '../x.txt': '..' component in name" }, { r.entries, r.bytes, r.unsafe })
+      assert.is_nil(assert(zip.verify(pyzip("fine.zip", { { "ok.txt", "fine" } }), { names = "report" })).unsafe)
+      -- the same archive with one byte of ok.txt changed (stored, so the bytes are there)
+      local code, out = python([[
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1], "w") as z:
+    z.writestr("../x.txt", "escape")
+    z.writestr("ok.txt", "payload-one")
+]], tmp .. "/stored.zip")
+      assert.are.equal(0, code, out)
+      local data = slurp(tmp .. "/stored.zip")
+      spit(tmp .. "/damaged.zip", (data:gsub("payload%-one", "payload-onE", 1)))
+      ok, err = zip.verify(tmp .. "/damaged.zip", { names = "report" })
+      assert.is_nil(ok)
+      assert.are.same({ "INTEGRITY", "entry 'ok.txt': CRC mismatch" }, { err.code, err.message })
+    end)
+
+    it("refuses symlinks by default and, when inside, checks their targets as extraction does", function()
+      local inside = pyzip("in.zip", { { "data/real.txt", "real" }, { "data/alias.txt", "real.txt", "symlink" } })
+      local outside = pyzip("out.zip", { { "data/real.txt", "real" }, { "data/alias.txt", "../../x", "symlink" } })
+      local ok, err = zip.verify(inside)
+      assert.is_nil(ok)
+      assert.are.same({ "UNSAFE_ARCHIVE", "entry 'data/alias.txt' is a symlink" }, { err.code, err.message })
+      assert.are.equal("UNSAFE_ARCHIVE", select(2, zip.verify(inside, { symlinks = "refuse" })).code)
+      assert.are.equal(2, assert(zip.verify(inside, { symlinks = "inside" })).entries)
+      ok, err = zip.verify(outside, { symlinks = "inside" })
+      assert.is_nil(ok)
+      assert.are.same({ "UNSAFE_ARCHIVE",
+        "symlink 'data/alias.txt' points outside the target or through another symlink" }, { err.code, err.message })
+      -- extraction agrees
+      assert.are.equal("UNSAFE_ARCHIVE", select(2, zip.extract(outside, tmp .. "/x", { symlinks = "inside" })).code)
+      local r = assert(zip.verify(outside, { symlinks = "inside", names = "report" }))
+      assert.are.equal(err.message, r.unsafe)
+      r = assert(zip.verify(inside, { names = "report" }))
+      assert.are.equal("entry 'data/alias.txt' is a symlink", r.unsafe)
+    end)
+
+    it("has no expansion limit unless given one, counted on the bytes read so far as the extractor does", function()
+      local bomb = corpus() .. "/bomb_default_ratio.zip"
+      assert.are.equal(64 << 20, assert(zip.verify(bomb)).bytes)
+      local ok, err = zip.verify(bomb, { max_ratio = 1000 })
+      assert.is_nil(ok)
+      assert.are.same({ "UNSAFE_ARCHIVE", "extracting 'z0.bin' expands the archive more than 1000 times" },
+        { err.code, err.message })
+      -- 8 MiB of zeros first, then incompressible bytes: over 500 times what was read up
+      -- to the zeros, under 500 times the whole archive
+      spit(tmp .. "/noise.bin", noise(100000))
+      local code, out = python([[
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1], "w") as z:
+    z.writestr("a-zeros.bin", bytes(8 << 20), compress_type=zipfile.ZIP_DEFLATED)
+    z.write(sys.argv[2], "b-noise.bin")
+]], tmp .. "/front.zip", tmp .. "/noise.bin")
+      assert.are.equal(0, code, out)
+      assert(zip.extract(tmp .. "/front.zip", tmp .. "/whole", { max_ratio = 500 }))
+      local data = slurp(tmp .. "/front.zip")
+      local ex = assert(zip.extractor(tmp .. "/streamed", { max_ratio = 500 }))
+      local _, xerr = ex:write(data)
+      ex:abort()
+      assert.are.equal("UNSAFE_ARCHIVE", xerr.code)
+      ok, err = zip.verify(tmp .. "/front.zip", { max_ratio = 500 })
+      assert.is_nil(ok)
+      assert.are.same({ "UNSAFE_ARCHIVE", "extracting 'a-zeros.bin' expands the archive more than 500 times" },
+        { err.code, err.message })
+    end)
+
+    it("refuses a total over max_size", function()
+      local path = pyzip("big.zip", { { "a.bin", ("x"):rep(5000) } })
+      assert(zip.verify(path, { max_size = 5000 }))
+      local ok, err = zip.verify(path, { max_size = 4999 })
+      assert.is_nil(ok)
+      assert.are.equal("UNSAFE_ARCHIVE", err.code)
+    end)
+
+    it("with stream = true refuses what only the extractor, reading front to back, refuses", function()
+      local dir = corpus()
+      local cases = cjson.decode(slurp(dir .. "/stream_manifest.json"))
+      assert.is_true(#cases >= 5)
+      for _, c in ipairs(cases) do
+        assert(zip.extract(c.file, tmp .. "/" .. c.name), c.name)
+        assert(zip.verify(c.file), c.name)
+        local ok, err = zip.verify(c.file, { stream = true })
+        assert.is_nil(ok, c.name .. " passed")
+        assert.are.equal(c.code, err.code, c.name .. ": " .. tostring(err))
+        local ex = assert(zip.extractor(tmp .. "/s-" .. c.name))
+        local wrote, xerr = ex:write(slurp(c.file))
+        if wrote then wrote, xerr = ex:finish() end
+        ex:abort()
+        assert.is_nil(wrote, c.name .. " was extracted")
+        assert.are.equal(c.code, xerr.code, c.name)
+      end
+      -- archives from common writers pass, also with sizes after the data; a stored entry
+      -- whose size follows its data is extracted from the file, so only the file's rules apply
+      spit(tmp .. "/t.txt", text(200000))
+      assert(zip.create(tmp .. "/ours.zip", { tmp .. "/t.txt" }))
+      assert.are.equal(0, (sh("cd " .. q(tmp) .. " && zip -q izip.zip t.txt && zip -q - t.txt > pipe.zip")))
+      assert.are.equal(0, (python(PY_UNSEEKABLE, tmp .. "/desc.zip", "deflate")))
+      assert.are.equal(0, (python(PY_UNSEEKABLE, tmp .. "/desc0.zip", "store")))
+      for _, name in ipairs({ "ours.zip", "izip.zip", "pipe.zip", "desc.zip", "desc0.zip" }) do
+        assert(zip.verify(tmp .. "/" .. name, as_extraction()), name)
+      end
+      spit(tmp .. "/desc0-tail.zip", slurp(tmp .. "/desc0.zip") .. "tail")
+      assert(zip.verify(tmp .. "/desc0-tail.zip", { stream = true }))
+    end)
+
+    it("raises on bad options", function()
+      local path = pyzip("a.zip", { { "a.txt", "a" } })
+      assert.has_error(function() zip.verify(path, { names = "ignore" }) end,
+        'bad option names (expected "refuse" or "report")')
+      assert.has_error(function() zip.verify(path, { symlinks = "all" }) end)
+      assert.has_error(function() zip.verify(path, { max_ratio = -1 }) end)
+    end)
+  end)
+
   describe("extract", function()
     it("refuses every hostile archive with the right code, touching nothing outside", function()
       local corpus = tmp .. "/corpus"
@@ -431,19 +640,6 @@ with zipfile.ZipFile(sys.argv[1], "w") as z:
       end
       return ex:finish()
     end
-
-    -- A writer that cannot seek, so Python's zipfile puts sizes after the data.
-    local PY_UNSEEKABLE = [[
-import io, sys, zipfile
-class Pipe(io.RawIOBase):
-    def __init__(self, f): self.f = f
-    def writable(self): return True
-    def write(self, b): return self.f.write(b)
-method = zipfile.ZIP_STORED if sys.argv[2] == "store" else zipfile.ZIP_DEFLATED
-with open(sys.argv[1], "wb") as f, zipfile.ZipFile(Pipe(f), "w", method) as z:
-    z.writestr("a/b.txt", "hello " * 5000)
-    z.writestr("c.bin", bytes(range(256)) * 40)
-]]
 
     it("round-trips archives from our writer, Info-ZIP and Python fed in random chunks", function()
       math.randomseed(42)

@@ -6,7 +6,9 @@ Writes OUTDIR/<case>.zip for every case and OUTDIR/manifest.json, a list of
 {"name", "file", "code", "opts", "why"}: extracting the file with opts into a fresh
 target must fail with err.code == code. Every path-escape case aims at the file
 "sentinel.txt" placed next to the target directory, so a test can tell an escape by
-that file's content. Only the standard library is used; the archives are built field by
+that file's content. OUTDIR/stream/<case>.zip and OUTDIR/stream_manifest.json, in the
+same form, hold archives that zip.extract reads from the file but that the streaming
+extractor, reading front to back, must refuse with code. Only the standard library is used; the archives are built field by
 field because well-behaved writers refuse to produce most of them.
 """
 import json
@@ -42,9 +44,17 @@ class Entry:
 
 
 def local_record(e):
+    """The local header (its CRC and sizes may be overridden by local_crc, local_csize,
+    local_usize), the data and, when e.descriptor is (crc, csize, usize), a data
+    descriptor; junk bytes in e.before come first."""
     lname = e.local_name if e.local_name is not None else e.name
-    return struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, e.flags, e.method, 0, 0x21,
-                       e.crc & 0xFFFFFFFF, e.csize, e.usize, len(lname), 0) + lname + e.payload
+    crc, csize, usize = (getattr(e, "local_" + k, v)
+                         for k, v in (("crc", e.crc), ("csize", e.csize), ("usize", e.usize)))
+    out = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, e.flags, e.method, 0, 0x21,
+                      crc & 0xFFFFFFFF, csize, usize, len(lname), 0) + lname + e.payload
+    if getattr(e, "descriptor", None):
+        out += struct.pack("<IIII", 0x08074B50, *e.descriptor)
+    return getattr(e, "before", b"") + out
 
 
 def build(entries, fix=None):
@@ -53,10 +63,11 @@ def build(entries, fix=None):
     out = bytearray()
     offsets = []
     for e in entries:
-        offsets.append(len(out))
+        offsets.append(len(out) + len(getattr(e, "before", b"")))
         if not getattr(e, "no_local", False):
             out += local_record(e)
-    if fix:
+    out += getattr(fix, "before_cd", b"")
+    if fix and callable(fix):
         offsets = fix(offsets)
     cd_start = len(out)
     for e, off in zip(entries, offsets):
@@ -162,19 +173,54 @@ case("bomb_default_ratio", U, "64 MiB of zeros from a tiny archive",
      build([Entry("z%d.bin" % i, bytes(16 << 20)) for i in range(4)]))
 
 
-def main():
-    out = sys.argv[1]
+# read front to back: what only the streaming extractor sees
+STREAM_CASES = []
+
+
+def stream_case(name, why, data):
+    STREAM_CASES.append({"name": name, "code": I, "why": why, "data": data, "opts": {}})
+
+
+class Gap:
+    """A `fix` for build() that leaves junk between the last entry and the directory."""
+    before_cd = b"junk" * 4
+
+
+stream_case("bytes_after_end", "bytes after the end record",
+            build([Entry("a.txt", big)]) + b"trailing")
+stream_case("gap_between_entries", "junk between two entries",
+            build([Entry("a.txt", big), Entry("b.txt", OK, before=b"junk")]))
+stream_case("gap_before_directory", "junk between the entries and the directory",
+            build([Entry("a.txt", big)], fix=Gap()))
+stream_case("local_crc_differs", "the local header gives another CRC",
+            build([Entry("a.txt", big, local_crc=zlib.crc32(big) ^ 1)]))
+stream_case("local_size_differs", "the local header gives another size",
+            build([Entry("a.txt", OK, method=0, local_csize=2, local_usize=2)]))
+d = Entry("a.txt", big, flags=8)
+stream_case("descriptor_differs", "the data descriptor gives another CRC",
+            build([Entry("a.txt", big, flags=8, local_crc=0, local_csize=0, local_usize=0,
+                         descriptor=(d.crc ^ 1, d.csize, d.usize))]))
+
+
+def write(out, cases, manifest_path):
     os.makedirs(out, exist_ok=True)
     manifest = []
-    for c in CASES:
+    for c in cases:
         path = os.path.join(out, c["name"] + ".zip")
         with open(path, "wb") as f:
             f.write(c["data"])
         manifest.append({"name": c["name"], "file": path, "code": c["code"],
                          "opts": c["opts"], "why": c["why"]})
-    with open(os.path.join(out, "manifest.json"), "w") as f:
+    with open(manifest_path, "w") as f:
         json.dump(manifest, f, indent=1)
-    print(len(manifest))
+    return len(manifest)
+
+
+def main():
+    out = sys.argv[1]
+    n = write(out, CASES, os.path.join(out, "manifest.json"))
+    write(os.path.join(out, "stream"), STREAM_CASES, os.path.join(out, "stream_manifest.json"))
+    print(n)
 
 
 if __name__ == "__main__":
