@@ -278,8 +278,10 @@ function M.fetch(opts)
     got = { bytes = st and st.size or 0 }
   end
 
+  -- an archive kept and not extracted needs only to be intact: names that extraction
+  -- would refuse are reported, not refused (the archive is what was published)
   local verified, verr = extracted, nil
-  if not verified then verified, verr = zip.verify(tmp) end
+  if not verified then verified, verr = zip.verify(tmp, { names = unzip_dir and "refuse" or "report" }) end
   if not verified then
     os.remove(tmp)
     verr.message = ("the downloaded archive was refused: %s (nothing was kept; run fetch again)")
@@ -290,8 +292,11 @@ function M.fetch(opts)
   local result = {
     version = version, path = target, bytes = got.bytes, sha256 = got.sha256, etag = got.etag,
     entries = verified.entries, seconds = 0, org = s.org, app = s.app, model = s.model,
-    resumed = got.resumed,
+    resumed = got.resumed, unsafe = verified.unsafe,
   }
+  if verified.unsafe and opts.on_warning then
+    opts.on_warning(("the archive is intact and kept, but extracting it would be unsafe: %s"):format(verified.unsafe))
+  end
   if unzip_dir then
     if not extracted then
       local xerr

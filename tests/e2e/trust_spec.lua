@@ -158,6 +158,44 @@ describe("trust", function()
     end)
   end)
 
+  describe("archives with names unsafe to extract", function()
+    it("are kept intact by fetch -o with a warning, and refused by --unzip", function()
+      -- uploaded past publish's checks, as another client could, to a model of its own
+      local EMPTY = { SKAFOS_MODEL_NAME = "empty-model" }
+      assert.are.equal("", sh(("cd %s && python3 -c '%s'"):format(q(dir), [[
+import zipfile
+with zipfile.ZipFile("evil.zip", "w") as z:
+    z.writestr("ok.txt", "fine")
+    z.writestr("../escape.txt", "outside")
+]])))
+      local r = skafos({ "publish", "evil.zip" }, EMPTY)
+      assert.are.equal(7, r.code, r.stderr)
+      assert.matches("evil%.zip cannot be published as it is: .*%.%./escape%.txt", r.stderr)
+      proc.write(dir .. "/raw.lua", [[
+local s = assert(require("skafos.config").resolve {})
+local c = require("skafos.api").new(s)
+local v = assert(c:create_version("demo-model.zip"))
+assert(require("skafos.s3").put(v.presigned_url, "evil.zip"))
+print(assert(c:finalize(v.model_version_id, v.filepath)).version)
+]])
+      r = skafos({ "run", "raw.lua" }, EMPTY)
+      assert.are.equal(0, r.code, r.stderr)
+      r = skafos({ "fetch", "-o", "kept.zip", "--json" }, EMPTY)
+      assert.are.equal(0, r.code, r.stderr)
+      assert.matches("warning: the archive is intact and kept, but extracting it would be unsafe: .*%.%./escape",
+        r.stderr)
+      assert.matches("%.%./escape%.txt", proc.json(r.stdout).unsafe)
+      assert.are.equal(proc.read(dir .. "/evil.zip"), proc.read(dir .. "/kept.zip"))
+      r = skafos({ "fetch", "-o", "k2.zip", "--unzip", "out" }, EMPTY)
+      assert.are.equal(7, r.code, r.stderr)
+      assert.is_nil(proc.read(dir .. "/k2.zip"))
+      assert.is_nil(proc.read(dir .. "/escape.txt"))
+      r = skafos({ "fetch", "--unzip", "out" }, EMPTY)
+      assert.are.equal(7, r.code, r.stderr)
+      assert.is_nil(proc.read(dir .. "/escape.txt"))
+    end)
+  end)
+
   describe("two runs on one output", function()
     -- starts both at once and returns their exit codes
     local function race(args)
