@@ -405,6 +405,9 @@ CURLcode transfer_setup(CURL *easy, const transfer_opts *o, const char *user_age
   SET(CURLOPT_NOPROGRESS, 0L);
   SET(CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
   SET(CURLOPT_XFERINFODATA, (void *)o);
+  /* A proxy's "200 Connection Established" is not the answer: the header callbacks would
+   * take it for one (open the output, restart a resumed part) before the real one. */
+  SET(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
   if (o->timeout > 0)
     SET(CURLOPT_TIMEOUT_MS, (long)(o->timeout * 1000.0));
   if (o->connect_timeout > 0)
