@@ -4,11 +4,13 @@
  * another origin. Also http.sleep and http.now for the Lua retry policy.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -86,11 +88,24 @@ static size_t header_cb(char *data, size_t size, size_t nitems, void *ud) {
   }
   if (n <= 2 && (data[0] == '\r' || data[0] == '\n')) {
     if (r->status >= 200 && r->status < 300 && r->out_path) {
-      if (r->out == NULL && (r->out = fopen(r->out_path, "wb")) == NULL) {
-        transfer_stash_set(&r->stash, "WRITE", "cannot open output: %s", strerror(errno));
-        return 0;
+      if (r->out == NULL) {
+        char msg[sizeof r->stash.msg];
+        int unsafe;
+        r->out = transfer_fopen(r->out_path, O_WRONLY | O_CREAT, 0666, "wb", &unsafe, msg,
+                                sizeof msg);
+        if (r->out == NULL) {
+          if (unsafe)
+            transfer_stash_set(&r->stash, "UNSAFE_PATH", "%s", msg);
+          else
+            transfer_stash_set(&r->stash, "WRITE", "cannot open output: %s", strerror(errno));
+          return 0;
+        }
+        if (ftruncate(fileno(r->out), 0) != 0) { /* only once it is known to be ours */
+          transfer_stash_set(&r->stash, "WRITE", "cannot open output: %s", strerror(errno));
+          return 0;
+        }
+        setvbuf(r->out, NULL, _IOFBF, 1 << 20);
       }
-      setvbuf(r->out, NULL, _IOFBF, 1 << 20);
       r->to_file = 1;
     }
     return n;
@@ -416,20 +431,22 @@ static int isredirect(long s) {
   return s == 301 || s == 302 || s == 303 || s == 307 || s == 308;
 }
 
-static FILE *opentrace(lua_State *L, request *r) {
-  int t = field(L, "trace");
-  FILE *f = NULL;
+/* Sets r->topts.trace from opts.trace. Returns 0, or -1 with msg set when the trace file
+ * asked for is at a path skafos will not write through (UNSAFE_PATH). */
+static int opentrace(lua_State *L, request *r, char *msg, size_t msglen) {
+  int t = field(L, "trace"), unsafe = 0;
   if (t == LUA_TSTRING) {
-    r->trace = fopen(lua_tostring(L, -1), "a");
-    if (r->trace == NULL)
+    r->trace = transfer_fopen(lua_tostring(L, -1), O_WRONLY | O_CREAT | O_APPEND, 0666, "a",
+                              &unsafe, msg, msglen);
+    if (r->trace == NULL && !unsafe)
       luaL_error(L, "http.request: cannot open trace file %s", lua_tostring(L, -1));
-    f = r->trace;
+    r->topts.trace = r->trace;
   } else if ((t == LUA_TNIL && skafos_trace_level(L) > 0) ||
              (t == LUA_TBOOLEAN && lua_toboolean(L, -1))) {
-    f = stderr;
+    r->topts.trace = stderr;
   }
   lua_pop(L, 1);
-  return f;
+  return unsafe ? -1 : 0;
 }
 
 static int http_request(lua_State *L) {
@@ -438,8 +455,9 @@ static int http_request(lua_State *L) {
   CURLSH *share;
   CURLcode rc = CURLE_OK;
   const char *url, *body_file, *method;
-  int follow, max_redirects, redirects = 0;
+  int follow, max_redirects, redirects = 0, unsafe_trace;
   double t0 = transfer_now();
+  char msg[600];
 
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
@@ -488,7 +506,7 @@ static int http_request(lua_State *L) {
   r->topts.insecure = field(L, "insecure") != LUA_TNIL && lua_toboolean(L, -1);
   lua_pop(L, 1);
   r->topts.interrupted = skafos_interrupted;
-  r->topts.trace = opentrace(L, r);
+  unsafe_trace = opentrace(L, r, msg, sizeof msg);
   if (field(L, "progress") != LUA_TNIL) {
     luaL_checktype(L, -1, LUA_TFUNCTION);
     r->progress = lua_gettop(L);
@@ -500,13 +518,17 @@ static int http_request(lua_State *L) {
       return luaL_error(L, "http.request: out of memory");
     r->hdrs = n;
   }
+  if (unsafe_trace != 0)
+    return skafos_pusherror(L, "UNSAFE_PATH", msg, 0, 0);
+  /* Refuse a planted output before anything is sent; opening it decides again. */
+  if (r->out_path && transfer_path_check(r->out_path, msg, sizeof msg) != 0)
+    return skafos_pusherror(L, "UNSAFE_PATH", msg, 0, 0);
   if (r->topts.insecure)
     fprintf(stderr, "skafos: warning: TLS certificate verification is disabled for this "
                     "request (insecure = true)\n");
 
   if (body_file) {
     if ((r->in = fopen(body_file, "rb")) == NULL) {
-      char msg[600];
       snprintf(msg, sizeof msg, "cannot open body_file %s: %s", body_file, strerror(errno));
       return skafos_pusherror(L, "READ", msg, 0, 0);
     }

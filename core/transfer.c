@@ -1,7 +1,8 @@
 /*
  * Lua-free plumbing for skafos.http and skafos.s3: the multi-handle driver loop (so
  * progress hooks run between libcurl calls, never inside them), libcurl and HTTP status
- * error codes, secret redaction for traces and messages, and HTTP header parsing.
+ * error codes, secret redaction for traces and messages, files opened without following
+ * what others planted, and HTTP header parsing.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -402,12 +403,12 @@ CURLcode transfer_setup(CURL *easy, const transfer_opts *o, const char *user_age
   SET(CURLOPT_PROTOCOLS_STR, "http,https");
   SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   SET(CURLOPT_FOLLOWLOCATION, 0L);
-  SET(CURLOPT_NOPROGRESS, 0L);
-  SET(CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
-  SET(CURLOPT_XFERINFODATA, (void *)o);
   /* A proxy's "200 Connection Established" is not the answer: the header callbacks would
    * take it for one (open the output, restart a resumed part) before the real one. */
   SET(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+  SET(CURLOPT_NOPROGRESS, 0L);
+  SET(CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
+  SET(CURLOPT_XFERINFODATA, (void *)o);
   if (o->timeout > 0)
     SET(CURLOPT_TIMEOUT_MS, (long)(o->timeout * 1000.0));
   if (o->connect_timeout > 0)
@@ -852,6 +853,98 @@ size_t transfer_redact(const char *in, size_t n, char *out, size_t outlen) {
 #undef EMIT
   out[o] = '\0';
   return o;
+}
+
+/* ---- files skafos writes ---------------------------------------------------------------- */
+
+int transfer_file_check(const char *path, const struct stat *st, char *msg, size_t msglen) {
+  char what[96];
+  if (S_ISREG(st->st_mode) && st->st_uid == geteuid() && st->st_nlink == 1)
+    return 0;
+  if (S_ISLNK(st->st_mode))
+    snprintf(what, sizeof what, "is a symbolic link");
+  else if (S_ISFIFO(st->st_mode))
+    snprintf(what, sizeof what, "is a FIFO (named pipe)");
+  else if (S_ISDIR(st->st_mode))
+    snprintf(what, sizeof what, "is a directory");
+  else if (S_ISCHR(st->st_mode))
+    snprintf(what, sizeof what, "is a character device");
+  else if (S_ISBLK(st->st_mode))
+    snprintf(what, sizeof what, "is a block device");
+  else if (S_ISSOCK(st->st_mode))
+    snprintf(what, sizeof what, "is a socket");
+  else if (!S_ISREG(st->st_mode))
+    snprintf(what, sizeof what, "is not a regular file");
+  else if (st->st_uid != geteuid())
+    snprintf(what, sizeof what, "belongs to another user (uid %lu)", (unsigned long)st->st_uid);
+  else
+    snprintf(what, sizeof what, "has %lu hard links (another name shares its data)",
+             (unsigned long)st->st_nlink);
+  snprintf(msg, msglen, "%s %s; skafos does not write through it: remove it or choose "
+           "another output", path, what);
+  return -1;
+}
+
+int transfer_path_check(const char *path, char *msg, size_t msglen) {
+  struct stat st;
+  if (lstat(path, &st) != 0)
+    return 0;
+  return transfer_file_check(path, &st, msg, msglen);
+}
+
+int transfer_open_file(const char *path, int flags, mode_t mode, int *unsafe, char *msg,
+                       size_t msglen) {
+  struct stat st;
+  int fd, fl, e;
+  *unsafe = 0;
+  /* O_NOFOLLOW: a symbolic link fails (ELOOP) instead of being followed, even a dangling
+   * one with O_CREAT. O_NONBLOCK: a FIFO opens (or fails, ENXIO) at once. The decision
+   * is then made on what was actually opened, so swapping the path after a check wins
+   * nothing. */
+  fd = open(path, flags | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, mode);
+  if (fd < 0) {
+    /* Whatever stopped the open, name what is planted there (a link, a FIFO without a
+     * reader, a directory, another user's file we may not open); else errno says why. */
+    e = errno;
+    if (lstat(path, &st) == 0 && transfer_file_check(path, &st, msg, msglen) != 0) {
+      *unsafe = 1;
+      return -1;
+    }
+    errno = e;
+    return -1;
+  }
+  if (fstat(fd, &st) != 0) {
+    e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  if (transfer_file_check(path, &st, msg, msglen) != 0) {
+    close(fd);
+    *unsafe = 1;
+    return -1;
+  }
+  if ((fl = fcntl(fd, F_GETFL)) == -1 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == -1) {
+    e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  return fd;
+}
+
+FILE *transfer_fopen(const char *path, int flags, mode_t mode, const char *fmode, int *unsafe,
+                     char *msg, size_t msglen) {
+  int fd = transfer_open_file(path, flags, mode, unsafe, msg, msglen), e;
+  FILE *f;
+  if (fd < 0)
+    return NULL;
+  if ((f = fdopen(fd, fmode)) == NULL) {
+    e = errno;
+    close(fd);
+    errno = e;
+  }
+  return f;
 }
 
 /* ---- HTTP helpers ----------------------------------------------------------------------- */

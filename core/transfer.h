@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 
 #include <curl/curl.h>
 
@@ -134,6 +136,36 @@ void transfer_fclose(FILE **f);
  * X-API-TOKEN, Authorization, Proxy-Authorization and Cookie header lines. Returns the
  * length written. */
 size_t transfer_redact(const char *in, size_t n, char *out, size_t outlen);
+
+/* ---- files skafos writes ---------------------------------------------------------------
+ * A path skafos creates or replaces may sit in a directory others can write (/tmp, a
+ * shared CI workspace), where someone may have planted a symbolic or hard link to a file
+ * of ours to overwrite, a FIFO to hang on, or a device. A file there is reused only when
+ * it is a regular file owned by the effective user with a single link; anything else is
+ * refused (err.code "UNSAFE_PATH") and never written through. */
+
+/* 0 when st (of path) describes such a file; else -1 with "<path> <what it is>; skafos
+ * does not write through it: remove it or choose another output" in msg (msglen bytes). */
+int transfer_file_check(const char *path, const struct stat *st, char *msg, size_t msglen);
+
+/* The same decision by lstat, to refuse before a request is sent: 0 when nothing is at
+ * path (or it cannot be looked at: opening it later says why) or a reusable file is;
+ * -1 with msg set otherwise. */
+int transfer_path_check(const char *path, char *msg, size_t msglen);
+
+/* Opens path with flags (O_RDONLY, O_WRONLY or O_RDWR, with O_CREAT (mode) or O_APPEND as
+ * needed; never O_TRUNC: truncate once it is checked) without following a symbolic link,
+ * blocking on a FIFO or taking a terminal, and keeps the descriptor only when its fstat
+ * passes transfer_file_check. Returns it (close-on-exec, blocking again), or -1 with
+ * *unsafe = 1 and msg set when something else is at path, or *unsafe = 0 and errno set
+ * when it cannot be opened (ENOENT: nothing there and no O_CREAT). */
+int transfer_open_file(const char *path, int flags, mode_t mode, int *unsafe, char *msg,
+                       size_t msglen);
+
+/* transfer_open_file, then fdopen with fmode ("a", "wb", ...; it truncates nothing). NULL
+ * as transfer_open_file fails, or with *unsafe = 0 and errno set when fdopen does. */
+FILE *transfer_fopen(const char *path, int flags, mode_t mode, const char *fmode, int *unsafe,
+                     char *msg, size_t msglen);
 
 /* ---- HTTP helpers ------------------------------------------------------------------- */
 /* 1 when both URLs have the same scheme, host and port; 0 when not or unparsable. */

@@ -9,7 +9,8 @@ local http = {}
 ---@class skafos.Error
 ---@field code string        stable upper-case code: TIMEOUT, COULDNT_CONNECT, COULDNT_RESOLVE, PROXY, TLS,
 ---                          SEND, RECV, EMPTY_REPLY, TRUNCATED, HTTP2, PROTOCOL, TOO_MANY_REDIRECTS, BAD_URL,
----                          WRITE, READ, NO_MEMORY, TOO_LARGE, CALLBACK, ABORTED, INTERRUPTED, CURL, ...
+---                          UNSAFE_PATH, WRITE, READ, NO_MEMORY, TOO_LARGE, CALLBACK, ABORTED,
+---                          INTERRUPTED, CURL, ...
 ---@field message string     libcurl's error-buffer text or ours; tostring(err) gives it
 ---@field status? integer    HTTP status when the error is an HTTP answer
 ---@field retryable boolean  whether the same request may succeed later
@@ -24,7 +25,10 @@ local http = {}
 ---                                  a false value removes a header libcurl would add
 ---@field body? string
 ---@field body_file? string          upload this file (Content-Length set, never chunked)
----@field output? string             stream a 2xx body into this file; other bodies stay in res.body
+---@field output? string             stream a 2xx body into this file; other bodies stay in res.body.
+---                                  A file already there is replaced only when it is a regular file of the
+---                                  effective user with one link; a symbolic or hard link, FIFO, device,
+---                                  directory or another user's file fails UNSAFE_PATH before the request
 ---@field timeout? number            whole request, seconds (default: none)
 ---@field connect_timeout? number    seconds (default 30)
 ---@field low_speed? {bytes: integer, seconds: integer}|false  abort below bytes/s for seconds (default {1, 60})
@@ -37,7 +41,8 @@ local http = {}
 ---@field ca_file? string            CA bundle
 ---@field proxy? string              proxy URL (default: libcurl's http_proxy/https_proxy/no_proxy handling)
 ---@field insecure? boolean          skip TLS verification (prints a warning)
----@field trace? boolean|string      trace to stderr (true) or append to this file; default from SKAFOS_TRACE / -vv
+---@field trace? boolean|string      trace to stderr (true) or append to this file (checked as `output`);
+---                                  default from SKAFOS_TRACE / -vv
 
 ---@class skafos.http.Response
 ---@field status integer

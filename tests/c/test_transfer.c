@@ -1,5 +1,6 @@
 /*
- * Unit tests of the Lua-free transfer helpers: redaction, origin comparison, header,
+ * Unit tests of the Lua-free transfer helpers: redaction, origin comparison, files
+ * opened without following what others planted, header,
  * status-line, Content-Range and ETag parsing, error-code mapping, S3 XML errors and the
  * threaded hasher.
  */
@@ -66,6 +67,122 @@ static void test_origin(void) {
   CHECK(!transfer_same_origin("http://a.example/x", "http://b.example/x"));
   CHECK(!transfer_same_origin("http://127.0.0.1:8080/", "http://127.0.0.1:8081/"));
   CHECK(!transfer_same_origin("http://a.example/", "not a url"));
+}
+
+/* ---- files ---------------------------------------------------------------------------- */
+
+static int put(const char *path, const char *text) {
+  FILE *f = fopen(path, "wb");
+  int ok = f != NULL && fputs(text, f) >= 0;
+  if (f && fclose(f) != 0)
+    ok = 0;
+  return ok ? 0 : -1;
+}
+
+static int holds(const char *path, const char *text) {
+  char buf[256];
+  FILE *f = fopen(path, "rb");
+  size_t n;
+  if (f == NULL)
+    return 0;
+  n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  return strcmp(buf, text) == 0;
+}
+
+/* Opens path with flags through transfer_open_file and expects a refusal whose message
+ * names path and says `what`. */
+static void refused(const char *path, int flags, const char *what) {
+  char msg[600], want[700];
+  int unsafe = 0, fd = transfer_open_file(path, flags, 0644, &unsafe, msg, sizeof msg);
+  CHECK(fd < 0 && unsafe == 1);
+  if (fd >= 0) {
+    close(fd);
+    return;
+  }
+  snprintf(want, sizeof want, "%s %s; skafos does not write through it: remove it or choose "
+           "another output", path, what);
+  CHECK_STR(msg, want);
+  CHECK(transfer_path_check(path, msg, sizeof msg) == -1);
+  CHECK_STR(msg, want);
+}
+
+static void test_files(void) {
+  char dir[] = "/tmp/skafos-test-files.XXXXXX", victim[600], path[600], cmd[700], msg[600];
+  int fd, unsafe = 0, fl;
+  struct stat st;
+  if (mkdtemp(dir) == NULL) {
+    CHECK(!"mkdtemp");
+    return;
+  }
+  snprintf(victim, sizeof victim, "%s/victim", dir);
+  CHECK(put(victim, "precious") == 0);
+
+  /* nothing there: created, blocking, close-on-exec; then reused as our own */
+  snprintf(path, sizeof path, "%s/new", dir);
+  CHECK(transfer_path_check(path, msg, sizeof msg) == 0);
+  fd = transfer_open_file(path, O_RDWR | O_CREAT, 0644, &unsafe, msg, sizeof msg);
+  CHECK(fd >= 0 && unsafe == 0);
+  if (fd >= 0) {
+    fl = fcntl(fd, F_GETFL);
+    CHECK(fl != -1 && (fl & O_NONBLOCK) == 0);
+    CHECK((fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
+    CHECK(write(fd, "mine", 4) == 4);
+    close(fd);
+  }
+  fd = transfer_open_file(path, O_RDONLY, 0, &unsafe, msg, sizeof msg);
+  CHECK(fd >= 0 && unsafe == 0);
+  if (fd >= 0)
+    close(fd);
+  /* missing without O_CREAT: an ordinary failure */
+  snprintf(path, sizeof path, "%s/missing", dir);
+  errno = 0;
+  CHECK(transfer_open_file(path, O_RDONLY, 0, &unsafe, msg, sizeof msg) == -1);
+  CHECK(unsafe == 0 && errno == ENOENT);
+
+  /* a symbolic link, also a dangling one: never followed, nothing created */
+  snprintf(path, sizeof path, "%s/link", dir);
+  CHECK(symlink(victim, path) == 0);
+  refused(path, O_RDWR | O_CREAT, "is a symbolic link");
+  refused(path, O_RDONLY, "is a symbolic link");
+  CHECK(holds(victim, "precious"));
+  snprintf(path, sizeof path, "%s/dangling", dir);
+  snprintf(cmd, sizeof cmd, "%s/not-there", dir);
+  CHECK(symlink(cmd, path) == 0);
+  refused(path, O_WRONLY | O_CREAT, "is a symbolic link");
+  CHECK(lstat(cmd, &st) != 0);
+
+  /* a FIFO without a reader or writer: refused at once, for reading and writing */
+  snprintf(path, sizeof path, "%s/fifo", dir);
+  CHECK(mkfifo(path, 0644) == 0);
+  refused(path, O_WRONLY | O_CREAT, "is a FIFO (named pipe)");
+  refused(path, O_RDWR, "is a FIFO (named pipe)");
+  refused(path, O_RDONLY, "is a FIFO (named pipe)");
+
+  /* a directory, a device */
+  refused(dir, O_RDONLY, "is a directory");
+  refused(dir, O_RDWR | O_CREAT, "is a directory");
+  refused("/dev/null", O_WRONLY | O_CREAT, "is a character device");
+
+  /* a hard link to another file */
+  snprintf(path, sizeof path, "%s/hard", dir);
+  CHECK(link(victim, path) == 0);
+  refused(path, O_RDWR | O_CREAT, "has 2 hard links (another name shares its data)");
+  CHECK(holds(victim, "precious"));
+
+  /* another user's file (only root can make one here) */
+  if (geteuid() == 0) {
+    snprintf(path, sizeof path, "%s/foreign", dir);
+    CHECK(put(path, "theirs") == 0);
+    CHECK(chown(path, 65534, 65534) == 0);
+    refused(path, O_RDWR | O_CREAT, "belongs to another user (uid 65534)");
+    refused(path, O_RDONLY, "belongs to another user (uid 65534)");
+    CHECK(holds(path, "theirs"));
+  }
+
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  CHECK(system(cmd) == 0);
 }
 
 static void test_headers(void) {
@@ -317,6 +434,7 @@ static void test_thasher_writer(void) {
 int main(void) {
   test_redact();
   test_origin();
+  test_files();
   test_headers();
   test_content_range();
   test_etag();

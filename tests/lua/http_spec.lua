@@ -1,6 +1,7 @@
 -- skafos.http against the emulator: what goes on the wire (headers, token, User-Agent),
 -- what comes back (status, lower-case headers, body or file), how redirects treat the
--- caller's headers, and the err tables of network failures.
+-- caller's headers, and the err tables of network failures. Also what it refuses: files
+-- planted at its output.
 local cjson = require("cjson")
 local http = require("skafos.http")
 local proc = require("proc")
@@ -33,6 +34,23 @@ local function publish(e, dir, data)
   res = json_request(e, "PATCH", ("/model_versions/%d"):format(v.model_version_id), { filepath = v.filepath })
   assert.are.equal(200, res.status)
   return v
+end
+
+-- Runs one call in a skafos subprocess that may take at most 60 s, so a call that would
+-- block (on a FIFO, say) fails the test instead of hanging the run. Prints {status} or
+-- {code, message}.
+local RUNNER = [[
+local cjson = require("cjson")
+local res, err = require("skafos.http").request(cjson.decode(arg[1]))
+print(cjson.encode(res and { status = res.status } or { code = err.code, message = err.message }))
+]]
+
+local function run_bounded(dir, req)
+  local script = proc.write(dir .. "/runner.lua", RUNNER)
+  local r = proc.run({ "timeout", "60", proc.bin, "run", script, cjson.encode(req) })
+  assert(r.code ~= 124, "the call did not return within 60 s")
+  assert.are.equal(0, r.code, r.stderr)
+  return proc.json(r.stdout)
 end
 
 describe("skafos.http", function()
@@ -221,6 +239,84 @@ describe("skafos.http", function()
     p:close()
     assert.matches("X%-API%-TOKEN: REDACTED", text)
     assert.is_nil(text:find(TOKEN, 1, true))
+  end)
+
+  describe("a file planted at the output", function()
+    local VICTIM = "the victim's bytes\n"
+    local url, out, victim
+    local q = proc.quote
+
+    local function sh(cmd) assert(os.execute(cmd), cmd) end
+
+    -- Puts at path a symbolic or hard link to the victim, a FIFO, or another user's file.
+    local function plant(kind, path)
+      if kind == "symlink" then
+        sh(("ln -s %s %s"):format(q(victim), q(path)))
+      elseif kind == "hardlink" then
+        sh(("ln %s %s"):format(q(victim), q(path)))
+      elseif kind == "fifo" then
+        sh("mkfifo " .. q(path))
+      else
+        spit(path, VICTIM)
+        sh("chown nobody " .. q(path))
+      end
+    end
+
+    local WHAT = {
+      symlink = "is a symbolic link", hardlink = "has 2 hard links", fifo = "is a FIFO",
+      foreign = "belongs to another user (uid ",
+    }
+
+    local function no_requests()
+      local log = e:requests()
+      assert.are.equal(0, #log.api + #log.download + #log.storage)
+    end
+
+    before_each(function()
+      url = e.api .. "/organizations"
+      out = dir .. "/orgs.json"
+      victim = proc.write(dir .. "/victim.txt", VICTIM)
+    end)
+
+    for _, kind in ipairs({ "symlink", "hardlink", "foreign", "fifo" }) do
+      it("is refused as UNSAFE_PATH before a request when it is a " .. kind, function()
+        plant(kind, out)
+        local req = { url = url, headers = { ["X-API-TOKEN"] = TOKEN }, output = out }
+        local err
+        if kind == "fifo" then
+          err = run_bounded(dir, req)
+        else
+          local res
+          res, err = http.request(req)
+          assert.is_nil(res)
+        end
+        assert.are.equal("UNSAFE_PATH", err.code)
+        assert.truthy(err.message:find(out .. " " .. WHAT[kind], 1, true), err.message)
+        assert.truthy(err.message:find("skafos does not write through it: remove it or choose another output",
+          1, true), err.message)
+        assert.are.equal(VICTIM, slurp(victim))
+        if kind == "foreign" then assert.are.equal(VICTIM, slurp(out)) end
+        no_requests()
+      end)
+    end
+
+    it("is refused as a trace file too", function()
+      plant("symlink", dir .. "/trace.log")
+      local res, err = http.request({ url = url, headers = { ["X-API-TOKEN"] = TOKEN }, trace = dir .. "/trace.log" })
+      assert.is_nil(res)
+      assert.are.equal("UNSAFE_PATH", err.code)
+      assert.truthy(err.message:find(dir .. "/trace.log is a symbolic link", 1, true), err.message)
+      assert.are.equal(VICTIM, slurp(victim))
+      no_requests()
+    end)
+
+    it("replaces the whole of an output file of our own", function()
+      spit(out, string.rep("old bytes, longer than the answer\n", 1000))
+      local res = assert(http.request({ url = url, headers = { ["X-API-TOKEN"] = TOKEN }, output = out }))
+      assert.are.equal(200, res.status)
+      assert.are.equal("demo-org", cjson.decode(slurp(out))[1].display_name)
+      assert.are.equal(res.bytes, #slurp(out))
+    end)
   end)
 
   it("rejects misuse by raising", function()
