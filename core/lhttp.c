@@ -1,7 +1,7 @@
 /*
  * skafos.http: HTTP requests over libcurl with a per-state connection cache, stable error
  * codes, redacted traces, and redirects followed by hand so caller headers never reach
- * another origin. Also http.sleep and http.now for the Lua retry policy.
+ * another origin and https never falls back to http. Also http.sleep and http.now.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -555,8 +555,13 @@ static int http_request(lua_State *L) {
     if (rc != CURLE_OK || !follow || !isredirect(r->status))
       break;
     curl_easy_getinfo(r->easy, CURLINFO_REDIRECT_URL, &loc);
-    if (loc == NULL)
+    if (loc == NULL) /* libcurl gives even a Location it cannot parse: none is the answer */
       break;
+    /* Never to another scheme than http(s), never from https down to http off loopback. */
+    if (transfer_redirect_allowed(r->url, loc, msg, sizeof msg) != 0) {
+      transfer_stash_set(&r->stash, "REDIRECT", "%s", msg);
+      break;
+    }
     if (redirects >= max_redirects) {
       snprintf(r->errbuf, sizeof r->errbuf, "more than %d redirects", max_redirects);
       rc = CURLE_TOO_MANY_REDIRECTS;
@@ -665,10 +670,22 @@ static int http_redact(lua_State *L) {
   return 1;
 }
 
+/* http.redirect_allowed(from, to) -> true, or nil, err (REDIRECT): the rule follow = true
+ * applies, for callers that follow a Location themselves. */
+static int http_redirect_allowed(lua_State *L) {
+  const char *from = luaL_checkstring(L, 1), *to = luaL_checkstring(L, 2);
+  char why[1200];
+  if (transfer_redirect_allowed(from, to, why, sizeof why) != 0)
+    return skafos_pusherror(L, "REDIRECT", why, 0, 0);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 static const luaL_Reg http_funcs[] = {{"request", http_request},
                                       {"sleep", http_sleep},
                                       {"now", http_now},
                                       {"redact", http_redact},
+                                      {"redirect_allowed", http_redirect_allowed},
                                       {NULL, NULL}};
 
 int luaopen_skafos_http(lua_State *L);

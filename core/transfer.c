@@ -2,8 +2,9 @@
  * Lua-free plumbing for skafos.http and skafos.s3: the multi-handle driver loop (so
  * progress hooks run between libcurl calls, never inside them), libcurl and HTTP status
  * error codes, secret redaction for traces and messages, files opened without following
- * what others planted, and HTTP header parsing.
+ * what others planted, and HTTP header parsing and redirect rules.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -971,6 +972,70 @@ int transfer_same_origin(const char *a, const char *b) {
   curl_free(s1), curl_free(h1), curl_free(p1);
   curl_free(s2), curl_free(h2), curl_free(p2);
   return same;
+}
+
+/* 1 for a loopback host as libcurl's URL API gives it: localhost, 127.0.0.0/8 or [::1]
+ * (also as an IPv4-mapped address). */
+static int loopback_host(const char *host) {
+  struct in_addr a4;
+  struct in6_addr a6;
+  char buf[64];
+  size_t n = strlen(host);
+  if (strcasecmp(host, "localhost") == 0 || strcasecmp(host, "localhost.") == 0)
+    return 1;
+  if (inet_pton(AF_INET, host, &a4) == 1)
+    return (ntohl(a4.s_addr) >> 24) == 127;
+  if (n < 2 || n - 2 >= sizeof buf || host[0] != '[' || host[n - 1] != ']')
+    return 0;
+  memcpy(buf, host + 1, n - 2);
+  buf[n - 2] = '\0';
+  if (inet_pton(AF_INET6, buf, &a6) != 1)
+    return 0;
+  if (IN6_IS_ADDR_LOOPBACK(&a6))
+    return 1;
+  return IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127;
+}
+
+/* One part of url (curl_free it), or NULL when url does not parse or lacks it. */
+static char *url_part(const char *url, CURLUPart what, unsigned int flags) {
+  CURLU *u = curl_url();
+  char *part = NULL;
+  if (u && curl_url_set(u, CURLUPART_URL, url, flags) == CURLUE_OK &&
+      curl_url_get(u, what, &part, 0) != CURLUE_OK)
+    part = NULL;
+  curl_url_cleanup(u);
+  return part;
+}
+
+int transfer_redirect_allowed(const char *from, const char *to, char *why, size_t whylen) {
+  char *scheme = url_part(to, CURLUPART_SCHEME, CURLU_NON_SUPPORT_SCHEME);
+  char *fscheme = NULL, *host = NULL;
+  char rfrom[512], rto[512];
+  int ok = -1;
+  transfer_redact(from, strlen(from), rfrom, sizeof rfrom);
+  transfer_redact(to, strlen(to), rto, sizeof rto);
+  /* The reason first: a long URL cut short at the end of why loses nothing that matters. */
+  if (scheme == NULL) {
+    snprintf(why, whylen, "refusing to follow a redirect to something that is not an http or "
+             "https URL: %s -> %s", rfrom, rto);
+  } else if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) {
+    snprintf(why, whylen, "refusing to follow a redirect to a %s: URL (skafos follows only "
+             "http and https): %s -> %s", scheme, rfrom, rto);
+  } else if (strcasecmp(scheme, "http") == 0 &&
+             /* from anything but plain http: https, or (never ours) a URL that does not
+              * parse, taken as the worst case */
+             ((fscheme = url_part(from, CURLUPART_SCHEME, 0)) == NULL ||
+              strcasecmp(fscheme, "http") != 0) &&
+             ((host = url_part(to, CURLUPART_HOST, 0)) == NULL || !loopback_host(host))) {
+    snprintf(why, whylen, "refusing to follow a redirect from https down to plain http (only "
+             "a loopback host may ask for that): %s -> %s", rfrom, rto);
+  } else {
+    ok = 0;
+  }
+  curl_free(scheme);
+  curl_free(fscheme);
+  curl_free(host);
+  return ok;
 }
 
 int transfer_header_split(const char *line, size_t n, char *name, size_t namelen,

@@ -171,6 +171,12 @@ FILE *transfer_fopen(const char *path, int flags, mode_t mode, const char *fmode
 /* 1 when both URLs have the same scheme, host and port; 0 when not or unparsable. */
 int transfer_same_origin(const char *a, const char *b);
 
+/* Whether a redirect from the URL `from` to `to` may be followed: 0, or -1 with the reason
+ * in why (whylen bytes, URLs redacted) when `to` is not an http or https URL, or when it
+ * leaves https for plain http to a host that is not loopback (127.0.0.0/8, ::1,
+ * localhost). */
+int transfer_redirect_allowed(const char *from, const char *to, char *why, size_t whylen);
+
 /* Splits a raw header line "Name: value\r\n". Writes the lower-cased name into name
  * (namelen bytes) and points *value and *vlen at the trimmed value inside line. Returns 0,
  * or -1 for lines that are not a header (status lines, the blank line, junk). */

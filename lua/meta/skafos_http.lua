@@ -9,7 +9,7 @@ local http = {}
 ---@class skafos.Error
 ---@field code string        stable upper-case code: TIMEOUT, COULDNT_CONNECT, COULDNT_RESOLVE, PROXY, TLS,
 ---                          SEND, RECV, EMPTY_REPLY, TRUNCATED, HTTP2, PROTOCOL, TOO_MANY_REDIRECTS, BAD_URL,
----                          UNSAFE_PATH, WRITE, READ, NO_MEMORY, TOO_LARGE, CALLBACK, ABORTED,
+---                          REDIRECT, UNSAFE_PATH, WRITE, READ, NO_MEMORY, TOO_LARGE, CALLBACK, ABORTED,
 ---                          INTERRUPTED, CURL, ...
 ---@field message string     libcurl's error-buffer text or ours; tostring(err) gives it
 ---@field status? integer    HTTP status when the error is an HTTP answer
@@ -33,7 +33,8 @@ local http = {}
 ---@field connect_timeout? number    seconds (default 30)
 ---@field low_speed? {bytes: integer, seconds: integer}|false  abort below bytes/s for seconds (default {1, 60})
 ---@field follow? boolean            follow redirects (default false); caller headers are dropped when the
----                                  scheme, host or port changes
+---                                  scheme, host or port changes. Only http and https URLs are followed, and
+---                                  never from https down to http except to loopback: else err REDIRECT
 ---@field max_redirects? integer     default 10
 ---@field max_body? integer          largest body kept in memory (default 64 MiB) else err TOO_LARGE
 ---@field progress? fun(done: integer, total: integer|nil): boolean|nil  at most ~10 calls/s plus a final one;
@@ -77,5 +78,14 @@ function http.now() end
 ---@param text string
 ---@return string
 function http.redact(text) end
+
+---Whether a redirect from `from` to `to` may be followed, by the rule `follow = true` applies:
+---only to http or https, and from https down to http only for a loopback host (127.0.0.0/8,
+---::1, localhost). For callers that follow a Location themselves.
+---@param from string  the URL that answered with the redirect
+---@param to string    where it points, as an absolute URL (res.redirect_url)
+---@return true|nil ok
+---@return skafos.Error|nil err  code REDIRECT, the message says why (URLs redacted)
+function http.redirect_allowed(from, to) end
 
 return http

@@ -1,6 +1,6 @@
 /*
- * Unit tests of the Lua-free transfer helpers: redaction, origin comparison, files
- * opened without following what others planted, header,
+ * Unit tests of the Lua-free transfer helpers: redaction, origin comparison and
+ * the redirect rule, files opened without following what others planted, header,
  * status-line, Content-Range and ETag parsing, error-code mapping, S3 XML errors and the
  * threaded hasher.
  */
@@ -67,6 +67,49 @@ static void test_origin(void) {
   CHECK(!transfer_same_origin("http://a.example/x", "http://b.example/x"));
   CHECK(!transfer_same_origin("http://127.0.0.1:8080/", "http://127.0.0.1:8081/"));
   CHECK(!transfer_same_origin("http://a.example/", "not a url"));
+}
+
+static int redirect_ok(const char *from, const char *to) {
+  char why[1200];
+  return transfer_redirect_allowed(from, to, why, sizeof why) == 0;
+}
+
+static void test_redirect(void) {
+  char why[1200];
+  CHECK(redirect_ok("https://a.example/x", "https://b.example/y"));
+  CHECK(redirect_ok("http://a.example/x", "https://b.example/y"));
+  CHECK(redirect_ok("http://a.example/x", "http://b.example/y"));
+  /* down from https only to loopback */
+  CHECK(!redirect_ok("https://a.example/x", "http://b.example/y"));
+  CHECK(!redirect_ok("HTTPS://a.example/x", "HTTP://a.example/y"));
+  CHECK(redirect_ok("https://a.example/x", "http://127.0.0.1:8080/y"));
+  CHECK(redirect_ok("https://a.example/x", "http://127.200.3.4/y"));
+  CHECK(redirect_ok("https://a.example/x", "http://localhost:1/y"));
+  CHECK(redirect_ok("https://a.example/x", "http://[::1]:8080/y"));
+  CHECK(redirect_ok("https://a.example/x", "http://[::ffff:127.0.0.1]/y"));
+  CHECK(!redirect_ok("https://a.example/x", "http://128.0.0.1/y"));
+  CHECK(!redirect_ok("https://a.example/x", "http://10.0.0.1/y"));
+  CHECK(!redirect_ok("https://a.example/x", "http://[::2]/y"));
+  CHECK(!redirect_ok("https://a.example/x", "http://localhost.evil.example/y"));
+  CHECK(!redirect_ok("https://a.example/x", "http://127.0.0.1.evil.example/y"));
+  /* only http and https, from anywhere */
+  CHECK(!redirect_ok("http://a.example/x", "file:///etc/passwd"));
+  CHECK(!redirect_ok("http://a.example/x", "ftp://a.example/x"));
+  CHECK(!redirect_ok("http://127.0.0.1/x", "gopher://127.0.0.1/x"));
+  CHECK(!redirect_ok("http://a.example/x", "javascript:alert(1)"));
+  CHECK(!redirect_ok("http://a.example/x", ""));
+  /* the reason comes first; URLs are redacted */
+  CHECK(transfer_redirect_allowed("https://a.example/k?X-Amz-Signature=ff",
+                                  "http://b.example/k?X-Amz-Signature=ee", why, sizeof why) != 0);
+  CHECK_STR(why, "refusing to follow a redirect from https down to plain http (only a loopback "
+                 "host may ask for that): https://a.example/k?X-Amz-Signature=REDACTED -> "
+                 "http://b.example/k?X-Amz-Signature=REDACTED");
+  CHECK(transfer_redirect_allowed("http://a.example/x", "file:///etc/passwd", why, sizeof why) != 0);
+  CHECK_STR(why, "refusing to follow a redirect to a file: URL (skafos follows only http and "
+                 "https): http://a.example/x -> file:///etc/passwd");
+  CHECK(transfer_redirect_allowed("http://a.example/x", "mailto:a@b", why, sizeof why) != 0);
+  CHECK_STR(why, "refusing to follow a redirect to something that is not an http or https URL: "
+                 "http://a.example/x -> mailto:a@b");
 }
 
 /* ---- files ---------------------------------------------------------------------------- */
@@ -434,6 +477,7 @@ static void test_thasher_writer(void) {
 int main(void) {
   test_redact();
   test_origin();
+  test_redirect();
   test_files();
   test_headers();
   test_content_range();

@@ -1,7 +1,8 @@
 -- skafos.http against the emulator: what goes on the wire (headers, token, User-Agent),
 -- what comes back (status, lower-case headers, body or file), how redirects treat the
 -- caller's headers, and the err tables of network failures. Also what it refuses: files
--- planted at its output.
+-- planted at its output, redirects down from https (with a small
+-- HTTPS server and forward proxy of its own, below).
 local cjson = require("cjson")
 local http = require("skafos.http")
 local proc = require("proc")
@@ -51,6 +52,80 @@ local function run_bounded(dir, req)
   assert(r.code ~= 124, "the call did not return within 60 s")
   assert.are.equal(0, r.code, r.stderr)
   return proc.json(r.stdout)
+end
+
+-- An HTTPS server (certificate made at test time) that redirects /redirect?to=URL, and a
+-- plain HTTP server that answers anything with "plain" and is also a forward proxy (absolute
+-- URIs answered itself, CONNECT tunnelled). Every request is a JSON line in the log.
+local SERVER_JS = [[
+'use strict';
+const fs = require('node:fs'), http = require('node:http'), https = require('node:https');
+const net = require('node:net');
+const [dir, log] = process.argv.slice(2);
+const record = (entry) => fs.appendFileSync(log, JSON.stringify(entry) + '\n');
+const secure = https.createServer({
+  key: fs.readFileSync(dir + '/key.pem'), cert: fs.readFileSync(dir + '/cert.pem'),
+}, (req, res) => {
+  const u = new URL(req.url, 'https://here');
+  record({ server: 'https', method: req.method, url: req.url });
+  if (u.pathname === '/redirect') {
+    res.writeHead(302, { Location: u.searchParams.get('to'), 'Content-Length': 0 });
+    res.end();
+  } else {
+    res.writeHead(200, { 'Content-Length': 6 });
+    res.end('secure');
+  }
+});
+const plain = http.createServer((req, res) => {
+  record({ server: 'http', method: req.method, url: req.url });
+  res.writeHead(200, { 'Content-Length': 5 });
+  res.end('plain');
+});
+plain.on('connect', (req, client, head) => {
+  record({ server: 'http', method: 'CONNECT', url: req.url });
+  const m = /^(.*):(\d+)$/.exec(req.url);
+  const up = net.connect(Number(m[2]), m[1], () => {
+    client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    if (head.length) up.write(head);
+    up.pipe(client);
+    client.pipe(up);
+  });
+  up.on('error', () => client.destroy());
+  client.on('error', () => up.destroy());
+});
+const listen = (s) => new Promise((ok) => s.listen(0, '127.0.0.1', () => ok(s.address().port)));
+(async () => {
+  const sp = await listen(secure), pp = await listen(plain);
+  process.stdout.write(JSON.stringify({ https: 'https://127.0.0.1:' + sp, http: 'http://127.0.0.1:' + pp }) + '\n');
+})();
+process.on('SIGTERM', () => process.exit(0));
+]]
+
+local function alive(pid)
+  local stat = proc.read("/proc/" .. pid .. "/stat")
+  local state = stat and stat:match("%) (%a)")
+  return state ~= nil and state ~= "Z" and state ~= "X"
+end
+
+-- Starts SERVER_JS with a fresh certificate in dir; returns its pid and URLs.
+local function start_servers(dir, log)
+  local q = proc.quote
+  local r = proc.run({ "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+    "-nodes", "-keyout", dir .. "/key.pem", "-out", dir .. "/cert.pem", "-days", "2", "-subj", "/CN=127.0.0.1",
+    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost" })
+  assert(r.code == 0, "openssl req failed: " .. r.stderr)
+  local js = proc.write(dir .. "/servers.js", SERVER_JS)
+  local out, err = dir .. "/servers.out", dir .. "/servers.err"
+  local p = assert(io.popen(("%s %s %s %s </dev/null >%s 2>%s & echo $!"):format(
+    q(os.getenv("NODE") or "node"), q(js), q(dir), q(log), q(out), q(err))))
+  local pid = assert(tonumber(p:read("l")), "could not start the test servers")
+  p:close()
+  while true do
+    local text = proc.read(out)
+    if text and text:find("\n") then return pid, cjson.decode(text:match("^[^\n]*")) end
+    if not alive(pid) then error("the test servers exited: " .. (proc.read(err) or "")) end
+    os.execute("sleep 0.05")
+  end
 end
 
 describe("skafos.http", function()
@@ -317,6 +392,78 @@ describe("skafos.http", function()
       assert.are.equal("demo-org", cjson.decode(slurp(out))[1].display_name)
       assert.are.equal(res.bytes, #slurp(out))
     end)
+  end)
+
+  describe("over its own HTTPS server and proxy", function()
+    local sdir, cleanup, pid, srv, log
+
+    local function handled()
+      local list = {}
+      for line in (proc.read(log) or ""):gmatch("[^\n]+") do list[#list + 1] = cjson.decode(line) end
+      return list
+    end
+
+    local function redirect(to)
+      return srv.https .. "/redirect?to=" .. to:gsub("[^%w]", function(c) return ("%%%02X"):format(c:byte()) end)
+    end
+
+    setup(function()
+      sdir, cleanup = proc.tmpdir()
+      log = sdir .. "/requests.jsonl"
+      pid, srv = start_servers(sdir, log)
+    end)
+
+    teardown(function()
+      if pid then os.execute("kill -TERM " .. pid .. " 2>/dev/null") end
+      if cleanup then cleanup() end
+    end)
+
+    before_each(function() os.remove(log) end)
+
+    it("refuses to follow a redirect from https down to http", function()
+      local to = "http://downgrade.example/model.zip"
+      local req = { url = redirect(to), follow = true, ca_file = sdir .. "/cert.pem", proxy = srv.http,
+        output = dir .. "/model.zip" }
+      local res, err = http.request(req)
+      assert.is_nil(res)
+      assert.are.equal("REDIRECT", err.code)
+      assert.is_false(err.retryable)
+      assert.are.equal("refusing to follow a redirect from https down to plain http (only a loopback host "
+        .. "may ask for that): " .. req.url .. " -> " .. to, err.message)
+      -- followed, it would have gone through the proxy, which answers anything
+      for _, entry in ipairs(handled()) do
+        if entry.server == "http" then assert.is_nil(entry.url:find("downgrade", 1, true), entry.url) end
+      end
+      assert.is_nil(slurp(dir .. "/model.zip"))
+      -- not following, the answer is the redirect itself
+      req.follow, req.output = nil, nil
+      res = assert(http.request(req))
+      assert.are.equal(302, res.status)
+      assert.are.equal(to, res.redirect_url)
+    end)
+
+    it("follows https to http on loopback, and never to another scheme", function()
+      local ca = sdir .. "/cert.pem"
+      local res = assert(http.request({ url = redirect(srv.http .. "/local"), follow = true, ca_file = ca }))
+      assert.are.equal(200, res.status)
+      assert.are.equal("plain", res.body)
+      local port = srv.http:match(":(%d+)$")
+      local named = "http://localhost:" .. port .. "/local"
+      res = assert(http.request({ url = redirect(named), follow = true, ca_file = ca }))
+      assert.are.equal("plain", res.body)
+      for _, to in ipairs({ "file:///etc/passwd", "ftp://127.0.0.1/x" }) do
+        local nores, err = http.request({ url = redirect(to), follow = true, ca_file = ca })
+        assert.is_nil(nores)
+        assert.are.equal("REDIRECT", err.code)
+        assert.matches("^refusing to follow a redirect to a %a+: URL %(skafos follows only http and https%)",
+          err.message)
+      end
+      assert.is_true(http.redirect_allowed(srv.https .. "/a", srv.http .. "/b"))
+      local ok, err = http.redirect_allowed("https://a.example/", "http://b.example/")
+      assert.is_nil(ok)
+      assert.are.equal("REDIRECT", err.code)
+    end)
+
   end)
 
   it("rejects misuse by raising", function()
