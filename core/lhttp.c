@@ -38,6 +38,7 @@ typedef struct request {
   FILE *in;            /* body_file */
   FILE *out;           /* output, opened when a 2xx response starts */
   FILE *trace;         /* trace file opened from opts.trace, owned */
+  char **secrets;      /* the state's, for the trace (skafos_secrets_copy), owned */
   const char *out_path; /* anchored on the Lua stack */
   tbuf head;           /* header lines of the latest response */
   tbuf body;           /* body kept in memory */
@@ -64,6 +65,9 @@ static void request_release(request *r) {
   transfer_fclose(&r->in);
   transfer_fclose(&r->out);
   transfer_fclose(&r->trace);
+  free(r->secrets);
+  r->secrets = NULL;
+  r->topts.secrets = NULL;
   tbuf_free(&r->head);
   tbuf_free(&r->body);
 }
@@ -250,6 +254,19 @@ static void checkheaderpart(lua_State *L, const char *s) {
     luaL_error(L, "http.request: header contains a line break");
 }
 
+/* Registers the value of a credential header (line "Name: value", n bytes) as a secret
+ * of the state, so a library caller that never called core.add_secret has it masked in
+ * traces and messages as well. */
+static void addsecretheader(lua_State *L, const char *line, size_t n) {
+  char name[32];
+  const char *v;
+  size_t vlen;
+  if (transfer_header_split(line, n, name, sizeof name, &v, &vlen) == 0 &&
+      (strcmp(name, "x-api-token") == 0 || strcmp(name, "authorization") == 0 ||
+       strcmp(name, "proxy-authorization") == 0))
+    skafos_add_secret(L, v, vlen);
+}
+
 /* Builds the caller's header list from opts.headers: {name = value} (value false sends
  * "Name:" which removes a header libcurl would add) or {"Name: value", ...}. */
 static void buildheaders(lua_State *L, request *r, int *has_ctype) {
@@ -284,6 +301,7 @@ static void buildheaders(lua_State *L, request *r, int *has_ctype) {
     }
     line = lua_tostring(L, -1);
     checkheaderpart(L, line);
+    addsecretheader(L, line, lua_rawlen(L, -1));
     n = curl_slist_append(r->hdrs, line);
     if (n == NULL)
       luaL_error(L, "http.request: out of memory");
@@ -520,6 +538,9 @@ static int http_request(lua_State *L) {
   }
   if (unsafe_trace != 0)
     return skafos_pusherror(L, "UNSAFE_PATH", msg, 0, 0);
+  /* The token buildheaders registered is in the copy: a server may echo it anywhere. */
+  if (r->topts.trace)
+    r->topts.secrets = r->secrets = skafos_secrets_copy(L);
   /* Refuse a planted output before anything is sent; opening it decides again. */
   if (r->out_path && transfer_path_check(r->out_path, msg, sizeof msg) != 0)
     return skafos_pusherror(L, "UNSAFE_PATH", msg, 0, 0);
@@ -547,9 +568,10 @@ static int http_request(lua_State *L) {
     if ((rc = setup(r, &q, share)) != CURLE_OK)
       break;
     if (r->topts.trace) {
-      char red[2048];
-      transfer_redact(r->url, strlen(r->url), red, sizeof red);
-      fprintf(r->topts.trace, "skafos: http %s %s\n", q.method, red);
+      lua_pushfstring(L, "%s %s", q.method, r->url);
+      transfer_trace(r->topts.trace, r->topts.secrets, "skafos: http ", lua_tostring(L, -1),
+                     lua_rawlen(L, -1));
+      lua_pop(L, 1);
     }
     rc = transfer_run(r->easy, &r->topts, r->progress ? tick : NULL, r, PROGRESS_INTERVAL);
     if (rc != CURLE_OK || !follow || !isredirect(r->status))
@@ -660,13 +682,15 @@ static int http_now(lua_State *L) {
   return 1;
 }
 
-/* http.redact(text) -> text with signatures, credentials and tokens masked. */
+/* http.redact(text) -> text with signatures, credentials, tokens and every secret of the
+ * state masked. */
 static int http_redact(lua_State *L) {
   size_t n;
   const char *s = luaL_checklstring(L, 1, &n);
   luaL_Buffer b;
-  char *out = luaL_buffinitsize(L, &b, n + 64);
-  luaL_pushresultsize(&b, transfer_redact(s, n, out, n + 64));
+  char *out = luaL_buffinitsize(L, &b, 3 * n + 1); /* room for transfer_redact's growth */
+  luaL_pushresultsize(&b, transfer_redact(s, n, out, 3 * n + 1));
+  skafos_push_redacted(L, lua_tostring(L, -1), lua_rawlen(L, -1));
   return 1;
 }
 

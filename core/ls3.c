@@ -36,6 +36,7 @@ typedef struct xfer {
   struct curl_slist *hdrs;
   thasher *hash; /* MD5 (put) and SHA-256 on worker threads */
   FILE *trace; /* opened from opts.trace, owned */
+  char **secrets; /* the state's, for the trace (skafos_secrets_copy), owned */
   transfer_opts topts;
   char errbuf[CURL_ERROR_SIZE];
   transfer_stash stash; /* error found inside a libcurl callback */
@@ -79,6 +80,9 @@ static void xfer_release(xfer *x) {
   }
   transfer_fclose(&x->out);
   transfer_fclose(&x->trace);
+  free(x->secrets);
+  x->secrets = NULL;
+  x->topts.secrets = NULL;
   free(x->hashbuf);
   x->hashbuf = NULL;
   tbuf_free(&x->errbody);
@@ -478,6 +482,8 @@ static int readopts(lua_State *L, xfer *x, char *msg, size_t msglen) {
     x->topts.trace = stderr;
   }
   lua_pop(L, 1);
+  if (x->topts.trace) /* a server may echo the token in any header: mask it there too */
+    x->topts.secrets = x->secrets = skafos_secrets_copy(L);
   if (field(L, "progress") != LUA_TNIL) {
     luaL_checktype(L, -1, LUA_TFUNCTION);
     x->progress = lua_gettop(L);

@@ -19,6 +19,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509_vfy.h>
 
+#include "common.h" /* skafos_mask_secrets only: it touches no lua_State */
 #include "transfer.h"
 
 /* ---- tbuf ---------------------------------------------------------------------------- */
@@ -344,18 +345,16 @@ static int xferinfo_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
   return (o->interrupted && o->interrupted()) ? 1 : 0;
 }
 
-static void trace_lines(FILE *f, const char *prefix, const char *data, size_t n) {
-  char line[2048];
+static void trace_lines(FILE *f, char *const *secrets, const char *prefix, const char *data,
+                        size_t n) {
   while (n > 0) {
     const char *nl = memchr(data, '\n', n);
     size_t len = nl ? (size_t)(nl - data) : n;
     size_t l = len;
     if (l > 0 && data[l - 1] == '\r')
       l--;
-    if (l > 0) {
-      transfer_redact(data, l, line, sizeof line);
-      fprintf(f, "%s%s\n", prefix, line);
-    }
+    if (l > 0)
+      transfer_trace(f, secrets, prefix, data, l);
     if (!nl)
       break;
     data += len + 1;
@@ -364,24 +363,26 @@ static void trace_lines(FILE *f, const char *prefix, const char *data, size_t n)
 }
 
 /* Runs inside libcurl: writes to a FILE, nothing else. Bodies are summarised, never
- * printed: they may hold data the user did not ask to see. */
+ * printed: they may hold data the user did not ask to see. ud is the transfer_opts. */
 static int debug_cb(CURL *h, curl_infotype type, char *data, size_t n, void *ud) {
-  FILE *f = ud;
+  const transfer_opts *o = ud;
+  const char *prefix;
   (void)h;
   switch (type) {
   case CURLINFO_TEXT:
-    trace_lines(f, "skafos: * ", data, n);
+    prefix = "skafos: * ";
     break;
   case CURLINFO_HEADER_OUT:
-    trace_lines(f, "skafos: > ", data, n);
+    prefix = "skafos: > ";
     break;
   case CURLINFO_HEADER_IN:
-    trace_lines(f, "skafos: < ", data, n);
+    prefix = "skafos: < ";
     break;
   default:
     return 0;
   }
-  fflush(f);
+  trace_lines(o->trace, o->secrets, prefix, data, n);
+  fflush(o->trace);
   return 0;
 }
 
@@ -428,7 +429,7 @@ CURLcode transfer_setup(CURL *easy, const transfer_opts *o, const char *user_age
   }
   if (o->trace) {
     SET(CURLOPT_DEBUGFUNCTION, debug_cb);
-    SET(CURLOPT_DEBUGDATA, (void *)o->trace);
+    SET(CURLOPT_DEBUGDATA, (void *)o);
     SET(CURLOPT_VERBOSE, 1L);
   }
 #undef SET
@@ -854,6 +855,29 @@ size_t transfer_redact(const char *in, size_t n, char *out, size_t outlen) {
 #undef EMIT
   out[o] = '\0';
   return o;
+}
+
+void transfer_trace(FILE *f, char *const *secrets, const char *prefix, const char *text,
+                    size_t n) {
+  char small[4096], *buf;
+  /* transfer_redact at most triples a line (a short header's value becomes " REDACTED")
+   * and a secret, at least SKAFOS_SECRET_MIN bytes, at most doubles: room for both. */
+  size_t cap = 3 * n + 1, need = secrets ? 3 * cap : cap, len;
+  const char *out;
+  buf = need <= sizeof small ? small : malloc(need);
+  if (buf == NULL) {
+    fprintf(f, "%s(%zu bytes not shown: out of memory)\n", prefix, n);
+    return;
+  }
+  len = transfer_redact(text, n, buf, cap);
+  out = buf;
+  if (secrets) {
+    skafos_mask_secrets(secrets, buf, len, buf + cap, need - cap);
+    out = buf + cap;
+  }
+  fprintf(f, "%s%s\n", prefix, out);
+  if (buf != small)
+    free(buf);
 }
 
 /* ---- files skafos writes ---------------------------------------------------------------- */

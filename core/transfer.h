@@ -72,6 +72,8 @@ typedef struct transfer_opts {
   const char *proxy;        /* NULL = libcurl's environment handling */
   int insecure;             /* skip TLS verification (caller warns) */
   FILE *trace;              /* redacted libcurl trace goes here when not NULL */
+  char *const *secrets;     /* masked in every trace line too (NULL-terminated, owned by
+                               the caller, from skafos_secrets_copy); may be NULL */
   int (*interrupted)(void); /* polled by the xferinfo callback; may be NULL */
 } transfer_opts;
 
@@ -136,6 +138,13 @@ void transfer_fclose(FILE **f);
  * X-API-TOKEN, Authorization, Proxy-Authorization and Cookie header lines. Returns the
  * length written. */
 size_t transfer_redact(const char *in, size_t n, char *out, size_t outlen);
+
+/* Writes one trace line to f: prefix, then n bytes of text masked by transfer_redact and
+ * then with every occurrence of each of the NULL-terminated secrets (may be NULL)
+ * replaced by "REDACTED", then a newline. Never cuts the line short (a secret split at a
+ * cut would escape the mask). Safe inside libcurl callbacks. */
+void transfer_trace(FILE *f, char *const *secrets, const char *prefix, const char *text,
+                    size_t n);
 
 /* ---- files skafos writes ---------------------------------------------------------------
  * A path skafos creates or replaces may sit in a directory others can write (/tmp, a

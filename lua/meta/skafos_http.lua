@@ -22,7 +22,9 @@ local http = {}
 ---@field url string
 ---@field method? string             default GET (POST when a body is given)
 ---@field headers? table<string, string|false>|string[]  {name = value} or {"Name: value"};
----                                  a false value removes a header libcurl would add
+---                                  a false value removes a header libcurl would add. The values of
+---                                  X-API-TOKEN, Authorization and Proxy-Authorization are registered as
+---                                  secrets of the state (as core.add_secret does)
 ---@field body? string
 ---@field body_file? string          upload this file (Content-Length set, never chunked)
 ---@field output? string             stream a 2xx body into this file; other bodies stay in res.body.
@@ -43,7 +45,8 @@ local http = {}
 ---@field proxy? string              proxy URL (default: libcurl's http_proxy/https_proxy/no_proxy handling)
 ---@field insecure? boolean          skip TLS verification (prints a warning)
 ---@field trace? boolean|string      trace to stderr (true) or append to this file (checked as `output`);
----                                  default from SKAFOS_TRACE / -vv
+---                                  default from SKAFOS_TRACE / -vv. Credential headers, URL signatures and
+---                                  every secret of the state are REDACTED wherever they appear
 
 ---@class skafos.http.Response
 ---@field status integer
@@ -73,8 +76,8 @@ function http.sleep(seconds) end
 ---@return number
 function http.now() end
 
----The text with X-Amz-Signature/Credential/Security-Token values and X-API-TOKEN,
----Authorization and Cookie header values replaced by REDACTED.
+---The text with X-Amz-Signature/Credential/Security-Token values, X-API-TOKEN,
+---Authorization and Cookie header values, and every secret of the state replaced by REDACTED.
 ---@param text string
 ---@return string
 function http.redact(text) end

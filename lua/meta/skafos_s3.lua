@@ -16,7 +16,8 @@ local s3 = {}
 ---@field proxy? string
 ---@field insecure? boolean
 ---@field trace? boolean|string    trace to stderr (true) or append to this file, which must not be a link,
----                                FIFO, device or another user's file (else UNSAFE_PATH)
+---                                FIFO, device or another user's file (else UNSAFE_PATH); URL signatures
+---                                and every secret of the state are REDACTED in it
 
 ---@class skafos.s3.GetOptions: skafos.s3.Options
 ---@field resume? boolean   continue dest..".part" with Range + If-Range (the ETag is kept in dest..".part.etag")

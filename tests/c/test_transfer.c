@@ -1,5 +1,5 @@
 /*
- * Unit tests of the Lua-free transfer helpers: redaction, origin comparison and
+ * Unit tests of the Lua-free transfer helpers: redaction and traces, origin comparison and
  * the redirect rule, files opened without following what others planted, header,
  * status-line, Content-Range and ETag parsing, error-code mapping, S3 XML errors and the
  * threaded hasher.
@@ -57,6 +57,52 @@ static void test_redact(void) {
     size_t n = transfer_redact("0123456789", 10, small, sizeof small);
     CHECK(n == 7);
     CHECK_STR(small, "0123456");
+  }
+}
+
+/* One trace line of text as transfer_trace writes it, without the newline. */
+static const char *traced(char *const *secrets, const char *text, size_t n) {
+  static char out[32768];
+  FILE *f = tmpfile();
+  size_t got = 0;
+  out[0] = '\0';
+  if (f == NULL)
+    return out;
+  transfer_trace(f, secrets, "p: ", text, n);
+  rewind(f);
+  got = fread(out, 1, sizeof out - 1, f);
+  fclose(f);
+  out[got] = '\0';
+  if (got > 0 && out[got - 1] == '\n')
+    out[got - 1] = '\0';
+  return out;
+}
+
+static void test_trace(void) {
+  char tok[] = "s3cr3t-tok", other[] = "another secret";
+  char *secrets[] = {tok, other, NULL};
+  const char *line = "X-Echo: s3cr3t-tok and s3cr3t-tok, another secret";
+  CHECK_STR(traced(secrets, line, strlen(line)), "p: X-Echo: REDACTED and REDACTED, REDACTED");
+  line = "HTTP/1.1 200 OK s3cr3t-tok";
+  CHECK_STR(traced(secrets, line, strlen(line)), "p: HTTP/1.1 200 OK REDACTED");
+  /* after the header and parameter masking, which still apply */
+  line = "X-API-TOKEN: s3cr3t-tokX";
+  CHECK_STR(traced(secrets, line, strlen(line)), "p: X-API-TOKEN: REDACTED");
+  line = "GET /k?X-Amz-Signature=ff&q=s3cr3t-tok HTTP/1.1";
+  CHECK_STR(traced(secrets, line, strlen(line)),
+            "p: GET /k?X-Amz-Signature=REDACTED&q=REDACTED HTTP/1.1");
+  line = "X-Echo: s3cr3t-tok";
+  CHECK_STR(traced(NULL, line, strlen(line)), "p: X-Echo: s3cr3t-tok");
+  /* a long line is written whole: a secret at its end is masked, not cut in two */
+  {
+    static char big[20000];
+    const char *got;
+    memset(big, 'a', sizeof big);
+    memcpy(big + sizeof big - 10, tok, 10);
+    got = traced(secrets, big, sizeof big);
+    CHECK(strlen(got) == 3 + sizeof big - 10 + 8);
+    CHECK(strcmp(got + strlen(got) - 9, "aREDACTED") == 0);
+    CHECK(strstr(got, "s3cr3t") == NULL);
   }
 }
 
@@ -476,6 +522,7 @@ static void test_thasher_writer(void) {
 
 int main(void) {
   test_redact();
+  test_trace();
   test_origin();
   test_redirect();
   test_files();

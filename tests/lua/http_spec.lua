@@ -1,9 +1,10 @@
 -- skafos.http against the emulator: what goes on the wire (headers, token, User-Agent),
 -- what comes back (status, lower-case headers, body or file), how redirects treat the
 -- caller's headers, and the err tables of network failures. Also what it refuses: files
--- planted at its output, redirects down from https (with a small
+-- planted at its output, redirects down from https, secrets in its trace (with a small
 -- HTTPS server and forward proxy of its own, below).
 local cjson = require("cjson")
+local core = require("skafos.core")
 local http = require("skafos.http")
 local proc = require("proc")
 local emulator = require("emulator")
@@ -54,8 +55,9 @@ local function run_bounded(dir, req)
   return proc.json(r.stdout)
 end
 
--- An HTTPS server (certificate made at test time) that redirects /redirect?to=URL, and a
--- plain HTTP server that answers anything with "plain" and is also a forward proxy (absolute
+-- An HTTPS server (certificate made at test time) that redirects /redirect?to=URL and
+-- answers /echo?s=TEXT with TEXT in its status line and an X-Echo header, and a plain
+-- HTTP server that answers anything with "plain" and is also a forward proxy (absolute
 -- URIs answered itself, CONNECT tunnelled). Every request is a JSON line in the log.
 local SERVER_JS = [[
 'use strict';
@@ -71,6 +73,10 @@ const secure = https.createServer({
   if (u.pathname === '/redirect') {
     res.writeHead(302, { Location: u.searchParams.get('to'), 'Content-Length': 0 });
     res.end();
+  } else if (u.pathname === '/echo') {
+    const s = u.searchParams.get('s');
+    res.writeHead(200, 'OK ' + s, { 'X-Echo': s, 'Content-Length': 2 });
+    res.end('ok');
   } else {
     res.writeHead(200, { 'Content-Length': 6 });
     res.end('secure');
@@ -394,6 +400,24 @@ describe("skafos.http", function()
     end)
   end)
 
+  it("masks in its trace a secret the server echoes in another header", function()
+    local REGISTERED, SENT = "registered-secret-7741", "token-nobody-registered-5150"
+    core.add_secret(REGISTERED)
+    e:fault({ role = "api", action = { type = "status", status = 200, body = { ok = true },
+      headers = { ["X-Echo"] = REGISTERED, ["X-Echo-Token"] = SENT } } })
+    local trace = dir .. "/trace.log"
+    local res = assert(http.request({
+      url = e.api .. "/organizations", headers = { ["X-API-TOKEN"] = SENT }, trace = trace,
+    }))
+    assert.are.equal(SENT, res.headers["x-echo-token"]) -- the response itself is not masked
+    local text = slurp(trace)
+    assert.truthy(text:lower():find("\n[^\n]*< x%-echo: redacted\r?\n"), text)
+    assert.truthy(text:lower():find("\n[^\n]*< x%-echo%-token: redacted\r?\n"), text)
+    assert.is_nil(text:find(REGISTERED, 1, true))
+    assert.is_nil(text:find(SENT, 1, true))
+    assert.are.equal("it was REDACTED", http.redact("it was " .. SENT))
+  end)
+
   describe("over its own HTTPS server and proxy", function()
     local sdir, cleanup, pid, srv, log
 
@@ -464,6 +488,18 @@ describe("skafos.http", function()
       assert.are.equal("REDIRECT", err.code)
     end)
 
+    it("masks in its trace a secret echoed in the status line", function()
+      local SECRET = "status-line-secret-9090"
+      core.add_secret(SECRET)
+      local trace = dir .. "/trace.log"
+      local res = assert(http.request({ url = srv.https .. "/echo?s=" .. SECRET, ca_file = sdir .. "/cert.pem",
+        trace = trace }))
+      assert.are.equal(200, res.status)
+      local text = slurp(trace)
+      assert.truthy(text:find("< HTTP/1.1 200 OK REDACTED", 1, true), text)
+      assert.truthy(text:find("skafos: http GET " .. srv.https .. "/echo?s=REDACTED", 1, true), text)
+      assert.is_nil(text:find(SECRET, 1, true))
+    end)
   end)
 
   it("rejects misuse by raising", function()

@@ -2,6 +2,7 @@
 -- nothing secret reaches storage, every failure mode ends in the right err.code with
 -- the right file left on disk, and nothing planted at its paths is written through.
 local cjson = require("cjson")
+local core = require("skafos.core")
 local http = require("skafos.http")
 local s3 = require("skafos.s3")
 local proc = require("proc")
@@ -525,6 +526,19 @@ describe("skafos.s3", function()
       assert.are.equal(0, #storage_log(e))
     end)
 
+    it("masks in its trace a registered secret that storage echoes", function()
+      local SECRET = "storage-echoed-secret-3141"
+      core.add_secret(SECRET)
+      e:fault({ role = "storage", method = "GET",
+        action = { type = "status", status = 503, headers = { ["X-Echo"] = "[" .. SECRET .. "]" } } })
+      local trace = dir .. "/trace.log"
+      local res, err = s3.get(url, dest, { trace = trace })
+      assert.is_nil(res)
+      assert.are.equal(503, err.status)
+      local text = slurp(trace)
+      assert.truthy(text:lower():find("< x%-echo: %[redacted%]"), text)
+      assert.is_nil(text:find(SECRET, 1, true))
+    end)
   end)
 
   describe("get into a zip extractor", function()
