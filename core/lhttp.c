@@ -1,14 +1,16 @@
 /*
  * skafos.http: HTTP requests over libcurl with a per-state connection cache, stable error
  * codes, redacted traces, and redirects followed by hand so caller headers never reach
- * another origin. Also http.sleep and http.now for the Lua retry policy.
+ * another origin and https never falls back to http. Also http.sleep and http.now.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -36,6 +38,7 @@ typedef struct request {
   FILE *in;            /* body_file */
   FILE *out;           /* output, opened when a 2xx response starts */
   FILE *trace;         /* trace file opened from opts.trace, owned */
+  char **secrets;      /* the state's, for the trace (skafos_secrets_copy), owned */
   const char *out_path; /* anchored on the Lua stack */
   tbuf head;           /* header lines of the latest response */
   tbuf body;           /* body kept in memory */
@@ -62,6 +65,9 @@ static void request_release(request *r) {
   transfer_fclose(&r->in);
   transfer_fclose(&r->out);
   transfer_fclose(&r->trace);
+  free(r->secrets);
+  r->secrets = NULL;
+  r->topts.secrets = NULL;
   tbuf_free(&r->head);
   tbuf_free(&r->body);
 }
@@ -86,11 +92,24 @@ static size_t header_cb(char *data, size_t size, size_t nitems, void *ud) {
   }
   if (n <= 2 && (data[0] == '\r' || data[0] == '\n')) {
     if (r->status >= 200 && r->status < 300 && r->out_path) {
-      if (r->out == NULL && (r->out = fopen(r->out_path, "wb")) == NULL) {
-        transfer_stash_set(&r->stash, "WRITE", "cannot open output: %s", strerror(errno));
-        return 0;
+      if (r->out == NULL) {
+        char msg[sizeof r->stash.msg];
+        int unsafe;
+        r->out = transfer_fopen(r->out_path, O_WRONLY | O_CREAT, 0666, "wb", &unsafe, msg,
+                                sizeof msg);
+        if (r->out == NULL) {
+          if (unsafe)
+            transfer_stash_set(&r->stash, "UNSAFE_PATH", "%s", msg);
+          else
+            transfer_stash_set(&r->stash, "WRITE", "cannot open output: %s", strerror(errno));
+          return 0;
+        }
+        if (ftruncate(fileno(r->out), 0) != 0) { /* only once it is known to be ours */
+          transfer_stash_set(&r->stash, "WRITE", "cannot open output: %s", strerror(errno));
+          return 0;
+        }
+        setvbuf(r->out, NULL, _IOFBF, 1 << 20);
       }
-      setvbuf(r->out, NULL, _IOFBF, 1 << 20);
       r->to_file = 1;
     }
     return n;
@@ -235,6 +254,19 @@ static void checkheaderpart(lua_State *L, const char *s) {
     luaL_error(L, "http.request: header contains a line break");
 }
 
+/* Registers the value of a credential header (line "Name: value", n bytes) as a secret
+ * of the state, so a library caller that never called core.add_secret has it masked in
+ * traces and messages as well. */
+static void addsecretheader(lua_State *L, const char *line, size_t n) {
+  char name[32];
+  const char *v;
+  size_t vlen;
+  if (transfer_header_split(line, n, name, sizeof name, &v, &vlen) == 0 &&
+      (strcmp(name, "x-api-token") == 0 || strcmp(name, "authorization") == 0 ||
+       strcmp(name, "proxy-authorization") == 0))
+    skafos_add_secret(L, v, vlen);
+}
+
 /* Builds the caller's header list from opts.headers: {name = value} (value false sends
  * "Name:" which removes a header libcurl would add) or {"Name: value", ...}. */
 static void buildheaders(lua_State *L, request *r, int *has_ctype) {
@@ -269,6 +301,7 @@ static void buildheaders(lua_State *L, request *r, int *has_ctype) {
     }
     line = lua_tostring(L, -1);
     checkheaderpart(L, line);
+    addsecretheader(L, line, lua_rawlen(L, -1));
     n = curl_slist_append(r->hdrs, line);
     if (n == NULL)
       luaL_error(L, "http.request: out of memory");
@@ -416,20 +449,22 @@ static int isredirect(long s) {
   return s == 301 || s == 302 || s == 303 || s == 307 || s == 308;
 }
 
-static FILE *opentrace(lua_State *L, request *r) {
-  int t = field(L, "trace");
-  FILE *f = NULL;
+/* Sets r->topts.trace from opts.trace. Returns 0, or -1 with msg set when the trace file
+ * asked for is at a path skafos will not write through (UNSAFE_PATH). */
+static int opentrace(lua_State *L, request *r, char *msg, size_t msglen) {
+  int t = field(L, "trace"), unsafe = 0;
   if (t == LUA_TSTRING) {
-    r->trace = fopen(lua_tostring(L, -1), "a");
-    if (r->trace == NULL)
+    r->trace = transfer_fopen(lua_tostring(L, -1), O_WRONLY | O_CREAT | O_APPEND, 0666, "a",
+                              &unsafe, msg, msglen);
+    if (r->trace == NULL && !unsafe)
       luaL_error(L, "http.request: cannot open trace file %s", lua_tostring(L, -1));
-    f = r->trace;
+    r->topts.trace = r->trace;
   } else if ((t == LUA_TNIL && skafos_trace_level(L) > 0) ||
              (t == LUA_TBOOLEAN && lua_toboolean(L, -1))) {
-    f = stderr;
+    r->topts.trace = stderr;
   }
   lua_pop(L, 1);
-  return f;
+  return unsafe ? -1 : 0;
 }
 
 static int http_request(lua_State *L) {
@@ -438,8 +473,9 @@ static int http_request(lua_State *L) {
   CURLSH *share;
   CURLcode rc = CURLE_OK;
   const char *url, *body_file, *method;
-  int follow, max_redirects, redirects = 0;
+  int follow, max_redirects, redirects = 0, unsafe_trace;
   double t0 = transfer_now();
+  char msg[600];
 
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
@@ -488,7 +524,7 @@ static int http_request(lua_State *L) {
   r->topts.insecure = field(L, "insecure") != LUA_TNIL && lua_toboolean(L, -1);
   lua_pop(L, 1);
   r->topts.interrupted = skafos_interrupted;
-  r->topts.trace = opentrace(L, r);
+  unsafe_trace = opentrace(L, r, msg, sizeof msg);
   if (field(L, "progress") != LUA_TNIL) {
     luaL_checktype(L, -1, LUA_TFUNCTION);
     r->progress = lua_gettop(L);
@@ -500,13 +536,20 @@ static int http_request(lua_State *L) {
       return luaL_error(L, "http.request: out of memory");
     r->hdrs = n;
   }
+  if (unsafe_trace != 0)
+    return skafos_pusherror(L, "UNSAFE_PATH", msg, 0, 0);
+  /* The token buildheaders registered is in the copy: a server may echo it anywhere. */
+  if (r->topts.trace)
+    r->topts.secrets = r->secrets = skafos_secrets_copy(L);
+  /* Refuse a planted output before anything is sent; opening it decides again. */
+  if (r->out_path && transfer_path_check(r->out_path, msg, sizeof msg) != 0)
+    return skafos_pusherror(L, "UNSAFE_PATH", msg, 0, 0);
   if (r->topts.insecure)
     fprintf(stderr, "skafos: warning: TLS certificate verification is disabled for this "
                     "request (insecure = true)\n");
 
   if (body_file) {
     if ((r->in = fopen(body_file, "rb")) == NULL) {
-      char msg[600];
       snprintf(msg, sizeof msg, "cannot open body_file %s: %s", body_file, strerror(errno));
       return skafos_pusherror(L, "READ", msg, 0, 0);
     }
@@ -525,16 +568,22 @@ static int http_request(lua_State *L) {
     if ((rc = setup(r, &q, share)) != CURLE_OK)
       break;
     if (r->topts.trace) {
-      char red[2048];
-      transfer_redact(r->url, strlen(r->url), red, sizeof red);
-      fprintf(r->topts.trace, "skafos: http %s %s\n", q.method, red);
+      lua_pushfstring(L, "%s %s", q.method, r->url);
+      transfer_trace(r->topts.trace, r->topts.secrets, "skafos: http ", lua_tostring(L, -1),
+                     lua_rawlen(L, -1));
+      lua_pop(L, 1);
     }
     rc = transfer_run(r->easy, &r->topts, r->progress ? tick : NULL, r, PROGRESS_INTERVAL);
     if (rc != CURLE_OK || !follow || !isredirect(r->status))
       break;
     curl_easy_getinfo(r->easy, CURLINFO_REDIRECT_URL, &loc);
-    if (loc == NULL)
+    if (loc == NULL) /* libcurl gives even a Location it cannot parse: none is the answer */
       break;
+    /* Never to another scheme than http(s), never from https down to http off loopback. */
+    if (transfer_redirect_allowed(r->url, loc, msg, sizeof msg) != 0) {
+      transfer_stash_set(&r->stash, "REDIRECT", "%s", msg);
+      break;
+    }
     if (redirects >= max_redirects) {
       snprintf(r->errbuf, sizeof r->errbuf, "more than %d redirects", max_redirects);
       rc = CURLE_TOO_MANY_REDIRECTS;
@@ -633,13 +682,26 @@ static int http_now(lua_State *L) {
   return 1;
 }
 
-/* http.redact(text) -> text with signatures, credentials and tokens masked. */
+/* http.redact(text) -> text with signatures, credentials, tokens and every secret of the
+ * state masked. */
 static int http_redact(lua_State *L) {
   size_t n;
   const char *s = luaL_checklstring(L, 1, &n);
   luaL_Buffer b;
-  char *out = luaL_buffinitsize(L, &b, n + 64);
-  luaL_pushresultsize(&b, transfer_redact(s, n, out, n + 64));
+  char *out = luaL_buffinitsize(L, &b, 3 * n + 1); /* room for transfer_redact's growth */
+  luaL_pushresultsize(&b, transfer_redact(s, n, out, 3 * n + 1));
+  skafos_push_redacted(L, lua_tostring(L, -1), lua_rawlen(L, -1));
+  return 1;
+}
+
+/* http.redirect_allowed(from, to) -> true, or nil, err (REDIRECT): the rule follow = true
+ * applies, for callers that follow a Location themselves. */
+static int http_redirect_allowed(lua_State *L) {
+  const char *from = luaL_checkstring(L, 1), *to = luaL_checkstring(L, 2);
+  char why[1200];
+  if (transfer_redirect_allowed(from, to, why, sizeof why) != 0)
+    return skafos_pusherror(L, "REDIRECT", why, 0, 0);
+  lua_pushboolean(L, 1);
   return 1;
 }
 
@@ -647,6 +709,7 @@ static const luaL_Reg http_funcs[] = {{"request", http_request},
                                       {"sleep", http_sleep},
                                       {"now", http_now},
                                       {"redact", http_redact},
+                                      {"redirect_allowed", http_redirect_allowed},
                                       {NULL, NULL}};
 
 int luaopen_skafos_http(lua_State *L);

@@ -36,6 +36,7 @@ typedef struct xfer {
   struct curl_slist *hdrs;
   thasher *hash; /* MD5 (put) and SHA-256 on worker threads */
   FILE *trace; /* opened from opts.trace, owned */
+  char **secrets; /* the state's, for the trace (skafos_secrets_copy), owned */
   transfer_opts topts;
   char errbuf[CURL_ERROR_SIZE];
   transfer_stash stash; /* error found inside a libcurl callback */
@@ -79,6 +80,9 @@ static void xfer_release(xfer *x) {
   }
   transfer_fclose(&x->out);
   transfer_fclose(&x->trace);
+  free(x->secrets);
+  x->secrets = NULL;
+  x->topts.secrets = NULL;
   free(x->hashbuf);
   x->hashbuf = NULL;
   tbuf_free(&x->errbody);
@@ -223,12 +227,18 @@ static size_t header_cb(char *data, size_t size, size_t nitems, void *ud) {
     x->to_file = 1;
   }
   if (x->to_file) { /* remember the ETag now, so an interrupted get can resume */
-    FILE *m = fopen(x->meta, "w");
-    int ok = m != NULL && fputs(x->etag_raw, m) >= 0;
-    if (m != NULL && fclose(m) != 0)
+    char msg[sizeof x->stash.msg];
+    size_t len = strlen(x->etag_raw);
+    int unsafe, fd = transfer_open_file(x->meta, O_WRONLY | O_CREAT, 0644, &unsafe, msg,
+                                        sizeof msg);
+    int ok = fd >= 0 && ftruncate(fd, 0) == 0 && write(fd, x->etag_raw, len) == (ssize_t)len;
+    if (fd >= 0 && close(fd) != 0)
       ok = 0;
     if (!ok) {
-      transfer_stash_set(&x->stash, "WRITE", "cannot write %s", x->meta);
+      if (unsafe)
+        transfer_stash_set(&x->stash, "UNSAFE_PATH", "%s", msg);
+      else
+        transfer_stash_set(&x->stash, "WRITE", "cannot write %s", x->meta);
       return 0;
     }
   }
@@ -420,7 +430,9 @@ static void readheaders(lua_State *L, xfer *x) {
   lua_pop(L, 1);
 }
 
-static void readopts(lua_State *L, xfer *x) {
+/* Reads the options every put and get shares. Returns 0, or -1 with msg set when a trace
+ * file is asked for at a path skafos will not write through (UNSAFE_PATH). */
+static int readopts(lua_State *L, xfer *x, char *msg, size_t msglen) {
   int t;
   if (!lua_isnoneornil(L, 3))
     luaL_checktype(L, 3, LUA_TTABLE);
@@ -455,7 +467,14 @@ static void readopts(lua_State *L, xfer *x) {
   x->topts.interrupted = skafos_interrupted;
   t = field(L, "trace");
   if (t == LUA_TSTRING) {
-    if ((x->trace = fopen(lua_tostring(L, -1), "a")) == NULL)
+    int unsafe;
+    x->trace = transfer_fopen(lua_tostring(L, -1), O_WRONLY | O_CREAT | O_APPEND, 0666, "a",
+                              &unsafe, msg, msglen);
+    if (x->trace == NULL && unsafe) {
+      lua_pop(L, 1);
+      return -1;
+    }
+    if (x->trace == NULL)
       luaL_error(L, "s3: cannot open trace file %s", lua_tostring(L, -1));
     x->topts.trace = x->trace;
   } else if ((t == LUA_TNIL && skafos_trace_level(L) > 0) ||
@@ -463,6 +482,8 @@ static void readopts(lua_State *L, xfer *x) {
     x->topts.trace = stderr;
   }
   lua_pop(L, 1);
+  if (x->topts.trace) /* a server may echo the token in any header: mask it there too */
+    x->topts.secrets = x->secrets = skafos_secrets_copy(L);
   if (field(L, "progress") != LUA_TNIL) {
     luaL_checktype(L, -1, LUA_TFUNCTION);
     x->progress = lua_gettop(L);
@@ -473,6 +494,7 @@ static void readopts(lua_State *L, xfer *x) {
   if (x->topts.insecure)
     fprintf(stderr, "skafos: warning: TLS certificate verification is disabled for this "
                     "transfer (insecure = true)\n");
+  return 0;
 }
 
 static xfer *newxfer(lua_State *L) {
@@ -575,7 +597,7 @@ static int s3_put(lua_State *L) {
   const char *url = luaL_checkstring(L, 1);
   const char *path = NULL;
   skafos_source *src = NULL;
-  char md5[33], sha[65], etag[256];
+  char md5[33], sha[65], etag[256], msg[600];
   xfer *x;
   CURLcode rc = CURLE_OK;
   int plain;
@@ -587,12 +609,12 @@ static int s3_put(lua_State *L) {
   lua_settop(L, 3);
   luaL_checkstack(L, 30, "s3.put");
   x = newxfer(L);
-  readopts(L, x);
+  if (readopts(L, x, msg, sizeof msg) != 0)
+    return skafos_pusherror(L, "UNSAFE_PATH", msg, 0, 0);
   appendheader(L, x, "Content-Type: application/octet-stream");
 
   if (path) {
     struct stat st;
-    char msg[600];
     if ((x->in_fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(x->in_fd, &st) != 0) {
       snprintf(msg, sizeof msg, "cannot open %s: %s", path, strerror(errno));
       return skafos_pusherror(L, "READ", msg, 0, 0);
@@ -647,7 +669,6 @@ static int s3_put(lua_State *L) {
   thasher_final(x->hash, md5, sha);
   plain = transfer_etag(x->etag_raw, strlen(x->etag_raw), etag, sizeof etag);
   if (plain == 1 && strcmp(etag, md5) != 0) {
-    char msg[400];
     snprintf(msg, sizeof msg, "storage ETag %s does not match the MD5 sent (%s)", etag, md5);
     skafos_pusherror(L, "INTEGRITY", msg, 200, 0);
     seturlfield(L, url);
@@ -685,17 +706,23 @@ static struct curl_slist *slist_append(struct curl_slist *l, const char *s) {
   return n;
 }
 
-/* Reads the ETag remembered next to a part file; "" when there is none. */
-static void readmeta(const char *meta, char *out, size_t outlen) {
-  FILE *f = fopen(meta, "r");
-  size_t n = 0;
-  if (f) {
-    n = fread(out, 1, outlen - 1, f);
-    fclose(f);
-  }
-  out[n] = '\0';
+/* Reads the ETag remembered next to a part file into out; "" when there is none. Returns
+ * -1 with msg set when something other than our own file is there: a planted ETag must not
+ * make another file look like the start of this object. */
+static int readmeta(const char *meta, char *out, size_t outlen, char *msg, size_t msglen) {
+  int unsafe, fd = transfer_open_file(meta, O_RDONLY, 0, &unsafe, msg, msglen);
+  ssize_t n;
+  out[0] = '\0';
+  if (fd < 0)
+    return unsafe ? -1 : 0;
+  do
+    n = read(fd, out, outlen - 1);
+  while (n < 0 && errno == EINTR);
+  close(fd);
+  out[n > 0 ? n : 0] = '\0';
   if (strpbrk(out, "\r\n"))
     out[0] = '\0';
+  return 0;
 }
 
 /* Feeds the bytes already in the part file to SHA-256 and to the tee sink. Returns 0,
@@ -724,24 +751,27 @@ static int replay_part(xfer *x, int64_t n) {
 }
 
 /* Opens the part file for this attempt: kept (offset = its size) when resuming from a
- * part whose ETag is known, else emptied. Pushes nothing; returns 0 or -1 with errno. */
-static int openpart(xfer *x, int resume, char *etag, size_t etaglen) {
+ * part whose ETag is known, else emptied. Pushes nothing; returns 0, -1 with errno set, or
+ * -2 with msg set when the part file or its ETag file is not our own regular file. */
+static int openpart(xfer *x, int resume, char *etag, size_t etaglen, char *msg, size_t msglen) {
   struct stat st;
-  int fd;
+  int fd, unsafe;
   x->offset = 0;
   etag[0] = '\0';
-  if (resume && stat(x->part, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
-    readmeta(x->meta, etag, etaglen);
-    if (etag[0])
-      x->offset = (int64_t)st.st_size;
-  }
-  if ((fd = open(x->part, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
-    return -1;
+  fd = transfer_open_file(x->part, O_RDWR | O_CREAT, 0644, &unsafe, msg, msglen);
+  if (fd < 0)
+    return unsafe ? -2 : -1;
   if ((x->out = fdopen(fd, "wb")) == NULL) {
     close(fd);
     return -1;
   }
   setvbuf(x->out, NULL, _IONBF, 0); /* only the hasher's writer writes, with pwrite */
+  if (resume && fstat(fd, &st) == 0 && st.st_size > 0) {
+    if (readmeta(x->meta, etag, etaglen, msg, msglen) != 0)
+      return -2;
+    if (etag[0])
+      x->offset = (int64_t)st.st_size;
+  }
   if (x->offset == 0) {
     unlink(x->meta);
     if (ftruncate(fd, 0) != 0)
@@ -937,11 +967,15 @@ static int get_sink(lua_State *L, xfer *x, const char *url, const char *want_sha
 static int get_file(lua_State *L, xfer *x, const char *url, const char *dest,
                     const char *want_sha, int resume) {
   char etag[256], sha[65], msg[600], err[256] = "";
-  int attempt, replayed;
+  int attempt, replayed, opened;
   CURLcode rc = CURLE_OK;
 
   x->part = lua_pushfstring(L, "%s.part", dest);
   x->meta = lua_pushfstring(L, "%s.part.etag", dest);
+  /* Refuse a planted file before anything is sent; opening each one decides again. */
+  if (transfer_path_check(x->part, msg, sizeof msg) != 0 ||
+      transfer_path_check(x->meta, msg, sizeof msg) != 0)
+    return skafos_pusherror(L, "UNSAFE_PATH", msg, 0, 0);
   if ((x->easy = curl_easy_init()) == NULL)
     return skafos_pusherror(L, "NO_MEMORY", "cannot set up the transfer", 0, 0);
 
@@ -950,7 +984,9 @@ static int get_file(lua_State *L, xfer *x, const char *url, const char *dest,
   for (attempt = 0; attempt < 2; attempt++) {
     part_stop(x); /* the file of a previous round is done with */
     transfer_fclose(&x->out);
-    if (openpart(x, resume && attempt == 0, etag, sizeof etag) != 0) {
+    if ((opened = openpart(x, resume && attempt == 0, etag, sizeof etag, msg, sizeof msg)) != 0) {
+      if (opened == -2)
+        return skafos_pusherror(L, "UNSAFE_PATH", msg, 0, 0);
       snprintf(msg, sizeof msg, "cannot open %s: %s", x->part, strerror(errno));
       return skafos_pusherror(L, "WRITE", msg, 0, 0);
     }
@@ -1044,11 +1080,13 @@ static int s3_get(lua_State *L) {
   const char *want_sha;
   int resume, n;
   xfer *x;
+  char msg[600];
 
   lua_settop(L, 3);
   luaL_checkstack(L, 30, "s3.get");
   x = newxfer(L);
-  readopts(L, x);
+  if (readopts(L, x, msg, sizeof msg) != 0)
+    return skafos_pusherror(L, "UNSAFE_PATH", msg, 0, 0);
   resume = optbool(L, "resume");
   want_sha = optstring(L, "sha256");
   if (snk) {

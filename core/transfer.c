@@ -1,8 +1,10 @@
 /*
  * Lua-free plumbing for skafos.http and skafos.s3: the multi-handle driver loop (so
  * progress hooks run between libcurl calls, never inside them), libcurl and HTTP status
- * error codes, secret redaction for traces and messages, and HTTP header parsing.
+ * error codes, secret redaction for traces and messages, files opened without following
+ * what others planted, and HTTP header parsing and redirect rules.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +19,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509_vfy.h>
 
+#include "common.h" /* skafos_mask_secrets only: it touches no lua_State */
 #include "transfer.h"
 
 /* ---- tbuf ---------------------------------------------------------------------------- */
@@ -342,18 +345,16 @@ static int xferinfo_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
   return (o->interrupted && o->interrupted()) ? 1 : 0;
 }
 
-static void trace_lines(FILE *f, const char *prefix, const char *data, size_t n) {
-  char line[2048];
+static void trace_lines(FILE *f, char *const *secrets, const char *prefix, const char *data,
+                        size_t n) {
   while (n > 0) {
     const char *nl = memchr(data, '\n', n);
     size_t len = nl ? (size_t)(nl - data) : n;
     size_t l = len;
     if (l > 0 && data[l - 1] == '\r')
       l--;
-    if (l > 0) {
-      transfer_redact(data, l, line, sizeof line);
-      fprintf(f, "%s%s\n", prefix, line);
-    }
+    if (l > 0)
+      transfer_trace(f, secrets, prefix, data, l);
     if (!nl)
       break;
     data += len + 1;
@@ -362,24 +363,26 @@ static void trace_lines(FILE *f, const char *prefix, const char *data, size_t n)
 }
 
 /* Runs inside libcurl: writes to a FILE, nothing else. Bodies are summarised, never
- * printed: they may hold data the user did not ask to see. */
+ * printed: they may hold data the user did not ask to see. ud is the transfer_opts. */
 static int debug_cb(CURL *h, curl_infotype type, char *data, size_t n, void *ud) {
-  FILE *f = ud;
+  const transfer_opts *o = ud;
+  const char *prefix;
   (void)h;
   switch (type) {
   case CURLINFO_TEXT:
-    trace_lines(f, "skafos: * ", data, n);
+    prefix = "skafos: * ";
     break;
   case CURLINFO_HEADER_OUT:
-    trace_lines(f, "skafos: > ", data, n);
+    prefix = "skafos: > ";
     break;
   case CURLINFO_HEADER_IN:
-    trace_lines(f, "skafos: < ", data, n);
+    prefix = "skafos: < ";
     break;
   default:
     return 0;
   }
-  fflush(f);
+  trace_lines(o->trace, o->secrets, prefix, data, n);
+  fflush(o->trace);
   return 0;
 }
 
@@ -402,6 +405,9 @@ CURLcode transfer_setup(CURL *easy, const transfer_opts *o, const char *user_age
   SET(CURLOPT_PROTOCOLS_STR, "http,https");
   SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   SET(CURLOPT_FOLLOWLOCATION, 0L);
+  /* A proxy's "200 Connection Established" is not the answer: the header callbacks would
+   * take it for one (open the output, restart a resumed part) before the real one. */
+  SET(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
   SET(CURLOPT_NOPROGRESS, 0L);
   SET(CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
   SET(CURLOPT_XFERINFODATA, (void *)o);
@@ -423,7 +429,7 @@ CURLcode transfer_setup(CURL *easy, const transfer_opts *o, const char *user_age
   }
   if (o->trace) {
     SET(CURLOPT_DEBUGFUNCTION, debug_cb);
-    SET(CURLOPT_DEBUGDATA, (void *)o->trace);
+    SET(CURLOPT_DEBUGDATA, (void *)o);
     SET(CURLOPT_VERBOSE, 1L);
   }
 #undef SET
@@ -851,6 +857,121 @@ size_t transfer_redact(const char *in, size_t n, char *out, size_t outlen) {
   return o;
 }
 
+void transfer_trace(FILE *f, char *const *secrets, const char *prefix, const char *text,
+                    size_t n) {
+  char small[4096], *buf;
+  /* transfer_redact at most triples a line (a short header's value becomes " REDACTED")
+   * and a secret, at least SKAFOS_SECRET_MIN bytes, at most doubles: room for both. */
+  size_t cap = 3 * n + 1, need = secrets ? 3 * cap : cap, len;
+  const char *out;
+  buf = need <= sizeof small ? small : malloc(need);
+  if (buf == NULL) {
+    fprintf(f, "%s(%zu bytes not shown: out of memory)\n", prefix, n);
+    return;
+  }
+  len = transfer_redact(text, n, buf, cap);
+  out = buf;
+  if (secrets) {
+    skafos_mask_secrets(secrets, buf, len, buf + cap, need - cap);
+    out = buf + cap;
+  }
+  fprintf(f, "%s%s\n", prefix, out);
+  if (buf != small)
+    free(buf);
+}
+
+/* ---- files skafos writes ---------------------------------------------------------------- */
+
+int transfer_file_check(const char *path, const struct stat *st, char *msg, size_t msglen) {
+  char what[96];
+  if (S_ISREG(st->st_mode) && st->st_uid == geteuid() && st->st_nlink == 1)
+    return 0;
+  if (S_ISLNK(st->st_mode))
+    snprintf(what, sizeof what, "is a symbolic link");
+  else if (S_ISFIFO(st->st_mode))
+    snprintf(what, sizeof what, "is a FIFO (named pipe)");
+  else if (S_ISDIR(st->st_mode))
+    snprintf(what, sizeof what, "is a directory");
+  else if (S_ISCHR(st->st_mode))
+    snprintf(what, sizeof what, "is a character device");
+  else if (S_ISBLK(st->st_mode))
+    snprintf(what, sizeof what, "is a block device");
+  else if (S_ISSOCK(st->st_mode))
+    snprintf(what, sizeof what, "is a socket");
+  else if (!S_ISREG(st->st_mode))
+    snprintf(what, sizeof what, "is not a regular file");
+  else if (st->st_uid != geteuid())
+    snprintf(what, sizeof what, "belongs to another user (uid %lu)", (unsigned long)st->st_uid);
+  else
+    snprintf(what, sizeof what, "has %lu hard links (another name shares its data)",
+             (unsigned long)st->st_nlink);
+  snprintf(msg, msglen, "%s %s; skafos does not write through it: remove it or choose "
+           "another output", path, what);
+  return -1;
+}
+
+int transfer_path_check(const char *path, char *msg, size_t msglen) {
+  struct stat st;
+  if (lstat(path, &st) != 0)
+    return 0;
+  return transfer_file_check(path, &st, msg, msglen);
+}
+
+int transfer_open_file(const char *path, int flags, mode_t mode, int *unsafe, char *msg,
+                       size_t msglen) {
+  struct stat st;
+  int fd, fl, e;
+  *unsafe = 0;
+  /* O_NOFOLLOW: a symbolic link fails (ELOOP) instead of being followed, even a dangling
+   * one with O_CREAT. O_NONBLOCK: a FIFO opens (or fails, ENXIO) at once. The decision
+   * is then made on what was actually opened, so swapping the path after a check wins
+   * nothing. */
+  fd = open(path, flags | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, mode);
+  if (fd < 0) {
+    /* Whatever stopped the open, name what is planted there (a link, a FIFO without a
+     * reader, a directory, another user's file we may not open); else errno says why. */
+    e = errno;
+    if (lstat(path, &st) == 0 && transfer_file_check(path, &st, msg, msglen) != 0) {
+      *unsafe = 1;
+      return -1;
+    }
+    errno = e;
+    return -1;
+  }
+  if (fstat(fd, &st) != 0) {
+    e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  if (transfer_file_check(path, &st, msg, msglen) != 0) {
+    close(fd);
+    *unsafe = 1;
+    return -1;
+  }
+  if ((fl = fcntl(fd, F_GETFL)) == -1 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == -1) {
+    e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  return fd;
+}
+
+FILE *transfer_fopen(const char *path, int flags, mode_t mode, const char *fmode, int *unsafe,
+                     char *msg, size_t msglen) {
+  int fd = transfer_open_file(path, flags, mode, unsafe, msg, msglen), e;
+  FILE *f;
+  if (fd < 0)
+    return NULL;
+  if ((f = fdopen(fd, fmode)) == NULL) {
+    e = errno;
+    close(fd);
+    errno = e;
+  }
+  return f;
+}
+
 /* ---- HTTP helpers ----------------------------------------------------------------------- */
 
 static int url_origin(const char *url, char **scheme, char **host, char **port) {
@@ -875,6 +996,70 @@ int transfer_same_origin(const char *a, const char *b) {
   curl_free(s1), curl_free(h1), curl_free(p1);
   curl_free(s2), curl_free(h2), curl_free(p2);
   return same;
+}
+
+/* 1 for a loopback host as libcurl's URL API gives it: localhost, 127.0.0.0/8 or [::1]
+ * (also as an IPv4-mapped address). */
+static int loopback_host(const char *host) {
+  struct in_addr a4;
+  struct in6_addr a6;
+  char buf[64];
+  size_t n = strlen(host);
+  if (strcasecmp(host, "localhost") == 0 || strcasecmp(host, "localhost.") == 0)
+    return 1;
+  if (inet_pton(AF_INET, host, &a4) == 1)
+    return (ntohl(a4.s_addr) >> 24) == 127;
+  if (n < 2 || n - 2 >= sizeof buf || host[0] != '[' || host[n - 1] != ']')
+    return 0;
+  memcpy(buf, host + 1, n - 2);
+  buf[n - 2] = '\0';
+  if (inet_pton(AF_INET6, buf, &a6) != 1)
+    return 0;
+  if (IN6_IS_ADDR_LOOPBACK(&a6))
+    return 1;
+  return IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127;
+}
+
+/* One part of url (curl_free it), or NULL when url does not parse or lacks it. */
+static char *url_part(const char *url, CURLUPart what, unsigned int flags) {
+  CURLU *u = curl_url();
+  char *part = NULL;
+  if (u && curl_url_set(u, CURLUPART_URL, url, flags) == CURLUE_OK &&
+      curl_url_get(u, what, &part, 0) != CURLUE_OK)
+    part = NULL;
+  curl_url_cleanup(u);
+  return part;
+}
+
+int transfer_redirect_allowed(const char *from, const char *to, char *why, size_t whylen) {
+  char *scheme = url_part(to, CURLUPART_SCHEME, CURLU_NON_SUPPORT_SCHEME);
+  char *fscheme = NULL, *host = NULL;
+  char rfrom[512], rto[512];
+  int ok = -1;
+  transfer_redact(from, strlen(from), rfrom, sizeof rfrom);
+  transfer_redact(to, strlen(to), rto, sizeof rto);
+  /* The reason first: a long URL cut short at the end of why loses nothing that matters. */
+  if (scheme == NULL) {
+    snprintf(why, whylen, "refusing to follow a redirect to something that is not an http or "
+             "https URL: %s -> %s", rfrom, rto);
+  } else if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0) {
+    snprintf(why, whylen, "refusing to follow a redirect to a %s: URL (skafos follows only "
+             "http and https): %s -> %s", scheme, rfrom, rto);
+  } else if (strcasecmp(scheme, "http") == 0 &&
+             /* from anything but plain http: https, or (never ours) a URL that does not
+              * parse, taken as the worst case */
+             ((fscheme = url_part(from, CURLUPART_SCHEME, 0)) == NULL ||
+              strcasecmp(fscheme, "http") != 0) &&
+             ((host = url_part(to, CURLUPART_HOST, 0)) == NULL || !loopback_host(host))) {
+    snprintf(why, whylen, "refusing to follow a redirect from https down to plain http (only "
+             "a loopback host may ask for that): %s -> %s", rfrom, rto);
+  } else {
+    ok = 0;
+  }
+  curl_free(scheme);
+  curl_free(fscheme);
+  curl_free(host);
+  return ok;
 }
 
 int transfer_header_split(const char *line, size_t n, char *name, size_t namelen,

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 
 #include <curl/curl.h>
 
@@ -70,6 +72,8 @@ typedef struct transfer_opts {
   const char *proxy;        /* NULL = libcurl's environment handling */
   int insecure;             /* skip TLS verification (caller warns) */
   FILE *trace;              /* redacted libcurl trace goes here when not NULL */
+  char *const *secrets;     /* masked in every trace line too (NULL-terminated, owned by
+                               the caller, from skafos_secrets_copy); may be NULL */
   int (*interrupted)(void); /* polled by the xferinfo callback; may be NULL */
 } transfer_opts;
 
@@ -135,9 +139,52 @@ void transfer_fclose(FILE **f);
  * length written. */
 size_t transfer_redact(const char *in, size_t n, char *out, size_t outlen);
 
+/* Writes one trace line to f: prefix, then n bytes of text masked by transfer_redact and
+ * then with every occurrence of each of the NULL-terminated secrets (may be NULL)
+ * replaced by "REDACTED", then a newline. Never cuts the line short (a secret split at a
+ * cut would escape the mask). Safe inside libcurl callbacks. */
+void transfer_trace(FILE *f, char *const *secrets, const char *prefix, const char *text,
+                    size_t n);
+
+/* ---- files skafos writes ---------------------------------------------------------------
+ * A path skafos creates or replaces may sit in a directory others can write (/tmp, a
+ * shared CI workspace), where someone may have planted a symbolic or hard link to a file
+ * of ours to overwrite, a FIFO to hang on, or a device. A file there is reused only when
+ * it is a regular file owned by the effective user with a single link; anything else is
+ * refused (err.code "UNSAFE_PATH") and never written through. */
+
+/* 0 when st (of path) describes such a file; else -1 with "<path> <what it is>; skafos
+ * does not write through it: remove it or choose another output" in msg (msglen bytes). */
+int transfer_file_check(const char *path, const struct stat *st, char *msg, size_t msglen);
+
+/* The same decision by lstat, to refuse before a request is sent: 0 when nothing is at
+ * path (or it cannot be looked at: opening it later says why) or a reusable file is;
+ * -1 with msg set otherwise. */
+int transfer_path_check(const char *path, char *msg, size_t msglen);
+
+/* Opens path with flags (O_RDONLY, O_WRONLY or O_RDWR, with O_CREAT (mode) or O_APPEND as
+ * needed; never O_TRUNC: truncate once it is checked) without following a symbolic link,
+ * blocking on a FIFO or taking a terminal, and keeps the descriptor only when its fstat
+ * passes transfer_file_check. Returns it (close-on-exec, blocking again), or -1 with
+ * *unsafe = 1 and msg set when something else is at path, or *unsafe = 0 and errno set
+ * when it cannot be opened (ENOENT: nothing there and no O_CREAT). */
+int transfer_open_file(const char *path, int flags, mode_t mode, int *unsafe, char *msg,
+                       size_t msglen);
+
+/* transfer_open_file, then fdopen with fmode ("a", "wb", ...; it truncates nothing). NULL
+ * as transfer_open_file fails, or with *unsafe = 0 and errno set when fdopen does. */
+FILE *transfer_fopen(const char *path, int flags, mode_t mode, const char *fmode, int *unsafe,
+                     char *msg, size_t msglen);
+
 /* ---- HTTP helpers ------------------------------------------------------------------- */
 /* 1 when both URLs have the same scheme, host and port; 0 when not or unparsable. */
 int transfer_same_origin(const char *a, const char *b);
+
+/* Whether a redirect from the URL `from` to `to` may be followed: 0, or -1 with the reason
+ * in why (whylen bytes, URLs redacted) when `to` is not an http or https URL, or when it
+ * leaves https for plain http to a host that is not loopback (127.0.0.0/8, ::1,
+ * localhost). */
+int transfer_redirect_allowed(const char *from, const char *to, char *why, size_t whylen);
 
 /* Splits a raw header line "Name: value\r\n". Writes the lower-cased name into name
  * (namelen bytes) and points *value and *vlen at the trimmed value inside line. Returns 0,

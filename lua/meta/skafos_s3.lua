@@ -15,7 +15,9 @@ local s3 = {}
 ---@field ca_file? string
 ---@field proxy? string
 ---@field insecure? boolean
----@field trace? boolean|string
+---@field trace? boolean|string    trace to stderr (true) or append to this file, which must not be a link,
+---                                FIFO, device or another user's file (else UNSAFE_PATH); URL signatures
+---                                and every secret of the state are REDACTED in it
 
 ---@class skafos.s3.GetOptions: skafos.s3.Options
 ---@field resume? boolean   continue dest..".part" with Range + If-Range (the ETag is kept in dest..".part.etag")
@@ -56,6 +58,11 @@ function s3.put(url, source, opts) end
 ---Downloads into dest..".part", then fsyncs and renames it to dest. A failed get keeps the
 ---part for a later resume = true. Errors as put, plus TRUNCATED (length short; retryable),
 ---RANGE, WRITE and INTEGRITY (sha256 option).
+---dest..".part" and dest..".part.etag" are reused (resumed or emptied) only when each is a
+---regular file of the effective user with one link: a symbolic or hard link, FIFO, device,
+---directory or another user's file at either fails UNSAFE_PATH before any request, and is
+---neither written through nor read as a point to resume from. The final rename replaces
+---whatever is at dest itself (a link there is replaced, not followed).
 ---`dest` may instead be a byte sink (userdata with __skafos_sink, e.g. zip.extractor): the
 ---sink is reset, then gets the body of a 200 answer as it arrives (no part file), and is
 ---reset again when the get fails, so a retry starts clean. A resumable sink (a

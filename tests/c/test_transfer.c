@@ -1,5 +1,6 @@
 /*
- * Unit tests of the Lua-free transfer helpers: redaction, origin comparison, header,
+ * Unit tests of the Lua-free transfer helpers: redaction and traces, origin comparison and
+ * the redirect rule, files opened without following what others planted, header,
  * status-line, Content-Range and ETag parsing, error-code mapping, S3 XML errors and the
  * threaded hasher.
  */
@@ -59,6 +60,52 @@ static void test_redact(void) {
   }
 }
 
+/* One trace line of text as transfer_trace writes it, without the newline. */
+static const char *traced(char *const *secrets, const char *text, size_t n) {
+  static char out[32768];
+  FILE *f = tmpfile();
+  size_t got = 0;
+  out[0] = '\0';
+  if (f == NULL)
+    return out;
+  transfer_trace(f, secrets, "p: ", text, n);
+  rewind(f);
+  got = fread(out, 1, sizeof out - 1, f);
+  fclose(f);
+  out[got] = '\0';
+  if (got > 0 && out[got - 1] == '\n')
+    out[got - 1] = '\0';
+  return out;
+}
+
+static void test_trace(void) {
+  char tok[] = "s3cr3t-tok", other[] = "another secret";
+  char *secrets[] = {tok, other, NULL};
+  const char *line = "X-Echo: s3cr3t-tok and s3cr3t-tok, another secret";
+  CHECK_STR(traced(secrets, line, strlen(line)), "p: X-Echo: REDACTED and REDACTED, REDACTED");
+  line = "HTTP/1.1 200 OK s3cr3t-tok";
+  CHECK_STR(traced(secrets, line, strlen(line)), "p: HTTP/1.1 200 OK REDACTED");
+  /* after the header and parameter masking, which still apply */
+  line = "X-API-TOKEN: s3cr3t-tokX";
+  CHECK_STR(traced(secrets, line, strlen(line)), "p: X-API-TOKEN: REDACTED");
+  line = "GET /k?X-Amz-Signature=ff&q=s3cr3t-tok HTTP/1.1";
+  CHECK_STR(traced(secrets, line, strlen(line)),
+            "p: GET /k?X-Amz-Signature=REDACTED&q=REDACTED HTTP/1.1");
+  line = "X-Echo: s3cr3t-tok";
+  CHECK_STR(traced(NULL, line, strlen(line)), "p: X-Echo: s3cr3t-tok");
+  /* a long line is written whole: a secret at its end is masked, not cut in two */
+  {
+    static char big[20000];
+    const char *got;
+    memset(big, 'a', sizeof big);
+    memcpy(big + sizeof big - 10, tok, 10);
+    got = traced(secrets, big, sizeof big);
+    CHECK(strlen(got) == 3 + sizeof big - 10 + 8);
+    CHECK(strcmp(got + strlen(got) - 9, "aREDACTED") == 0);
+    CHECK(strstr(got, "s3cr3t") == NULL);
+  }
+}
+
 static void test_origin(void) {
   CHECK(transfer_same_origin("http://a.example/x", "http://A.example:80/y?z"));
   CHECK(transfer_same_origin("https://a.example/x", "https://a.example:443/"));
@@ -66,6 +113,165 @@ static void test_origin(void) {
   CHECK(!transfer_same_origin("http://a.example/x", "http://b.example/x"));
   CHECK(!transfer_same_origin("http://127.0.0.1:8080/", "http://127.0.0.1:8081/"));
   CHECK(!transfer_same_origin("http://a.example/", "not a url"));
+}
+
+static int redirect_ok(const char *from, const char *to) {
+  char why[1200];
+  return transfer_redirect_allowed(from, to, why, sizeof why) == 0;
+}
+
+static void test_redirect(void) {
+  char why[1200];
+  CHECK(redirect_ok("https://a.example/x", "https://b.example/y"));
+  CHECK(redirect_ok("http://a.example/x", "https://b.example/y"));
+  CHECK(redirect_ok("http://a.example/x", "http://b.example/y"));
+  /* down from https only to loopback */
+  CHECK(!redirect_ok("https://a.example/x", "http://b.example/y"));
+  CHECK(!redirect_ok("HTTPS://a.example/x", "HTTP://a.example/y"));
+  CHECK(redirect_ok("https://a.example/x", "http://127.0.0.1:8080/y"));
+  CHECK(redirect_ok("https://a.example/x", "http://127.200.3.4/y"));
+  CHECK(redirect_ok("https://a.example/x", "http://localhost:1/y"));
+  CHECK(redirect_ok("https://a.example/x", "http://[::1]:8080/y"));
+  CHECK(redirect_ok("https://a.example/x", "http://[::ffff:127.0.0.1]/y"));
+  CHECK(!redirect_ok("https://a.example/x", "http://128.0.0.1/y"));
+  CHECK(!redirect_ok("https://a.example/x", "http://10.0.0.1/y"));
+  CHECK(!redirect_ok("https://a.example/x", "http://[::2]/y"));
+  CHECK(!redirect_ok("https://a.example/x", "http://localhost.evil.example/y"));
+  CHECK(!redirect_ok("https://a.example/x", "http://127.0.0.1.evil.example/y"));
+  /* only http and https, from anywhere */
+  CHECK(!redirect_ok("http://a.example/x", "file:///etc/passwd"));
+  CHECK(!redirect_ok("http://a.example/x", "ftp://a.example/x"));
+  CHECK(!redirect_ok("http://127.0.0.1/x", "gopher://127.0.0.1/x"));
+  CHECK(!redirect_ok("http://a.example/x", "javascript:alert(1)"));
+  CHECK(!redirect_ok("http://a.example/x", ""));
+  /* the reason comes first; URLs are redacted */
+  CHECK(transfer_redirect_allowed("https://a.example/k?X-Amz-Signature=ff",
+                                  "http://b.example/k?X-Amz-Signature=ee", why, sizeof why) != 0);
+  CHECK_STR(why, "refusing to follow a redirect from https down to plain http (only a loopback "
+                 "host may ask for that): https://a.example/k?X-Amz-Signature=REDACTED -> "
+                 "http://b.example/k?X-Amz-Signature=REDACTED");
+  CHECK(transfer_redirect_allowed("http://a.example/x", "file:///etc/passwd", why, sizeof why) != 0);
+  CHECK_STR(why, "refusing to follow a redirect to a file: URL (skafos follows only http and "
+                 "https): http://a.example/x -> file:///etc/passwd");
+  CHECK(transfer_redirect_allowed("http://a.example/x", "mailto:a@b", why, sizeof why) != 0);
+  CHECK_STR(why, "refusing to follow a redirect to something that is not an http or https URL: "
+                 "http://a.example/x -> mailto:a@b");
+}
+
+/* ---- files ---------------------------------------------------------------------------- */
+
+static int put(const char *path, const char *text) {
+  FILE *f = fopen(path, "wb");
+  int ok = f != NULL && fputs(text, f) >= 0;
+  if (f && fclose(f) != 0)
+    ok = 0;
+  return ok ? 0 : -1;
+}
+
+static int holds(const char *path, const char *text) {
+  char buf[256];
+  FILE *f = fopen(path, "rb");
+  size_t n;
+  if (f == NULL)
+    return 0;
+  n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  return strcmp(buf, text) == 0;
+}
+
+/* Opens path with flags through transfer_open_file and expects a refusal whose message
+ * names path and says `what`. */
+static void refused(const char *path, int flags, const char *what) {
+  char msg[600], want[700];
+  int unsafe = 0, fd = transfer_open_file(path, flags, 0644, &unsafe, msg, sizeof msg);
+  CHECK(fd < 0 && unsafe == 1);
+  if (fd >= 0) {
+    close(fd);
+    return;
+  }
+  snprintf(want, sizeof want, "%s %s; skafos does not write through it: remove it or choose "
+           "another output", path, what);
+  CHECK_STR(msg, want);
+  CHECK(transfer_path_check(path, msg, sizeof msg) == -1);
+  CHECK_STR(msg, want);
+}
+
+static void test_files(void) {
+  char dir[] = "/tmp/skafos-test-files.XXXXXX", victim[600], path[600], cmd[700], msg[600];
+  int fd, unsafe = 0, fl;
+  struct stat st;
+  if (mkdtemp(dir) == NULL) {
+    CHECK(!"mkdtemp");
+    return;
+  }
+  snprintf(victim, sizeof victim, "%s/victim", dir);
+  CHECK(put(victim, "precious") == 0);
+
+  /* nothing there: created, blocking, close-on-exec; then reused as our own */
+  snprintf(path, sizeof path, "%s/new", dir);
+  CHECK(transfer_path_check(path, msg, sizeof msg) == 0);
+  fd = transfer_open_file(path, O_RDWR | O_CREAT, 0644, &unsafe, msg, sizeof msg);
+  CHECK(fd >= 0 && unsafe == 0);
+  if (fd >= 0) {
+    fl = fcntl(fd, F_GETFL);
+    CHECK(fl != -1 && (fl & O_NONBLOCK) == 0);
+    CHECK((fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
+    CHECK(write(fd, "mine", 4) == 4);
+    close(fd);
+  }
+  fd = transfer_open_file(path, O_RDONLY, 0, &unsafe, msg, sizeof msg);
+  CHECK(fd >= 0 && unsafe == 0);
+  if (fd >= 0)
+    close(fd);
+  /* missing without O_CREAT: an ordinary failure */
+  snprintf(path, sizeof path, "%s/missing", dir);
+  errno = 0;
+  CHECK(transfer_open_file(path, O_RDONLY, 0, &unsafe, msg, sizeof msg) == -1);
+  CHECK(unsafe == 0 && errno == ENOENT);
+
+  /* a symbolic link, also a dangling one: never followed, nothing created */
+  snprintf(path, sizeof path, "%s/link", dir);
+  CHECK(symlink(victim, path) == 0);
+  refused(path, O_RDWR | O_CREAT, "is a symbolic link");
+  refused(path, O_RDONLY, "is a symbolic link");
+  CHECK(holds(victim, "precious"));
+  snprintf(path, sizeof path, "%s/dangling", dir);
+  snprintf(cmd, sizeof cmd, "%s/not-there", dir);
+  CHECK(symlink(cmd, path) == 0);
+  refused(path, O_WRONLY | O_CREAT, "is a symbolic link");
+  CHECK(lstat(cmd, &st) != 0);
+
+  /* a FIFO without a reader or writer: refused at once, for reading and writing */
+  snprintf(path, sizeof path, "%s/fifo", dir);
+  CHECK(mkfifo(path, 0644) == 0);
+  refused(path, O_WRONLY | O_CREAT, "is a FIFO (named pipe)");
+  refused(path, O_RDWR, "is a FIFO (named pipe)");
+  refused(path, O_RDONLY, "is a FIFO (named pipe)");
+
+  /* a directory, a device */
+  refused(dir, O_RDONLY, "is a directory");
+  refused(dir, O_RDWR | O_CREAT, "is a directory");
+  refused("/dev/null", O_WRONLY | O_CREAT, "is a character device");
+
+  /* a hard link to another file */
+  snprintf(path, sizeof path, "%s/hard", dir);
+  CHECK(link(victim, path) == 0);
+  refused(path, O_RDWR | O_CREAT, "has 2 hard links (another name shares its data)");
+  CHECK(holds(victim, "precious"));
+
+  /* another user's file (only root can make one here) */
+  if (geteuid() == 0) {
+    snprintf(path, sizeof path, "%s/foreign", dir);
+    CHECK(put(path, "theirs") == 0);
+    CHECK(chown(path, 65534, 65534) == 0);
+    refused(path, O_RDWR | O_CREAT, "belongs to another user (uid 65534)");
+    refused(path, O_RDONLY, "belongs to another user (uid 65534)");
+    CHECK(holds(path, "theirs"));
+  }
+
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  CHECK(system(cmd) == 0);
 }
 
 static void test_headers(void) {
@@ -316,7 +522,10 @@ static void test_thasher_writer(void) {
 
 int main(void) {
   test_redact();
+  test_trace();
   test_origin();
+  test_redirect();
+  test_files();
   test_headers();
   test_content_range();
   test_etag();

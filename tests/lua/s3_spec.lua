@@ -1,7 +1,8 @@
 -- skafos.s3 against the emulator's storage: bytes in equal bytes out, the hashes agree,
--- nothing secret reaches storage, and every failure mode ends in the right err.code with
--- the right file left on disk.
+-- nothing secret reaches storage, every failure mode ends in the right err.code with
+-- the right file left on disk, and nothing planted at its paths is written through.
 local cjson = require("cjson")
+local core = require("skafos.core")
 local http = require("skafos.http")
 local s3 = require("skafos.s3")
 local proc = require("proc")
@@ -83,6 +84,24 @@ local function fake_policy(extra)
   local p = { sleep = function(s) waits[#waits + 1] = s; return true end, random = function() return 0 end }
   for k, v in pairs(extra or {}) do p[k] = v end
   return p, waits
+end
+
+-- Runs one s3.get in a skafos subprocess that may take at most 60 s, so a get that would
+-- block (on a FIFO, say) fails the test instead of hanging the run.
+local RUNNER = [[
+local cjson = require("cjson")
+local call = cjson.decode(arg[1])
+local res, err = require("skafos.s3").get(call.url, call.dest, call.opts)
+print(cjson.encode(res and { status = res.status } or { code = err.code, message = err.message }))
+]]
+
+local function get_bounded(dir, url, dest, opts)
+  local script = proc.write(dir .. "/runner.lua", RUNNER)
+  local r = proc.run({ "timeout", "60", proc.bin, "run", script,
+    cjson.encode({ url = url, dest = dest, opts = opts or {} }) })
+  assert(r.code ~= 124, "s3.get did not return within 60 s")
+  assert.are.equal(0, r.code, r.stderr)
+  return proc.json(r.stdout)
 end
 
 describe("skafos.s3", function()
@@ -405,6 +424,123 @@ describe("skafos.s3", function()
     local got = assert(s3.get(get_url(e, v), dir .. "/fetched.zip"))
     assert.are.equal(res.sha256, got.sha256)
   end)
+  describe("files planted at the paths a get writes", function()
+    local VICTIM = "the victim's bytes\n"
+    local url, dest, victim
+    local q = proc.quote
+
+    local function sh(cmd) assert(os.execute(cmd), cmd) end
+
+    -- Puts at path a symbolic or hard link to the victim, a FIFO, or another user's file.
+    local function plant(kind, path)
+      if kind == "symlink" then
+        sh(("ln -s %s %s"):format(q(victim), q(path)))
+      elseif kind == "hardlink" then
+        sh(("ln %s %s"):format(q(victim), q(path)))
+      elseif kind == "fifo" then
+        sh("mkfifo " .. q(path))
+      else
+        spit(path, VICTIM)
+        sh("chown nobody " .. q(path))
+      end
+    end
+
+    local WHAT = {
+      symlink = "is a symbolic link", hardlink = "has 2 hard links", fifo = "is a FIFO",
+      foreign = "belongs to another user (uid ",
+    }
+
+    before_each(function()
+      local v = new_version(e)
+      assert(s3.put(v.presigned_url, src))
+      url = get_url(e, v)
+      dest = dir .. "/out.zip"
+      victim = spit(dir .. "/victim.txt", VICTIM)
+      e:clear_requests()
+    end)
+
+    for _, suffix in ipairs({ ".part", ".part.etag" }) do
+      for _, kind in ipairs({ "symlink", "hardlink", "foreign", "fifo" }) do
+        it(("refuses a %s at dest%s as UNSAFE_PATH before a request"):format(kind, suffix), function()
+          local path = dest .. suffix
+          plant(kind, path)
+          for _, resume in ipairs({ true, false }) do
+            local err
+            if kind == "fifo" then
+              err = get_bounded(dir, url, dest, { resume = resume })
+            else
+              local res
+              res, err = s3.get(url, dest, { resume = resume })
+              assert.is_nil(res)
+            end
+            assert.are.equal("UNSAFE_PATH", err.code)
+            assert.truthy(err.message:find(path .. " " .. WHAT[kind], 1, true), err.message)
+            assert.truthy(err.message:find("skafos does not write through it", 1, true), err.message)
+          end
+          assert.are.equal(VICTIM, slurp(victim))
+          if kind == "foreign" then assert.are.equal(VICTIM, slurp(path)) end
+          assert.is_false(exists(dest))
+          assert.are.equal(0, #storage_log(e))
+          -- once it is gone, the same get goes through
+          os.remove(path)
+          assert(s3.get(url, dest, { resume = true }))
+          assert.is_true(slurp(dest) == data)
+          assert.are.equal(VICTIM, slurp(victim))
+        end)
+      end
+    end
+
+    it("does not resume a part file that now belongs to another user", function()
+      e:fault({ role = "storage", method = "GET", action = { type = "truncate", after_bytes = 1024 * 1024 } })
+      assert.is_nil((s3.get(url, dest)))
+      local part = slurp(dest .. ".part")
+      assert.is_true(#part > 0 and #part < SIZE)
+      sh("chown nobody " .. q(dest .. ".part"))
+      e:clear_requests()
+      local res, err = s3.get(url, dest, { resume = true })
+      assert.is_nil(res)
+      assert.are.equal("UNSAFE_PATH", err.code)
+      assert.truthy(err.message:find(dest .. ".part belongs to another user (uid ", 1, true), err.message)
+      assert.are.equal(part, slurp(dest .. ".part"))
+      assert.are.equal(0, #storage_log(e))
+      -- our own stale part resumes as ever
+      sh("chown " .. q(proc.run({ "id", "-u" }).stdout:match("%d+")) .. " " .. q(dest .. ".part"))
+      local got = assert(s3.get(url, dest, { resume = true }))
+      assert.is_true(got.resumed)
+      assert.is_true(slurp(dest) == data)
+    end)
+
+    it("refuses a planted trace file, for put and get", function()
+      local trace = dir .. "/trace.log"
+      plant("symlink", trace)
+      local v = new_version(e)
+      e:clear_requests()
+      local res, err = s3.put(v.presigned_url, src, { trace = trace })
+      assert.is_nil(res)
+      assert.are.equal("UNSAFE_PATH", err.code)
+      assert.truthy(err.message:find(trace .. " is a symbolic link", 1, true), err.message)
+      res, err = s3.get(url, dest, { trace = trace })
+      assert.is_nil(res)
+      assert.are.equal("UNSAFE_PATH", err.code)
+      assert.are.equal(VICTIM, slurp(victim))
+      assert.are.equal(0, #storage_log(e))
+    end)
+
+    it("masks in its trace a registered secret that storage echoes", function()
+      local SECRET = "storage-echoed-secret-3141"
+      core.add_secret(SECRET)
+      e:fault({ role = "storage", method = "GET",
+        action = { type = "status", status = 503, headers = { ["X-Echo"] = "[" .. SECRET .. "]" } } })
+      local trace = dir .. "/trace.log"
+      local res, err = s3.get(url, dest, { trace = trace })
+      assert.is_nil(res)
+      assert.are.equal(503, err.status)
+      local text = slurp(trace)
+      assert.truthy(text:lower():find("< x%-echo: %[redacted%]"), text)
+      assert.is_nil(text:find(SECRET, 1, true))
+    end)
+  end)
+
   describe("get into a zip extractor", function()
     local zip = require("skafos.zip")
     local archive, url
