@@ -20,6 +20,7 @@ extern "C" {
 #define SKAFOS_EXIT_CONFLICT 5
 #define SKAFOS_EXIT_NETWORK 6
 #define SKAFOS_EXIT_INTEGRITY 7
+#define SKAFOS_EXIT_AFTER_HOOK 8 /* done (and reported), but a hook run after it failed */
 #define SKAFOS_EXIT_INTERRUPTED 130
 
 /* The runtime's version string, e.g. "0.1.0". */

@@ -10,9 +10,11 @@ local ui_mod = require "skafos.ui"
 
 local W = {
   description = "Publish files or directories as a new model version",
-  epilog = "A single .zip is uploaded as it is; anything else is zipped deterministically.\n"
-    .. "Exit codes: 2 bad input, 3 token, 4 org/app/model not found, 6 upload failed (the message names\n"
-    .. "the unfinished model_version_id), 130 interrupted.",
+  epilog = "A single .zip is uploaded as it is, once it passes the checks fetch --unzip makes; anything\n"
+    .. "else is zipped deterministically.\n"
+    .. "Exit codes: 1 refused by a policy hook, 2 bad input, 3 token, 4 org/app/model not found, 6 upload\n"
+    .. "failed (the message names the unfinished model_version_id), 7 a zip that fetch --unzip would\n"
+    .. "refuse, 8 published but the after_publish hook failed, 130 interrupted.",
   options = config.with({
     { "files", "Files or directories to publish", args = "*", argname = "FILE" },
     { "-m --description", "Description stored with the version (at most 255 characters)", argname = "TEXT" },
@@ -54,6 +56,11 @@ function W.run(ctx, args)
     out:write(("  sha256   %s\n"):format(tostring(result.sha256)))
     out:write(("  time     %.1fs\n"):format(result.seconds))
   end, tostring(result.version))
+  if result.hook_error then
+    -- the version is published: say so, then the hook's failure, with an exit code of its own
+    ui:warn("version %s is published, but %s", tostring(result.version), result.hook_error.message)
+    return errors.EXIT.AFTER_HOOK
+  end
 end
 
 return W

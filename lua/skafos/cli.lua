@@ -17,7 +17,8 @@ local EXIT_HELP = [[
 Exit codes:
   0 ok             1 failed            2 usage or invalid input   3 authentication
   4 not found      5 conflict          6 network or storage failure after retries
-  7 integrity or unsafe archive        130 interrupted]]
+  7 integrity or unsafe archive        8 done, but a hook run after it failed
+  130 interrupted]]
 
 local function out(...) io.stdout:write(...) end
 

@@ -8,7 +8,7 @@ local M = {}
 ---Exit codes, as documented in README and `skafos help`.
 M.EXIT = {
   OK = 0, FAILED = 1, USAGE = 2, AUTH = 3, NOT_FOUND = 4, CONFLICT = 5,
-  NETWORK = 6, INTEGRITY = 7, INTERRUPTED = 130,
+  NETWORK = 6, INTEGRITY = 7, AFTER_HOOK = 8, INTERRUPTED = 130,
 }
 
 local mt = {

@@ -4,6 +4,7 @@
 -- call), then E4 -> PUT with retries -> E6 with retries.
 local errors = require "skafos.errors"
 local fs = require "skafos.fs"
+local hooks_mod = require "skafos.hooks"
 -- skafos.s3 (and with it libcurl) loads on first use: help and --help never need it
 local function s3() return require "skafos.s3" end
 local session = require "skafos.session"
@@ -88,7 +89,9 @@ end
 function M.plan(opts, s, hooks)
   local files = opts.files or {}
   if hooks.select_files then
-    files = hooks.select_files(files) or files
+    local ok, chosen = hooks_mod.call("select_files", hooks.select_files, files)
+    if not ok then return nil, chosen end
+    files = chosen or files
   end
   if #files == 0 then
     return fail("USAGE", "nothing to publish: give at least one file or directory, e.g. skafos publish Model.mlmodel")
@@ -132,7 +135,8 @@ function M.plan(opts, s, hooks)
     entry.method = level == "store" and "store" or (level == "auto" and "auto" or "deflate")
     entry.level = type(level) == "number" and level or nil
     if hooks.compression then
-      local method, lvl = hooks.compression(entry)
+      local ok, method, lvl = hooks_mod.call("compression", hooks.compression, entry)
+      if not ok then return nil, method end
       if method ~= nil then
         if method ~= "store" and method ~= "deflate" and method ~= "auto" then
           return fail("USAGE", ("compression hook returned '%s' for %s: use store, deflate or auto")
@@ -217,10 +221,12 @@ function M.publish(opts)
   local plan, perr = M.plan(opts, s, hooks)
   if not plan then return nil, perr end
   if hooks.before_create then
-    local ok, veto = pcall(hooks.before_create, plan)
+    local ok, err = hooks_mod.call("before_create", hooks.before_create, plan)
     if not ok then
-      return fail("VETO", "publish refused by policy: " .. tostring(type(veto) == "table" and veto.message or veto),
-        { exit = 1 })
+      if err.code == "VETO" then
+        err.message = ("publish refused by policy (before_create, %s): %s"):format(err.where, err.message)
+      end
+      return nil, err
     end
   end
   if opts.dry_run then
@@ -299,7 +305,22 @@ function M.publish(opts)
     seconds = fs.clock() - started, streamed = plan.streamed or false, as_is = plan.as_is or false,
     description = plan.description, org = s.org, app = s.app, model = s.model,
   }
-  if hooks.after_publish then hooks.after_publish(result) end
+  if hooks.after_publish then
+    -- the version exists whatever the hook does: a failure is reported beside the result
+    local ok, herr = hooks_mod.call("after_publish", hooks.after_publish, result)
+    if not ok then
+      if herr.code == "INTERRUPTED" then
+        herr.message = ("interrupted in the after_publish hook; version %s was published")
+          :format(tostring(result.version))
+        herr.version = result.version
+        return nil, herr
+      end
+      if herr.code == "VETO" then
+        herr.message = ("the after_publish hook (%s) failed: %s"):format(herr.where, herr.message)
+      end
+      result.hook_error = { code = herr.code, message = herr.message, hook = "after_publish" }
+    end
+  end
   return result
 end
 

@@ -2,6 +2,7 @@
 -- the policy hooks (workflow overrides over config files), a retry policy and a client.
 local api = require "skafos.api"
 local config = require "skafos.config"
+local hooks_mod = require "skafos.hooks"
 local retry = require "skafos.retry"
 
 local M = {}
@@ -35,7 +36,12 @@ function M.policy(hook, on_retry)
       -- the hook's delay replaces the backoff: a zero base and the delay as Retry-After
       o.base_delay = 0
       o.retryable = function(err)
-        local delay = hook(err, err.attempts)
+        local ok, delay = hooks_mod.call("retry", hook, err, err.attempts)
+        if not ok then
+          -- a failing retry hook gives up; its failure is told with the error it judged
+          err.message = ("%s (the retry hook gave up: %s)"):format(tostring(err.message), tostring(delay.message))
+          return false
+        end
         if delay == nil or delay == false then return false end
         err.retry_after = tonumber(delay) or 0
         return true

@@ -42,6 +42,67 @@ describe("cli contract", function()
     return keys
   end
 
+  describe("hooks", function()
+    local function posts()
+      local n = 0
+      for _, q in ipairs(emu:requests().api) do
+        if q.method == "POST" and q.path:match("/model_versions$") then n = n + 1 end
+      end
+      return n
+    end
+
+    local function config(body)
+      proc.write(dir .. "/.skafos/config.lua", body)
+      proc.write(dir .. "/m.bin", "weights")
+    end
+
+    it("tells a policy's refusal from a bug in the hook, naming the hook and its file:line", function()
+      config([[
+return {
+  before_create = function(plan)
+    if not plan.description then error("describe your change with -m", 0) end
+  end,
+}]])
+      local r = skafos { "publish", "m.bin" }
+      assert.are.equal(1, r.code, r.stderr)
+      assert.matches("publish refused by policy %(before_create, [^ ]*/%.skafos/config%.lua:2%): describe your change",
+        r.stderr)
+      config([[
+return {
+  before_create = function(plan)
+    return plan.nothing.here
+  end,
+}]])
+      r = skafos { "publish", "m.bin" }
+      assert.are.equal(1, r.code, r.stderr)
+      assert.matches("the before_create hook %([^ ]*/%.skafos/config%.lua:2%) failed: [^ ]*/%.skafos/config%.lua:3: "
+        .. "attempt to index a nil value", r.stderr)
+      assert.is_nil(r.stderr:find("refused by policy", 1, true))
+      config([[
+return { compression = function(entry) return entry.size.bytes end }]])
+      r = skafos { "publish", "--dry-run", "m.bin" }
+      assert.are.equal(1, r.code, r.stderr)
+      assert.matches("the compression hook %([^ ]*/%.skafos/config%.lua:1%) failed", r.stderr)
+      assert.are.equal(0, posts())
+    end)
+
+    it("never hides a published version behind a failing after_publish hook (exit 8)", function()
+      config([[
+return { after_publish = function(result) error("chat webhook unreachable") end }]])
+      local r = skafos { "publish", "--json", "m.bin" }
+      assert.are.equal(8, r.code, r.stderr)
+      local doc = proc.json(r.stdout)
+      assert.is_true(math.type(doc.version) == "integer")
+      assert.matches("after_publish", doc.hook_error.message)
+      assert.matches("warning: version " .. doc.version .. " is published, but the after_publish hook "
+        .. "%([^ ]*/%.skafos/config%.lua:1%) failed: .*chat webhook unreachable", r.stderr)
+      assert.are.equal(1, posts())
+      r = skafos { "publish", "m.bin" }
+      assert.are.equal(8, r.code)
+      assert.matches("^Published demo%-org/demo%-app/demo%-model version %d+", r.stdout)
+    end)
+  end)
+
   describe("-q and pipes", function()
     it("prints only the essential result, ready for $(...)", function()
       proc.write(dir .. "/m.bin", ("weights"):rep(1000))

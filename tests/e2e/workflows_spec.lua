@@ -284,7 +284,8 @@ describe("workflows", function()
       ]])
       local r = skafos { "publish", "m.bin" }
       assert.are.equal(1, r.code)
-      assert.matches("publish refused by policy: a description is required by team policy", r.stderr)
+      assert.matches("publish refused by policy %(before_create, [^ ]*%.skafos/config%.lua:2%): "
+        .. "a description is required by team policy", r.stderr)
       assert.are.equal(0, posts_of_versions())
       -- an override: the built-in copy plus a hook
       local builtin = skafos({ "scripts", "dump", "publish" }).stdout
