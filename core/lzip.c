@@ -553,6 +553,69 @@ static int zipstream_tostring(lua_State *L) {
   return 1;
 }
 
+/* ---- zip.plan --------------------------------------------------------------------- */
+
+/* zip.plan(entries) -> {files, dirs, bytes, inputs = {{files, dirs, bytes}, ...}} | nil, err:
+ * what zip.create and zip.stream would archive, walked and checked the same way (links,
+ * loops, unreadable directories, duplicate names), without reading any file. */
+static int zip_plan(lua_State *L) {
+  wopts o;
+  zerr err;
+  ztemp *t;
+  lua_Integer i, n;
+  uint64_t files = 0, dirs = 0, bytes = 0;
+  size_t done = 0;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  check_wopts(L, 2, &o);
+  n = luaL_len(L, 1);
+  t = newtemp(L);
+  memset(&err, 0, sizeof err);
+  lua_createtable(L, (int)(n < 1000000 ? n : 1000000), 0); /* stack: temp inputs */
+  for (i = 1; i <= n; i++) {
+    uint64_t f = 0, d = 0, b = 0;
+    size_t k;
+    /* one entry at a time, through the same parser as zip.create */
+    lua_createtable(L, 1, 0);
+    lua_geti(L, 1, i);
+    lua_rawseti(L, -2, 1);
+    if (plan_entries(L, lua_gettop(L), &t->plan, &o, &err) != 0)
+      return fail(L, NULL, &err);
+    lua_pop(L, 1);
+    for (k = done; k < t->plan.n; k++) {
+      if (t->plan.items[k].src == NULL) {
+        d++;
+      } else {
+        f++;
+        b += t->plan.items[k].size;
+      }
+    }
+    done = t->plan.n;
+    lua_createtable(L, 0, 3);
+    lua_pushinteger(L, (lua_Integer)f);
+    lua_setfield(L, -2, "files");
+    lua_pushinteger(L, (lua_Integer)d);
+    lua_setfield(L, -2, "dirs");
+    lua_pushinteger(L, (lua_Integer)b);
+    lua_setfield(L, -2, "bytes");
+    lua_rawseti(L, -2, i);
+    files += f;
+    dirs += d;
+    bytes += b;
+  }
+  if (zw_plan_sort(&t->plan, &err) != 0)
+    return fail(L, NULL, &err);
+  lua_createtable(L, 0, 4);
+  lua_insert(L, -2);
+  lua_setfield(L, -2, "inputs");
+  lua_pushinteger(L, (lua_Integer)files);
+  lua_setfield(L, -2, "files");
+  lua_pushinteger(L, (lua_Integer)dirs);
+  lua_setfield(L, -2, "dirs");
+  lua_pushinteger(L, (lua_Integer)bytes);
+  lua_setfield(L, -2, "bytes");
+  return 1;
+}
+
 /* ---- zip.list --------------------------------------------------------------------- */
 
 /* An open archive owned by a userdata, so a memory error while building a result
@@ -971,6 +1034,7 @@ static const luaL_Reg extractor_meta[] = {{"__close", zipextractor_close},
                                           {NULL, NULL}};
 
 static const luaL_Reg zip_funcs[] = {{"create", zip_create},
+                                     {"plan", zip_plan},
                                      {"writer", zip_writer},
                                      {"stream", zip_stream},
                                      {"list", zip_list},

@@ -140,7 +140,7 @@ static int walk(zw_plan *p, const char *root, const char *dir, const char *prefi
   dreal = realpath(dir, NULL);
   d = dreal ? opendir(dir) : NULL;
   if (d == NULL) {
-    zerr_set(err, "IO", "cannot read directory %s: %s", dir, strerror(errno));
+    zerr_set(err, "INVALID_INPUT", "cannot read directory %s: %s", dir, strerror(errno));
     free(dreal);
     return -1;
   }
@@ -184,7 +184,11 @@ static int walk(zw_plan *p, const char *root, const char *dir, const char *prefi
         }
       }
       if (rc == 0) {
-        if (S_ISREG(st.st_mode))
+        /* an unreadable file is found now, before anything is archived or sent */
+        if (S_ISREG(st.st_mode) && faccessat(dirfd(d), de->d_name, R_OK, 0) != 0) {
+          zerr_set(err, "INVALID_INPUT", "cannot read %s: %s", path, strerror(errno));
+          rc = -1;
+        } else if (S_ISREG(st.st_mode))
           rc = plan_push(p, path, name, strlen(name), (uint64_t)st.st_size,
                          zf_norm_mode(0, st.st_mode), method, level, err);
         else if (S_ISDIR(st.st_mode)) {
@@ -265,7 +269,7 @@ int zw_plan_add(zw_plan *p, const char *src, const char *name, int method, int l
     rc = len > 0 ? zw_plan_add_dir(p, prefix, err) : 0;
     root = rc == 0 ? realpath(src, NULL) : NULL;
     if (rc == 0 && root == NULL) {
-      zerr_set(err, "IO", "cannot read %s: %s", src, strerror(errno));
+      zerr_set(err, "INVALID_INPUT", "cannot read %s: %s", src, strerror(errno));
       rc = -1;
     }
     if (rc == 0)

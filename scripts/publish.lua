@@ -21,6 +21,7 @@ local W = {
     { "--level", "Compression: auto (store what does not compress), store, or 1-9", default = "auto",
       argname = "LEVEL" },
     { "--dry-run", "Check the inputs and print the plan; send nothing", flag = true },
+    { "--allow-empty", "Publish a directory that holds no files", flag = true },
   }, config.options, config.output_options),
 }
 
@@ -42,7 +43,7 @@ function W.run(ctx, args)
   local ui = ui_mod.new(args)
   local result, err = publish.publish {
     flags = args, files = args.files, description = args.description, level = args.level,
-    dry_run = args.dry_run, hooks = ctx.workflow,
+    dry_run = args.dry_run, allow_empty = args.allow_empty, hooks = ctx.workflow,
     progress = function(phase) return ui:progress(phase) end,
     on_retry = ui:on_retry(), on_warning = ui:on_warning(),
   }

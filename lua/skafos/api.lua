@@ -185,8 +185,17 @@ function Client:explain_not_found(err)
   return err
 end
 
+-- A missing organization, app or model: say where to look.
+local function with_hint(err)
+  if err.code == "NOT_FOUND" and not tostring(err.message):find("version", 1, true)
+      and not tostring(err.message):find("skafos summary", 1, true) then
+    err.message = tostring(err.message) .. " (run 'skafos summary' to see what this token can see)"
+  end
+  return err
+end
+
 local function with_explanation(self, doc, err)
-  if doc == nil and err then return nil, self:explain_not_found(err) end
+  if doc == nil and err then return nil, with_hint(self:explain_not_found(err)) end
   return doc
 end
 
@@ -268,7 +277,7 @@ function Client:download(version, direct_output)
         err.message = ("model version %s not found"):format(tostring(version))
         return nil, err
       end
-      return nil, self:explain_not_found(err)
+      return nil, with_hint(self:explain_not_found(err))
     end
     return nil, err
   end

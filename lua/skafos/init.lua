@@ -37,7 +37,8 @@ function M.publish(opts)
   opts = opts or {}
   return require("skafos.publish").publish {
     flags = opts, files = opts.files, description = opts.description, level = opts.level,
-    dry_run = opts.dry_run, hooks = opts.hooks, progress = opts.progress, on_retry = opts.on_retry,
+    dry_run = opts.dry_run, allow_empty = opts.allow_empty, hooks = opts.hooks, progress = opts.progress,
+    on_retry = opts.on_retry,
     on_warning = opts.on_warning,
   }
 end

@@ -27,26 +27,22 @@ local function basename(path)
   return trimmed:match("([^/]+)$")
 end
 
--- Walks a directory: every file must be readable now, so a doomed upload never starts.
-local function walk(path, acc)
-  local names, err = fs.dir(path)
-  if not names then return nil, err end
-  for _, name in ipairs(names) do
-    local child = path .. "/" .. name
-    local st, serr = fs.stat(child)
-    if not st then return nil, serr end
-    if st.type == "directory" then
-      local ok, werr = walk(child, acc)
-      if not ok then return nil, werr end
-    elseif st.type == "file" then
-      if not fs.access(child, "r") then
-        return nil, { code = "USAGE", message = "cannot read " .. child .. ": permission denied" }
-      end
-      acc.bytes = acc.bytes + st.size
-      acc.files = acc.files + 1
-    end
+-- The name an input is stored under: its own name, or, for ".", ".." and the like, the
+-- real name of the directory it names ("publish ." inside Foo.mlpackage stores
+-- Foo.mlpackage/...).
+local function stored_name(path)
+  local name = basename(path)
+  if name ~= "." and name ~= ".." then return name end
+  local real = fs.realpath(path)
+  return real and basename(real) or name
+end
+
+local function zip_entries(plan)
+  local entries = {}
+  for i, e in ipairs(plan.entries) do
+    entries[i] = { src = e.src, name = e.name, method = e.method, level = e.level }
   end
-  return true
+  return entries
 end
 
 ---The archive name: always from the model name, `.zip` not doubled.
@@ -114,23 +110,37 @@ function M.plan(opts, s, hooks)
   local seen = {}
   for _, path in ipairs(files) do
     local st = fs.stat(path)
-    if not st then return fail("USAGE", ("no such file or directory: %s"):format(path)) end
+    if not st then
+      if fs.lstat(path) then
+        return fail("USAGE", ("%s is a symbolic link to nothing (a broken link)"):format(path))
+      end
+      return fail("USAGE", ("no such file or directory: %s"):format(path))
+    end
     if not fs.access(path, "r") then return fail("USAGE", ("cannot read %s: permission denied"):format(path)) end
-    local entry = { src = path, name = basename(path), type = st.type }
+    if st.type ~= "directory" and st.type ~= "file" then
+      return fail("USAGE", ("%s is a %s, not a file or directory"):format(path, st.type))
+    end
+    local entry = { src = path, name = stored_name(path), type = st.type }
+    if entry.name == "/" then return fail("USAGE", "cannot publish the root directory") end
     if seen[entry.name] then
       return fail("USAGE", ("two inputs would both be stored as '%s' (%s and %s); rename one")
         :format(entry.name, seen[entry.name], path))
     end
     seen[entry.name] = path
-    if st.type == "directory" then
-      local acc = { bytes = 0, files = 0 }
-      local ok, err = walk(path, acc)
-      if not ok then return fail(err.code == "ACCESS" and "USAGE" or (err.code or "USAGE"), err.message) end
-      entry.bytes, entry.files = acc.bytes, acc.files
-    elseif st.type == "file" then
-      entry.bytes, entry.files = st.size, 1
-    else
-      return fail("USAGE", ("%s is a %s, not a file or directory"):format(path, st.type))
+    plan.entries[#plan.entries + 1] = entry
+  end
+  -- walked and checked exactly as the archive will be made: links inside an input are
+  -- stored as what they point to when that lies inside it, refused when it lies outside,
+  -- broken or looping; unreadable files and names that cannot be stored are refused
+  local walked, werr = zip.plan(zip_entries(plan))
+  if not walked then
+    return fail(werr.code == "NOMEM" and "NOMEM" or "USAGE", ("cannot publish: %s"):format(tostring(werr.message)))
+  end
+  for i, entry in ipairs(plan.entries) do
+    entry.bytes, entry.files = walked.inputs[i].bytes, walked.inputs[i].files
+    if entry.files == 0 and not opts.allow_empty then
+      return fail("USAGE", ("nothing to publish in %s: the directory holds no files (pass --allow-empty to "
+        .. "publish it anyway)"):format(entry.src))
     end
     entry.method = level == "store" and "store" or (level == "auto" and "auto" or "deflate")
     entry.level = type(level) == "number" and level or nil
@@ -140,12 +150,11 @@ function M.plan(opts, s, hooks)
       if method ~= nil then
         if method ~= "store" and method ~= "deflate" and method ~= "auto" then
           return fail("USAGE", ("compression hook returned '%s' for %s: use store, deflate or auto")
-            :format(tostring(method), path))
+            :format(tostring(method), entry.src))
         end
         entry.method, entry.level = method, lvl or entry.level
       end
     end
-    plan.entries[#plan.entries + 1] = entry
     plan.input_bytes = plan.input_bytes + entry.bytes
     plan.files = plan.files + entry.files
   end
@@ -202,15 +211,7 @@ local function make_temp(holder)
   return dir
 end
 
-local function zip_entries(plan)
-  local entries = {}
-  for i, e in ipairs(plan.entries) do
-    entries[i] = { src = e.src, name = e.name, method = e.method, level = e.level }
-  end
-  return entries
-end
-
----Publishes. opts: files, description, level, dry_run, flags/settings, hooks, progress
+---Publishes. opts: files, description, level, dry_run, allow_empty, flags/settings, hooks, progress
 ---(fun(phase) -> reporter), on_retry. Returns a result table, or nil, err (err.model_version_id
 ---is set when a record was left unfinished).
 function M.publish(opts)
@@ -233,6 +234,10 @@ function M.publish(opts)
     plan.dry_run = true
     return plan
   end
+  -- one cheap request confirms the token and that org, app and model exist, before
+  -- minutes of compression
+  local _, verr = client:versions()
+  if verr then return nil, verr end
 
   local started = fs.clock()
   local temp <close> = temp_holder()

@@ -42,6 +42,97 @@ describe("cli contract", function()
     return keys
   end
 
+  local function api_requests()
+    return #emu:requests().api
+  end
+
+  describe("inputs", function()
+    it("refuses an empty directory unless --allow-empty, in --dry-run as in the real run", function()
+      os.execute("mkdir -p " .. proc.quote(dir .. "/Empty.mlpackage/Data"))
+      for _, extra in ipairs { {}, { "--dry-run" } } do
+        local argv = { "publish", "Empty.mlpackage" }
+        for _, a in ipairs(extra) do argv[#argv + 1] = a end
+        local r = skafos(argv)
+        assert.are.equal(2, r.code, r.stderr)
+        assert.matches("nothing to publish in Empty%.mlpackage: the directory holds no files %(pass %-%-allow%-empty",
+          r.stderr)
+      end
+      assert.are.equal(0, api_requests())
+      local r = skafos { "publish", "--json", "--allow-empty", "Empty.mlpackage" }
+      assert.are.equal(0, r.code, r.stderr)
+    end)
+
+    it("publishes '.' under the directory's real name, as --dry-run says", function()
+      proc.write(dir .. "/Foo.mlpackage/Data/w.bin", "weights")
+      proc.write(dir .. "/Foo.mlpackage/Manifest.json", "{}")
+      local cwd = dir .. "/Foo.mlpackage"
+      local function here(argv)
+        return proc.skafos(argv, { cwd = cwd, env = {
+          SKAFOS_API_URL = emu.api, SKAFOS_DOWNLOAD_URL = emu.download, SKAFOS_API_TOKEN = TOKEN,
+          SKAFOS_ORG_NAME = "demo-org", SKAFOS_APP_NAME = "demo-app", SKAFOS_MODEL_NAME = "demo-model",
+          HOME = dir, TMPDIR = dir }, unset = { "SKAFOS_PATH" } })
+      end
+      local plan = proc.json(here({ "publish", "--dry-run", "--json", "." }).stdout)
+      assert.are.equal("Foo.mlpackage", plan.entries[1].name)
+      assert.are.equal(2, plan.files)
+      local r = here { "publish", "--json", "." }
+      assert.are.equal(0, r.code, r.stderr)
+      r = skafos { "fetch", "-o", "back.zip" }
+      assert.are.equal(0, r.code, r.stderr)
+      local listing = io.popen("unzip -Z1 " .. proc.quote(dir .. "/back.zip")):read("a")
+      assert.are.equal("Foo.mlpackage/\nFoo.mlpackage/Data/\nFoo.mlpackage/Data/w.bin\nFoo.mlpackage/Manifest.json\n",
+        listing)
+    end)
+
+    it("follows one rule for links inside an input, the same in --dry-run, before any request", function()
+      proc.write(dir .. "/Pkg/w.bin", "weights")
+      proc.write(dir .. "/outside.txt", "secret")
+      -- inside: stored as the file it points to
+      os.execute("ln -s w.bin " .. proc.quote(dir .. "/Pkg/alias.bin"))
+      local plan = proc.json(skafos({ "publish", "--dry-run", "--json", "Pkg" }).stdout)
+      assert.are.equal(2, plan.files)
+      for _, c in ipairs {
+        { "ln -s ../outside.txt Pkg/out.txt", "symlink Pkg/out%.txt points outside" },
+        { "ln -s ../Pkg Pkg/loop", "symlink Pkg/loop loops back" },
+        { "ln -s nowhere Pkg/broken", "symlink Pkg/broken is broken" },
+      } do
+        os.execute("cd " .. proc.quote(dir) .. " && " .. c[1])
+        for _, extra in ipairs { "--dry-run", "--json" } do
+          local r = skafos { "publish", extra, "Pkg" }
+          assert.are.equal(2, r.code, r.stderr)
+          assert.matches(c[2], r.stderr)
+        end
+        os.execute("cd " .. proc.quote(dir) .. " && rm " .. c[1]:match("(%S+)$"))
+      end
+      local r = skafos { "publish", "broken-link" }
+      assert.are.equal(2, r.code)
+      assert.matches("no such file or directory: broken%-link", r.stderr)
+      os.execute("ln -s nowhere " .. proc.quote(dir .. "/broken-link"))
+      r = skafos { "publish", "broken-link" }
+      assert.are.equal(2, r.code)
+      assert.matches("broken%-link is a symbolic link to nothing", r.stderr)
+      assert.are.equal(0, api_requests())
+    end)
+
+    it("finds a missing organization, app or model or a bad token before compressing anything", function()
+      os.execute("head -c 2000000 /dev/urandom > " .. proc.quote(dir .. "/big.bin"))
+      for _, c in ipairs {
+        { { SKAFOS_MODEL_NAME = "no-such-model" }, 4,
+          "model 'no%-such%-model' not found in app 'demo%-app'.*skafos summary" },
+        { { SKAFOS_APP_NAME = "no-app" }, 4, "app 'no%-app' not found" },
+        { { SKAFOS_API_TOKEN = "wrong-token" }, 3, "token was rejected" },
+      } do
+        local r = skafos({ "publish", "--progress", "plain", "big.bin" }, c[1])
+        assert.are.equal(c[2], r.code, r.stderr)
+        assert.matches(c[3], r.stderr)
+      end
+      local posts = 0
+      for _, q in ipairs(emu:requests().api) do if q.method == "POST" then posts = posts + 1 end end
+      assert.are.equal(0, posts)
+      assert.are.equal(0, #emu:requests().storage)
+    end)
+  end)
+
   describe("hooks", function()
     local function posts()
       local n = 0
