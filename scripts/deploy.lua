@@ -19,7 +19,8 @@ function W.run(_, args)
   if v ~= "latest" and not (math.tointeger(tonumber(v)) and tonumber(v) >= 1) then
     errors.raise("USAGE", ("bad version '%s': use a version number or latest"):format(v))
   end
-  local sess, err = session.open { flags = args, on_warning = ui:on_warning() }
+  local sess, err = session.open { flags = args, on_warning = ui:on_warning(),
+    on_retry = ui:on_retry() }
   if not sess then errors.throw(err) end
   local result, derr = sess.client:deploy(v, args.environment)
   if not result then errors.throw(derr) end

@@ -12,7 +12,8 @@ local W = {
 
 function W.run(_, args)
   local ui = ui_mod.new(args)
-  local sess, err = session.open { flags = args, on_warning = ui:on_warning() }
+  local sess, err = session.open { flags = args, on_warning = ui:on_warning(),
+    on_retry = ui:on_retry() }
   if not sess then errors.throw(err) end
   local envs, eerr = sess.client:environments()
   if not envs then errors.throw(eerr) end

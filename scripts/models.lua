@@ -16,7 +16,8 @@ local W = {
 
 function W.run(_, args)
   local ui = ui_mod.new(args)
-  local sess, err = session.open { flags = args, needs = { "token", "org", "app" }, on_warning = ui:on_warning() }
+  local sess, err = session.open { flags = args, needs = { "token", "org", "app" }, on_warning = ui:on_warning(),
+    on_retry = ui:on_retry() }
   if not sess then errors.throw(err) end
   local model, merr = sess.client:create_model(args.name, args.description)
   if not model then errors.throw(merr) end

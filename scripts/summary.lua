@@ -14,7 +14,8 @@ local W = {
 
 function W.run(_, args)
   local ui = ui_mod.new(args)
-  local sess, err = session.open { flags = args, needs = { "token" }, on_warning = ui:on_warning() }
+  local sess, err = session.open { flags = args, needs = { "token" }, on_warning = ui:on_warning(),
+    on_retry = ui:on_retry() }
   if not sess then errors.throw(err) end
   local client = sess.client
   local orgs, oerr = client:organizations()

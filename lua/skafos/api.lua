@@ -1,6 +1,7 @@
 -- The Skafos API (SPEC.md E1-E10) over skafos.http. Every path segment is
 -- percent-encoded; X-API-TOKEN goes only to the API and download hosts; idempotent calls
--- are retried through the retry policy, E4 never once sent. Returns `nil, err` with codes
+-- are retried through the retry policy; the others (E3, E4) only after a failure that
+-- shows they never reached the server. Returns `nil, err` with codes
 -- AUTH, NOT_FOUND, CONFLICT, INVALID, SERVER, NO_VERSIONS or a transport code.
 local cjson = require "cjson"
 local config = require "skafos.config"
@@ -132,8 +133,9 @@ function Client:call(method, path, opts)
     return nil, status_error(resp, opts.what)
   end
   local resp, err
-  if opts.idempotent and self.retry then
-    resp, err = self.retry.call(attempt, { what = opts.what })
+  if self.retry then
+    -- a request that is not idempotent is repeated only when it never reached the server
+    resp, err = self.retry.call(attempt, { what = opts.what, unsent_only = not opts.idempotent })
   else
     resp, err = attempt()
   end
@@ -333,7 +335,9 @@ function Client:deploy(version, environment)
   local v = version
   if v ~= "latest" then v = math.tointeger(tonumber(v)) or v end
   local resp, err = self:call("POST", self:model_path() .. "/deploy", {
+    -- deploying the same version to the same environment twice leaves the same state
     what = "deploy", expect = { 200, 201, 202 }, body = { version = v, environment = environment },
+    idempotent = true,
   })
   if not resp then return with_explanation(self, nil, err) end
   local doc, jerr = json_result(resp, "deploy")

@@ -19,23 +19,39 @@ local function merge_hooks(...)
   return hooks
 end
 
+-- What a request that is not idempotent may be retried after: only a failure that shows
+-- the server never processed it (no connection, no name, or an answer that says to come
+-- back later).
+local UNSENT = { COULDNT_CONNECT = true, COULDNT_RESOLVE = true }
+local function unsent(err)
+  return UNSENT[err.code] or err.status == 429 or err.status == 503
+end
+
 ---The retry policy of a session: skafos.retry's defaults, or the user's `retry(err, attempt)`
----hook deciding (a delay in seconds, or nil to give up). `policy.call(fn, {what})` runs fn
----under it; `on_retry(err, attempt, delay)` hears of each new attempt.
+---hook deciding (a delay in seconds, or nil to give up). `policy.call(fn, {what, unsent_only})`
+---runs fn under it (unsent_only: a request that is not idempotent, retried only when it
+---never reached the server); `on_retry(err, attempt, delay)` hears of each new attempt.
 function M.policy(hook, on_retry)
   local policy = {}
   function policy.call(fn, info)
     local what = info and info.what
+    local only_unsent = info and info.unsent_only
     local o = {
       on_retry = function(attempt, err, delay)
         err.what = what
+        err.max_attempts = retry.defaults.max_attempts
         if on_retry then on_retry(err, attempt, delay) end
       end,
     }
+    if only_unsent then
+      o.retryable = function(err) return err.retryable == true and unsent(err) end
+    end
     if hook then
+      local first = o.retryable
       -- the hook's delay replaces the backoff: a zero base and the delay as Retry-After
       o.base_delay = 0
       o.retryable = function(err)
+        if first and not first(err) then return false end
         local ok, delay = hooks_mod.call("retry", hook, err, err.attempts)
         if not ok then
           -- a failing retry hook gives up; its failure is told with the error it judged

@@ -6,6 +6,8 @@ local json = require "skafos.json"
 
 local M = {}
 
+local function retry_defaults() return require("skafos.retry").defaults end
+
 local UI = {}
 UI.__index = UI
 
@@ -83,7 +85,8 @@ end
 ---A retry announcer for the library's `on_retry(err, attempt, delay)`.
 function UI:on_retry()
   return function(e, attempt, delay)
-    self:info("retrying %s in %.1fs (attempt %d): %s", e.what or "request", delay, attempt + 1, tostring(e.message))
+    self:info("retrying %s in %.1fs (attempt %d of %d): %s", e.what or "request", delay, attempt + 1,
+      e.max_attempts or retry_defaults().max_attempts, tostring(e.message))
   end
 end
 

@@ -133,6 +133,51 @@ describe("cli contract", function()
     end)
   end)
 
+  describe("retries", function()
+    local function fail_once(method, suffix, status)
+      emu:fault { role = "api", method = method, path_prefix = "/v2/organizations/demo-org/apps/demo-app" .. suffix,
+        times = 1, action = { type = "status", status = status, body = '{"error": "try later"}' } }
+    end
+
+    it("every command retries what is safe to retry and says so the same way", function()
+      proc.write(dir .. "/m.bin", "w")
+      local pub = proc.json(skafos({ "publish", "--json", "m.bin" }).stdout)
+      for _, c in ipairs {
+        { "GET", "/models/demo-model/model_versions", { "versions" }, "list versions" },
+        { "POST", "/models/demo-model/deploy", { "deploy", "--version", tostring(pub.version) }, "deploy" },
+        { "GET", "/models/demo-model/environment_groups", { "environments" }, "list environments" },
+        { "POST", "/models", { "models", "create", "retried-model" }, "create model" },
+      } do
+        fail_once(c[1], c[2], 503)
+        local r = skafos(c[3])
+        assert.are.equal(0, r.code, r.stderr)
+        assert.matches("retrying " .. c[4] .. " in %d+%.%ds %(attempt 2 of 5%): .*HTTP 503", r.stderr)
+      end
+    end)
+
+    local function records()
+      local n = 0
+      for _ in pairs(emu:state().model_versions) do n = n + 1 end
+      return n
+    end
+
+    it("repeats the request that creates a version only when the server never processed it", function()
+      proc.write(dir .. "/m.bin", "w")
+      local before = records()
+      fail_once("POST", "/models/demo-model/model_versions", 503)
+      local r = skafos { "publish", "m.bin" }
+      assert.are.equal(0, r.code, r.stderr)
+      assert.matches("retrying create model version", r.stderr)
+      assert.are.equal(before + 1, records())
+      -- a 500 may come after the record was made: not repeated, so never a duplicate
+      fail_once("POST", "/models/demo-model/model_versions", 500)
+      r = skafos { "publish", "m.bin" }
+      assert.are.equal(6, r.code, r.stderr)
+      assert.is_nil(r.stderr:find("retrying", 1, true))
+      assert.are.equal(before + 1, records())
+    end)
+  end)
+
   describe("hooks", function()
     local function posts()
       local n = 0
