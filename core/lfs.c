@@ -10,11 +10,13 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -396,6 +398,89 @@ static int fs_lockfile(lua_State *L) {
   return skafos_pusherror(L, "BUSY", lua_tostring(L, -1), 0, 0);
 }
 
+/* fs.read_secret(prompt) -> line | nil, err: writes prompt to the terminal (stderr) and
+ * reads one line from standard input with echo off, restoring the terminal whatever
+ * happens (an interrupted read gives INTERRUPTED). Standard input must be a terminal. */
+static int fs_read_secret(lua_State *L) {
+  const char *prompt = luaL_optstring(L, 1, "");
+  struct termios old, quiet;
+  luaL_Buffer b;
+  int restored = 0, failed = 0;
+  if (!isatty(0) || tcgetattr(0, &old) != 0)
+    return skafos_pusherror(L, "USAGE", "standard input is not a terminal", 0, 0);
+  quiet = old;
+  quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+  quiet.c_lflag |= ICANON;
+  fputs(prompt, stderr);
+  fflush(stderr);
+  if (tcsetattr(0, TCSAFLUSH, &quiet) != 0)
+    return push_errno(L, "cannot turn echo off on", "the terminal", errno);
+  luaL_buffinit(L, &b);
+  for (;;) {
+    char c;
+    ssize_t n = read(0, &c, 1);
+    if (n < 0 && errno == EINTR && !skafos_interrupted())
+      continue;
+    if (n < 0) {
+      failed = errno == EINTR ? -1 : errno;
+      break;
+    }
+    if (n == 0 || c == '\n')
+      break;
+    luaL_addchar(&b, c);
+  }
+  restored = tcsetattr(0, TCSAFLUSH, &old) == 0;
+  fputs("\n", stderr); /* the newline the user typed was not echoed */
+  fflush(stderr);
+  (void)restored;
+  if (failed == -1 || skafos_interrupted()) {
+    luaL_pushresult(&b);
+    return skafos_pusherror(L, "INTERRUPTED", "interrupted", 0, 0);
+  }
+  if (failed != 0)
+    return push_errno(L, "cannot read from", "the terminal", failed);
+  luaL_pushresult(&b);
+  return 1;
+}
+
+/* fs.write_file(path, data, mode) -> true | nil, err: replaces path atomically with a new
+ * file of the given mode (default 0600) holding data: written to a fresh temporary file
+ * beside it (O_EXCL, never through a link), synced, then renamed over path. */
+static int fs_write_file(lua_State *L) {
+  size_t len, off = 0;
+  const char *path = luaL_checkstring(L, 1);
+  const char *data = luaL_checklstring(L, 2, &len);
+  mode_t mode = (mode_t)luaL_optinteger(L, 3, 0600);
+  const char *tmp = lua_pushfstring(L, "%s.tmp-XXXXXX", path);
+  char *t = lua_newuserdatauv(L, strlen(tmp) + 1, 0);
+  int fd, e;
+  strcpy(t, tmp);
+  fd = mkstemp(t); /* O_EXCL, 0600 */
+  if (fd < 0)
+    return push_errno(L, "cannot create a file beside", path, errno);
+  while (off < len) {
+    ssize_t w = write(fd, data + off, len - off);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0)
+      break;
+    off += (size_t)w;
+  }
+  e = off < len ? errno : 0;
+  if (e == 0 && (fchmod(fd, mode) != 0 || fsync(fd) != 0))
+    e = errno;
+  if (close(fd) != 0 && e == 0)
+    e = errno;
+  if (e == 0 && rename(t, path) != 0)
+    e = errno;
+  if (e != 0) {
+    unlink(t);
+    return push_errno(L, "cannot write", path, e);
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 static int fs_geteuid(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)geteuid());
   return 1;
@@ -412,7 +497,9 @@ static const luaL_Reg fs_funcs[] = {
     {"access", fs_access},   {"rmtree", fs_rmtree},   {"isatty", fs_isatty},
     {"chmod", fs_chmod},     {"getcwd", fs_getcwd},   {"clock", fs_clock},
     {"getpid", fs_getpid},   {"trylock", fs_trylock}, {"geteuid", fs_geteuid},
-    {"lockfile", fs_lockfile}, {NULL, NULL}};
+    {"lockfile", fs_lockfile}, {"read_secret", fs_read_secret},
+    {"write_file", fs_write_file},
+    {NULL, NULL}};
 
 int luaopen_skafos_fs(lua_State *L);
 int luaopen_skafos_fs(lua_State *L) {

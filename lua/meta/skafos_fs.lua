@@ -105,4 +105,20 @@ function LockFile:release() end
 ---@return table|nil err
 function fs.lockfile(path) end
 
+---Writes `prompt` to standard error and reads one line from standard input with echo off
+---(for a token or password); the terminal is restored whatever happens. Errors: USAGE when
+---standard input is not a terminal, INTERRUPTED, IO.
+---@param prompt? string
+---@return string|nil line, table|nil err
+function fs.read_secret(prompt) end
+
+---Replaces `path` atomically with a new file holding `data`, of mode `mode` (default
+---0600): written to a fresh temporary file beside it (never through a link), synced,
+---then renamed over `path`.
+---@param path string
+---@param data string
+---@param mode? integer
+---@return true|nil ok, table|nil err
+function fs.write_file(path, data, mode) end
+
 return fs

@@ -84,8 +84,8 @@ local function status_error(resp, what)
   local status = resp.status
   local said = server_message(resp.body)
   if status == 401 or status == 403 then
-    return err_obj("AUTH", ("%s: the API token was rejected (%s); check SKAFOS_API_TOKEN or --token-file")
-      :format(what, said or ("HTTP " .. status)), { status = status })
+    return err_obj("AUTH", ("%s: the API token was rejected (%s); check SKAFOS_API_TOKEN, --token-file "
+      .. "or 'skafos login'"):format(what, said or ("HTTP " .. status)), { status = status })
   elseif status == 404 then
     return err_obj("NOT_FOUND", said or ("%s: not found (HTTP 404)"):format(what), { status = status,
       server_said = said ~= nil })

@@ -103,7 +103,9 @@ function M.find_project_file(start)
   return nil
 end
 
-function M.user_file(getenv)
+---The user's skafos directory: $XDG_CONFIG_HOME/skafos, else ~/.config/skafos.
+---@return string|nil
+function M.user_dir(getenv)
   getenv = getenv or os.getenv
   local xdg = getenv("XDG_CONFIG_HOME")
   if not xdg or xdg == "" then
@@ -111,9 +113,21 @@ function M.user_file(getenv)
     if not home or home == "" then return nil end
     xdg = home .. "/.config"
   end
-  local path = xdg .. "/skafos/config.lua"
-  if fs.stat(path) then return path end
+  return xdg .. "/skafos"
+end
+
+function M.user_file(getenv)
+  local dir = M.user_dir(getenv)
+  local path = dir and dir .. "/config.lua"
+  if path and fs.stat(path) then return path end
   return nil
+end
+
+---Where `skafos login` keeps the token (used when nothing else gives one).
+---@return string|nil
+function M.login_file(getenv)
+  local dir = M.user_dir(getenv)
+  return dir and dir .. "/token"
 end
 
 local function nonempty(v)
@@ -147,7 +161,7 @@ end
 
 -- A token is sent as a header value: whitespace or control characters inside it would
 -- break the request or smuggle another header.
-local function token_problem(token)
+function M.token_problem(token)
   local at = token:find("[%c%s]")
   if not at then return nil end
   local c = token:byte(at)
@@ -292,6 +306,8 @@ function M.resolve(flags, opts)
         break
       end
     end
+    local stored = not token_file and M.login_file(getenv)
+    if stored and fs.lstat(stored) then token_file, token_origin = stored, "skafos login" end
   end
   if token_file then
     local token, err, warning = read_token_file(token_file)
@@ -304,7 +320,7 @@ function M.resolve(flags, opts)
       return nil, { code = "USAGE", message = ("the API token (%s) must be a string"):format(s.sources.token) }
     end
     core.add_secret(s.token)
-    local problem = token_problem(s.token)
+    local problem = M.token_problem(s.token)
     if problem then
       return nil, { code = "USAGE", message = ("the API token (%s) %s"):format(s.sources.token, problem) }
     end
@@ -338,7 +354,7 @@ end
 ---@return true|nil ok, table|nil err
 function M.require(s, needs)
   local how = {
-    token = "set SKAFOS_API_TOKEN or pass --token-file FILE",
+    token = "run 'skafos login', set SKAFOS_API_TOKEN or pass --token-file FILE",
     org = "pass --org or set SKAFOS_ORG_NAME (or org in .skafos/config.lua)",
     app = "pass --app or set SKAFOS_APP_NAME (or app in .skafos/config.lua)",
     model = "pass --model or set SKAFOS_MODEL_NAME (or model in .skafos/config.lua)",

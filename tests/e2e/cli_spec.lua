@@ -133,6 +133,75 @@ describe("cli contract", function()
     end)
   end)
 
+  describe("login", function()
+    it("checks a token from stdin, keeps it private, uses it, says where it comes from and forgets it", function()
+      local no_env = { SKAFOS_API_TOKEN = "" }
+      local r = proc.skafos({ "login" }, { cwd = dir, stdin = "wrong-token\n", env = {
+        SKAFOS_API_URL = emu.api, HOME = dir, XDG_CONFIG_HOME = dir .. "/xdg" }, unset = { "SKAFOS_API_TOKEN" } })
+      assert.are.equal(3, r.code, r.stderr)
+      assert.is_nil(proc.read(dir .. "/xdg/skafos/token"))
+      r = proc.skafos({ "login" }, { cwd = dir, stdin = TOKEN .. "\n", env = {
+        SKAFOS_API_URL = emu.api, HOME = dir, XDG_CONFIG_HOME = dir .. "/xdg" }, unset = { "SKAFOS_API_TOKEN" } })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.matches("Logged in to .*: the token sees 2 organizations%. Kept in .*/xdg/skafos/token", r.stdout)
+      assert.is_nil((r.stdout .. r.stderr):find(TOKEN, 1, true))
+      assert.are.equal(TOKEN .. "\n", proc.read(dir .. "/xdg/skafos/token"))
+      local modes = io.popen("stat -c %a " .. proc.quote(dir .. "/xdg/skafos") .. " "
+        .. proc.quote(dir .. "/xdg/skafos/token")):read("a")
+      assert.are.equal("700\n600\n", modes)
+      -- used when nothing else gives a token
+      r = skafos({ "versions" }, no_env)
+      assert.are.equal(0, r.code, r.stderr)
+      r = skafos({ "auth", "status" }, no_env)
+      assert.are.equal(0, r.code, r.stderr)
+      assert.matches("Token from file .*/xdg/skafos/token %(skafos login%)\n  accepted by ", r.stdout)
+      assert.is_nil(r.stdout:find(TOKEN, 1, true))
+      r = skafos({ "auth", "status", "--json" }, { SKAFOS_API_TOKEN = "wrong-token" })
+      assert.are.equal(3, r.code)
+      assert.is_false(proc.json(r.stdout).accepted)
+      r = skafos({ "logout" }, no_env)
+      assert.are.equal(0, r.code, r.stderr)
+      assert.matches("Logged out: removed", r.stdout)
+      assert.is_nil(proc.read(dir .. "/xdg/skafos/token"))
+      r = skafos({ "versions" }, no_env)
+      assert.are.equal(3, r.code)
+      assert.matches("run 'skafos login'", r.stderr)
+    end)
+
+    it("reads the token at a prompt without echoing it", function()
+      -- a real terminal: python's pty runs skafos login, answers the prompt, reads the screen
+      local script = proc.write(dir .. "/drive_login.py", ([[
+import os, pty, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.environ.update({"SKAFOS_API_URL": %q, "HOME": %q, "XDG_CONFIG_HOME": %q})
+    os.environ.pop("SKAFOS_API_TOKEN", None)
+    os.execv(%q, [%q, "login"])
+seen = b""
+while b"not shown" not in seen:
+    seen += os.read(fd, 1024)
+os.write(fd, %q.encode() + b"\n")
+while True:
+    try:
+        chunk = os.read(fd, 1024)
+    except OSError:
+        break
+    if not chunk:
+        break
+    seen += chunk
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(seen.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(status))
+]]):format(emu.api, dir, dir .. "/xdg", proc.bin, proc.bin, TOKEN))
+      local r = proc.run { "python3", script }
+      assert.are.equal(0, r.code, r.stdout .. r.stderr)
+      assert.matches("Paste your Skafos API token", r.stdout)
+      assert.matches("Logged in to", r.stdout)
+      assert.is_nil(r.stdout:find(TOKEN, 1, true))
+      assert.are.equal(TOKEN .. "\n", proc.read(dir .. "/xdg/skafos/token"))
+    end)
+  end)
+
   describe("retries", function()
     local function fail_once(method, suffix, status)
       emu:fault { role = "api", method = method, path_prefix = "/v2/organizations/demo-org/apps/demo-app" .. suffix,
