@@ -11,14 +11,15 @@ local HOST_COMMANDS = {
   { "help", "Show help for skafos or for one command" },
   { "run", "Run a Lua script with the skafos modules: skafos run FILE.lua [ARGS...]" },
   { "scripts", "Show the script lookup order; 'scripts dump NAME' prints a built-in workflow" },
+  { "completion", "Print the completion script for bash, zsh or fish" },
 }
 
-local EXIT_HELP = [[
-Exit codes:
-  0 ok             1 failed            2 usage or invalid input   3 authentication
-  4 not found      5 conflict          6 network or storage failure after retries
-  7 integrity or unsafe archive        8 done, but a hook run after it failed
-  130 interrupted]]
+-- "Exit codes:" and the table of skafos.docs, one to a line.
+local function exit_help()
+  local lines = { "Exit codes:" }
+  for _, e in ipairs(require("skafos.docs").EXIT) do lines[#lines + 1] = ("  %3d %s"):format(e[1], e[2]) end
+  return table.concat(lines, "\n")
+end
 
 local function out(...) io.stdout:write(...) end
 
@@ -85,7 +86,8 @@ local function general_help()
   print_rows(HOST_COMMANDS)
   out("\nOptions:\n  -h, --help     Show this help\n  -V, --version  Show versions\n",
       "  -v, --verbose  More messages (twice: trace HTTP with secrets redacted)\n\n",
-      "'skafos help COMMAND' shows a command's options.\n\n", EXIT_HELP, "\n")
+      "'skafos help COMMAND' shows a command's options; 'skafos completion bash|zsh|fish' prints\n",
+      "a completion script.\n\n", exit_help(), "\n")
   return 0
 end
 
@@ -220,7 +222,14 @@ function run_workflow(name, argv)
 end
 
 local HOST_USAGE = {
-  help = "Usage: skafos help [COMMAND [SUB-COMMAND]]\n\nShow the commands, or one command's options.\n",
+  help = "Usage: skafos help [COMMAND [SUB-COMMAND]]\n       skafos help --man\n\n"
+    .. "Show the commands, or one command's options; --man prints the manual page skafos(1) in roff.\n",
+  completion = "Usage: skafos completion bash|zsh|fish\n\n"
+    .. "Print the completion script for a shell, e.g.\n"
+    .. "  skafos completion bash > ~/.local/share/bash-completion/completions/skafos\n"
+    .. "  skafos completion zsh > ~/.zfunc/_skafos\n"
+    .. "  skafos completion fish > ~/.config/fish/completions/skafos.fish\n"
+    .. "(cmake --install puts all three where the shells look.) It describes the built-in commands only.\n",
   run = "Usage: skafos run FILE.lua [ARGS...]\n\n"
     .. "Run a Lua script with the skafos modules (require \"skafos\", skafos.http, skafos.s3, skafos.zip,\n"
     .. "skafos.fs); arg and ... are set as lua sets them, and an integer it returns is the exit code.\n",
@@ -235,6 +244,10 @@ local function cmd_help(argv)
   help_mode()
   local name = argv[1]
   if not name then return general_help() end
+  if name == "--man" then
+    out(require("skafos.docs").man())
+    return 0
+  end
   if is_help(name) then name = "help" end
   if HOST_USAGE[name] then
     out(HOST_USAGE[name])
@@ -305,7 +318,19 @@ local function cmd_scripts(argv)
   return 0
 end
 
-local HOST = { help = cmd_help, run = cmd_run, scripts = cmd_scripts }
+local function cmd_completion(argv)
+  help_mode()
+  if is_help(argv[1]) then
+    out(HOST_USAGE.completion)
+    return 0
+  end
+  local script, err = require("skafos.docs").completion(argv[1])
+  if not script then usage_error(err .. "; see 'skafos completion --help'") end
+  out(script)
+  return 0
+end
+
+local HOST = { help = cmd_help, run = cmd_run, scripts = cmd_scripts, completion = cmd_completion }
 
 -- Options every workflow takes that may also come before the command name; the value
 -- is the number of arguments each takes.

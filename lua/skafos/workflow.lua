@@ -111,17 +111,14 @@ local function common_flags(parser)
   parser:flag("-h --help", "Show this help and exit")
 end
 
----The argparse parser of a workflow: its options plus the ones every command has
----(-h/--help, -v/--verbose), and one sub-parser per sub-command (the chosen one's name
----lands in args.command). Help is handled by the caller, never by os.exit.
+---Adds a workflow's options, the ones every command has (-h/--help, -v/--verbose) and
+---one sub-parser per sub-command (the chosen one's name lands in args.command) to an
+---argparse parser or command.
+---@param parser table
 ---@param wf table
----@param name string
----@return table parser, table<string, table> subs the sub-command parsers by name
-function M.parser(wf, name)
-  local argparse = require "argparse"
-  local parser = argparse("skafos " .. name, wf.description)
-    :add_help(false)
-    :help_max_width(100)
+---@return table<string, table> subs the sub-command parsers by name
+function M.fill(parser, wf)
+  parser:add_help(false):help_max_width(100)
   if wf.epilog then parser:epilog(wf.epilog) end
   for _, opt in ipairs(wf.options or {}) do add_option(parser, opt) end
   common_flags(parser)
@@ -136,7 +133,18 @@ function M.parser(wf, name)
       subs[c[1]] = sub
     end
   end
-  return parser, subs
+  return subs
+end
+
+---The argparse parser of a workflow (see M.fill). Help is handled by the caller, never by
+---os.exit.
+---@param wf table
+---@param name string
+---@return table parser, table<string, table> subs the sub-command parsers by name
+function M.parser(wf, name)
+  local argparse = require "argparse"
+  local parser = argparse("skafos " .. name, wf.description)
+  return parser, M.fill(parser, wf)
 end
 
 return M

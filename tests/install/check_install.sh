@@ -10,7 +10,8 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 
 cmake --install "$BUILD" --prefix "$PREFIX" >/dev/null
 for f in bin/skafos include/skafos.h share/skafos/scripts/publish.lua share/skafos/lua/skafos/api.lua \
-         share/man/man1/skafos.1; do
+         share/man/man1/skafos.1 share/bash-completion/completions/skafos share/zsh/site-functions/_skafos \
+         share/fish/vendor_completions.d/skafos.fish; do
   [ -f "$PREFIX/$f" ] || fail "missing $f"
 done
 ls "$PREFIX"/lib*/libskafos.a "$PREFIX"/lib*/libskafos.so >/dev/null 2>&1 || ls "$PREFIX"/lib/*/libskafos.a >/dev/null || fail "missing libskafos"
