@@ -1,6 +1,7 @@
 -- skafos config: the resolved settings and where each one came from (token masked).
 local config = require "skafos.config"
 local errors = require "skafos.errors"
+local json = require "skafos.json"
 local ui_mod = require "skafos.ui"
 
 local W = {
@@ -13,7 +14,7 @@ function W.run(_, args)
   local s, err = config.resolve(args)
   if not s then errors.throw(err) end
   for _, w in ipairs(s.warnings) do ui:warn("%s", w) end
-  local doc = { settings = {}, files = s.files, hooks = {} }
+  local doc = { settings = {}, files = json.array(s.files), hooks = json.array {} }
   for _, name in ipairs(config.SETTINGS) do
     doc.settings[name] = { value = s[name], source = s.sources[name] }
   end

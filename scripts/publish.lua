@@ -26,9 +26,14 @@ local W = {
 }
 
 local function print_plan(ui, plan)
+  local inputs = {}
+  for i, e in ipairs(plan.entries) do
+    inputs[i] = { src = e.src, name = e.name, type = e.type, bytes = e.bytes, files = e.files, method = e.method,
+      level = e.level }
+  end
   ui:result({ dry_run = true, archive = plan.archive, org = plan.org, app = plan.app, model = plan.model,
-    level = plan.level, description = plan.description, input_bytes = plan.input_bytes, files = plan.files,
-    as_is = plan.as_is or false, entries = plan.entries }, function(out)
+    level = tostring(plan.level), description = plan.description, input_bytes = plan.input_bytes,
+    files = plan.files, as_is = plan.as_is or false, inputs = inputs }, function(out)
     out:write(("Would publish %s to %s/%s/%s (%s, %d file%s, level %s)%s\n"):format(plan.archive, plan.org,
       plan.app, plan.model, ui_mod.bytes(plan.input_bytes), plan.files, plan.files == 1 and "" or "s",
       tostring(plan.level), plan.as_is and ", sent as it is" or ""))

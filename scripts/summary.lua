@@ -43,7 +43,7 @@ function W.run(_, args)
         for _, m in ipairs(a.models or {}) do
           if wanted("model", m.name) then
             table.insert(tree[org][a.name], m.name)
-            rows[#rows + 1] = { org_name = org, app_name = a.name, model_name = m.name, updated_at = m.updated_at }
+            rows[#rows + 1] = { org = org, app = a.name, model = m.name, updated_at = m.updated_at }
           end
         end
       end
@@ -63,11 +63,11 @@ function W.run(_, args)
       end
     else
       local t = {}
-      for _, r in ipairs(rows) do t[#t + 1] = { r.org_name, r.app_name, r.model_name, r.updated_at or "" } end
+      for _, r in ipairs(rows) do t[#t + 1] = { r.org, r.app, r.model, r.updated_at or "" } end
       ui_mod.table(out, { "ORGANIZATION", "APP", "MODEL", "UPDATED" }, t)
     end
   end, function(out)
-    for _, r in ipairs(rows) do out:write(r.org_name, "/", r.app_name, "/", r.model_name, "\n") end
+    for _, r in ipairs(rows) do out:write(r.org, "/", r.app, "/", r.model, "\n") end
   end)
 end
 

@@ -252,10 +252,17 @@ function Client:finalize(model_version_id, filepath)
   return json_result(resp, "finalize model version")
 end
 
----E7: finalized versions, ascending.
+---E7: finalized versions, ascending; an ETag is given as publish and fetch give it (the
+---MD5 in hex, without quotes).
 function Client:versions()
-  return with_explanation(self, self:get_json(self:model_path() .. "/model_versions", "list versions",
+  local list, err = with_explanation(self, self:get_json(self:model_path() .. "/model_versions", "list versions",
     { query = "?order_by=version" }))
+  for _, v in ipairs(list or {}) do
+    if type(v) == "table" and type(v.etag) == "string" then
+      v.etag = v.etag:gsub("^W/", ""):gsub('^"(.*)"$', "%1")
+    end
+  end
+  return list, err
 end
 
 ---E8: where to download a version from. Returns {url = presigned URL} after a redirect,

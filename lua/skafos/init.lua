@@ -78,7 +78,7 @@ function M.environments(opts)
   return s.client:environments()
 end
 
----Rows {org_name, app_name, model_name, updated_at} for everything the token can see.
+---Rows {org, app, model, updated_at} for everything the token can see.
 function M.summary(opts)
   local s, err = session(opts or {}, { "token" })
   if not s then return nil, err end
@@ -90,7 +90,7 @@ function M.summary(opts)
     if not apps then return nil, aerr end
     for _, a in ipairs(apps) do
       for _, m in ipairs(a.models or {}) do
-        rows[#rows + 1] = { org_name = o.display_name, app_name = a.name, model_name = m.name,
+        rows[#rows + 1] = { org = o.display_name, app = a.name, model = m.name,
           updated_at = m.updated_at }
       end
     end

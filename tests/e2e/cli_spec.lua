@@ -73,7 +73,7 @@ describe("cli contract", function()
           HOME = dir, TMPDIR = dir }, unset = { "SKAFOS_PATH" } })
       end
       local plan = proc.json(here({ "publish", "--dry-run", "--json", "." }).stdout)
-      assert.are.equal("Foo.mlpackage", plan.entries[1].name)
+      assert.are.equal("Foo.mlpackage", plan.inputs[1].name)
       assert.are.equal(2, plan.files)
       local r = here { "publish", "--json", "." }
       assert.are.equal(0, r.code, r.stderr)

@@ -609,17 +609,17 @@ open("given.zip", "wb").write(data)
       assert.are.equal(0, r.code, r.stderr)
       local rows = proc.json(r.stdout)
       assert.is_true(count(rows, function(x)
-        return x.org_name == "demo-org" and x.app_name == "demo-app" and x.model_name == "demo-model"
+        return x.org == "demo-org" and x.app == "demo-app" and x.model == "demo-model"
       end) == 1)
       local tree = proc.json(skafos({ "summary", "--compact", "--json" }).stdout)
       assert.is_table(tree["demo-org"]["demo-app"])
       -- --org, --app and --model narrow it
       rows = proc.json(skafos({ "summary", "--json", "--org", "demo-org", "--model", "empty-model" }).stdout)
       assert.are.equal(1, #rows)
-      assert.are.equal("empty-model", rows[1].model_name)
+      assert.are.equal("empty-model", rows[1].model)
       rows = proc.json(skafos({ "summary", "--json", "--app", "my app" }).stdout)
       assert.is_true(#rows >= 1)
-      for _, x in ipairs(rows) do assert.are.equal("my app", x.app_name) end
+      for _, x in ipairs(rows) do assert.are.equal("my app", x.app) end
       r = skafos { "summary", "--org", "nobody-org" }
       assert.are.equal(4, r.code)
       assert.matches("organization 'nobody%-org' not found", r.stderr)
@@ -691,7 +691,7 @@ open("given.zip", "wb").write(data)
       assert.are.equal(0, r.code, r.stderr)
       local plan = proc.json(r.stdout)
       local methods = {}
-      for _, e in ipairs(plan.entries) do methods[e.name] = e.method end
+      for _, e in ipairs(plan.inputs) do methods[e.name] = e.method end
       assert.are.same({ ["icon.png"] = "store", ["notes.txt"] = "auto" }, methods)
       r = skafos { "publish", "-o", "x", "icon.png", "notes.txt" }
       assert.are.equal(2, r.code) -- publish has no -o: a clear usage error
