@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <termios.h>
@@ -481,6 +482,16 @@ static int fs_write_file(lua_State *L) {
   return 1;
 }
 
+/* fs.term_width(fd) -> columns of the terminal on fd, or nil when it is not one */
+static int fs_term_width(lua_State *L) {
+  struct winsize ws;
+  int fd = (int)luaL_checkinteger(L, 1);
+  if (ioctl(fd, TIOCGWINSZ, &ws) != 0 || ws.ws_col == 0)
+    return 0;
+  lua_pushinteger(L, ws.ws_col);
+  return 1;
+}
+
 static int fs_geteuid(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)geteuid());
   return 1;
@@ -498,7 +509,7 @@ static const luaL_Reg fs_funcs[] = {
     {"chmod", fs_chmod},     {"getcwd", fs_getcwd},   {"clock", fs_clock},
     {"getpid", fs_getpid},   {"trylock", fs_trylock}, {"geteuid", fs_geteuid},
     {"lockfile", fs_lockfile}, {"read_secret", fs_read_secret},
-    {"write_file", fs_write_file},
+    {"write_file", fs_write_file}, {"term_width", fs_term_width},
     {NULL, NULL}};
 
 int luaopen_skafos_fs(lua_State *L);

@@ -138,9 +138,12 @@ static int debug_level(lua_State *L) {
   return level;
 }
 
+static void clear_status_line(lua_State *L);
+
 /* Prints the error produced by msghandler (top of stack) and returns its exit code. */
 static int report(lua_State *L) {
   int code = SKAFOS_EXIT_FAILED;
+  clear_status_line(L);
   if (lua_istable(L, -1)) {
     int top = lua_gettop(L);
     lua_getfield(L, top, "message");
@@ -325,6 +328,26 @@ static int core_set_trace(lua_State *L) {
   return 0;
 }
 
+/* core.status_line(shown): whether a progress bar is drawn on stderr's current line, so
+ * that an error printed by the host (an interrupt, say) first clears it. */
+static int core_status_line(lua_State *L) {
+  lua_pushboolean(L, lua_toboolean(L, 1));
+  lua_setfield(L, LUA_REGISTRYINDEX, "skafos.statusline");
+  return 0;
+}
+
+/* Clears a progress bar left on stderr's line, if any. */
+static void clear_status_line(lua_State *L) {
+  int shown = lua_getfield(L, LUA_REGISTRYINDEX, "skafos.statusline") == LUA_TBOOLEAN &&
+              lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  if (shown) {
+    fputs("\r\033[K", stderr);
+    lua_pushboolean(L, 0);
+    lua_setfield(L, LUA_REGISTRYINDEX, "skafos.statusline");
+  }
+}
+
 /* core.add_secret(s): s is never printed or kept in an error from now on (see common.h). */
 static int core_add_secret(lua_State *L) {
   size_t len;
@@ -343,6 +366,7 @@ static int core_redact(lua_State *L) {
 
 static const luaL_Reg core_funcs[] = {
     {"add_secret", core_add_secret},
+    {"status_line", core_status_line},
     {"redact", core_redact},
     {"versions", core_versions},
     {"embedded", core_embedded},

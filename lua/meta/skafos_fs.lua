@@ -72,6 +72,11 @@ function fs.clock() end
 ---@return integer
 function fs.getpid() end
 
+---Columns of the terminal on file descriptor fd, or nil when it is not a terminal.
+---@param fd integer
+---@return integer|nil
+function fs.term_width(fd) end
+
 ---The effective user id.
 ---@return integer
 function fs.geteuid() end

@@ -158,7 +158,32 @@ end
 ---result.sha256 are nil).
 ---@return table|nil result {version, path, bytes, sha256, etag, unzipped, entries}
 ---@return table|nil err
+local fetch
+
 function M.fetch(opts)
+  -- an interrupt raises from inside; it is caught here only to say what was kept
+  local kept = {}
+  local res = table.pack(pcall(fetch, opts, kept))
+  if res[1] then return table.unpack(res, 2, res.n) end
+  local e = res[2]
+  if errors.is(e) and e.code == "INTERRUPTED" then
+    local part = kept.part and fs.lstat(kept.part)
+    local dir = kept.partial and kept.partial() or nil
+    if part and part.size > 0 then
+      e.message = ("interrupted; %s (%s) is kept: run the same command to resume"):format(kept.part,
+        require("skafos.ui").bytes(part.size))
+      e.kept = kept.part
+    elseif dir and fs.lstat(dir) then
+      e.message = ("interrupted; what was extracted is kept in %s: run the same command to go on"):format(dir)
+      e.kept = dir
+    else
+      e.message = "interrupted before anything was downloaded; nothing was kept"
+    end
+  end
+  error(e, 0)
+end
+
+function fetch(opts, kept)
   local sess, serr = session.open { flags = opts.flags, settings = opts.settings, hooks = opts.hooks,
     on_retry = opts.on_retry, on_warning = opts.on_warning }
   if not sess then return nil, serr end
@@ -198,6 +223,13 @@ function M.fetch(opts)
   -- interruption and the next run resumes it. (Without an archive to keep, a download
   -- host that answers with the bytes themselves has them land beside the directory.)
   local tmp = (keep_archive and target or unzip_dir:gsub("/+$", "") .. ".zip") .. ".download"
+  if keep_archive and not to_stream then kept.part = tmp .. ".part" end
+  if not keep_archive then
+    -- where the streaming extractor keeps what it extracted (see zip.extractor)
+    local trimmed = unzip_dir:gsub("/+$", "")
+    local parent, base = trimmed:match("^(.*)/([^/]+)$")
+    kept.partial = function() return (parent or ".") .. "/." .. (base or trimmed) .. ".skafos-partial" end
+  end
   -- one run at a time per output, for the whole run: taken before anything is checked,
   -- so a run never replaces what another one has just put in place
   local lock <close>, lerr = fs.lockfile(tmp .. ".lock")

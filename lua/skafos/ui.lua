@@ -21,7 +21,7 @@ function M.bytes(n)
     n = n / 1024
     i = i + 1
   end
-  if i == 1 then return ("%d B"):format(n) end
+  if i == 1 then return ("%d B"):format(math.floor(n)) end
   return ("%.1f %s"):format(n, units[i])
 end
 
@@ -66,14 +66,16 @@ local function redacting(file)
   return setmetatable({ file = file }, Redacting)
 end
 
----A message on stderr, unless --quiet.
+---A message on stderr, unless --quiet (a progress bar is cleared first).
 function UI:info(fmt, ...)
   if self.quiet then return end
+  self:clear_bar()
   self.err:write(core.redact(fmt:format(...)), "\n")
 end
 
 ---A warning on stderr, always.
 function UI:warn(fmt, ...)
+  self:clear_bar()
   self.err:write("skafos: warning: ", core.redact(fmt:format(...)), "\n")
 end
 
@@ -94,6 +96,7 @@ end
 ---or a function writing to out: the one thing a script wants, e.g. the version number);
 ---else what `human(out)` writes.
 function UI:result(doc, human, essential)
+  self:clear_bar()
   if self.json then
     self.out:write(core.redact(json.encode(doc)), "\n")
   elseif self.quiet and essential ~= nil then
@@ -129,45 +132,73 @@ function M.table(out, headers, rows)
   for _, r in ipairs(rows) do line(r) end
 end
 
----A progress reporter for one phase ("upload", "download", "zip"): a bar on a terminal,
----a plain line every few seconds otherwise, nothing with --progress=none or --quiet.
+M.PLAIN_EVERY = 10  -- plain mode: a line per 10% of the total, or per this many seconds
+M.BAR_EVERY = 0.1   -- bar mode: at most this often
+
+-- Clears a bar drawn on stderr's current line (before a message, or at the end).
+function UI:clear_bar()
+  if self.bar_shown then
+    self.err:write("\r\27[K")
+    self.err:flush()
+    self.bar_shown = false
+    core.status_line(false)
+  end
+end
+
+---A progress reporter for one phase ("upload", "download", "zip", "check"): a bar on a
+---terminal, sized to its width and redrawn in place; plain lines otherwise, at most one per
+---10% or per 10 s and none while nothing moves; nothing with --progress=none or --quiet.
 ---@return {update: fun(self, done: integer, total: integer), finish: fun(self)}
 function UI:progress(label)
   local mode, err = self.progress_mode, self.err
   local start = fs.clock()
-  local last_print, shown = 0, false
+  local last_print, last_done, last_tenth = 0, 0, 0
   local p = {}
-  function p.update(_, done, total)
-    if mode == "none" then return end
-    local now = fs.clock()
-    if mode == "bar" then
-      if now - last_print < 0.1 and done ~= total then return end
-    elseif now - (last_print > 0 and last_print or start) < 5 and not (shown and done == total) then
-      -- plain lines every few seconds; a transfer that ends before the first says nothing
-      return
-    end
-    last_print = now
+  local ui = self
+  local function text(done, total, now)
     local elapsed = math.max(now - start, 1e-6)
     local rate = done / elapsed
     local pct = total and total > 0 and done / total or nil
     local eta = pct and rate > 0 and (total - done) / rate or nil
-    local text = ("%s %s%s, %s/s%s"):format(label,
+    return ("%s %s%s, %s/s%s"):format(label,
       pct and ("%3d%% "):format(math.floor(pct * 100)) or "",
       total and total > 0 and (M.bytes(done) .. " of " .. M.bytes(total)) or M.bytes(done),
-      M.bytes(rate), eta and (" ETA " .. M.duration(eta)) or "")
+      M.bytes(rate), eta and (" ETA " .. M.duration(eta)) or ""), pct
+  end
+  function p.update(_, done, total)
+    if mode == "none" then return end
+    local now = fs.clock()
     if mode == "bar" then
-      local width = 24
-      local fill = pct and math.floor(pct * width) or 0
-      err:write("\r\27[K[", ("#"):rep(fill), ("."):rep(width - fill), "] ", text)
-      shown = true
-    else
-      err:write(text, "\n")
-      shown = true
+      if now - last_print < M.BAR_EVERY and done ~= total then return end
+      last_print = now
+      local line, pct = text(done, total, now)
+      local width = fs.term_width(2) or tonumber(os.getenv("COLUMNS") or "") or 80
+      -- "[####....] text", cut to the width so the line never wraps
+      local bar = math.max(0, math.min(24, width - #line - 4))
+      local shown = line
+      if bar >= 8 then
+        local fill = pct and math.floor(pct * bar) or 0
+        shown = "[" .. ("#"):rep(fill) .. ("."):rep(bar - fill) .. "] " .. line
+      end
+      if #shown > width - 1 then shown = shown:sub(1, width - 1) end
+      err:write("\r\27[K", shown)
+      err:flush()
+      ui.bar_shown = true
+      core.status_line(true)
+      return
     end
+    -- plain: a new tenth of the total, or 10 s with something moving since the last line
+    local tenth = total and total > 0 and math.floor(done * 10 / total) or nil
+    local due = (tenth and tenth > last_tenth) or
+      (now - (last_print > 0 and last_print or start) >= M.PLAIN_EVERY and done > last_done)
+    if not due then return end
+    last_print, last_done = now, done
+    if tenth then last_tenth = tenth end
+    err:write((text(done, total, now)), "\n")
     err:flush()
   end
   function p.finish()
-    if mode == "bar" and shown then err:write("\r\27[K") err:flush() end
+    ui:clear_bar()
   end
   return p
 end

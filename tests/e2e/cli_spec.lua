@@ -308,6 +308,57 @@ return { after_publish = function(result) error("chat webhook unreachable") end 
     end)
   end)
 
+  describe("progress", function()
+    local function published(bytes)
+      os.execute(("head -c %d /dev/urandom > %s"):format(bytes, proc.quote(dir .. "/big.bin")))
+      local r = skafos { "publish", "--json", "--level", "store", "big.bin" }
+      assert.are.equal(0, r.code, r.stderr)
+      return proc.json(r.stdout)
+    end
+
+    it("draws a bar that fits the terminal's width and redraws it in place", function()
+      published(3000000)
+      emu:fault { role = "storage", method = "GET", action = { type = "stall", after_bytes = 1000000, ms = 400 } }
+      local r = skafos({ "fetch", "--progress", "bar", "-o", "x.zip" }, { COLUMNS = "40" })
+      assert.are.equal(0, r.code, r.stderr)
+      local draws = 0
+      for segment in r.stderr:gmatch("\r\27%[K([^\r\n]*)") do
+        draws = draws + 1
+        assert.is_true(#segment <= 39, ("a bar line of %d columns: %q"):format(#segment, segment))
+      end
+      assert.is_true(draws >= 2)
+      -- cleared at the end: the last thing on the line is the clearing sequence
+      assert.matches("\r\27%[K$", r.stderr)
+    end)
+
+    it("prints at most one plain line per tenth, and the error on a line of its own after Ctrl-C", function()
+      published(3000000)
+      local r = skafos({ "fetch", "--progress", "plain", "-o", "x.zip" })
+      assert.are.equal(0, r.code, r.stderr)
+      local lines = select(2, r.stderr:gsub("\n", ""))
+      assert.is_true(lines <= 10, r.stderr)
+      -- interrupted while the bar is drawn: the message starts on a clean line
+      os.remove(dir .. "/x.zip")
+      emu:fault { role = "storage", method = "GET", action = { type = "stall", after_bytes = 500000, ms = 5000 } }
+      local env = {}
+      for _, k in ipairs { "SKAFOS_API_URL", "SKAFOS_DOWNLOAD_URL", "SKAFOS_ORG_NAME", "SKAFOS_APP_NAME",
+          "SKAFOS_MODEL_NAME" } do env[#env + 1] = k .. "=" .. proc.quote(({
+            SKAFOS_API_URL = emu.api, SKAFOS_DOWNLOAD_URL = emu.download, SKAFOS_ORG_NAME = "demo-org",
+            SKAFOS_APP_NAME = "demo-app", SKAFOS_MODEL_NAME = "demo-model" })[k]) end
+      local cmd = ("cd %s && env %s SKAFOS_API_TOKEN=%s HOME=%s timeout --preserve-status -s INT 1.5 %s fetch"
+        .. " --progress bar -o x.zip 2>err; echo $?"):format(proc.quote(dir), table.concat(env, " "), TOKEN,
+        proc.quote(dir), proc.quote(proc.bin))
+      local code = tonumber(io.popen(cmd):read("a"))
+      local err = proc.read(dir .. "/err")
+      assert.are.equal(130, code, err)
+      assert.matches("\r\27%[Kskafos: [^\n]*interrupted", err)
+      -- what was kept, and how to go on
+      assert.matches("x%.zip%.download%.part", err)
+      assert.matches("run the same command to resume", err)
+      assert.is_not_nil(proc.read(dir .. "/x.zip.download.part"))
+    end)
+  end)
+
   describe("-q and pipes", function()
     it("prints only the essential result, ready for $(...)", function()
       proc.write(dir .. "/m.bin", ("weights"):rep(1000))
