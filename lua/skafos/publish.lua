@@ -214,7 +214,33 @@ end
 ---Publishes. opts: files, description, level, dry_run, allow_empty, flags/settings, hooks, progress
 ---(fun(phase) -> reporter), on_retry. Returns a result table, or nil, err (err.model_version_id
 ---is set when a record was left unfinished).
+local publish
+
+-- What an unfinished record means and what to do about it.
+local UNFINISHED = "model version record %s was left unfinished: it is never listed or served; publish " ..
+  "again to make a complete version"
+
 function M.publish(opts)
+  -- an interrupt raises from inside; it is caught here only to say where things stand
+  local state = {}
+  local res = table.pack(pcall(publish, opts, state))
+  if res[1] then return table.unpack(res, 2, res.n) end
+  local e = res[2]
+  if errors.is(e) and e.code == "INTERRUPTED" and not e.version then
+    if state.version then
+      e.version = state.version
+      e.message = ("interrupted; version %s was published all the same"):format(tostring(state.version))
+    elseif state.id then
+      e.model_version_id = state.id
+      e.message = "interrupted; " .. UNFINISHED:format(tostring(state.id))
+    else
+      e.message = "interrupted before anything was sent; nothing was published"
+    end
+  end
+  error(e, 0)
+end
+
+function publish(opts, state)
   local sess, serr = session.open { flags = opts.flags, settings = opts.settings, hooks = opts.hooks,
     on_retry = opts.on_retry, on_warning = opts.on_warning }
   if not sess then return nil, serr end
@@ -273,19 +299,18 @@ function M.publish(opts)
   local created, cerr = client:create_version(plan.archive, plan.description)
   if not created then
     if cerr.model_version_id then
-      cerr.message = ("%s; model version record %s was left unfinished"):format(tostring(cerr.message),
-        tostring(cerr.model_version_id))
+      cerr.message = ("%s; " .. UNFINISHED):format(tostring(cerr.message), tostring(cerr.model_version_id))
     end
     return nil, cerr
   end
   local id = created.model_version_id
+  state.id = id
 
   local function unfinished(err, step)
     local e = {}
     for k, v in pairs(err) do e[k] = v end
     e.model_version_id = id
-    e.message = ("%s failed: %s; model version record %s was left unfinished")
-      :format(step, tostring(err.message), tostring(id))
+    e.message = ("%s failed: %s; " .. UNFINISHED):format(step, tostring(err.message), tostring(id))
     if e.code ~= "INTERRUPTED" then e.exit = 6 end
     return nil, setmetatable(e, { __tostring = function(t) return t.message end })
   end
@@ -303,6 +328,7 @@ function M.publish(opts)
 
   local version, ferr = client:finalize(id, created.filepath)
   if not version then return unfinished(ferr, "finalize") end
+  state.version = version.version
 
   local result = {
     version = version.version, model_version_id = id, filepath = created.filepath,

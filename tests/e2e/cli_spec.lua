@@ -359,6 +359,28 @@ return { after_publish = function(result) error("chat webhook unreachable") end 
     end)
   end)
 
+  describe("interrupted publish", function()
+    it("says which record was left unfinished and what that means", function()
+      proc.write(dir .. "/m.bin", ("weights"):rep(1000))
+      emu:fault { role = "storage", method = "PUT", action = { type = "delay", ms = 5000 } }
+      local cmd = ("cd %s && env SKAFOS_API_URL=%s SKAFOS_DOWNLOAD_URL=%s SKAFOS_API_TOKEN=%s SKAFOS_ORG_NAME=demo-org"
+        .. " SKAFOS_APP_NAME=demo-app SKAFOS_MODEL_NAME=demo-model HOME=%s TMPDIR=%s"
+        .. " timeout --preserve-status -s INT 1.5 %s publish m.bin 2>err; echo $?"):format(proc.quote(dir),
+        proc.quote(emu.api), proc.quote(emu.download), TOKEN, proc.quote(dir), proc.quote(dir), proc.quote(proc.bin))
+      local code = tonumber(io.popen(cmd):read("a"))
+      local err = proc.read(dir .. "/err")
+      assert.are.equal(130, code, err)
+      assert.matches("skafos: interrupted; model version record %d+ was left unfinished: it is never listed or "
+        .. "served; publish again", err)
+      -- and before anything is sent
+      emu:fault { role = "api", method = "GET", action = { type = "delay", ms = 5000 } }
+      code = tonumber(io.popen(cmd):read("a"))
+      err = proc.read(dir .. "/err")
+      assert.are.equal(130, code, err)
+      assert.matches("interrupted before anything was sent; nothing was published", err)
+    end)
+  end)
+
   describe("-q and pipes", function()
     it("prints only the essential result, ready for $(...)", function()
       proc.write(dir .. "/m.bin", ("weights"):rep(1000))
