@@ -346,7 +346,15 @@ function Client:deploy(version, environment)
     what = "deploy", expect = { 200, 201, 202 }, body = { version = v, environment = environment },
     idempotent = true,
   })
-  if not resp then return with_explanation(self, nil, err) end
+  if not resp then
+    -- the API answers an unknown version or environment with 400 "... not found": to the
+    -- user that is something missing (exit 4), not a malformed request
+    if err.code == "INVALID" and tostring(err.message):find("not found", 1, true) then
+      err.code, err.exit = "NOT_FOUND", errors.exit_code("NOT_FOUND")
+      err.server_said = true
+    end
+    return with_explanation(self, nil, err)
+  end
   local doc, jerr = json_result(resp, "deploy")
   if not doc then return nil, jerr end
   local msg = type(doc.success) == "string" and doc.success or cjson.encode(doc)

@@ -237,6 +237,11 @@ function fetch(opts, kept)
     if lerr.code == "BUSY" then
       lerr.message = ("another skafos is fetching to %s (it holds %s.lock); wait for it to finish "
         .. "or choose another output"):format(keep_archive and target or unzip_dir, tmp)
+    elseif lerr.code ~= "UNSAFE_PATH" then
+      -- the output's directory is missing, read-only or not ours to write: a bad argument,
+      -- found before anything is asked or downloaded
+      return fail("USAGE", ("cannot write %s: %s; choose another output"):format(keep_archive and target
+        or unzip_dir, tostring(lerr.message):match(": ([^:]*)$") or tostring(lerr.message)))
     end
     return nil, lerr
   end

@@ -311,7 +311,10 @@ function publish(opts, state)
     for k, v in pairs(err) do e[k] = v end
     e.model_version_id = id
     e.message = ("%s failed: %s; " .. UNFINISHED):format(step, tostring(err.message), tostring(id))
-    if e.code ~= "INTERRUPTED" then e.exit = 6 end
+    -- a failure of the transfer itself is a network or storage failure (6); one of
+    -- integrity (7), the token (3) or an interrupt keeps its own code
+    local own = errors.exit_code(e.code)
+    e.exit = own ~= errors.EXIT.FAILED and own or errors.EXIT.NETWORK
     return nil, setmetatable(e, { __tostring = function(t) return t.message end })
   end
 
