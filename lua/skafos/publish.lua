@@ -169,7 +169,8 @@ function M.plan(opts, s, hooks)
     if e.method ~= "store" then all_stored = false end
   end
   if (plan.as_is or all_stored) and plan.input_bytes > M.MAX_ARCHIVE then
-    return fail("USAGE", ("the archive would be %d bytes; one upload takes at most 5 GiB"):format(plan.input_bytes))
+    return fail("USAGE", ("the archive would be %s (%d bytes); one upload takes at most 5 GiB")
+      :format(require("skafos.ui").bytes(plan.input_bytes), plan.input_bytes))
   end
   if plan.as_is then
     local ok, err = check_as_is(plan.entries[1], opts.progress)
@@ -292,7 +293,8 @@ function publish(opts, state)
     end
   end
   if size > M.MAX_ARCHIVE then
-    return fail("USAGE", ("the archive is %d bytes; one upload takes at most 5 GiB"):format(size))
+    return fail("USAGE", ("the archive is %s (%d bytes); one upload takes at most 5 GiB")
+      :format(require("skafos.ui").bytes(size), size))
   end
   plan.archive_bytes = size
 

@@ -381,6 +381,30 @@ return { after_publish = function(result) error("chat webhook unreachable") end 
     end)
   end)
 
+  describe("listings", function()
+    it("versions takes --limit and keeps each version on one line whatever its description", function()
+      proc.write(dir .. "/m.bin", "w")
+      for i = 1, 3 do
+        local d = i == 2 and ("a very long description\nover two lines " .. ("and on "):rep(30)) or ("v" .. i)
+        assert.are.equal(0, skafos({ "publish", "-m", d, "m.bin" }).code)
+      end
+      local r = skafos { "versions", "--limit", "3" }
+      assert.are.equal(0, r.code, r.stderr)
+      local lines = {}
+      for l in r.stdout:gmatch("[^\n]+") do lines[#lines + 1] = l end
+      assert.are.equal(4, #lines, r.stdout) -- a header and three versions
+      assert.matches("a very long description over two lines and on", lines[3])
+      assert.matches("…$", lines[3])
+      r = skafos { "versions", "--limit", "2", "--json" }
+      local list = proc.json(r.stdout)
+      assert.are.equal(2, #list)
+      assert.matches("\nover two lines", list[1].description)
+      assert.are.equal("v3", list[2].description)
+      r = skafos { "versions", "--limit", "0" }
+      assert.are.equal(2, r.code)
+    end)
+  end)
+
   describe("-q and pipes", function()
     it("prints only the essential result, ready for $(...)", function()
       proc.write(dir .. "/m.bin", ("weights"):rep(1000))

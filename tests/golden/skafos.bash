@@ -81,7 +81,7 @@ _skafos() {
                 ;;
             versions)
                 cmd="versions"
-                opts="$opts --org --app --model --api-url --download-url --hosts --token-file --ca-file --json -q --quiet --progress -v --verbose -h --help"
+                opts="$opts --limit --org --app --model --api-url --download-url --hosts --token-file --ca-file --json -q --quiet --progress -v --verbose -h --help"
                 break
                 ;;
             help)
@@ -521,6 +521,10 @@ _skafos() {
             ;;
         'versions')
             case "$prev" in
+                --limit)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
                 --org)
                     COMPREPLY=($(compgen -f -- "$cur"))
                     return 0

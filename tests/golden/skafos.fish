@@ -92,7 +92,7 @@ complete -c skafos -n '__fish_skafos_using_command' -xa 'logout' -d 'Remove the 
 complete -c skafos -n '__fish_skafos_using_command' -xa 'models' -d 'Manage models: \'skafos models create NAME [-m TEXT]\''
 complete -c skafos -n '__fish_skafos_using_command' -xa 'publish' -d 'Publish files or directories as a new model version'
 complete -c skafos -n '__fish_skafos_using_command' -xa 'summary' -d 'List the organizations, apps and models the token can see'
-complete -c skafos -n '__fish_skafos_using_command' -xa 'versions' -d 'List the model\'s versions'
+complete -c skafos -n '__fish_skafos_using_command' -xa 'versions' -d 'List the model\'s versions, oldest first'
 complete -c skafos -n '__fish_skafos_using_command' -xa 'help' -d 'Show help for skafos or for one command'
 complete -c skafos -n '__fish_skafos_using_command' -xa 'run' -d 'Run a Lua script with the skafos modules'
 complete -c skafos -n '__fish_skafos_using_command' -xa 'scripts' -d 'Show the script lookup order; \'scripts dump NAME\' prints a built-in workflow'
@@ -251,6 +251,7 @@ complete -c skafos -n '__fish_skafos_seen_command summary' -l progress -xa 'bar 
 complete -c skafos -n '__fish_skafos_seen_command summary' -s v -l verbose -d 'More messages; twice traces HTTP (secrets redacted)'
 complete -c skafos -n '__fish_skafos_seen_command summary' -s h -l help -d 'Show this help and exit'
 
+complete -c skafos -n '__fish_skafos_seen_command versions' -l limit -r -d 'Only the newest N versions'
 complete -c skafos -n '__fish_skafos_seen_command versions' -l org -r -d 'Organization (display name); env SKAFOS_ORG_NAME'
 complete -c skafos -n '__fish_skafos_seen_command versions' -l app -r -d 'App name; env SKAFOS_APP_NAME'
 complete -c skafos -n '__fish_skafos_seen_command versions' -l model -r -d 'Model name; env SKAFOS_MODEL_NAME'
