@@ -412,10 +412,11 @@ static int fs_read_secret(lua_State *L) {
   quiet = old;
   quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
   quiet.c_lflag |= ICANON;
+  /* echo goes off before the prompt appears, so nothing typed after it is echoed or lost */
+  if (tcsetattr(0, TCSANOW, &quiet) != 0)
+    return push_errno(L, "cannot turn echo off on", "the terminal", errno);
   fputs(prompt, stderr);
   fflush(stderr);
-  if (tcsetattr(0, TCSAFLUSH, &quiet) != 0)
-    return push_errno(L, "cannot turn echo off on", "the terminal", errno);
   luaL_buffinit(L, &b);
   for (;;) {
     char c;
@@ -430,7 +431,7 @@ static int fs_read_secret(lua_State *L) {
       break;
     luaL_addchar(&b, c);
   }
-  restored = tcsetattr(0, TCSAFLUSH, &old) == 0;
+  restored = tcsetattr(0, TCSANOW, &old) == 0;
   fputs("\n", stderr); /* the newline the user typed was not echoed */
   fflush(stderr);
   (void)restored;

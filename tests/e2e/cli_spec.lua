@@ -177,15 +177,22 @@ if pid == 0:
     os.environ.update({"SKAFOS_API_URL": %q, "HOME": %q, "XDG_CONFIG_HOME": %q})
     os.environ.pop("SKAFOS_API_TOKEN", None)
     os.execv(%q, [%q, "login"])
+import select, signal
 seen = b""
+def read_some():
+    # a guard against a hang, not a measure of speed: a minute of silence fails the test
+    if not select.select([fd], [], [], 60)[0]:
+        os.kill(pid, signal.SIGKILL)
+        sys.exit("no answer from skafos login in 60 s: " + seen.decode(errors="replace"))
+    try:
+        return os.read(fd, 1024)
+    except OSError:
+        return b""
 while b"not shown" not in seen:
-    seen += os.read(fd, 1024)
+    seen += read_some()
 os.write(fd, %q.encode() + b"\n")
 while True:
-    try:
-        chunk = os.read(fd, 1024)
-    except OSError:
-        break
+    chunk = read_some()
     if not chunk:
         break
     seen += chunk
