@@ -151,7 +151,7 @@ class Context {
     if (this.hasUnreadBody()) headers.Connection = 'close';
     res.writeHead(status, headers);
     const isHead = this.method === 'HEAD';
-    const fault = this.fault && ['reset', 'stall', 'truncate'].includes(this.fault.type) &&
+    const fault = this.fault && ['reset', 'stall', 'truncate', 'trickle'].includes(this.fault.type) &&
       !(this.fault.type === 'reset' && this.fault.direction === 'request') ? this.fault : null;
 
     if (!fault) {
@@ -195,9 +195,25 @@ class Context {
             this.entry.bytes_out += head.length;
           }
           triggered = true;
-          if (fault.type !== 'stall') break;
-          await sleep(fault.ms);
-          chunk = chunk.subarray(head.length);
+          if (fault.type === 'trickle') {
+            chunk = chunk.subarray(head.length);
+          } else {
+            if (fault.type !== 'stall') break;
+            await sleep(fault.ms);
+            chunk = chunk.subarray(head.length);
+          }
+        }
+        if (triggered && fault.type === 'trickle') {
+          // the rest at bytes_per_second, a tenth of it every 100 ms
+          const step = Math.max(1, Math.floor(fault.bytes_per_second / 10));
+          for (let off = 0; off < chunk.length; off += step) {
+            if (res.destroyed) throw new Error('connection closed');
+            const piece = chunk.subarray(off, off + step);
+            await write(piece);
+            this.entry.bytes_out += piece.length;
+            await sleep(Math.max(1, Math.round((piece.length * 1000) / fault.bytes_per_second)));
+          }
+          continue;
         }
         if (chunk.length) {
           await write(chunk);
@@ -210,7 +226,7 @@ class Context {
       return;
     }
     if (body && typeof body.destroy === 'function' && !Buffer.isBuffer(body)) body.destroy();
-    if (fault.type === 'stall') {
+    if (fault.type === 'stall' || fault.type === 'trickle') {
       res.end();
       return;
     }

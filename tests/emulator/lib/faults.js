@@ -50,6 +50,12 @@ function normaliseRule(spec) {
     case 'truncate':
       action = { type: 'truncate', after_bytes: nonNegInt(a.after_bytes, 'after_bytes', 0) };
       break;
+    case 'trickle': {
+      const rate = nonNegInt(a.bytes_per_second, 'bytes_per_second');
+      if (rate === 0) throw new Error('action.bytes_per_second must be at least 1');
+      action = { type: 'trickle', after_bytes: nonNegInt(a.after_bytes, 'after_bytes', 0), bytes_per_second: rate };
+      break;
+    }
     case 'expire_next_url':
       if (spec.role === 'storage') throw new Error('expire_next_url applies to role api or download');
       action = { type: 'expire_next_url' };
@@ -60,7 +66,7 @@ function normaliseRule(spec) {
       action = { type: 'etag', value: a.value === undefined ? ZERO_ETAG : a.value };
       break;
     default:
-      throw new Error('action.type must be one of status, reset, delay, stall, truncate, expire_next_url, etag');
+      throw new Error('action.type must be one of status, reset, delay, stall, truncate, trickle, expire_next_url, etag');
   }
   return {
     role: spec.role,

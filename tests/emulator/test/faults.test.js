@@ -146,6 +146,16 @@ describe('fault injection and request log', () => {
     assert.equal(slow.exit, 28); // CURLE_OPERATION_TIMEDOUT
   });
 
+  it('trickle: sends the rest of the body at the given rate, and a low-speed limit gives up', async () => {
+    await emu.fault({ role: 'storage', action: { type: 'trickle', after_bytes: data.length - 3000, bytes_per_second: 10000 } });
+    const r = await curl([getUrl]);
+    assert.equal(r.status, 200);
+    assert.ok(r.body.equals(data));
+    await emu.fault({ role: 'storage', action: { type: 'trickle', after_bytes: 1000, bytes_per_second: 2 } });
+    const slow = await curl(['--speed-limit', '1000', '--speed-time', '1', getUrl]);
+    assert.equal(slow.exit, 28); // CURLE_OPERATION_TIMEDOUT
+  });
+
   it('expire_next_url: the next presigned URL handed out is already expired', async () => {
     await emu.fault({ role: 'download', action: { type: 'expire_next_url' } });
     const expired = await emu.downloadUrl();
