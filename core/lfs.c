@@ -16,6 +16,7 @@
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 #include <termios.h>
 #include <time.h>
@@ -493,6 +494,16 @@ static int fs_term_width(lua_State *L) {
   return 1;
 }
 
+/* fs.free_space(path) -> bytes an unprivileged user may still write there | nil, err */
+static int fs_free_space(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  struct statvfs vfs;
+  if (statvfs(path, &vfs) != 0)
+    return push_errno(L, "cannot inspect", path, errno);
+  lua_pushinteger(L, (lua_Integer)((uint64_t)vfs.f_bavail * vfs.f_frsize));
+  return 1;
+}
+
 static int fs_geteuid(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)geteuid());
   return 1;
@@ -511,6 +522,7 @@ static const luaL_Reg fs_funcs[] = {
     {"getpid", fs_getpid},   {"trylock", fs_trylock}, {"geteuid", fs_geteuid},
     {"lockfile", fs_lockfile}, {"read_secret", fs_read_secret},
     {"write_file", fs_write_file}, {"term_width", fs_term_width},
+    {"free_space", fs_free_space},
     {NULL, NULL}};
 
 int luaopen_skafos_fs(lua_State *L);

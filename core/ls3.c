@@ -245,6 +245,13 @@ static size_t header_cb(char *data, size_t size, size_t nitems, void *ud) {
   return n;
 }
 
+/* A failed write of the part file, with its path; a full disk or quota is NO_SPACE. */
+static void stash_write_error(xfer *x, int werr) {
+  char msg[512];
+  snprintf(msg, sizeof msg, "cannot write %s: %s", x->part, strerror(werr));
+  transfer_stash_set(&x->stash, werr == ENOSPC || werr == EDQUOT ? "NO_SPACE" : "WRITE", "%s", msg);
+}
+
 static size_t write_cb(char *data, size_t size, size_t nitems, void *ud) {
   xfer *x = ud;
   size_t n = size * nitems;
@@ -272,7 +279,7 @@ static size_t write_cb(char *data, size_t size, size_t nitems, void *ud) {
     return 0;
   thasher_feed(x->hash, data, n);
   if ((werr = thasher_write_error(x->hash)) != 0) {
-    transfer_stash_set(&x->stash, "WRITE", "cannot write the part file: %s", strerror(werr));
+    stash_write_error(x, werr);
     return 0;
   }
   x->received += (int64_t)n;
@@ -1005,7 +1012,7 @@ static int get_file(lua_State *L, xfer *x, const char *url, const char *dest,
       return skafos_pusherror(L, "NO_MEMORY", "cannot start writing the part file", 0, 0);
     rc = get_round(L, x, url, x->offset, etag);
     if (part_stop(x) != 0 && rc == CURLE_OK)
-      transfer_stash_set(&x->stash, "WRITE", "cannot write the part file: %s", strerror(errno));
+      stash_write_error(x, errno);
     if (rc != CURLE_OK || x->stash.code) {
       /* What arrived stays in the part file for a resumed get. */
       if (x->out)

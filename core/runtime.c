@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <curl/curlver.h>
@@ -88,10 +89,15 @@ static const struct {
     {"INTEGRITY", SKAFOS_EXIT_INTEGRITY},
     {"UNSAFE_ARCHIVE", SKAFOS_EXIT_INTEGRITY},
     {"INTERRUPTED", SKAFOS_EXIT_INTERRUPTED},
+    {"DEADLINE", SKAFOS_EXIT_NETWORK},
     {NULL, 0}};
+
+static int interrupt_exit(void);
 
 static int exit_for_code(const char *code) {
   int i;
+  if (code != NULL && strcmp(code, "INTERRUPTED") == 0)
+    return interrupt_exit();
   for (i = 0; code != NULL && exit_codes[i].code != NULL; i++)
     if (strcmp(exit_codes[i].code, code) == 0)
       return exit_codes[i].exit;
@@ -193,36 +199,88 @@ static int docall(lua_State *L, int nargs) {
   return report(L);
 }
 
-/* ---- SIGINT ---------------------------------------------------------------------------
- * As in lua.c: the handler only sets a flag and a hook; the hook raises in Lua code. C
- * code in the modules polls skafos_interrupted() and returns `nil, INTERRUPTED`, after
- * which the next Lua instruction raises this error, so <close> and pcall cleanups run. */
+/* ---- signals --------------------------------------------------------------------------
+ * As in lua.c: a handler only records the signal, sets the interrupt flag and a hook; the
+ * hook raises in Lua code. C code in the modules polls skafos_interrupted() and returns
+ * `nil, INTERRUPTED`, after which the next Lua instruction raises this error, so <close>
+ * and pcall cleanups run. SIGINT, SIGTERM and SIGHUP end with 128 + the signal's number;
+ * SIGALRM is the deadline set by core.set_deadline (--timeout) and ends with exit 6. */
 static lua_State *signal_state = NULL;
+static volatile sig_atomic_t caught_signal = 0; /* the first signal that interrupted */
+static double deadline_seconds = 0;
+
+/* The exit code of an interrupt: 128 + the signal (SIGINT when none was caught). */
+static int interrupt_exit(void) {
+  int sig = caught_signal ? caught_signal : SIGINT;
+  return sig == SIGALRM ? SKAFOS_EXIT_NETWORK : 128 + sig;
+}
 
 static void interrupt_hook(lua_State *L, lua_Debug *ar) {
+  int sig = caught_signal ? caught_signal : SIGINT;
   (void)ar;
   lua_sethook(L, NULL, 0, 0);
-  skafos_newerror(L, "INTERRUPTED", "interrupted", 0, 0);
-  lua_pushinteger(L, SKAFOS_EXIT_INTERRUPTED);
+  if (sig == SIGALRM)
+    skafos_newerror(L, "DEADLINE",
+                    lua_pushfstring(L, "gave up: the command ran past its --timeout of %f s",
+                                    (lua_Number)deadline_seconds), 0, 0);
+  else
+    skafos_newerror(L, "INTERRUPTED",
+                    sig == SIGTERM ? "interrupted (SIGTERM)"
+                    : sig == SIGHUP ? "interrupted (SIGHUP)"
+                                    : "interrupted", 0, 0);
+  lua_pushinteger(L, interrupt_exit());
   lua_setfield(L, -2, "exit");
   lua_error(L);
 }
 
-static void on_sigint(int sig) {
+static void on_signal(int sig) {
   int flag = LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT;
-  signal(sig, SIG_DFL); /* a second Ctrl-C kills at once */
+  signal(sig, SIG_DFL); /* a second one kills at once */
+  if (caught_signal == 0)
+    caught_signal = sig;
   skafos_set_interrupted(1);
   if (signal_state != NULL)
     lua_sethook(signal_state, interrupt_hook, flag, 1);
 }
 
 void skafos_handle_sigint(lua_State *L) {
+  static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
   struct sigaction sa;
+  size_t i;
   signal_state = L;
   memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_sigint;
+  sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, NULL);
+  for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+    sigaction(sigs[i], &sa, NULL);
+}
+
+/* core.set_deadline(seconds): the whole command is interrupted (exit 6) once that much
+ * time has passed; 0 or less clears it. Only where the host handles signals (the
+ * executable); elsewhere it returns false. */
+static int core_set_deadline(lua_State *L) {
+  lua_Number s = luaL_checknumber(L, 1);
+  struct itimerval it;
+  struct sigaction sa;
+  if (signal_state == NULL) {
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  memset(&it, 0, sizeof it);
+  if (s > 0) {
+    it.it_value.tv_sec = (time_t)s;
+    it.it_value.tv_usec = (suseconds_t)((s - (lua_Number)(time_t)s) * 1e6);
+    if (it.it_value.tv_sec == 0 && it.it_value.tv_usec == 0)
+      it.it_value.tv_usec = 1;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+  }
+  deadline_seconds = s > 0 ? s : 0;
+  setitimer(ITIMER_REAL, &it, NULL);
+  lua_pushboolean(L, 1);
+  return 1;
 }
 
 /* ---- skafos.core ----------------------------------------------------------------------
@@ -377,6 +435,7 @@ static int core_redact(lua_State *L) {
 static const luaL_Reg core_funcs[] = {
     {"add_secret", core_add_secret},
     {"status_line", core_status_line},
+    {"set_deadline", core_set_deadline},
     {"redact", core_redact},
     {"versions", core_versions},
     {"embedded", core_embedded},

@@ -41,9 +41,10 @@ int skafos_main(lua_State *L, int argc, char **argv);
  * argv[0..argc-1]; same reporting and exit codes as skafos_main. Never raises. */
 int skafos_run_workflow(lua_State *L, const char *name, int argc, char **argv);
 
-/* Sets up SIGINT so that an interrupt becomes a Lua error in L (exit code 130) after
- * libcurl and the compressors have stopped cleanly. For hosts that want the command
- * line's behaviour; a second SIGINT kills the process. */
+/* Sets up SIGINT, SIGTERM and SIGHUP so that each becomes a Lua error in L (exit code
+ * 128 + the signal: 130, 143, 129) after libcurl and the compressors have stopped
+ * cleanly. For hosts that want the command line's behaviour; a second signal kills the
+ * process. */
 void skafos_handle_sigint(lua_State *L);
 
 #ifdef __cplusplus

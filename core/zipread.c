@@ -543,8 +543,12 @@ int zr_check(zr_archive *a, const zr_limits *lim, zerr *err) {
     return -1;
   }
   if (lim->max_size && declared > lim->max_size) {
-    zerr_set(err, "UNSAFE_ARCHIVE", "entries declare %llu bytes, over the limit of %llu",
-             (unsigned long long)declared, (unsigned long long)lim->max_size);
+    if (lim->space_dir)
+      zerr_set(err, "NO_SPACE", "not enough space in %s: the entries declare %llu bytes, %llu are free",
+               lim->space_dir, (unsigned long long)declared, (unsigned long long)lim->max_size);
+    else
+      zerr_set(err, "UNSAFE_ARCHIVE", "entries declare %llu bytes, over the limit of %llu",
+               (unsigned long long)declared, (unsigned long long)lim->max_size);
     return -1;
   }
   return 0;
@@ -690,8 +694,12 @@ static int produced(zr_archive *a, const zr_entry *e, uint64_t written, uint64_t
   }
   pr->written += n;
   if (lim->max_size && pr->written > lim->max_size) {
-    zerr_set(err, "UNSAFE_ARCHIVE", "extracting '%s' passes the limit of %llu bytes",
-             zr_shown(e, nb, sizeof nb), (unsigned long long)lim->max_size);
+    if (lim->space_dir)
+      zerr_set(err, "NO_SPACE", "not enough space in %s: extracting '%s' needs more than the %llu bytes free",
+               lim->space_dir, zr_shown(e, nb, sizeof nb), (unsigned long long)lim->max_size);
+    else
+      zerr_set(err, "UNSAFE_ARCHIVE", "extracting '%s' passes the limit of %llu bytes",
+               zr_shown(e, nb, sizeof nb), (unsigned long long)lim->max_size);
     return -1;
   }
   if (lim->max_ratio && pr->written / lim->max_ratio > (lim->ratio_so_far ? at : a->io.size)) {
@@ -883,6 +891,10 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
   return 0;
 }
 
+const char *zr_write_code(int errnum) {
+  return errnum == ENOSPC || errnum == EDQUOT ? "NO_SPACE" : "IO";
+}
+
 void zr_rm_tree(const char *path) { nftw(path, rm_entry, 32, FTW_DEPTH | FTW_PHYS); }
 
 typedef struct fd_sink {
@@ -897,7 +909,7 @@ static int write_sink(void *ud, const unsigned char *p, size_t n, zerr *err) {
     if (w < 0 && errno == EINTR)
       continue;
     if (w < 0) {
-      zerr_set(err, "IO", "cannot write %s: %s", s->path, strerror(errno));
+      zerr_set(err, zr_write_code(errno), "cannot write %s: %s", s->path, strerror(errno));
       return -1;
     }
     p += w;
@@ -1079,7 +1091,7 @@ static int extract_entry(zr_archive *a, size_t i, zr_stage *stage, const zr_limi
     } else {
       rc = zr_read_entry(a, i, write_sink, &s, lim, pr, err);
       if (close(s.fd) != 0 && rc == 0) {
-        zerr_set(err, "IO", "cannot write %s: %s", path, strerror(errno));
+        zerr_set(err, zr_write_code(errno), "cannot write %s: %s", path, strerror(errno));
         rc = -1;
       }
     }
@@ -1208,6 +1220,7 @@ int zr_stage_limits(const zr_stage *s, int64_t max_size, int64_t max_ratio,
     lim->max_size = (uint64_t)vfs.f_bavail * vfs.f_frsize;
     if (lim->max_size == 0)
       lim->max_size = 1; /* a full disk still refuses a non-empty archive */
+    lim->space_dir = s->parent; /* past the limit is "no space", not a bomb */
   }
   return 0;
 }
@@ -1260,8 +1273,7 @@ static void sweep(const zr_stage *s) {
 int zr_stage_create(zr_stage *s, zerr *err) {
   mode_t mask;
   zr_stage_discard(s);
-  if (!s->fixed)
-    sweep(s);
+  sweep(s); /* also for a resumable extraction: stages of killed -o X --unzip runs */
   if (s->fixed) {
     zr_rm_tree(s->fixed); /* whatever an earlier run left there */
     if ((s->path = strdup(s->fixed)) == NULL) {

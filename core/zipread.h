@@ -48,6 +48,7 @@ void zr_close(zr_archive *a);
 
 typedef struct zr_limits {
   uint64_t max_size;  /* total bytes written; 0 = unlimited */
+  const char *space_dir; /* set when max_size is the free space of this directory */
   uint64_t max_ratio; /* bytes written / archive size; 0 = unlimited */
   int symlinks_inside;
   /* max_ratio counts the bytes written against the archive bytes read so far (up to the
@@ -132,6 +133,8 @@ int zr_check_names(zr_archive *a, const zr_limits *lim, zerr *err);
 int zr_symlink_ok(const zr_archive *a, const zr_entry *e, const char *t, size_t tlen);
 
 char *zr_path_join(const char *a, const char *b, size_t blen);
+/* The error code of a failed write: NO_SPACE for a full disk or quota, else IO. */
+const char *zr_write_code(int errnum);
 void zr_rm_tree(const char *path);
 
 /* The target directory and its staging directory. prepare checks the target (EXISTS

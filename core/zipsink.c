@@ -157,7 +157,7 @@ static int write_all(zx *x, const unsigned char *p, size_t n, zerr *err) {
     if (w < 0 && errno == EINTR)
       continue;
     if (w < 0) {
-      zerr_set(err, "IO", "cannot write %s: %s", x->path, strerror(errno));
+      zerr_set(err, zr_write_code(errno), "cannot write %s: %s", x->path, strerror(errno));
       x->failed = *err;
       return -1;
     }
@@ -193,8 +193,12 @@ static int produced(zx *x, size_t n, zerr *err) {
     goto bad;
   }
   if (x->lim.max_size && x->total > x->lim.max_size) {
-    zerr_set(err, "UNSAFE_ARCHIVE", "extracting '%s' passes the limit of %llu bytes",
-             zr_shown(e, nb, sizeof nb), (unsigned long long)x->lim.max_size);
+    if (x->lim.space_dir)
+      zerr_set(err, "NO_SPACE", "not enough space in %s: extracting '%s' needs more than the %llu bytes free",
+               x->lim.space_dir, zr_shown(e, nb, sizeof nb), (unsigned long long)x->lim.max_size);
+    else
+      zerr_set(err, "UNSAFE_ARCHIVE", "extracting '%s' passes the limit of %llu bytes",
+               zr_shown(e, nb, sizeof nb), (unsigned long long)x->lim.max_size);
     goto bad;
   }
   if (x->lim.max_ratio && x->total / x->lim.max_ratio > x->pos) {
@@ -460,9 +464,14 @@ static int parse_local(zx *x, zerr *err) {
     set_pending(x, &why);
   }
   if (!(e->flags & FLAG_DESCRIPTOR) && x->lim.max_size && e->usize > x->lim.max_size - x->total) {
-    zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s' declares %llu bytes, over the limit of %llu",
-             zr_shown(e, nb, sizeof nb), (unsigned long long)e->usize,
-             (unsigned long long)x->lim.max_size);
+    if (x->lim.space_dir)
+      zerr_set(err, "NO_SPACE", "not enough space in %s: entry '%s' declares %llu bytes, %llu are free",
+               x->lim.space_dir, zr_shown(e, nb, sizeof nb), (unsigned long long)e->usize,
+               (unsigned long long)(x->lim.max_size - x->total));
+    else
+      zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s' declares %llu bytes, over the limit of %llu",
+               zr_shown(e, nb, sizeof nb), (unsigned long long)e->usize,
+               (unsigned long long)x->lim.max_size);
     x->failed = *err;
     return -1;
   }
@@ -490,7 +499,7 @@ static int close_entry(zx *x, zerr *err) {
   int rc = flush_out(x, err);
   if (x->fd >= 0) {
     if (close(x->fd) != 0 && rc == 0) {
-      zerr_set(err, "IO", "cannot write %s: %s", x->path, strerror(errno));
+      zerr_set(err, zr_write_code(errno), "cannot write %s: %s", x->path, strerror(errno));
       x->failed = *err;
       rc = -1;
     }

@@ -77,6 +77,11 @@ function fs.getpid() end
 ---@return integer|nil
 function fs.term_width(fd) end
 
+---Bytes an unprivileged user may still write in the file system holding `path`.
+---@param path string
+---@return integer|nil bytes, table|nil err
+function fs.free_space(path) end
+
 ---The effective user id.
 ---@return integer
 function fs.geteuid() end
