@@ -39,6 +39,7 @@ function M.new(settings, opts)
     model = settings.model,
     retry = opts.retry,
     timeout = opts.timeout or 120,
+    low_speed = settings.speed_limit and settings.speed_time and { settings.speed_limit, settings.speed_time } or nil,
     connect_timeout = opts.connect_timeout or 15,
     ca_file = settings.ca_file,
     -- required here, not at the top: the executable loads libcurl in a thread meanwhile
@@ -120,7 +121,7 @@ function Client:call(method, path, opts)
   local function attempt()
     local resp, err = self.http.request {
       method = method, url = url, headers = headers, body = body, follow = false,
-      timeout = opts.timeout or self.timeout, connect_timeout = self.connect_timeout,
+      timeout = opts.timeout or self.timeout, connect_timeout = self.connect_timeout, low_speed = self.low_speed,
       output = opts.output, ca_file = self.ca_file,
     }
     if not resp then

@@ -20,7 +20,15 @@ M.ENV = {
   api_url = "SKAFOS_API_URL", download_url = "SKAFOS_DOWNLOAD_URL", ca_file = "SKAFOS_CA_FILE",
 }
 
-M.SETTINGS = { "org", "app", "model", "api_url", "download_url", "hosts", "ca_file" }
+M.SETTINGS = { "org", "app", "model", "api_url", "download_url", "hosts", "ca_file", "speed_limit", "speed_time",
+  "timeout" }
+
+---Defaults of the transfer deadlines: a transfer slower than speed_limit bytes/s for
+---speed_time seconds is abandoned (and retried); no overall timeout.
+M.DEFAULTS = { speed_limit = 1024, speed_time = 30 }
+
+-- Numeric settings: the smallest value each takes.
+local NUMERIC = { speed_limit = 1, speed_time = 1, timeout = 0.001 }
 
 M.HOOKS = { "select_files", "compression", "before_create", "after_publish", "retry" }
 
@@ -36,6 +44,12 @@ M.options = {
   { "--token-file", "Read the API token from this file (else SKAFOS_API_TOKEN)", argname = "FILE" },
   { "--ca-file", "Verify the servers with the CA certificates (PEM) in this file instead of the "
     .. "system's, e.g. for a private CA or a TLS-inspecting proxy; env SKAFOS_CA_FILE", argname = "FILE" },
+  { "--speed-limit", "Abandon (and retry) a transfer slower than this many bytes/s for --speed-time "
+    .. "(default 1024)", type = "integer", argname = "BYTES" },
+  { "--speed-time", "Seconds a transfer may stay under --speed-limit (default 30)", type = "integer",
+    argname = "SECONDS" },
+  { "--timeout", "Give up the whole command after this many seconds (exit 6; what was downloaded is kept)",
+    type = "number", argname = "SECONDS" },
 }
 
 ---The same list (kept for workflows written when --env also chose the hosts: --env is
@@ -261,6 +275,17 @@ function M.resolve(flags, opts)
     if name == "ca_file" and layer and type(s.ca_file) == "string" and s.ca_file:sub(1, 1) ~= "/" then
       s.ca_file = layer.dir .. "/" .. s.ca_file -- a config's paths are relative to the config
     end
+  end
+  for name, least in pairs(NUMERIC) do
+    if s[name] == nil then
+      s[name], s.sources[name] = M.DEFAULTS[name], M.DEFAULTS[name] and "default" or nil
+    end
+    local v = s[name]
+    if v ~= nil and (type(v) ~= "number" or v < least or (least >= 1 and not math.tointeger(v))) then
+      return nil, { code = "USAGE", message = ("%s (%s) must be a %s, at least %s"):format(name,
+        s.sources[name], least >= 1 and "whole number" or "number", tostring(least)) }
+    end
+    if least >= 1 and v ~= nil then s[name] = math.tointeger(v) end
   end
   local env_name = s.hosts or "production"
   if not M.HOSTS[env_name] then

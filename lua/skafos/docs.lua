@@ -24,7 +24,7 @@ M.EXIT = {
   { 4, "not found: the message names the organization, app, model or version" }, { 5, "conflict" },
   { 6, "network or storage failure after retries" }, { 7, "integrity failure or unsafe archive" },
   { 8, "done, but a hook run after it failed (the result was printed)" },
-  { 130, "interrupted; a partial download is kept for resuming" },
+  { 130, "interrupted by SIGINT (143 SIGTERM, 129 SIGHUP); a partial download is kept for resuming" },
 }
 
 ---The built-in workflows, by name, loaded from the copies compiled into the binary.

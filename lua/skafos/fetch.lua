@@ -10,6 +10,7 @@ local fs = require "skafos.fs"
 -- skafos.s3 (and with it libcurl) loads on first use: help and --help never need it
 local function s3() return require "skafos.s3" end
 local session = require "skafos.session"
+local tmp_dirs = require "skafos.tmp"
 local zip = require "skafos.zip"
 
 local M = {}
@@ -22,19 +23,59 @@ end
 
 -- "latest" as a number, asked before the download so that the version reported is the
 -- one fetched even when another is published meanwhile.
+-- The same request gives the archive's size (when the API says it), so that free space
+-- is checked before the download starts.
 local function resolve(client, version)
-  if version ~= "latest" then return version end
   local versions, err = client:versions()
   if not versions then return nil, err end
   if #versions == 0 then
     return nil, errors.new("NO_VERSIONS", ("model '%s' has no versions"):format(client.model))
   end
-  local newest
+  local chosen
   for _, v in ipairs(versions) do
     local n = math.tointeger(tonumber(v.version))
-    if n and (newest == nil or n > newest) then newest = n end
+    if n and ((version == "latest" and (chosen == nil or n > chosen.n)) or n == version) then
+      chosen = { n = n, size = math.tointeger(v.size) }
+    end
   end
-  return newest or version
+  if not chosen then
+    return nil, errors.new("NOT_FOUND", ("model version %s not found (run 'skafos versions' to see them)")
+      :format(tostring(version)))
+  end
+  return chosen.n, chosen.size
+end
+
+local function dirname(path)
+  return path:match("^(.*)/[^/]*$") or "."
+end
+
+-- Refuses (exit 2) before the download when the archive (size bytes, when known) cannot
+-- fit: the download needs its size beside the target (less what a part file already
+-- holds), an extraction at least as much beside the directory.
+local function check_space(size, tmp, keep_archive, unzip_dir)
+  if not size then return true end
+  local needs = {}
+  local function need(dir, bytes)
+    local st = fs.stat(dir)
+    if not st then return end
+    local key = st.dev
+    needs[key] = needs[key] or { dir = dir, bytes = 0 }
+    needs[key].bytes = needs[key].bytes + bytes
+  end
+  if keep_archive then
+    local part = fs.lstat(tmp .. ".part")
+    need(dirname(tmp), math.max(0, size - (part and part.size or 0)))
+  end
+  if unzip_dir then need(dirname(unzip_dir:gsub("/+$", "")), size) end
+  local ui = require "skafos.ui"
+  for _, n in pairs(needs) do
+    local free = fs.free_space(n.dir)
+    if free and free < n.bytes then
+      return fail("USAGE", ("not enough space in %s: this version needs at least %s there, %s are free")
+        :format(n.dir, ui.bytes(n.bytes), ui.bytes(free)))
+    end
+  end
+  return true
 end
 
 -- Why --force must not replace dir, or nil: replacing removes the old tree, which must
@@ -98,20 +139,48 @@ end
 -- and the first one after an earlier run was interrupted, goes on from what the
 -- extractor kept (Range + If-Range; a changed object starts over). Returns the result of
 -- s3.get plus entries, or nil, err.
-local function stream_unzip(sess, url, unzip_dir, opts)
+-- A storage answer that means the presigned URL is no longer good: it expired, or storage
+-- refuses (403) what it served before.
+local function stale_url(err)
+  return err.code == "EXPIRED" or err.code == "ACCESS_DENIED" or err.status == 403
+end
+
+-- Runs get(url) under the retry policy; when storage says the URL expired, asks the
+-- download host (fresh(), E8 again) for a new one and goes on from the bytes kept.
+local function with_fresh_urls(sess, url, fresh, get)
+  local refreshed = 0
+  return sess.retry.call(function()
+    local got, err = get(url)
+    if not got and stale_url(err) and refreshed < 3 then
+      local where, werr = fresh()
+      if where and where.url then
+        refreshed = refreshed + 1
+        url = where.url
+        err.retryable, err.retry_after = true, 0
+        err.message = tostring(err.message) .. " (a fresh URL was asked for)"
+      elseif werr then
+        return nil, werr
+      end
+    end
+    return got, err
+  end, { what = "download" })
+end
+
+local function stream_unzip(sess, url, unzip_dir, opts, fresh)
   local ex, xerr = zip.extractor(unzip_dir, { force = opts.force, resumable = true })
   if not ex then return nil, xerr end
   local progress = opts.progress and opts.progress("download")
-  local got, gerr = sess.retry.call(function()
+  local got, gerr = with_fresh_urls(sess, url, fresh, function(u)
     -- no SHA-256: it costs as much as the transfer on a small machine, and every
     -- entry's CRC-32 and the central directory are checked while extracting
-    return s3().get(url, ex, {
+    return s3().get(u, ex, {
       hash = false,
       resume = true,
       ca_file = sess.settings.ca_file,
+      low_speed = { sess.settings.speed_limit, sess.settings.speed_time },
       progress = progress and function(done, total) progress:update(done, total) end,
     })
-  end, { what = "download" })
+  end)
   if progress then progress:finish() end
   if not got then
     local kept = ex:partial_dir()
@@ -166,18 +235,21 @@ function M.fetch(opts)
   local res = table.pack(pcall(fetch, opts, kept))
   if res[1] then return table.unpack(res, 2, res.n) end
   local e = res[2]
-  if errors.is(e) and e.code == "INTERRUPTED" then
+  if errors.is(e) and (e.code == "INTERRUPTED" or e.code == "DEADLINE") then
+    -- a complete download waiting for its check or rename is a temporary file: it goes
+    if kept.tmp then os.remove(kept.tmp) end
     local part = kept.part and fs.lstat(kept.part)
     local dir = kept.partial and kept.partial() or nil
+    local base = tostring(e.message)
     if part and part.size > 0 then
-      e.message = ("interrupted; %s (%s) is kept: run the same command to resume"):format(kept.part,
+      e.message = ("%s; %s (%s) is kept: run the same command to resume"):format(base, kept.part,
         require("skafos.ui").bytes(part.size))
       e.kept = kept.part
     elseif dir and fs.lstat(dir) then
-      e.message = ("interrupted; what was extracted is kept in %s: run the same command to go on"):format(dir)
+      e.message = ("%s; what was extracted is kept in %s: run the same command to go on"):format(base, dir)
       e.kept = dir
     else
-      e.message = "interrupted before anything was downloaded; nothing was kept"
+      e.message = base .. " before anything was downloaded; nothing was kept"
     end
   end
   error(e, 0)
@@ -198,17 +270,13 @@ function fetch(opts, kept)
   -- -o - (or opts.stdout, a file): the archive goes there once verified, by way of a
   -- private temporary directory removed whatever happens
   local to_stream = opts.output == "-" and (opts.stdout or io.stdout) or nil
-  local scratch <close> = setmetatable({}, {
-    __close = function(t) if t.dir then fs.rmtree(t.dir) end end,
-  })
+  local scratch <close> = tmp_dirs.holder()
   if to_stream then
     if to_stream == io.stdout and fs.isatty(1) then
       return fail("USAGE", "refusing to write a zip archive to a terminal: redirect it (> model.zip) or pipe it")
     end
-    local base = os.getenv("TMPDIR")
-    local dir, derr = fs.mkdtemp(((base and base ~= "") and base or "/tmp") .. "/skafos-fetch.")
+    local dir, derr = tmp_dirs.make("fetch", scratch)
     if not dir then return nil, derr end
-    scratch.dir = dir
     target = dir .. "/" .. safe_model .. ".zip"
   end
   local unzip_dir
@@ -224,6 +292,7 @@ function fetch(opts, kept)
   -- host that answers with the bytes themselves has them land beside the directory.)
   local tmp = (keep_archive and target or unzip_dir:gsub("/+$", "") .. ".zip") .. ".download"
   if keep_archive and not to_stream then kept.part = tmp .. ".part" end
+  kept.tmp = tmp
   if not keep_archive then
     -- where the streaming extractor keeps what it extracted (see zip.extractor)
     local trimmed = unzip_dir:gsub("/+$", "")
@@ -247,17 +316,24 @@ function fetch(opts, kept)
   end
   local checked, cerr = check_targets(target, keep_archive, unzip_dir, opts.force)
   if not checked then return nil, cerr end
+  -- with the lock held, a download of ours left complete but unchecked by a killed run is
+  -- no one's: it goes (a part file stays, to be resumed)
+  local stale = fs.lstat(tmp)
+  if stale and stale.type == "file" and stale.uid == fs.geteuid() then os.remove(tmp) end
 
   local started = fs.clock()
-  local rserr
-  version, rserr = resolve(client, version)
-  if not version then return nil, rserr end
+  local size
+  version, size = resolve(client, version)
+  if not version then return nil, size end
+  local fits, serr2 = check_space(size, tmp, keep_archive, unzip_dir)
+  if not fits then return nil, serr2 end
   local where, derr = client:download(version, tmp)
   if not where then return nil, derr end
+  local function fresh() return client:download(version, tmp) end
   local got
   if where.url and not keep_archive then
     local xerr
-    got, xerr = stream_unzip(sess, where.url, unzip_dir, opts)
+    got, xerr = stream_unzip(sess, where.url, unzip_dir, opts, fresh)
     if got then
       local result = {
         version = version, path = nil, bytes = got.bytes, sha256 = got.sha256, etag = got.etag,
@@ -284,17 +360,27 @@ function fetch(opts, kept)
     end
     local progress = opts.progress and opts.progress("download")
     local gerr
-    got, gerr = sess.retry.call(function()
-      return s3().get(where.url, tmp, {
+    got, gerr = with_fresh_urls(sess, where.url, fresh, function(u)
+      return s3().get(u, tmp, {
         resume = true,
         sink = ex,
         ca_file = s.ca_file,
+        low_speed = { s.speed_limit, s.speed_time },
         progress = progress and function(done, total) progress:update(done, total) end,
       })
-    end, { what = "download" })
+    end)
     if progress then progress:finish() end
     if not got then
       if ex then ex:close() end
+      -- a part file no byte ever reached is not kept
+      local part = fs.lstat(tmp .. ".part")
+      if part and part.type == "file" and part.size == 0 then
+        os.remove(tmp .. ".part")
+        os.remove(tmp .. ".part.etag")
+      elseif part and part.size > 0 and gerr.code ~= "INTERRUPTED" then
+        gerr.message = ("%s (%s, %s, is kept: run the same command to resume)"):format(tostring(gerr.message),
+          tmp .. ".part", require("skafos.ui").bytes(part.size))
+      end
       return nil, gerr
     end
     if ex and not got.sink_skipped then
@@ -339,7 +425,13 @@ function fetch(opts, kept)
       local xerr
       extracted, xerr = zip.extract(tmp, unzip_dir, { force = opts.force })
       if not extracted then
-        os.remove(tmp)
+        -- the archive checked out: only the extraction failed (no space, say), so a kept
+        -- archive stays, in its place
+        if keep_archive and not to_stream and os.rename(tmp, target) then
+          xerr.message = ("%s; the verified archive is kept as %s"):format(tostring(xerr.message), target)
+        else
+          os.remove(tmp)
+        end
         return nil, xerr
       end
     end

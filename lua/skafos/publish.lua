@@ -8,6 +8,7 @@ local hooks_mod = require "skafos.hooks"
 -- skafos.s3 (and with it libcurl) loads on first use: help and --help never need it
 local function s3() return require "skafos.s3" end
 local session = require "skafos.session"
+local tmp = require "skafos.tmp"
 local zip = require "skafos.zip"
 
 local M = {}
@@ -179,63 +180,31 @@ function M.plan(opts, s, hooks)
   return plan
 end
 
--- A holder for a temporary directory, removed when the variable holding it goes out of
--- scope (return, error or interrupt).
-local function temp_holder()
-  return setmetatable({}, { __close = function(t)
-    if t.dir then fs.rmtree(t.dir) end
-    if t.lock then t.lock:release() end
-  end })
-end
-
--- A temporary directory in $TMPDIR, locked while this process lives. A run killed with -9
--- cannot remove its own, so each run first removes those of ours nobody holds.
-local function make_temp(holder)
-  local base = os.getenv("TMPDIR")
-  if not base or base == "" then base = "/tmp" end
-  for _, name in ipairs(fs.dir(base) or {}) do
-    if name:match("^skafos%-publish%.%w%w%w%w%w%w$") then
-      local stale = fs.trylock(base .. "/" .. name)
-      if stale then
-        fs.rmtree(base .. "/" .. name)
-        stale:release()
-      end
-    end
-  end
-  local dir, err = fs.mkdtemp(base .. "/skafos-publish.")
-  if not dir then
-    err.message = ("%s (set TMPDIR to a directory with room for the archive)"):format(err.message)
-    return nil, err
-  end
-  holder.dir = dir
-  holder.lock = fs.trylock(dir)
-  return dir
-end
-
----Publishes. opts: files, description, level, dry_run, allow_empty, flags/settings, hooks, progress
----(fun(phase) -> reporter), on_retry. Returns a result table, or nil, err (err.model_version_id
----is set when a record was left unfinished).
 local publish
 
 -- What an unfinished record means and what to do about it.
 local UNFINISHED = "model version record %s was left unfinished: it is never listed or served; publish " ..
   "again to make a complete version"
 
+---Publishes. opts: files, description, level, dry_run, allow_empty, flags/settings, hooks, progress
+---(fun(phase) -> reporter), on_retry, on_warning. Returns a result table, or nil, err
+---(err.model_version_id is set when a record was left unfinished).
 function M.publish(opts)
   -- an interrupt raises from inside; it is caught here only to say where things stand
   local state = {}
   local res = table.pack(pcall(publish, opts, state))
   if res[1] then return table.unpack(res, 2, res.n) end
   local e = res[2]
-  if errors.is(e) and e.code == "INTERRUPTED" and not e.version then
+  if errors.is(e) and (e.code == "INTERRUPTED" or e.code == "DEADLINE") and not e.version then
+    local base = tostring(e.message)
     if state.version then
       e.version = state.version
-      e.message = ("interrupted; version %s was published all the same"):format(tostring(state.version))
+      e.message = ("%s; version %s was published all the same"):format(base, tostring(state.version))
     elseif state.id then
       e.model_version_id = state.id
-      e.message = "interrupted; " .. UNFINISHED:format(tostring(state.id))
+      e.message = base .. "; " .. UNFINISHED:format(tostring(state.id))
     else
-      e.message = "interrupted before anything was sent; nothing was published"
+      e.message = base .. " before anything was sent; nothing was published"
     end
   end
   error(e, 0)
@@ -267,7 +236,7 @@ function publish(opts, state)
   if verr then return nil, verr end
 
   local started = fs.clock()
-  local temp <close> = temp_holder()
+  local temp <close> = tmp.holder()
   local source, size, reader
   local zip_progress = opts.progress and opts.progress("zip")
   if plan.as_is then
@@ -280,15 +249,15 @@ function publish(opts, state)
       source = reader
       plan.streamed = true
     else
-      local dir, terr = make_temp(temp)
+      local dir, terr = tmp.make("publish", temp)
       if not dir then return nil, terr end
-      local tmp = dir .. "/" .. plan.archive
+      local path = dir .. "/" .. plan.archive
       zopts.progress = zip_progress and function(done, total) zip_progress:update(done, total) end
-      local summary, zerr = zip.create(tmp, entries, zopts)
+      local summary, zerr = zip.create(path, entries, zopts)
       if zip_progress then zip_progress:finish() end
       if not summary then return nil, zerr end
-      local st = fs.stat(tmp)
-      source, size = tmp, st.size
+      local st = fs.stat(path)
+      source, size = path, st.size
       plan.summary = summary
     end
   end
@@ -325,6 +294,7 @@ function publish(opts, state)
   local put, puterr = sess.retry.call(function()
     return s3().put(created.presigned_url, source, {
       ca_file = sess.settings.ca_file,
+      low_speed = { sess.settings.speed_limit, sess.settings.speed_time },
       progress = put_progress and function(done, total) put_progress:update(done, total) end,
     })
   end, { what = "upload" })
@@ -333,6 +303,13 @@ function publish(opts, state)
 
   local version, ferr = client:finalize(id, created.filepath)
   if not version then return unfinished(ferr, "finalize") end
+  if math.type(version.version) ~= "integer" then
+    -- never "version nil": an answer without the number cannot be told from a failure
+    return fail("SERVER", ("finalizing model version record %s got an answer without a version number "
+      .. "(it holds: %s); the record may not be finished: run 'skafos versions' to see whether it is "
+      .. "listed, and publish again if it is not"):format(tostring(id),
+      require("skafos.json").encode(version):sub(1, 200)), { model_version_id = id, exit = errors.EXIT.NETWORK })
+  end
   state.version = version.version
 
   local result = {

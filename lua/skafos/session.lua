@@ -84,6 +84,8 @@ function M.open(opts)
   if opts.on_warning then
     for _, w in ipairs(s.warnings or {}) do opts.on_warning(w) end
   end
+  -- --timeout bounds the whole command (where the host handles signals: the executable)
+  if s.timeout then require("skafos.core").set_deadline(s.timeout) end
   local ok, err = config.require(s, opts.needs or { "token", "org", "app", "model" })
   if not ok then return nil, err end
   local hooks = merge_hooks(s.hooks, opts.hooks)
