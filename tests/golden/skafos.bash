@@ -17,7 +17,7 @@ _skafos() {
                     case "$arg" in
                         status)
                             cmd="$cmd status"
-                            opts="$opts --org --app --model --api-url --download-url --hosts --token-file --ca-file --json -q --quiet --progress -v --verbose -h --help"
+                            opts="$opts --org --app --model --api-url --download-url --hosts --token-file --ca-file --speed-limit --speed-time --timeout --json -q --quiet --progress -v --verbose -h --help"
                             break
                             ;;
                     esac
@@ -26,27 +26,27 @@ _skafos() {
                 ;;
             config)
                 cmd="config"
-                opts="$opts --org --app --model --api-url --download-url --hosts --token-file --ca-file --json -v --verbose -h --help"
+                opts="$opts --org --app --model --api-url --download-url --hosts --token-file --ca-file --speed-limit --speed-time --timeout --json -v --verbose -h --help"
                 break
                 ;;
             deploy)
                 cmd="deploy"
-                opts="$opts --version -e --env --org --app --model --api-url --download-url --hosts --token-file --ca-file --json -q --quiet --progress -v --verbose -h --help"
+                opts="$opts --version -e --env --org --app --model --api-url --download-url --hosts --token-file --ca-file --speed-limit --speed-time --timeout --json -q --quiet --progress -v --verbose -h --help"
                 break
                 ;;
             environments)
                 cmd="environments"
-                opts="$opts --org --app --model --api-url --download-url --hosts --token-file --ca-file --json -q --quiet --progress -v --verbose -h --help"
+                opts="$opts --org --app --model --api-url --download-url --hosts --token-file --ca-file --speed-limit --speed-time --timeout --json -q --quiet --progress -v --verbose -h --help"
                 break
                 ;;
             fetch)
                 cmd="fetch"
-                opts="$opts --version -o --output --unzip -f --force --org --app --model --api-url --download-url --hosts --token-file --ca-file --json -q --quiet --progress -v --verbose -h --help"
+                opts="$opts --version -o --output --unzip -f --force --org --app --model --api-url --download-url --hosts --token-file --ca-file --speed-limit --speed-time --timeout --json -q --quiet --progress -v --verbose -h --help"
                 break
                 ;;
             login)
                 cmd="login"
-                opts="$opts --org --app --model --api-url --download-url --hosts --token-file --ca-file --json -q --quiet --progress -v --verbose -h --help"
+                opts="$opts --org --app --model --api-url --download-url --hosts --token-file --ca-file --speed-limit --speed-time --timeout --json -q --quiet --progress -v --verbose -h --help"
                 break
                 ;;
             logout)
@@ -62,7 +62,7 @@ _skafos() {
                     case "$arg" in
                         create)
                             cmd="$cmd create"
-                            opts="$opts -m --description --org --app --model --api-url --download-url --hosts --token-file --ca-file --json -q --quiet --progress -v --verbose -h --help"
+                            opts="$opts -m --description --org --app --model --api-url --download-url --hosts --token-file --ca-file --speed-limit --speed-time --timeout --json -q --quiet --progress -v --verbose -h --help"
                             break
                             ;;
                     esac
@@ -71,17 +71,17 @@ _skafos() {
                 ;;
             publish)
                 cmd="publish"
-                opts="$opts -m --description --level --dry-run --allow-empty --org --app --model --api-url --download-url --hosts --token-file --ca-file --json -q --quiet --progress -v --verbose -h --help"
+                opts="$opts -m --description --level --dry-run --allow-empty --org --app --model --api-url --download-url --hosts --token-file --ca-file --speed-limit --speed-time --timeout --json -q --quiet --progress -v --verbose -h --help"
                 break
                 ;;
             summary)
                 cmd="summary"
-                opts="$opts --compact --org --app --model --api-url --download-url --hosts --token-file --ca-file --json -q --quiet --progress -v --verbose -h --help"
+                opts="$opts --compact --org --app --model --api-url --download-url --hosts --token-file --ca-file --speed-limit --speed-time --timeout --json -q --quiet --progress -v --verbose -h --help"
                 break
                 ;;
             versions)
                 cmd="versions"
-                opts="$opts --limit --org --app --model --api-url --download-url --hosts --token-file --ca-file --json -q --quiet --progress -v --verbose -h --help"
+                opts="$opts --limit --org --app --model --api-url --download-url --hosts --token-file --ca-file --speed-limit --speed-time --timeout --json -q --quiet --progress -v --verbose -h --help"
                 break
                 ;;
             help)
@@ -148,6 +148,18 @@ _skafos() {
                     COMPREPLY=($(compgen -f -- "$cur"))
                     return 0
                     ;;
+                --speed-limit)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --speed-time)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
                 --progress)
                     COMPREPLY=($(compgen -W "bar plain none" -- "$cur"))
                     return 0
@@ -186,6 +198,18 @@ _skafos() {
                     return 0
                     ;;
                 --ca-file)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --speed-limit)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --speed-time)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --timeout)
                     COMPREPLY=($(compgen -f -- "$cur"))
                     return 0
                     ;;
@@ -234,6 +258,18 @@ _skafos() {
                     COMPREPLY=($(compgen -f -- "$cur"))
                     return 0
                     ;;
+                --speed-limit)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --speed-time)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
                 --progress)
                     COMPREPLY=($(compgen -W "bar plain none" -- "$cur"))
                     return 0
@@ -272,6 +308,18 @@ _skafos() {
                     return 0
                     ;;
                 --ca-file)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --speed-limit)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --speed-time)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --timeout)
                     COMPREPLY=($(compgen -f -- "$cur"))
                     return 0
                     ;;
@@ -324,6 +372,18 @@ _skafos() {
                     COMPREPLY=($(compgen -f -- "$cur"))
                     return 0
                     ;;
+                --speed-limit)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --speed-time)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
                 --progress)
                     COMPREPLY=($(compgen -W "bar plain none" -- "$cur"))
                     return 0
@@ -362,6 +422,18 @@ _skafos() {
                     return 0
                     ;;
                 --ca-file)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --speed-limit)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --speed-time)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --timeout)
                     COMPREPLY=($(compgen -f -- "$cur"))
                     return 0
                     ;;
@@ -422,6 +494,18 @@ _skafos() {
                     COMPREPLY=($(compgen -f -- "$cur"))
                     return 0
                     ;;
+                --speed-limit)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --speed-time)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
                 --progress)
                     COMPREPLY=($(compgen -W "bar plain none" -- "$cur"))
                     return 0
@@ -471,6 +555,18 @@ _skafos() {
                     COMPREPLY=($(compgen -f -- "$cur"))
                     return 0
                     ;;
+                --speed-limit)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --speed-time)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
                 --progress)
                     COMPREPLY=($(compgen -W "bar plain none" -- "$cur"))
                     return 0
@@ -509,6 +605,18 @@ _skafos() {
                     return 0
                     ;;
                 --ca-file)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --speed-limit)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --speed-time)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --timeout)
                     COMPREPLY=($(compgen -f -- "$cur"))
                     return 0
                     ;;
@@ -554,6 +662,18 @@ _skafos() {
                     return 0
                     ;;
                 --ca-file)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --speed-limit)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --speed-time)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --timeout)
                     COMPREPLY=($(compgen -f -- "$cur"))
                     return 0
                     ;;
