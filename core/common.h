@@ -27,6 +27,9 @@ int skafos_pusherror(lua_State *L, const char *code, const char *message, int st
 /* Same, but only pushes the table (no nil) and returns 1. */
 int skafos_newerror(lua_State *L, const char *code, const char *message, int status,
                     int retryable);
+/* The exit code an error code maps to (the table in runtime.c): every error table gets
+ * its `exit` from here. */
+int skafos_exit_for_code(const char *code);
 
 /* ---- secrets -----------------------------------------------------------------------
  * Values that must never be printed or kept in an error: the API token. Whoever reads one

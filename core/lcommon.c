@@ -38,6 +38,8 @@ int skafos_newerror(lua_State *L, const char *code, const char *message, int sta
   }
   lua_pushboolean(L, retryable);
   lua_setfield(L, -2, "retryable");
+  lua_pushinteger(L, skafos_exit_for_code(code));
+  lua_setfield(L, -2, "exit");
   if (luaL_newmetatable(L, ERROR_MT)) {
     lua_pushcfunction(L, error_tostring);
     lua_setfield(L, -2, "__tostring");

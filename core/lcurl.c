@@ -4,19 +4,32 @@
  * network library, which the skafos executable loads only when a transfer module is
  * required (see netload.c), so commands that never touch the network never load libcurl.
  */
+#include <pthread.h>
 #include <stdio.h>
 
 #include <curl/curl.h>
 #include <lauxlib.h>
 
 #include "common.h"
+#include "skafos.h"
 #include "transfer.h"
 
+/* Once per process, whichever thread comes first: two states opening the network
+ * modules at once in two threads wait for the one initialisation. */
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static int curl_state = -1; /* 1 ready, -1 failed; written once, inside curl_once */
+static char user_agent[128];
+
+static void curl_setup(void) {
+  const curl_version_info_data *v;
+  curl_state = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 1 : -1;
+  v = curl_version_info(CURLVERSION_NOW);
+  snprintf(user_agent, sizeof user_agent, "skafos/%s libcurl/%s", SKAFOS_VERSION, v->version);
+}
+
 int skafos_curl_init(void) {
-  static int state = 0; /* 0 not yet, 1 ready, -1 failed */
-  if (state == 0)
-    state = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 1 : -1;
-  return state == 1 ? 0 : -1;
+  pthread_once(&curl_once, curl_setup);
+  return curl_state == 1 ? 0 : -1;
 }
 
 #define SHARE_KEY "skafos.curl.share"
@@ -55,12 +68,14 @@ void *skafos_curl_share(lua_State *L) {
   return s->sh;
 }
 
+void skafos_cleanup(void) {
+  if (curl_state == 1)
+    curl_global_cleanup();
+  curl_state = -1;
+}
+
 const char *skafos_user_agent(void) {
-  static char ua[128];
-  if (ua[0] == '\0') {
-    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
-    snprintf(ua, sizeof ua, "skafos/%s libcurl/%s", SKAFOS_VERSION, v->version);
-  }
-  return ua;
+  pthread_once(&curl_once, curl_setup);
+  return user_agent;
 }
 

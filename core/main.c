@@ -33,15 +33,49 @@ static int will_use_network(int argc, char **argv) {
   return 1;
 }
 
+/* Drops the relative entries (./?.lua, ./?.so, ...) of package[field]: the skafos
+ * program must not load a module planted in whatever directory it runs in. (A host
+ * interpreter that loads skafos.so keeps its own paths.) */
+static void drop_relative(lua_State *L, const char *field) {
+  luaL_Buffer b;
+  const char *p, *end;
+  int first = 1;
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, field);
+  p = lua_tostring(L, -1);
+  if (p == NULL) {
+    lua_pop(L, 2);
+    return;
+  }
+  luaL_buffinit(L, &b);
+  for (; *p; p = *end ? end + 1 : end) {
+    end = strchr(p, ';');
+    if (end == NULL)
+      end = p + strlen(p);
+    if (end > p && strncmp(p, "./", 2) != 0) {
+      if (!first)
+        luaL_addchar(&b, ';');
+      luaL_addlstring(&b, p, (size_t)(end - p));
+      first = 0;
+    }
+  }
+  luaL_pushresult(&b);
+  /* stack: package, old path, new path */
+  lua_setfield(L, -3, field);
+  lua_pop(L, 2);
+}
+
 /* pmain(argc, argv) -> exit code; every Lua error inside is reported by skafos_main. */
 static int pmain(lua_State *L) {
   int argc = (int)lua_tointeger(L, 1);
   char **argv = (char **)lua_touserdata(L, 2);
   luaL_checkversion(L);
   luaL_openlibs(L);
+  drop_relative(L, "path");
+  drop_relative(L, "cpath");
   skafos_openlibs(L);
   skafos_handle_sigint(L);
-  lua_pushinteger(L, skafos_main(L, argc - 1, argv + 1));
+  lua_pushinteger(L, skafos_main(L, argc - 1, (const char *const *)(argv + 1)));
   return 1;
 }
 

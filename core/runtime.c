@@ -94,7 +94,7 @@ static const struct {
 
 static int interrupt_exit(void);
 
-static int exit_for_code(const char *code) {
+int skafos_exit_for_code(const char *code) {
   int i;
   if (code != NULL && strcmp(code, "INTERRUPTED") == 0)
     return interrupt_exit();
@@ -113,7 +113,7 @@ static int exit_for_error(lua_State *L, int idx) {
   if (lua_getfield(L, idx, "exit") == LUA_TNUMBER && lua_isinteger(L, -1))
     code = (int)lua_tointeger(L, -1);
   else if (lua_getfield(L, idx, "code") == LUA_TSTRING)
-    code = exit_for_code(lua_tostring(L, -1));
+    code = skafos_exit_for_code(lua_tostring(L, -1));
   lua_settop(L, top);
   return code;
 }
@@ -133,9 +133,17 @@ static int msghandler(lua_State *L) {
   else
     msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
   /* stack: err ... msg */
-  lua_createtable(L, 0, 3);
+  lua_createtable(L, 0, 4);
   lua_pushstring(L, msg);
   lua_setfield(L, -2, "message");
+  if (lua_istable(L, 1) && lua_getfield(L, 1, "code") == LUA_TSTRING)
+    lua_setfield(L, -2, "code"); /* stack: err ... msg result code -> result.code */
+  else {
+    if (lua_istable(L, 1))
+      lua_pop(L, 1);
+    lua_pushliteral(L, "FAILED");
+    lua_setfield(L, -2, "code");
+  }
   lua_pushinteger(L, exit_code);
   lua_setfield(L, -2, "exit");
   luaL_traceback(L, L, NULL, 1);
@@ -156,6 +164,11 @@ static int debug_level(lua_State *L) {
 
 static void clear_status_line(lua_State *L);
 
+/* The last run's result document (what the command printed, as with --json) and error. */
+#define RESULT_KEY "skafos.result"
+#define ERROR_KEY "skafos.error"
+#define STRINGS_KEY "skafos.result.strings"
+
 /* Prints the error produced by msghandler (top of stack) and returns its exit code. */
 static int report(lua_State *L) {
   int code = SKAFOS_EXIT_FAILED;
@@ -174,6 +187,13 @@ static int report(lua_State *L) {
     if (debug_level(L) > 0 && lua_type(L, top + 3) == LUA_TSTRING)
       fprintf(stderr, "%s\n",
               skafos_push_redacted(L, lua_tostring(L, top + 3), lua_rawlen(L, top + 3)));
+    /* kept for skafos_last_error, with the message as printed */
+    if (lua_type(L, top + 1) == LUA_TSTRING) {
+      skafos_push_redacted(L, lua_tostring(L, top + 1), lua_rawlen(L, top + 1));
+      lua_setfield(L, top, "message");
+    }
+    lua_pushvalue(L, top);
+    lua_setfield(L, LUA_REGISTRYINDEX, ERROR_KEY);
     lua_settop(L, top - 1);
   } else {
     /* only if the handler itself failed (memory): print what we have */
@@ -204,8 +224,12 @@ static int docall(lua_State *L, int nargs) {
  * hook raises in Lua code. C code in the modules polls skafos_interrupted() and returns
  * `nil, INTERRUPTED`, after which the next Lua instruction raises this error, so <close>
  * and pcall cleanups run. SIGINT, SIGTERM and SIGHUP end with 128 + the signal's number;
- * SIGALRM is the deadline set by core.set_deadline (--timeout) and ends with exit 6. */
-static lua_State *signal_state = NULL;
+ * SIGALRM is the deadline set by core.set_deadline (--timeout) and ends with exit 6.
+ * Opt-in per state (skafos_handle_sigint), and only while a run (skafos_main,
+ * skafos_run_workflow) is under way on it: the handlers are installed when it starts,
+ * with the interrupt flag cleared, and the host's own handlers are put back when it
+ * ends, so no handler ever refers to a state that is gone. */
+static lua_State *signal_state = NULL; /* the state of the run under way, if it opted in */
 static volatile sig_atomic_t caught_signal = 0; /* the first signal that interrupted */
 static double deadline_seconds = 0;
 
@@ -243,16 +267,53 @@ static void on_signal(int sig) {
     lua_sethook(signal_state, interrupt_hook, flag, 1);
 }
 
+#define SIGNALS_KEY "skafos.handle_signals"
+static const int run_signals[] = {SIGINT, SIGTERM, SIGHUP};
+#define N_RUN_SIGNALS (sizeof run_signals / sizeof run_signals[0])
+static struct sigaction saved_actions[N_RUN_SIGNALS], saved_alarm;
+static int alarm_saved = 0;
+
 void skafos_handle_sigint(lua_State *L) {
-  static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+  lua_pushboolean(L, 1);
+  lua_setfield(L, LUA_REGISTRYINDEX, SIGNALS_KEY);
+}
+
+/* A run starts: the flag cleared, and the handlers in place when L opted in. Returns
+ * whether they were installed (signals_end must then follow). */
+static int signals_begin(lua_State *L) {
   struct sigaction sa;
   size_t i;
-  signal_state = L;
+  int opted;
+  skafos_set_interrupted(0);
+  caught_signal = 0;
+  opted = lua_getfield(L, LUA_REGISTRYINDEX, SIGNALS_KEY) == LUA_TBOOLEAN && lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  if (!opted || signal_state != NULL)
+    return 0; /* not asked for, or a run under way already has them */
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
-  for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-    sigaction(sigs[i], &sa, NULL);
+  signal_state = L;
+  for (i = 0; i < N_RUN_SIGNALS; i++)
+    sigaction(run_signals[i], &sa, &saved_actions[i]);
+  return 1;
+}
+
+/* The run is over: no deadline, the host's handlers back, no hook left behind. */
+static void signals_end(lua_State *L) {
+  struct itimerval off;
+  size_t i;
+  memset(&off, 0, sizeof off);
+  setitimer(ITIMER_REAL, &off, NULL);
+  if (alarm_saved) {
+    sigaction(SIGALRM, &saved_alarm, NULL);
+    alarm_saved = 0;
+  }
+  for (i = 0; i < N_RUN_SIGNALS; i++)
+    sigaction(run_signals[i], &saved_actions[i], NULL);
+  signal_state = NULL;
+  if (lua_gethook(L) == interrupt_hook)
+    lua_sethook(L, NULL, 0, 0);
 }
 
 /* core.set_deadline(seconds): the whole command is interrupted (exit 6) once that much
@@ -275,7 +336,8 @@ static int core_set_deadline(lua_State *L) {
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGALRM, &sa, NULL);
+    sigaction(SIGALRM, &sa, alarm_saved ? NULL : &saved_alarm);
+    alarm_saved = 1;
   }
   deadline_seconds = s > 0 ? s : 0;
   setitimer(ITIMER_REAL, &it, NULL);
@@ -378,7 +440,7 @@ static int core_exe_dir(lua_State *L) {
 }
 
 static int core_exit_code(lua_State *L) {
-  lua_pushinteger(L, exit_for_code(luaL_checkstring(L, 1)));
+  lua_pushinteger(L, skafos_exit_for_code(luaL_checkstring(L, 1)));
   return 1;
 }
 
@@ -393,6 +455,13 @@ static int core_set_trace(lua_State *L) {
   lua_Integer level = luaL_checkinteger(L, 1);
   lua_pushinteger(L, level);
   lua_setfield(L, LUA_REGISTRYINDEX, "skafos.trace");
+  return 0;
+}
+
+/* core.set_result(doc): the result document of the run under way (see skafos_push_result). */
+static int core_set_result(lua_State *L) {
+  lua_settop(L, 1);
+  lua_setfield(L, LUA_REGISTRYINDEX, RESULT_KEY);
   return 0;
 }
 
@@ -436,6 +505,7 @@ static const luaL_Reg core_funcs[] = {
     {"add_secret", core_add_secret},
     {"status_line", core_status_line},
     {"set_deadline", core_set_deadline},
+    {"set_result", core_set_result},
     {"redact", core_redact},
     {"versions", core_versions},
     {"embedded", core_embedded},
@@ -495,8 +565,15 @@ int skafos_openlibs(lua_State *L) {
 }
 
 /* Calls require("skafos.cli")[fn](first, {argv...}) under docall. */
-static int call_cli(lua_State *L, const char *fn, const char *first, int argc, char **argv) {
-  int i, code, top = lua_gettop(L);
+static int call_cli_run(lua_State *L, const char *fn, const char *first, int argc,
+                        const char *const *argv, int top) {
+  int i, code;
+  lua_pushnil(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, RESULT_KEY);
+  lua_pushnil(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, ERROR_KEY);
+  lua_pushnil(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, STRINGS_KEY);
   lua_getglobal(L, "require");
   lua_pushliteral(L, "skafos.cli");
   code = docall(L, 1);
@@ -519,12 +596,66 @@ static int call_cli(lua_State *L, const char *fn, const char *first, int argc, c
   return code;
 }
 
-int skafos_main(lua_State *L, int argc, char **argv) {
+static int call_cli(lua_State *L, const char *fn, const char *first, int argc,
+                    const char *const *argv) {
+  int code, top = lua_gettop(L);
+  int handled = signals_begin(L);
+  code = call_cli_run(L, fn, first, argc, argv, top);
+  if (handled)
+    signals_end(L);
+  return code;
+}
+
+int skafos_main(lua_State *L, int argc, const char *const *argv) {
   return call_cli(L, "main", NULL, argc, argv);
 }
 
-int skafos_run_workflow(lua_State *L, const char *name, int argc, char **argv) {
+int skafos_run_workflow(lua_State *L, const char *name, int argc, const char *const *argv) {
   return call_cli(L, "run_workflow", name, argc, argv);
+}
+
+int skafos_push_result(lua_State *L) {
+  return lua_getfield(L, LUA_REGISTRYINDEX, RESULT_KEY);
+}
+
+const char *skafos_result_field(lua_State *L, const char *field) {
+  const char *s = NULL;
+  int top = lua_gettop(L);
+  if (lua_getfield(L, LUA_REGISTRYINDEX, RESULT_KEY) == LUA_TTABLE) {
+    int t = lua_getfield(L, -1, field);
+    if (t == LUA_TSTRING) {
+      s = lua_tostring(L, -1); /* lives in the result table */
+    } else if (t == LUA_TNUMBER) {
+      /* its string form lives in a cache the next run empties */
+      luaL_getsubtable(L, LUA_REGISTRYINDEX, STRINGS_KEY);
+      lua_pushvalue(L, -2);
+      lua_tolstring(L, -1, NULL);
+      lua_pushvalue(L, -1);
+      lua_setfield(L, -3, field);
+      s = lua_tostring(L, -1);
+    }
+  }
+  lua_settop(L, top);
+  return s;
+}
+
+int skafos_last_error(lua_State *L, const char **code, const char **message) {
+  int exit_code = 0, top = lua_gettop(L);
+  if (code)
+    *code = NULL;
+  if (message)
+    *message = NULL;
+  if (lua_getfield(L, LUA_REGISTRYINDEX, ERROR_KEY) == LUA_TTABLE) {
+    /* the strings stay alive in the registry's error table until the next run */
+    if (lua_getfield(L, -1, "code") == LUA_TSTRING && code)
+      *code = lua_tostring(L, -1);
+    if (lua_getfield(L, -2, "message") == LUA_TSTRING && message)
+      *message = lua_tostring(L, -1);
+    lua_getfield(L, -3, "exit");
+    exit_code = (int)lua_tointeger(L, -1);
+  }
+  lua_settop(L, top);
+  return exit_code;
 }
 
 /* `require "skafos"` from a stock Lua 5.4: the same modules and workflows, then the

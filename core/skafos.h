@@ -33,18 +33,38 @@ const char *skafos_version(void);
 int skafos_openlibs(lua_State *L);
 
 /* Runs the command line `skafos argv[0] argv[1] ...` (argv[0] is the command, e.g.
- * "publish", "versions", "run"), printing messages to stderr as the skafos program does.
- * Returns the process exit code (see SKAFOS_EXIT_*). Never raises. */
-int skafos_main(lua_State *L, int argc, char **argv);
+ * "publish", "versions", "run"), printing results to stdout and messages to stderr as the
+ * skafos program does. Returns the process exit code (see SKAFOS_EXIT_*). Never raises.
+ * argv is only read (from C, pass a `char **` with a cast: (const char *const *)argv).
+ * One run at a time per state; different states may run in different threads. */
+int skafos_main(lua_State *L, int argc, const char *const *argv);
 
 /* Runs the workflow `name` (found through the script lookup) with the arguments
- * argv[0..argc-1]; same reporting and exit codes as skafos_main. Never raises. */
-int skafos_run_workflow(lua_State *L, const char *name, int argc, char **argv);
+ * argv[0..argc-1]; same output, exit codes and rules as skafos_main. */
+int skafos_run_workflow(lua_State *L, const char *name, int argc, const char *const *argv);
 
-/* Sets up SIGINT, SIGTERM and SIGHUP so that each becomes a Lua error in L (exit code
- * 128 + the signal: 130, 143, 129) after libcurl and the compressors have stopped
- * cleanly. For hosts that want the command line's behaviour; a second signal kills the
- * process. */
+/* The outcome of the last run on L, without parsing its output; valid until the next run
+ * on L (or lua_close), owned by L.
+ * skafos_push_result pushes the result document the command printed (a table with the
+ * fields of its --json output, see docs/json.md; nil when it printed none) and returns
+ * its Lua type. skafos_result_field returns one field of it as a string ("version",
+ * "sha256", "path", ...; numbers converted), or NULL. skafos_last_error returns the exit
+ * code of the run's failure and sets *code (a stable upper-case code such as "NOT_FOUND")
+ * and *message (as printed), or returns 0 and sets both to NULL when it succeeded. */
+int skafos_push_result(lua_State *L);
+const char *skafos_result_field(lua_State *L, const char *field);
+int skafos_last_error(lua_State *L, const char **code, const char **message);
+
+/* Releases what skafos holds for the whole process (libcurl's global state). Call once,
+ * at the end, after every state that used skafos is closed; skafos is not usable after. */
+void skafos_cleanup(void);
+
+/* Opts L in to the command line's handling of SIGINT, SIGTERM and SIGHUP: during each
+ * run on L (skafos_main, skafos_run_workflow) they become a Lua error (exit code 128 + the
+ * signal: 130, 143, 129) after libcurl and the compressors have stopped cleanly, and a
+ * second one kills the process. The host's own handlers are put back when the run ends,
+ * and every run starts with the interrupt cleared. Without it skafos never touches
+ * signal handlers. */
 void skafos_handle_sigint(lua_State *L);
 
 #ifdef __cplusplus

@@ -169,12 +169,16 @@ local run_workflow
 ---@param name string
 ---@param argv string[]
 ---@return integer
-function M.run_workflow(name, argv)
+local function run_workflow_json(name, argv)
   if not wants_json(argv) or wants_help(argv) then return run_workflow(name, argv) end
   local ok, result = pcall(run_workflow, name, argv)
   if ok then return result end
   print_json_error(result)
   error(result, 0)
+end
+
+function M.run_workflow(name, argv)
+  return loader.within(run_workflow_json, name, argv)
 end
 
 function run_workflow(name, argv)
@@ -267,6 +271,8 @@ local function cmd_run(argv)
   if not file then usage_error("missing script: skafos run FILE.lua [ARGS...]") end
   local chunk, err = loadfile(file)
   if not chunk then errors.raise("USAGE", err) end
+  -- modules beside the script come first, as they would for lua5.4 run from there
+  table.insert(loader.script_dirs, 1, (file:match("^(.*)/[^/]*$") or "."))
   local script_args = table.move(argv, 2, #argv, 1, {})
   local arg = { [-1] = "skafos", [0] = file }
   table.move(script_args, 1, #script_args, 1, arg)
@@ -350,7 +356,7 @@ end
 ---Entry point of the executable: `argv` is the command line without the program name.
 ---@param argv string[]
 ---@return integer exit code
-function M.main(argv)
+local function main(argv)
   local i = 1
   local verbose = 0
   local moved = {} -- global options given before the command, handed to it
@@ -390,6 +396,10 @@ function M.main(argv)
   table.move(rest, 1, #rest, #moved + 1)
   table.move(moved, 1, #moved, 1, rest)
   return M.run_workflow(command, rest)
+end
+
+function M.main(argv)
+  return loader.within(main, argv)
 end
 
 return M

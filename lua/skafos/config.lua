@@ -4,6 +4,7 @@
 -- runs only when skafos.loader trusts it. The token is registered as a secret (never
 -- printed) and goes only over https, or plain http to loopback.
 local core = require "skafos.core"
+local errors = require "skafos.errors"
 local fs = require "skafos.fs"
 local loader = require "skafos.loader"
 
@@ -251,7 +252,7 @@ function M.resolve(flags, opts)
     local path, origin = spec[1], spec[2]
     if path then
       local cfg, err = M.load_file(path)
-      if not cfg then return nil, { code = "USAGE", message = "bad config file: " .. err } end
+      if not cfg then return nil, errors.new("USAGE", "bad config file: " .. err) end
       layers[#layers + 1] = { cfg = cfg, origin = origin .. " config " .. path, dir = dirname(path) }
       files[#files + 1] = path
     end
@@ -282,30 +283,30 @@ function M.resolve(flags, opts)
     end
     local v = s[name]
     if v ~= nil and (type(v) ~= "number" or v < least or (least >= 1 and not math.tointeger(v))) then
-      return nil, { code = "USAGE", message = ("%s (%s) must be a %s, at least %s"):format(name,
-        s.sources[name], least >= 1 and "whole number" or "number", tostring(least)) }
+      return nil, errors.new("USAGE", ("%s (%s) must be a %s, at least %s"):format(name,
+        s.sources[name], least >= 1 and "whole number" or "number", tostring(least)))
     end
     if least >= 1 and v ~= nil then s[name] = math.tointeger(v) end
   end
   local env_name = s.hosts or "production"
   if not M.HOSTS[env_name] then
-    return nil, { code = "USAGE", message = ("unknown host set '%s' (%s): use production or staging")
-      :format(tostring(env_name), s.sources.hosts) }
+    return nil, errors.new("USAGE", ("unknown host set '%s' (%s): use production or staging")
+      :format(tostring(env_name), s.sources.hosts))
   end
   for _, key in ipairs { "api_url", "download_url" } do
     if not s[key] then
       s[key], s.sources[key] = M.HOSTS[env_name][key], "default (" .. env_name .. ")"
     end
     if type(s[key]) ~= "string" then
-      return nil, { code = "USAGE", message = ("%s (%s) must be a string"):format(key, s.sources[key]) }
+      return nil, errors.new("USAGE", ("%s (%s) must be a string"):format(key, s.sources[key]))
     end
     s[key] = s[key]:gsub("/+$", "")
     local problem = M.url_problem(s[key])
     if problem then
-      return nil, { code = "USAGE", message = ("refusing %s %s (%s): %s. Use %s (plain http is "
+      return nil, errors.new("USAGE", ("refusing %s %s (%s): %s. Use %s (plain http is "
         .. "allowed only to this machine, e.g. http://127.0.0.1:PORT for the emulator)")
         :format(key == "api_url" and "API URL" or "download URL", s[key], s.sources[key], problem,
-          https_form(s[key])) }
+          https_form(s[key])))
     end
   end
 
@@ -336,18 +337,18 @@ function M.resolve(flags, opts)
   end
   if token_file then
     local token, err, warning = read_token_file(token_file)
-    if not token then return nil, { code = "USAGE", message = err .. " (" .. token_origin .. ")" } end
+    if not token then return nil, errors.new("USAGE", err .. " (" .. token_origin .. ")") end
     s.token, s.sources.token = token, "file " .. token_file .. " (" .. token_origin .. ")"
     if warning then s.warnings[#s.warnings + 1] = warning end
   end
   if s.token ~= nil then
     if type(s.token) ~= "string" then
-      return nil, { code = "USAGE", message = ("the API token (%s) must be a string"):format(s.sources.token) }
+      return nil, errors.new("USAGE", ("the API token (%s) must be a string"):format(s.sources.token))
     end
     core.add_secret(s.token)
     local problem = M.token_problem(s.token)
     if problem then
-      return nil, { code = "USAGE", message = ("the API token (%s) %s"):format(s.sources.token, problem) }
+      return nil, errors.new("USAGE", ("the API token (%s) %s"):format(s.sources.token, problem))
     end
   end
 
@@ -357,7 +358,7 @@ function M.resolve(flags, opts)
       local fn = layers[i].cfg[name]
       if fn ~= nil then
         if type(fn) ~= "function" then
-          return nil, { code = "USAGE", message = ("%s: '%s' must be a function"):format(layers[i].origin, name) }
+          return nil, errors.new("USAGE", ("%s: '%s' must be a function"):format(layers[i].origin, name))
         end
         s.hooks[name] = fn
       end
@@ -387,9 +388,9 @@ function M.require(s, needs)
   for _, name in ipairs(needs) do
     if not s[name] then
       if name == "token" then
-        return nil, { code = "AUTH", message = "no API token: " .. how.token }
+        return nil, errors.new("AUTH", "no API token: " .. how.token)
       end
-      return nil, { code = "USAGE", message = ("no %s given: %s"):format(name, how[name]) }
+      return nil, errors.new("USAGE", ("no %s given: %s"):format(name, how[name]))
     end
   end
   return true

@@ -4,6 +4,8 @@
 --   $SKAFOS_PATH (';'-separated; an empty item stands for the defaults below)
 --   ./.skafos/{scripts,lua}   $XDG_CONFIG_HOME/skafos/{scripts,lua}
 --   <exe>/../share/skafos/{scripts,lua}   the embedded copy
+-- Other module names are looked up this way only while skafos runs (M.within): a host
+-- interpreter keeps its package.path, cpath and searchers for everything else.
 -- Project code (.skafos/config.lua, .skafos/scripts, .skafos/lua) is trusted the way git
 -- trusts a repository: only when it and the directories holding it belong to the current
 -- user or root and are writable by neither group nor others, or when the project
@@ -230,6 +232,12 @@ end
 function M.find_module(name)
   local rel = name:gsub("%.", "/")
   local keys = { "lua/" .. rel .. ".lua", "lua/" .. rel .. "/init.lua" }
+  for _, dir in ipairs(M.script_dirs) do
+    for _, key in ipairs(keys) do
+      local candidate = dir .. key:sub(#"lua" + 1)
+      if exists(candidate) then return candidate, "script", key end
+    end
+  end
   for _, d in ipairs(M.dirs("lua")) do
     for _, key in ipairs(keys) do
       local candidate = d.path .. key:sub(#"lua" + 1)
@@ -253,7 +261,30 @@ local function differs_on_path(name, key)
   return file ~= nil and same_as_embedded(file, key) == false
 end
 
+---Greater than 0 while skafos itself runs (a command, or a call of the library's): any
+---module name is then looked up as the README says. Outside, only skafos's own names
+---are, so a host interpreter that did `require "skafos"` finds its other modules as before.
+M.scope = 0
+
+---Runs fn(...) with every module name looked up on the skafos path; returns its results
+---and passes its errors on.
+function M.within(fn, ...)
+  M.scope = M.scope + 1
+  local res = table.pack(pcall(fn, ...))
+  M.scope = M.scope - 1
+  if not res[1] then error(res[2], 0) end
+  return table.unpack(res, 2, res.n)
+end
+
+---Directories of scripts run with `skafos run FILE`: modules beside the script come first.
+M.script_dirs = {}
+
+local function ours(name)
+  return name == "skafos" or name:sub(1, 7) == "skafos."
+end
+
 local function searcher(name)
+  if M.scope == 0 and not ours(name) then return nil end
   local path, origin, key = M.find_module(name)
   if not path then return "\n\tno skafos module '" .. name .. "' on the skafos path" end
   if origin == "embedded" then
@@ -317,17 +348,6 @@ function M.workflows()
   return list
 end
 
--- Relative entries would let any file in the current directory shadow a module.
-local function without_relative(path)
-  local kept = {}
-  for item in path:gmatch("[^;]+") do
-    if not item:match("^%./") then kept[#kept + 1] = item end
-  end
-  return table.concat(kept, ";")
-end
-
-package.path = without_relative(package.path)
-package.cpath = without_relative(package.cpath)
 table.insert(package.searchers, 2, searcher)
 package.loaded["skafos.loader"] = M
 return M

@@ -97,6 +97,7 @@ end
 ---else what `human(out)` writes.
 function UI:result(doc, human, essential)
   self:clear_bar()
+  core.set_result(doc) -- what a C host reads back (skafos_push_result)
   if self.json then
     self.out:write(core.redact(json.encode(doc)), "\n")
   elseif self.quiet and essential ~= nil then

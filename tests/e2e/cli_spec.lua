@@ -412,6 +412,42 @@ return { after_publish = function(result) error("chat webhook unreachable") end 
     end)
   end)
 
+  describe("from C", function()
+    it("a host reads a run's result and error without parsing the output", function()
+      local example = assert(os.getenv("SKAFOS_EMBED_EXAMPLE"))
+      proc.write(dir .. "/m.bin", "weights")
+      local function run(argv, extra)
+        local e = {
+          SKAFOS_API_URL = emu.api, SKAFOS_DOWNLOAD_URL = emu.download, SKAFOS_API_TOKEN = TOKEN,
+          SKAFOS_ORG_NAME = "demo-org", SKAFOS_APP_NAME = "demo-app", SKAFOS_MODEL_NAME = "demo-model",
+          HOME = dir, TMPDIR = dir,
+        }
+        for k, v in pairs(extra or {}) do e[k] = v end
+        return proc.run(argv, { cwd = dir, env = e })
+      end
+      local r = run { example, "publish", "--json", "m.bin" }
+      assert.are.equal(0, r.code, r.stderr)
+      local pub = proc.json(r.stdout)
+      assert.matches("embed_example: version " .. pub.version .. "\n", r.stderr)
+      r = run({ example, "versions" }, { SKAFOS_MODEL_NAME = "nope" })
+      assert.are.equal(4, r.code)
+      assert.matches("embed_example: NOT_FOUND %(exit 4%): model 'nope' not found", r.stderr)
+    end)
+
+    it("gets the version and the hook's error together when after_publish fails", function()
+      proc.write(dir .. "/m.bin", "w")
+      proc.write(dir .. "/lib.lua", [[
+local skafos = require "skafos"
+local v, err = skafos.publish { files = { "m.bin" },
+  hooks = { after_publish = function() error("webhook down") end } }
+print(math.type(v.version), err.code, err.exit, tostring(err):match("webhook down") ~= nil)
+]])
+      local r = skafos { "run", "lib.lua" }
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("integer\tVETO\t8\ttrue\n", r.stdout)
+    end)
+  end)
+
   describe("-q and pipes", function()
     it("prints only the essential result, ready for $(...)", function()
       proc.write(dir .. "/m.bin", ("weights"):rep(1000))

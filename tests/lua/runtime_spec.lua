@@ -193,16 +193,18 @@ describe("runtime", function()
     assert.truthy(i1 and i2 and i3 and i1 < i2 and i2 < i3, s)
   end)
 
-  it("finds modules on the lookup path before the embedded ones, and never in ./", function()
+  it("finds modules beside the script and on the lookup path, never in ./", function()
     proc.write(dir .. "/.skafos/lua/team/policy.lua", [[return { name = "team policy" }]])
     proc.write(dir .. "/sneaky.lua", [[return "from cwd"]])
-    proc.write(dir .. "/use.lua", [[
+    proc.write(dir .. "/tools/helper.lua", [[return "beside the script"]])
+    proc.write(dir .. "/tools/use.lua", [[
       print(require("team.policy").name)
+      print(require("helper"))
       print(pcall(require, "sneaky"))
     ]])
-    local r = skafos { "run", "use.lua" }
+    local r = skafos { "run", "tools/use.lua" }
     assert.are.equal(0, r.code, r.stderr)
-    assert.matches("^team policy\nfalse\t", r.stdout)
+    assert.matches("^team policy\nbeside the script\t[^\n]*\nfalse\t", r.stdout)
   end)
 
   it("loads the embedded files from bytecode that keeps their names and lines", function()
@@ -401,6 +403,42 @@ describe("runtime", function()
     r = proc.run({ example, "nope" }, { cwd = dir, env = env })
     assert.are.equal(2, r.code)
     assert.matches("unknown command 'nope'", r.stderr)
+  end)
+
+  it("leaves a host interpreter's paths and other modules as they were", function()
+    local moddir = os.getenv("SKAFOS_LUA_MODULE_DIR")
+    local preload = os.getenv("SKAFOS_SANITIZER_PRELOAD")
+    if preload then
+      env.LD_PRELOAD = preload
+      env.ASAN_OPTIONS = "detect_leaks=0"
+    end
+    -- a module of the project's: reached by a skafos run, never by the host's require
+    proc.write(dir .. "/.skafos/lua/mything.lua", [[return "project module"]])
+    proc.write(dir .. "/.skafos/scripts/uses.lua", [[
+      return { run = function() io.stdout:write("in a run: ", require("mything"), "\n") end }]])
+    proc.write(dir .. "/local.lua", [[return "the host's own ./?.lua"]])
+    local r = proc.run({ "lua5.4", "-e", ("package.cpath = %q .. '/?.so;' .. package.cpath"):format(moddir), "-e", [[
+      local path, cpath, n = package.path, package.cpath, #package.searchers
+      local skafos = require "skafos"
+      print(package.path == path, package.cpath == cpath)
+      print(require("local"))
+      print(pcall(require, "mything"))
+      print(skafos.run("uses", {}))
+      -- errors are one kind of table, with __tostring and an exit code
+      local v, err = skafos.versions { org = "o", app = "a", model = "m", token = "t", api_url = "http://x.example/v2" }
+      print(v, tostring(err):match("^refusing API URL") ~= nil, err.code, err.exit)
+      local _, zerr = require("skafos.zip").list("/nonexistent.zip")
+      print(zerr.code, zerr.exit, tostring(zerr):match("nonexistent") ~= nil)
+    ]] }, { cwd = dir, env = env })
+    assert.are.equal(0, r.code, r.stderr)
+    local lines = {}
+    for l in r.stdout:gmatch("[^\n]*") do lines[#lines + 1] = l end
+    assert.are.equal("true\ttrue", lines[1])
+    assert.matches("^the host's own %./%?%.lua", lines[2])
+    assert.matches("^false\tmodule 'mything' not found", lines[3])
+    assert.matches("in a run: project module", r.stdout)
+    assert.matches("\nnil\ttrue\tUSAGE\t2\n", r.stdout)
+    assert.matches("\nNOT_FOUND\t4\ttrue\n", r.stdout)
   end)
 
   it("loads into stock lua5.4 as a C module", function()
