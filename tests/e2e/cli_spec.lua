@@ -1,10 +1,11 @@
 -- The command line as a contract, as a script or CI pipeline uses it: one JSON document on
 -- stdout for success and for failure, with lists always arrays, keys in a stable order and
 -- `/` left alone; messages on stderr.
+local e2e = require "e2e"
 local emulator = require "emulator"
 local proc = require "proc"
 
-local TOKEN = "demo-token"
+local TOKEN = e2e.TOKEN
 
 describe("cli contract", function()
   local emu, dir, cleanup
@@ -26,13 +27,7 @@ describe("cli contract", function()
   after_each(function() cleanup() end)
 
   local function skafos(args, extra_env)
-    local env = {
-      SKAFOS_API_URL = emu.api, SKAFOS_DOWNLOAD_URL = emu.download, SKAFOS_API_TOKEN = TOKEN,
-      SKAFOS_ORG_NAME = "demo-org", SKAFOS_APP_NAME = "demo-app", SKAFOS_MODEL_NAME = "demo-model",
-      XDG_CONFIG_HOME = dir .. "/xdg", HOME = dir, TMPDIR = dir,
-    }
-    for k, v in pairs(extra_env or {}) do env[k] = v end
-    return proc.skafos(args, { cwd = dir, env = env, unset = { "SKAFOS_PATH", "SKAFOS_DEBUG", "SKAFOS_TRACE" } })
+    return e2e.skafos(emu, dir, args, extra_env)
   end
 
   -- the keys of every object in a JSON text, in the order they appear
@@ -67,10 +62,7 @@ describe("cli contract", function()
       proc.write(dir .. "/Foo.mlpackage/Manifest.json", "{}")
       local cwd = dir .. "/Foo.mlpackage"
       local function here(argv)
-        return proc.skafos(argv, { cwd = cwd, env = {
-          SKAFOS_API_URL = emu.api, SKAFOS_DOWNLOAD_URL = emu.download, SKAFOS_API_TOKEN = TOKEN,
-          SKAFOS_ORG_NAME = "demo-org", SKAFOS_APP_NAME = "demo-app", SKAFOS_MODEL_NAME = "demo-model",
-          HOME = dir, TMPDIR = dir }, unset = { "SKAFOS_PATH" } })
+        return e2e.skafos(emu, dir, argv, nil, cwd)
       end
       local plan = proc.json(here({ "publish", "--dry-run", "--json", "." }).stdout)
       assert.are.equal("Foo.mlpackage", plan.inputs[1].name)
@@ -417,13 +409,7 @@ return { after_publish = function(result) error("chat webhook unreachable") end 
       local example = assert(os.getenv("SKAFOS_EMBED_EXAMPLE"))
       proc.write(dir .. "/m.bin", "weights")
       local function run(argv, extra)
-        local e = {
-          SKAFOS_API_URL = emu.api, SKAFOS_DOWNLOAD_URL = emu.download, SKAFOS_API_TOKEN = TOKEN,
-          SKAFOS_ORG_NAME = "demo-org", SKAFOS_APP_NAME = "demo-app", SKAFOS_MODEL_NAME = "demo-model",
-          HOME = dir, TMPDIR = dir,
-        }
-        for k, v in pairs(extra or {}) do e[k] = v end
-        return proc.run(argv, { cwd = dir, env = e })
+        return proc.run(argv, { cwd = dir, env = e2e.env(emu, dir, extra), unset = e2e.UNSET })
       end
       local r = run { example, "publish", "--json", "m.bin" }
       assert.are.equal(0, r.code, r.stderr)

@@ -1,10 +1,9 @@
 -- The exit-code contract, as a table: every command against every class of failure it can
 -- meet, each run for real against the emulator (faults injected through its admin API),
 -- checked for the exit code README documents and the key words of the message.
+local e2e = require "e2e"
 local emulator = require "emulator"
 local proc = require "proc"
-
-local TOKEN = "demo-token"
 
 describe("exit codes", function()
   local emu, dir, cleanup
@@ -13,12 +12,8 @@ describe("exit codes", function()
     emu = emulator.start { seed = proc.source_dir .. "/tests/e2e/seed.json" }
     local d, done = proc.tmpdir()
     proc.write(d .. "/m.bin", ("weights "):rep(4000))
-    local r = proc.skafos({ "publish", "--json", "--level", "store", "m.bin" }, { cwd = d, env = {
-      SKAFOS_API_URL = emu.api, SKAFOS_DOWNLOAD_URL = emu.download, SKAFOS_API_TOKEN = TOKEN,
-      SKAFOS_ORG_NAME = "demo-org", SKAFOS_APP_NAME = "demo-app", SKAFOS_MODEL_NAME = "demo-model",
-      HOME = d, TMPDIR = d } })
+    e2e.publish(emu, d, { "m.bin" }, { "--level", "store" })
     done()
-    assert(r.code == 0, r.stderr)
   end)
 
   teardown(function()
@@ -29,8 +24,7 @@ describe("exit codes", function()
     dir, cleanup = proc.tmpdir()
     proc.write(dir .. "/m.bin", ("weights "):rep(4000))
     -- the same retries, without waiting between them (the exit code does not depend on it)
-    proc.write(dir .. "/xdg/skafos/config.lua",
-      "return { retry = function(err, attempt) if err.retryable and attempt < 5 then return 0 end end }")
+    e2e.fast_retries(dir)
     emu:clear_faults()
   end)
 
@@ -40,13 +34,7 @@ describe("exit codes", function()
   end)
 
   local function run(argv, extra_env)
-    local env = {
-      SKAFOS_API_URL = emu.api, SKAFOS_DOWNLOAD_URL = emu.download, SKAFOS_API_TOKEN = TOKEN,
-      SKAFOS_ORG_NAME = "demo-org", SKAFOS_APP_NAME = "demo-app", SKAFOS_MODEL_NAME = "demo-model",
-      XDG_CONFIG_HOME = dir .. "/xdg", HOME = dir, TMPDIR = dir,
-    }
-    for k, v in pairs(extra_env or {}) do env[k] = v end
-    return proc.skafos(argv, { cwd = dir, env = env, unset = { "SKAFOS_PATH", "SKAFOS_DEBUG" } })
+    return e2e.skafos(emu, dir, argv, extra_env)
   end
 
   -- {name, argv, env?, faults?, code, pattern}

@@ -2,23 +2,11 @@
 -- points, leftovers of killed runs, a full disk and answers that lack what the next step
 -- needs. Each run for real against the emulator; checked by exit code, message and every
 -- file left anywhere (the directory, TMPDIR).
+local e2e = require "e2e"
 local emulator = require "emulator"
 local proc = require "proc"
 
-local TOKEN = "demo-token"
-local q = proc.quote
-
-local function sh(cmd)
-  local p = io.popen(cmd)
-  local out = p:read("a")
-  p:close()
-  return out
-end
-
--- every name in dir (one level), sorted, as one string
-local function listing(dir)
-  return sh("ls -A " .. q(dir) .. " 2>/dev/null")
-end
+local q, sh, listing = proc.quote, e2e.sh, e2e.listing
 
 describe("faults", function()
   local emu, dir, cleanup
@@ -35,8 +23,7 @@ describe("faults", function()
     dir, cleanup = proc.tmpdir()
     os.execute("mkdir -p " .. q(dir .. "/tmp") .. " " .. q(dir .. "/work"))
     -- retries without the waits between them: what is tested is what happens, not when
-    proc.write(dir .. "/xdg/skafos/config.lua",
-      "return { retry = function(err, attempt) if err.retryable and attempt < 3 then return 0 end end }")
+    e2e.fast_retries(dir, 3)
     emu:clear_faults()
     emu:clear_requests()
   end)
@@ -47,18 +34,13 @@ describe("faults", function()
   end)
 
   local function env(e, extra)
-    local t = {
-      SKAFOS_API_URL = e.api, SKAFOS_DOWNLOAD_URL = e.download, SKAFOS_API_TOKEN = TOKEN,
-      SKAFOS_ORG_NAME = "demo-org", SKAFOS_APP_NAME = "demo-app", SKAFOS_MODEL_NAME = "demo-model",
-      XDG_CONFIG_HOME = dir .. "/xdg", HOME = dir, TMPDIR = dir .. "/tmp",
-    }
+    local t = e2e.env(e, dir, { TMPDIR = dir .. "/tmp" })
     for k, v in pairs(extra or {}) do t[k] = v end
     return t
   end
 
   local function skafos(args, extra, e)
-    return proc.skafos(args, { cwd = dir .. "/work", env = env(e or emu, extra),
-      unset = { "SKAFOS_PATH", "SKAFOS_DEBUG" } })
+    return proc.skafos(args, { cwd = dir .. "/work", env = env(e or emu, extra), unset = e2e.UNSET })
   end
 
   -- runs skafos in the background and sends `signal` after `after` seconds; returns the

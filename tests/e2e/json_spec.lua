@@ -1,9 +1,10 @@
 -- Every command's --json output checked against the schema documented in docs/json.md
 -- (read from that file, so the documentation and the program cannot drift apart).
+local e2e = require "e2e"
 local emulator = require "emulator"
 local proc = require "proc"
 
-local TOKEN = "demo-token"
+local TOKEN = e2e.TOKEN
 
 -- docs/json.md: "## name" sections, each with a "| field | type | meaning |" table; a
 -- section whose text says "An array" documents the elements of a top-level array.
@@ -83,13 +84,7 @@ describe("json", function()
   after_each(function() cleanup() end)
 
   local function skafos(args, extra_env, stdin)
-    local env = {
-      SKAFOS_API_URL = emu.api, SKAFOS_DOWNLOAD_URL = emu.download, SKAFOS_API_TOKEN = TOKEN,
-      SKAFOS_ORG_NAME = "demo-org", SKAFOS_APP_NAME = "demo-app", SKAFOS_MODEL_NAME = "demo-model",
-      XDG_CONFIG_HOME = dir .. "/xdg", HOME = dir, TMPDIR = dir,
-    }
-    for k, v in pairs(extra_env or {}) do env[k] = v end
-    return proc.skafos(args, { cwd = dir, env = env, stdin = stdin, unset = { "SKAFOS_PATH" } })
+    return e2e.skafos(emu, dir, args, extra_env, nil, stdin)
   end
 
   -- runs argv, expects exit `code`, checks stdout against section `name`

@@ -4,18 +4,12 @@
 -- suite runs as root in CI, so files are handed to nobody with chown) and checked by what
 -- a user would look at afterwards: the exit code, the message, the files, and what the
 -- emulator was asked.
+local e2e = require "e2e"
 local emulator = require "emulator"
 local proc = require "proc"
 
-local TOKEN = "demo-token"
-local q = proc.quote
-
-local function sh(cmd)
-  local p = io.popen(cmd)
-  local out = p:read("a")
-  p:close()
-  return out
-end
+local TOKEN = e2e.TOKEN
+local q, sh = proc.quote, e2e.sh
 
 describe("trust", function()
   local emu, dir, cleanup
@@ -26,12 +20,8 @@ describe("trust", function()
     local d, done = proc.tmpdir()
     proc.write(d .. "/labels.txt", ("cat\ndog\n"):rep(500))
     proc.write(d .. "/weights.bin", ("\0\1\2\3"):rep(50000))
-    local r = proc.skafos({ "publish", "labels.txt", "weights.bin" }, { cwd = d, env = {
-      SKAFOS_API_URL = emu.api, SKAFOS_DOWNLOAD_URL = emu.download, SKAFOS_API_TOKEN = TOKEN,
-      SKAFOS_ORG_NAME = "demo-org", SKAFOS_APP_NAME = "demo-app", SKAFOS_MODEL_NAME = "demo-model",
-      HOME = d, XDG_CONFIG_HOME = d .. "/xdg", TMPDIR = d } })
+    e2e.publish(emu, d, { "labels.txt", "weights.bin" })
     done()
-    assert(r.code == 0, r.stderr)
   end)
 
   teardown(function()
@@ -47,18 +37,13 @@ describe("trust", function()
 
   after_each(function() cleanup() end)
 
+  local UNSET = e2e.UNSET
+
   local function env(extra)
-    local e = {
-      SKAFOS_API_URL = emu.api, SKAFOS_DOWNLOAD_URL = emu.download, SKAFOS_API_TOKEN = TOKEN,
-      SKAFOS_ORG_NAME = "demo-org", SKAFOS_APP_NAME = "demo-app", SKAFOS_MODEL_NAME = "demo-model",
-      XDG_CONFIG_HOME = dir .. "/xdg", HOME = dir .. "/home", TMPDIR = dir .. "/tmp",
-    }
+    local e = e2e.env(emu, dir, { HOME = dir .. "/home", TMPDIR = dir .. "/tmp" })
     for k, v in pairs(extra or {}) do e[k] = v end
     return e
   end
-
-  local UNSET = { "SKAFOS_PATH", "SKAFOS_DEBUG", "SKAFOS_TRACE", "SKAFOS_SAFE_DIRECTORIES", "http_proxy",
-    "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY" }
 
   local function skafos(args, extra_env, cwd)
     return proc.skafos(args, { cwd = cwd or dir, env = env(extra_env), unset = UNSET })
