@@ -148,19 +148,19 @@ end
 -- Runs get(url) under the retry policy; when storage says the URL expired, asks the
 -- download host (fresh(), E8 again) for a new one and goes on from the bytes kept.
 local function with_fresh_urls(sess, url, fresh, get)
-  local refreshed = 0
+  local refreshed, stale = 0, false
   return sess.retry.call(function()
+    if stale then
+      -- asked for just before it is used, so the wait between attempts cannot age it
+      local where, werr = fresh()
+      if not (where and where.url) then return nil, werr or errors.new("SERVER", "no fresh URL") end
+      url, stale = where.url, false
+    end
     local got, err = get(url)
     if not got and stale_url(err) and refreshed < 3 then
-      local where, werr = fresh()
-      if where and where.url then
-        refreshed = refreshed + 1
-        url = where.url
-        err.retryable, err.retry_after = true, 0
-        err.message = tostring(err.message) .. " (a fresh URL was asked for)"
-      elseif werr then
-        return nil, werr
-      end
+      refreshed, stale = refreshed + 1, true
+      err.retryable, err.retry_after = true, 0
+      err.message = tostring(err.message) .. " (a fresh URL is asked for)"
     end
     return got, err
   end, { what = "download" })
