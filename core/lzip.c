@@ -644,9 +644,17 @@ static int zip_list(lua_State *L) {
   lua_createtable(L, a->n < 1000000 ? (int)a->n : 1000000, 0);
   for (i = 0; i < a->n; i++) {
     const zr_entry *e = &a->e[i];
-    lua_createtable(L, 0, 10);
+    lua_createtable(L, 0, 12);
     lua_pushlstring(L, e->name, e->namelen);
     lua_setfield(L, -2, "name");
+    if (e->rawlen != e->namelen || memcmp(e->raw, e->name, e->rawlen) != 0) {
+      lua_pushlstring(L, e->raw, e->rawlen);
+      lua_setfield(L, -2, "stored_name");
+    }
+    if (zr_name_problem(e) != NULL) {
+      lua_pushstring(L, zr_name_problem(e));
+      lua_setfield(L, -2, "unsafe_name");
+    }
     lua_pushinteger(L, (lua_Integer)e->usize);
     lua_setfield(L, -2, "size");
     lua_pushinteger(L, (lua_Integer)e->csize);

@@ -107,7 +107,10 @@ function Stream:reset() end
 function Stream:close() end
 
 ---@class skafos.zip.ListEntry
----@field name string
+---@field name string              the name as extraction reads it (see zip.extract): UTF-8, "/" between
+---                                components, no "." component; "" for the archive's root ("./")
+---@field stored_name? string      the bytes the archive stores, when they differ from name
+---@field unsafe_name? string      why extraction refuses the name (then name is the stored one as text)
 ---@field size integer             uncompressed
 ---@field compressed_size integer
 ---@field method "store"|"deflate"|integer
@@ -117,7 +120,8 @@ function Stream:close() end
 ---@field mode integer             permission bits recorded by a Unix writer, else 0
 ---@field offset integer           of the local header
 
----Reads the central directory (INTEGRITY when the archive is damaged or not a zip).
+---Reads the central directory (INTEGRITY when the archive is damaged or not a zip). Names
+---are read by the rule zip.extract gives; an unsafe name is listed, with unsafe_name set.
 ---@param path string
 ---@return skafos.zip.ListEntry[]|nil entries
 ---@return skafos.Error|nil err
@@ -165,11 +169,16 @@ function zip.verify(path, opts) end
 
 ---Extracts into a fresh staging directory beside `dir`, renamed to `dir` only once every
 ---entry passed; on failure nothing is left behind (missing parents it created are removed).
----Refuses with UNSAFE_ARCHIVE: absolute names, drive letters, backslashes, "." / ".." /
----empty components, NUL bytes, duplicate and case-only duplicate names, entries under a
----file or symlink, symlinks (unless allowed), overlapping entries, encrypted or non-deflate
----entries, limits. With INTEGRITY: more or fewer bytes than declared, CRC mismatch,
----truncated data or directory.
+---Names are read by one rule (also for zip.list, zip.verify and zip.extractor): a name without
+---the UTF-8 flag is UTF-8 when it is valid UTF-8, else CP437; a backslash separates components
+---when the archive's "version made by" names a DOS or Windows file system (MS-DOS/FAT, OS/2
+---HPFS, NTFS, VFAT); a "." component followed by "/" is dropped ("./a" is "a"; "./" is the
+---target itself). Files are written under the UTF-8 name.
+---Refuses with UNSAFE_ARCHIVE: absolute names, drive letters, other backslashes, ".." and
+---empty components, a final ".", NUL bytes, a name flagged UTF-8 that is not, duplicate and
+---case-only duplicate names (compared as read), entries under a file or symlink, symlinks
+---(unless allowed), overlapping entries, encrypted or non-deflate entries, limits. With
+---INTEGRITY: more or fewer bytes than declared, CRC mismatch, truncated data or directory.
 ---@param path string
 ---@param dir string
 ---@param opts? skafos.zip.ExtractOptions
