@@ -17,12 +17,16 @@ local zip = {}
 ---@field threads? integer         compression threads, 1..64 (default: online cores)
 ---@field mtime? integer           Unix time of every entry (default: $SOURCE_DATE_EPOCH, else 1980-01-01)
 ---@field progress? fun(done: integer, total: integer)  input bytes; every MiB and at the end
+---@field litter? "skip"|"keep"  operating-system files found walking a directory (.DS_Store, AppleDouble
+---                               ._* files, Thumbs.db, desktop.ini, __MACOSX directories): left out
+---                               (default) or archived; an entry given by its own path is always archived
 
 ---A file (archived under its base name) or directory (under its own name, walked
 ---recursively) path, or a table: src (file or directory; nil with a name ending in "/" for
 ---an empty directory entry), name (archive name; "" puts a directory's contents at the
----root), method ("store"|"deflate"|"auto") and level (0..9) for this entry.
----@alias skafos.zip.Entry string|{src?: string, name?: string, method?: "store"|"deflate"|"auto", level?: integer}
+---root), method ("store"|"deflate"|"auto"), level (0..9) and litter ("skip"|"keep") for this entry.
+---@alias skafos.zip.Entry string|{src?: string, name?: string, method?: "store"|"deflate"|"auto", level?: integer,
+---  litter?: "skip"|"keep"}
 
 ---@class skafos.zip.Summary
 ---@field entries integer
@@ -41,6 +45,22 @@ local zip = {}
 ---@return skafos.Error|nil err
 function zip.create(path, entries, opts) end
 
+---@class skafos.zip.Planned
+---@field files integer
+---@field dirs integer
+---@field bytes integer             in all the files
+---@field left_out integer          litter left out (see WriteOptions.litter)
+---@field left_out_names string[]   the first ten of those, by archive name ("d/.DS_Store", "__MACOSX/")
+---@field inputs {files: integer, dirs: integer, bytes: integer, left_out: integer}[]  per entry given
+
+---What zip.create and zip.stream would archive, walked and checked the same way (links,
+---loops, unreadable files, names, duplicates, litter) without reading any file.
+---@param entries skafos.zip.Entry[]
+---@param opts? skafos.zip.WriteOptions
+---@return skafos.zip.Planned|nil plan
+---@return skafos.Error|nil err
+function zip.plan(entries, opts) end
+
 ---@class skafos.zip.Writer
 local Writer = {} -- luacheck: ignore 241
 
@@ -58,7 +78,7 @@ function zip.writer(path, opts) end
 ---was before the call.
 ---@param src string|nil
 ---@param name? string
----@param opts? {method?: "store"|"deflate"|"auto", level?: integer}
+---@param opts? {method?: "store"|"deflate"|"auto", level?: integer, litter?: "skip"|"keep"}
 ---@return true|nil ok
 ---@return skafos.Error|nil err
 function Writer:add(src, name, opts) end
@@ -86,7 +106,7 @@ local Stream = {} -- luacheck: ignore 241
 ---would be compressed (then use zip.create). The reader is a byte source for
 ---skafos.s3.put (its metatable has __skafos_source = true).
 ---@param entries skafos.zip.Entry[]
----@param opts? {level?: "auto"|"store"|integer, mtime?: integer}
+---@param opts? {level?: "auto"|"store"|integer, mtime?: integer, litter?: "skip"|"keep"}
 ---@return integer|nil size
 ---@return skafos.zip.Stream|skafos.Error reader_or_err
 function zip.stream(entries, opts) end

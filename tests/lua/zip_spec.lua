@@ -206,6 +206,71 @@ describe("skafos.zip", function()
       assert.truthy(tostring(err):find("case", 1, true))
     end)
 
+    -- a folder as Finder and Explorer leave it, with files whose names only look alike
+    local function littered()
+      local d = tmp .. "/M.mlpackage"
+      for _, f in ipairs({ "model.bin", ".hidden", "_x", "a._b", "._", ".DS_Store.bak", "Data/weights.bin",
+          ".DS_Store", "._model.bin", "Data/.DS_Store", "Data/._weights.bin", "Data/Thumbs.db",
+          "DESKTOP.INI", "__MACOSX/._model.bin", "Data/__MACOSX" }) do
+        spit(d .. "/" .. f, f)
+      end
+      return d
+    end
+
+    local function names(path)
+      local out = {}
+      for _, e in ipairs(assert(zip.list(path))) do out[#out + 1] = e.name end
+      table.sort(out)
+      return out
+    end
+
+    it("leaves out the files Finder and Explorer leave in folders, unless told to keep them", function()
+      local d = littered()
+      local kept = { "M.mlpackage/", "M.mlpackage/.DS_Store.bak", "M.mlpackage/.hidden", "M.mlpackage/._",
+        "M.mlpackage/Data/", "M.mlpackage/Data/__MACOSX", "M.mlpackage/Data/weights.bin", "M.mlpackage/_x",
+        "M.mlpackage/a._b", "M.mlpackage/model.bin" }
+      table.sort(kept)
+      local left = { "M.mlpackage/.DS_Store", "M.mlpackage/._model.bin", "M.mlpackage/DESKTOP.INI",
+        "M.mlpackage/Data/.DS_Store", "M.mlpackage/Data/._weights.bin", "M.mlpackage/Data/Thumbs.db",
+        "M.mlpackage/__MACOSX/" }
+      -- the plan says what it leaves out; create and stream leave out the same
+      local p = assert(zip.plan({ d }))
+      assert.are.same({ 7, left, 7, 8 }, { p.left_out, p.left_out_names, p.inputs[1].left_out, p.files })
+      assert(zip.create(tmp .. "/a.zip", { d }))
+      assert.are.same(kept, names(tmp .. "/a.zip"))
+      local size, stream = assert(zip.stream({ d }, { level = "store" }))
+      assert(zip.create(tmp .. "/s.zip", { d }, { level = "store" }))
+      assert.are.equal(slurp(tmp .. "/s.zip"), stream:read(size))
+      -- kept: as an option, per entry and by a writer
+      p = assert(zip.plan({ d }, { litter = "keep" }))
+      assert.are.same({ 0, {}, 15 }, { p.left_out, p.left_out_names, p.files })
+      assert(zip.create(tmp .. "/k.zip", { { src = d, litter = "keep" } }))
+      assert.are.equal(18, #names(tmp .. "/k.zip"))
+      do
+        local w <close> = assert(zip.writer(tmp .. "/w.zip", { litter = "keep" }))
+        assert(w:add(d .. "/Data"))
+        assert(w:add(d .. "/__MACOSX", "mac", { litter = "skip" })) -- named itself: kept, its contents not
+      end
+      assert.are.same({ "Data/", "Data/.DS_Store", "Data/._weights.bin", "Data/Thumbs.db", "Data/__MACOSX",
+        "Data/weights.bin", "mac/" }, names(tmp .. "/w.zip"))
+      -- a file named on its own is archived whatever its name
+      assert(zip.create(tmp .. "/n.zip", { d .. "/.DS_Store" }))
+      assert.are.same({ ".DS_Store" }, names(tmp .. "/n.zip"))
+      assert.has_error(function() zip.plan({ d }, { litter = "drop" }) end,
+        'bad option litter (expected "skip" or "keep")')
+    end)
+
+    it("names at most ten left-out files, the first by name whatever order the folder lists them in", function()
+      local d = tmp .. "/d"
+      for i = 30, 1, -1 do spit(("%s/._%02d"):format(d, i), "x") end
+      spit(d .. "/keep.txt", "kept")
+      local p = assert(zip.plan({ d }))
+      assert.are.equal(30, p.left_out)
+      local want = {}
+      for i = 1, 10 do want[i] = ("d/._%02d"):format(i) end
+      assert.are.same(want, p.left_out_names)
+    end)
+
     it("reports a missing input by name and leaves no file behind", function()
       local ok, err = zip.create(tmp .. "/o.zip", { tmp .. "/nope" })
       assert.is_nil(ok)
