@@ -92,17 +92,27 @@ void zr_close(zr_archive *a) {
   a->fd = -1;
 }
 
-/* A printable copy of an entry name for messages; the root shows as stored. */
+/* A printable copy of an entry name for messages; the root shows as stored. Control
+ * bytes, and every byte past ASCII in a name that is not UTF-8, are escaped. */
 const char *zr_shown(const zr_entry *e, char *buf, size_t len) {
   int root = e->namelen == 0 && e->rawlen > 0;
   const char *name = root ? e->raw : e->name;
   size_t i, k = 0, n = root ? e->rawlen : e->namelen;
+  int utf8 = zf_utf8_valid(name, n);
   for (i = 0; i < n && k + 5 < len; i++) {
     unsigned char c = (unsigned char)name[i];
-    if (c < 0x20 || c == 0x7f)
+    size_t seq = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+    if (c < 0x20 || c == 0x7f || (c >= 0x80 && !utf8)) {
       k += (size_t)snprintf(buf + k, len - k, "\\x%02x", c);
-    else
+    } else if (c >= 0xc0) { /* a whole character or none, so a cut name stays UTF-8 */
+      if (k + seq + 4 >= len)
+        break;
+      memcpy(buf + k, name + i, seq);
+      k += seq;
+      i += seq - 1;
+    } else {
       buf[k++] = (char)c;
+    }
   }
   if (i < n && k + 4 < len)
     k += (size_t)snprintf(buf + k, len - k, "...");
