@@ -7,7 +7,8 @@ CTEST_ARGS ?= --output-on-failure
 
 APT_PACKAGES = cmake make gcc pkg-config liblua5.4-dev lua5.4 libcurl4-openssl-dev \
   lua-cjson lua-cjson-dev libminizip-dev zlib1g-dev libssl-dev lua-argparse lua-busted \
-  lua-check curl openssl zip unzip pigz python3 python3-requests clang libclang-rt-14-dev time
+  lua-check curl openssl zip unzip p7zip-full libarchive-tools pigz python3 python3-requests clang \
+  libclang-rt-14-dev time
 # Node.js may come from elsewhere than Debian (its npm then conflicts with Debian's):
 # install Debian's only when the commands are missing.
 NODE_PACKAGES = $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)

@@ -25,6 +25,7 @@
 
 typedef struct wopts {
   int method, level, threads;
+  int keep_litter; /* litter = "keep" */
   int64_t mtime;
   int progress; /* stack index of the progress function, 0 when none */
 } wopts;
@@ -58,6 +59,17 @@ static void check_level(lua_State *L, int idx, const char *what, int *method, in
   *method = *level == 0 ? ZW_STORE : ZW_DEFLATE;
 }
 
+/* A `litter` option at idx: "skip" (0) or "keep" (1); nil leaves *keep as it is. */
+static void check_litter(lua_State *L, int idx, int *keep) {
+  const char *s;
+  if (lua_isnil(L, idx))
+    return;
+  s = lua_tostring(L, idx);
+  if (lua_type(L, idx) != LUA_TSTRING || (strcmp(s, "skip") != 0 && strcmp(s, "keep") != 0))
+    luaL_error(L, "bad option litter (expected \"skip\" or \"keep\")");
+  *keep = strcmp(s, "keep") == 0;
+}
+
 /* Per-entry {method = "store"|"deflate"|"auto", level = 0..9} at table idx: a level
  * alone means deflate at that level (0: store), as the `level` option does. */
 static void entry_method(lua_State *L, int idx, int *method, int *level) {
@@ -88,9 +100,13 @@ static void check_wopts(lua_State *L, int idx, wopts *o) {
   o->threads = 0;
   o->mtime = -1;
   o->progress = 0;
+  o->keep_litter = 0;
   if (lua_isnoneornil(L, idx))
     return;
   luaL_checktype(L, idx, LUA_TTABLE);
+  lua_getfield(L, idx, "litter");
+  check_litter(L, -1, &o->keep_litter);
+  lua_pop(L, 1);
   if (lua_getfield(L, idx, "level") != LUA_TNIL)
     check_level(L, -1, "level", &o->method, &o->level);
   lua_pop(L, 1);
@@ -195,6 +211,7 @@ static int plan_entries(lua_State *L, int idx, zw_plan *plan, const wopts *o, ze
   lua_Integer i, n = luaL_len(L, idx);
   for (i = 1; i <= n; i++) {
     int method = o->method, level = o->level, t = lua_geti(L, idx, i), rc;
+    plan->keep_litter = o->keep_litter;
     if (t == LUA_TSTRING) {
       rc = zw_plan_add(plan, lua_tostring(L, -1), NULL, method, level, err);
     } else if (t == LUA_TTABLE) {
@@ -207,6 +224,9 @@ static int plan_entries(lua_State *L, int idx, zw_plan *plan, const wopts *o, ze
           (lua_type(L, -1) != LUA_TSTRING && !lua_isnil(L, -1)) || (!src && !name))
         return luaL_error(L, "bad entry #%d (expected {src = path, name = string})", (int)i);
       entry_method(L, -3, &method, &level);
+      lua_getfield(L, -3, "litter");
+      check_litter(L, -1, &plan->keep_litter);
+      lua_pop(L, 1);
       rc = src ? zw_plan_add(plan, src, name, method, level, err)
                : zw_plan_add_dir(plan, name, err);
       lua_pop(L, 2);
@@ -278,7 +298,7 @@ static int zip_create(lua_State *L) {
 
 typedef struct lwriter {
   zw_writer *w; /* NULL once closed */
-  int method, level;
+  int method, level, keep_litter;
   int finished;
 } lwriter;
 
@@ -300,6 +320,7 @@ static int zip_writer(lua_State *L) {
   lw->finished = 0;
   lw->method = o.method;
   lw->level = o.level;
+  lw->keep_litter = o.keep_litter;
   luaL_setmetatable(L, WRITER_MT);
   if (o.progress) {
     lua_pushvalue(L, o.progress);
@@ -315,7 +336,7 @@ static int zipwriter_add(lua_State *L) {
   lwriter *lw = checkwriter(L);
   const char *src = luaL_optstring(L, 2, NULL);
   const char *name = luaL_optstring(L, 3, NULL);
-  int method = lw->method, level = lw->level, fn = 0;
+  int method = lw->method, level = lw->level, keep_litter = lw->keep_litter, fn = 0;
   hookctx h;
   zhooks z;
   zerr err;
@@ -325,11 +346,15 @@ static int zipwriter_add(lua_State *L) {
   if (!lua_isnoneornil(L, 4)) {
     luaL_checktype(L, 4, LUA_TTABLE);
     entry_method(L, 4, &method, &level);
+    lua_getfield(L, 4, "litter");
+    check_litter(L, -1, &keep_litter);
+    lua_pop(L, 1);
   }
   if (lua_getiuservalue(L, 1, 1) == LUA_TFUNCTION)
     fn = lua_gettop(L);
   hooks_init(L, &h, &z, fn);
   t = newtemp(L);
+  t->plan.keep_litter = keep_litter;
   memset(&err, 0, sizeof err);
   if ((src ? zw_plan_add(&t->plan, src, name, method, level, &err)
            : zw_plan_add_dir(&t->plan, name, &err)) != 0 ||
@@ -555,9 +580,10 @@ static int zipstream_tostring(lua_State *L) {
 
 /* ---- zip.plan --------------------------------------------------------------------- */
 
-/* zip.plan(entries) -> {files, dirs, bytes, inputs = {{files, dirs, bytes}, ...}} | nil, err:
- * what zip.create and zip.stream would archive, walked and checked the same way (links,
- * loops, unreadable directories, duplicate names), without reading any file. */
+/* zip.plan(entries) -> {files, dirs, bytes, left_out, left_out_names, inputs = {{files,
+ * dirs, bytes, left_out}, ...}} | nil, err: what zip.create and zip.stream would archive,
+ * walked and checked the same way (links, loops, unreadable directories, duplicate names,
+ * litter left out), without reading any file. */
 static int zip_plan(lua_State *L) {
   wopts o;
   zerr err;
@@ -573,7 +599,7 @@ static int zip_plan(lua_State *L) {
   lua_createtable(L, (int)(n < 1000000 ? n : 1000000), 0); /* stack: temp inputs */
   for (i = 1; i <= n; i++) {
     uint64_t f = 0, d = 0, b = 0;
-    size_t k;
+    size_t k, left = t->plan.left_out;
     /* one entry at a time, through the same parser as zip.create */
     lua_createtable(L, 1, 0);
     lua_geti(L, 1, i);
@@ -590,7 +616,9 @@ static int zip_plan(lua_State *L) {
       }
     }
     done = t->plan.n;
-    lua_createtable(L, 0, 3);
+    lua_createtable(L, 0, 4);
+    lua_pushinteger(L, (lua_Integer)(t->plan.left_out - left));
+    lua_setfield(L, -2, "left_out");
     lua_pushinteger(L, (lua_Integer)f);
     lua_setfield(L, -2, "files");
     lua_pushinteger(L, (lua_Integer)d);
@@ -604,9 +632,17 @@ static int zip_plan(lua_State *L) {
   }
   if (zw_plan_sort(&t->plan, &err) != 0)
     return fail(L, NULL, &err);
-  lua_createtable(L, 0, 4);
+  lua_createtable(L, 0, 6);
   lua_insert(L, -2);
   lua_setfield(L, -2, "inputs");
+  lua_pushinteger(L, (lua_Integer)t->plan.left_out);
+  lua_setfield(L, -2, "left_out");
+  lua_createtable(L, ZW_LEFT_SHOWN, 0);
+  for (i = 0; i < ZW_LEFT_SHOWN && t->plan.left_names[i]; i++) {
+    lua_pushstring(L, t->plan.left_names[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setfield(L, -2, "left_out_names");
   lua_pushinteger(L, (lua_Integer)files);
   lua_setfield(L, -2, "files");
   lua_pushinteger(L, (lua_Integer)dirs);
@@ -644,9 +680,17 @@ static int zip_list(lua_State *L) {
   lua_createtable(L, a->n < 1000000 ? (int)a->n : 1000000, 0);
   for (i = 0; i < a->n; i++) {
     const zr_entry *e = &a->e[i];
-    lua_createtable(L, 0, 10);
+    lua_createtable(L, 0, 12);
     lua_pushlstring(L, e->name, e->namelen);
     lua_setfield(L, -2, "name");
+    if (e->rawlen != e->namelen || memcmp(e->raw, e->name, e->rawlen) != 0) {
+      lua_pushlstring(L, e->raw, e->rawlen);
+      lua_setfield(L, -2, "stored_name");
+    }
+    if (zr_name_problem(e) != NULL) {
+      lua_pushstring(L, zr_name_problem(e));
+      lua_setfield(L, -2, "unsafe_name");
+    }
     lua_pushinteger(L, (lua_Integer)e->usize);
     lua_setfield(L, -2, "size");
     lua_pushinteger(L, (lua_Integer)e->csize);

@@ -13,7 +13,6 @@
 #include "zipfmt.h"
 
 #define MADE_BY_UNIX 0x031e /* Unix host, spec version 3.0, as Info-ZIP writes */
-#define FLAG_UTF8 0x0800
 
 #define DOS_EPOCH 315532800 /* 1980-01-01T00:00:00Z */
 
@@ -48,7 +47,7 @@ static uint16_t entry_flags(const zf_entry *e) {
   size_t i;
   for (i = 0; i < e->namelen; i++)
     if ((unsigned char)e->name[i] >= 0x80)
-      return FLAG_UTF8;
+      return ZF_FLAG_UTF8;
   return 0;
 }
 
@@ -208,7 +207,8 @@ uint32_t zf_norm_mode(int is_dir, uint32_t disk_mode) {
   return S_IFREG | ((disk_mode & 0111) ? 0755 : 0644);
 }
 
-const char *zf_check_name(const char *name, size_t len) {
+/* zf_check_name; with dots, a "." component followed by '/' is allowed too. */
+static const char *check_name(const char *name, size_t len, int dots) {
   size_t i, start;
   if (len == 0)
     return "empty name";
@@ -230,12 +230,153 @@ const char *zf_check_name(const char *name, size_t len) {
     clen = i - start;
     if (clen == 0 && i < len)
       return "empty path component";
-    if (clen == 1 && name[start] == '.')
+    if (clen == 1 && name[start] == '.' && !(dots && i < len))
       return "'.' component in name";
     if (clen == 2 && name[start] == '.' && name[start + 1] == '.')
       return "'..' component in name";
   }
   return NULL;
+}
+
+const char *zf_check_name(const char *name, size_t len) { return check_name(name, len, 0); }
+
+int zf_made_on_dos(uint16_t made_by) {
+  int host = made_by >> 8;
+  return host == 0 || host == 6 || host == 10 || host == 14;
+}
+
+int zf_utf8_valid(const char *s, size_t len) {
+  const unsigned char *p = (const unsigned char *)s;
+  size_t i = 0;
+  while (i < len) {
+    unsigned c = p[i], need, k;
+    uint32_t cp;
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    if (c >= 0xc2 && c <= 0xdf) {
+      need = 1;
+      cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      need = 2;
+      cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      need = 3;
+      cp = c & 0x07;
+    } else {
+      return 0; /* a continuation byte, or a lead byte of an overlong or too large form */
+    }
+    if (len - i - 1 < need)
+      return 0;
+    for (k = 1; k <= need; k++) {
+      if ((p[i + k] & 0xc0) != 0x80)
+        return 0;
+      cp = (cp << 6) | (p[i + k] & 0x3f);
+    }
+    if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+      return 0;
+    i += need + 1;
+  }
+  return 1;
+}
+
+/* Code page 437 (the IBM PC's), bytes 0x80..0xff: what APPNOTE D.1 says a name without
+ * the UTF-8 flag is written in. Bytes below 0x80 are ASCII. */
+static const uint16_t cp437_high[128] = {
+    0x00c7, 0x00fc, 0x00e9, 0x00e2, 0x00e4, 0x00e0, 0x00e5, 0x00e7, /* 0x80 */
+    0x00ea, 0x00eb, 0x00e8, 0x00ef, 0x00ee, 0x00ec, 0x00c4, 0x00c5,
+    0x00c9, 0x00e6, 0x00c6, 0x00f4, 0x00f6, 0x00f2, 0x00fb, 0x00f9, /* 0x90 */
+    0x00ff, 0x00d6, 0x00dc, 0x00a2, 0x00a3, 0x00a5, 0x20a7, 0x0192,
+    0x00e1, 0x00ed, 0x00f3, 0x00fa, 0x00f1, 0x00d1, 0x00aa, 0x00ba, /* 0xa0 */
+    0x00bf, 0x2310, 0x00ac, 0x00bd, 0x00bc, 0x00a1, 0x00ab, 0x00bb,
+    0x2591, 0x2592, 0x2593, 0x2502, 0x2524, 0x2561, 0x2562, 0x2556, /* 0xb0 */
+    0x2555, 0x2563, 0x2551, 0x2557, 0x255d, 0x255c, 0x255b, 0x2510,
+    0x2514, 0x2534, 0x252c, 0x251c, 0x2500, 0x253c, 0x255e, 0x255f, /* 0xc0 */
+    0x255a, 0x2554, 0x2569, 0x2566, 0x2560, 0x2550, 0x256c, 0x2567,
+    0x2568, 0x2564, 0x2565, 0x2559, 0x2558, 0x2552, 0x2553, 0x256b, /* 0xd0 */
+    0x256a, 0x2518, 0x250c, 0x2588, 0x2584, 0x258c, 0x2590, 0x2580,
+    0x03b1, 0x00df, 0x0393, 0x03c0, 0x03a3, 0x03c3, 0x00b5, 0x03c4, /* 0xe0 */
+    0x03a6, 0x0398, 0x03a9, 0x03b4, 0x221e, 0x03c6, 0x03b5, 0x2229,
+    0x2261, 0x00b1, 0x2265, 0x2264, 0x2320, 0x2321, 0x00f7, 0x2248, /* 0xf0 */
+    0x00b0, 0x2219, 0x00b7, 0x221a, 0x207f, 0x00b2, 0x25a0, 0x00a0,
+};
+
+/* raw[0..len) from CP437 into UTF-8 at out (room for 3 * len bytes); returns the length. */
+static size_t cp437_to_utf8(const char *raw, size_t len, char *out) {
+  size_t i, k = 0;
+  for (i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)raw[i];
+    uint16_t cp = c < 0x80 ? c : cp437_high[c - 0x80];
+    if (cp < 0x80) {
+      out[k++] = (char)cp;
+    } else if (cp < 0x800) {
+      out[k++] = (char)(0xc0 | (cp >> 6));
+      out[k++] = (char)(0x80 | (cp & 0x3f));
+    } else {
+      out[k++] = (char)(0xe0 | (cp >> 12));
+      out[k++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+      out[k++] = (char)(0x80 | (cp & 0x3f));
+    }
+  }
+  return k;
+}
+
+int zf_read_name(const char *raw, size_t len, int utf8_flag, int dos, char **out,
+                 size_t *outlen, const char **why) {
+  char *dec = malloc(3 * len + 1), *norm = malloc(3 * len + 1);
+  size_t n, i, k, start;
+  *out = NULL;
+  *outlen = 0;
+  *why = NULL;
+  if (dec == NULL || norm == NULL) {
+    free(dec);
+    free(norm);
+    return -1;
+  }
+  /* dec: the stored name as text, kept for messages */
+  if (memchr(raw, '\0', len) || zf_utf8_valid(raw, len)) {
+    memcpy(dec, raw, len);
+    n = len;
+  } else if (utf8_flag) {
+    memcpy(dec, raw, len);
+    n = len;
+    *why = "name marked as UTF-8 is not valid UTF-8";
+  } else {
+    n = cp437_to_utf8(raw, len, dec);
+  }
+  dec[n] = '\0';
+  /* norm: DOS separators read as '/', checked with "." components allowed, which are
+   * then dropped (each is followed by '/', check_name saw to it) */
+  for (i = 0; i <= n; i++)
+    norm[i] = dos && dec[i] == '\\' ? '/' : dec[i];
+  if (*why == NULL)
+    *why = check_name(norm, n, 1);
+  for (start = 0, k = 0; *why == NULL && start < n; start = i + 1) {
+    size_t take;
+    for (i = start; i < n && norm[i] != '/'; i++) {
+    }
+    if (i - start == 1 && norm[start] == '.')
+      continue;
+    take = i - start + (i < n);
+    memmove(norm + k, norm + start, take);
+    k += take;
+  }
+  /* what is left must pass the writer's own rule, or be the root */
+  if (*why == NULL && k > 0)
+    *why = zf_check_name(norm, k);
+  if (*why != NULL) {
+    free(norm);
+    *out = dec;
+    *outlen = n;
+  } else {
+    free(dec);
+    norm[k] = '\0';
+    *out = norm;
+    *outlen = k;
+  }
+  return 0;
 }
 
 typedef struct name_ref {

@@ -25,6 +25,8 @@
 #define ZF_MAX32 0xffffffffu
 #define ZF_MAX16 0xffffu
 
+#define ZF_FLAG_UTF8 0x0800 /* general purpose bit 11: the name is UTF-8 */
+
 #define ZF_STORE 0
 #define ZF_DEFLATE 8
 
@@ -98,6 +100,25 @@ uint32_t zf_norm_mode(int is_dir, uint32_t disk_mode);
  * ending with '/' is a directory; no other empty, "." or ".." component is allowed,
  * nor a backslash, a NUL byte, a drive letter or a leading '/'. */
 const char *zf_check_name(const char *name, size_t len);
+
+/* Whether an archive whose "version made by" is made_by came from a DOS or Windows file
+ * system (APPNOTE 4.4.2: MS-DOS/FAT 0, OS/2 HPFS 6, Windows NTFS 10, VFAT 14), whose
+ * tools may write a backslash between the components of a name. */
+int zf_made_on_dos(uint16_t made_by);
+
+/* Whether s[0..len) is well-formed UTF-8 (no overlong forms, surrogates or code points
+ * past U+10FFFF). */
+int zf_utf8_valid(const char *s, size_t len);
+
+/* The name a stored entry name stands for, by one rule: decoded as UTF-8 when it is
+ * valid UTF-8, else as CP437 (refused when the entry's UTF-8 flag says it is UTF-8);
+ * a backslash read as a separator when dos, else refused; "." components followed by '/'
+ * dropped ("./" alone leaves "", the archive's root); then zf_check_name. *out gets a
+ * NUL-terminated malloc'd copy of the name (*outlen bytes) and *why NULL; or, when the
+ * name is refused, *why the reason and *out the stored name decoded for messages.
+ * Returns -1 only when out of memory. */
+int zf_read_name(const char *raw, size_t len, int utf8_flag, int dos, char **out,
+                 size_t *outlen, const char **why);
 
 /* Finds two names that are equal, or equal once ASCII case is folded, ignoring one
  * trailing '/'. Returns 0 when all differ, else 1 (exact duplicate) or 2 (case-only)

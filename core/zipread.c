@@ -48,10 +48,42 @@ static int io_read(const zr_archive *a, void *buf, size_t n, uint64_t off) {
   return a->io.pread(a->io.ud, buf, n, off);
 }
 
+void zr_entry_free_names(zr_entry *e) {
+  free(e->name);
+  free(e->raw);
+  e->name = e->raw = NULL;
+  e->namelen = e->rawlen = 0;
+}
+
+int zr_entry_names(zr_entry *e, const char *raw, size_t rawlen, int dos, zerr *err) {
+  zr_entry_free_names(e);
+  e->raw = malloc(rawlen + 1);
+  if (e->raw == NULL ||
+      zf_read_name(raw, rawlen, e->flags & ZF_FLAG_UTF8, dos, &e->name, &e->namelen,
+                   &e->name_why) != 0) {
+    zr_entry_free_names(e);
+    zerr_set(err, "NOMEM", "out of memory");
+    return -1;
+  }
+  memcpy(e->raw, raw, rawlen);
+  e->raw[rawlen] = '\0';
+  e->rawlen = rawlen;
+  e->is_dir = rawlen > 0 && (raw[rawlen - 1] == '/' || (dos && raw[rawlen - 1] == '\\'));
+  return 0;
+}
+
+const char *zr_name_problem(const zr_entry *e) {
+  if (e->name_why != NULL)
+    return e->name_why;
+  if (e->namelen == 0 && e->rawlen > 0)
+    return NULL; /* the root, "./" */
+  return zf_check_name(e->name, e->namelen);
+}
+
 void zr_close(zr_archive *a) {
   size_t i;
   for (i = 0; i < a->n; i++)
-    free(a->e[i].name);
+    zr_entry_free_names(&a->e[i]);
   free(a->e);
   a->e = NULL;
   a->n = 0;
@@ -60,17 +92,29 @@ void zr_close(zr_archive *a) {
   a->fd = -1;
 }
 
-/* A printable copy of an entry name for messages. */
+/* A printable copy of an entry name for messages; the root shows as stored. Control
+ * bytes, and every byte past ASCII in a name that is not UTF-8, are escaped. */
 const char *zr_shown(const zr_entry *e, char *buf, size_t len) {
-  size_t i, k = 0;
-  for (i = 0; i < e->namelen && k + 5 < len; i++) {
-    unsigned char c = (unsigned char)e->name[i];
-    if (c < 0x20 || c == 0x7f)
+  int root = e->namelen == 0 && e->rawlen > 0;
+  const char *name = root ? e->raw : e->name;
+  size_t i, k = 0, n = root ? e->rawlen : e->namelen;
+  int utf8 = zf_utf8_valid(name, n);
+  for (i = 0; i < n && k + 5 < len; i++) {
+    unsigned char c = (unsigned char)name[i];
+    size_t seq = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+    if (c < 0x20 || c == 0x7f || (c >= 0x80 && !utf8)) {
       k += (size_t)snprintf(buf + k, len - k, "\\x%02x", c);
-    else
+    } else if (c >= 0xc0) { /* a whole character or none, so a cut name stays UTF-8 */
+      if (k + seq + 4 >= len)
+        break;
+      memcpy(buf + k, name + i, seq);
+      k += seq;
+      i += seq - 1;
+    } else {
       buf[k++] = (char)c;
+    }
   }
-  if (i < e->namelen && k + 4 < len)
+  if (i < n && k + 4 < len)
     k += (size_t)snprintf(buf + k, len - k, "...");
   buf[k < len ? k : len - 1] = '\0';
   return buf;
@@ -230,6 +274,7 @@ int zr_open(zr_archive *a, const zr_io *io, zerr *err) {
       zerr_set(err, "UNSAFE_ARCHIVE", "multi-disk archives are not supported");
       goto fail;
     }
+    a->n = i + 1; /* owns its names from now on */
     e->made_by = zf_get16(r + 4);
     e->flags = zf_get16(r + 8);
     e->method = zf_get16(r + 10);
@@ -241,15 +286,9 @@ int zr_open(zr_archive *a, const zr_io *io, zerr *err) {
     e->csize = c32;
     e->usize = u32;
     e->offset = o32;
-    e->name = malloc(nl + 1);
-    if (e->name == NULL) {
-      zerr_set(err, "NOMEM", "out of memory");
+    if (zr_entry_names(e, (const char *)r + ZF_CENTRAL_FIXED, nl, zf_made_on_dos(e->made_by),
+                       err) != 0)
       goto fail;
-    }
-    a->n = i + 1; /* owns the name from now on */
-    memcpy(e->name, r + ZF_CENTRAL_FIXED, nl);
-    e->name[nl] = '\0';
-    e->namelen = nl;
     if (parse_zip64(e, r + ZF_CENTRAL_FIXED + nl, xl, u32 == ZF_MAX32, c32 == ZF_MAX32,
                     o32 == ZF_MAX32) != 0) {
       char nb[NAMEBUF];
@@ -260,7 +299,7 @@ int zr_open(zr_archive *a, const zr_io *io, zerr *err) {
     if ((e->made_by >> 8) == 3 || (e->made_by >> 8) == 19)
       e->mode = e->ext_attr >> 16;
     e->is_symlink = (e->mode & S_IFMT) == S_IFLNK;
-    e->is_dir = (nl > 0 && e->name[nl - 1] == '/') || (e->mode & S_IFMT) == S_IFDIR ||
+    e->is_dir = e->is_dir || (e->mode & S_IFMT) == S_IFDIR ||
                 ((e->made_by >> 8) == 0 && (e->ext_attr & 0x10));
     p += ZF_CENTRAL_FIXED + nl + xl + cl;
   }
@@ -348,7 +387,7 @@ static int unsafe_entry(const zr_limits *lim, const zerr *err) {
 
 static int entry_name_ok(const zr_entry *e, zerr *err) {
   char nb[NAMEBUF];
-  const char *why = zf_check_name(e->name, e->namelen);
+  const char *why = zr_name_problem(e);
   if (why) {
     zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s': %s", zr_shown(e, nb, sizeof nb), why);
     return -1;
@@ -383,7 +422,8 @@ static int entry_kind_ok(const zr_entry *e, const zr_limits *lim, zerr *err) {
              zr_shown(e, nb, sizeof nb));
     return -1;
   }
-  if (e->is_dir && (e->usize != 0 || e->name[e->namelen - 1] != '/')) {
+  if (e->is_dir && (e->usize != 0 || (e->namelen > 0 && e->name[e->namelen - 1] != '/') ||
+                    (e->namelen == 0 && e->rawlen == 0))) {
     zerr_set(err, "UNSAFE_ARCHIVE", "directory entry '%s' is malformed or has data",
              zr_shown(e, nb, sizeof nb));
     return -1;
@@ -501,8 +541,8 @@ int zr_check(zr_archive *a, const zr_limits *lim, zerr *err) {
       zerr_set(err, "NOMEM", "out of memory");
       return -1;
     }
-    same = nl == e->namelen && io_read(a, lname, nl, e->offset + ZF_LOCAL_FIXED) == 0 &&
-           memcmp(lname, e->name, nl) == 0;
+    same = nl == e->rawlen && io_read(a, lname, nl, e->offset + ZF_LOCAL_FIXED) == 0 &&
+           memcmp(lname, e->raw, nl) == 0;
     free(lname);
     if (!same && renamed == SIZE_MAX)
       renamed = i; /* reported after the overlap check, which explains more */

@@ -11,9 +11,16 @@
 
 #include "zipfmt.h"
 
+/* Names: raw holds the bytes the archive stores, name what they stand for under
+ * zf_read_name's rule (UTF-8, '/' between components, no "." component; "" for the
+ * archive's root, "./"). When that rule refuses the name, name_why says why and name is
+ * the stored name as text, for messages. */
 typedef struct zr_entry {
-  char *name; /* NUL-terminated copy; namelen counts any NUL inside */
+  char *name; /* NUL-terminated; namelen counts any NUL inside */
   size_t namelen;
+  char *raw;
+  size_t rawlen;
+  const char *name_why;
   uint16_t made_by, flags, method;
   uint32_t crc, ext_attr;
   uint64_t csize, usize;
@@ -119,6 +126,16 @@ int zr_extract(const char *path, const char *dir, zr_options *o, zerr *err);
 
 /* A printable copy of an entry name for messages. */
 const char *zr_shown(const zr_entry *e, char *buf, size_t len);
+
+/* Sets e's names from the stored bytes raw[0..rawlen) (e->flags gives the UTF-8 flag;
+ * dos: a backslash separates components) and is_dir when the name ends with a
+ * separator. NOMEM is the only failure. zr_entry_free_names frees them (twice is fine). */
+int zr_entry_names(zr_entry *e, const char *raw, size_t rawlen, int dos, zerr *err);
+void zr_entry_free_names(zr_entry *e);
+
+/* Why e's name cannot be extracted, or NULL: zf_read_name's reason, else zf_check_name
+ * of the name unless it is the root. */
+const char *zr_name_problem(const zr_entry *e);
 
 /* The checks of one entry alone: name, encryption, method, symlink kind and size,
  * directory form. */

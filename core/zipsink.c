@@ -34,6 +34,9 @@ struct zx {
   uint64_t pos;   /* archive bytes consumed */
   zerr failed;    /* sticky failure when failed.code != NULL */
   zerr pending;   /* an unsafe entry seen; nothing is written after it */
+  /* a name with a backslash was read as if a DOS or Windows system had made the archive,
+   * which only the central directory says (local headers do not); it judges at the end */
+  int provisional;
   /* the record being gathered */
   unsigned char *hbuf;
   size_t hlen, hneed, hcap;
@@ -271,7 +274,7 @@ static int jbegin(zx *x, zerr *err) {
   if (x->jfd < 0 || x->jstop || x->jlen == 0)
     return 0;
   x->jofs[x->n - 1] = x->jlen;
-  if ((b = malloc(JB_FIXED + e->namelen)) == NULL)
+  if ((b = malloc(JB_FIXED + e->rawlen)) == NULL)
     return fail(x, err, "NOMEM", "out of memory");
   zf_put64(b, e->offset);
   zf_put64(b + 8, x->data_start);
@@ -281,8 +284,8 @@ static int jbegin(zx *x, zerr *err) {
   zf_put64(b + 24, e->csize);
   zf_put64(b + 32, e->usize);
   b[40] = (unsigned char)x->zip64;
-  memcpy(b + JB_FIXED, e->name, e->namelen);
-  rc = jrecord(x, 'B', b, JB_FIXED + e->namelen, err);
+  memcpy(b + JB_FIXED, e->raw, e->rawlen);
+  rc = jrecord(x, 'B', b, JB_FIXED + e->rawlen, err);
   free(b);
   return rc;
 }
@@ -370,6 +373,17 @@ bad:
   return -1;
 }
 
+/* Names of a streamed entry (e->flags set): a backslash is taken for a separator, as
+ * if a DOS or Windows system made the archive; zx_finish holds the name to the rule
+ * once the central directory says which system did. */
+static int stream_names(zx *x, zr_entry *e, const char *raw, size_t len, zerr *err) {
+  int dos = memchr(raw, '\\', len) != NULL;
+  if (zr_entry_names(e, raw, len, dos, err) != 0)
+    return -1;
+  x->provisional |= dos;
+  return 0;
+}
+
 static int grow_entries(zx *x, zerr *err) {
   size_t ncap = x->cap ? 2 * x->cap : 64;
   zr_entry *g = realloc(x->ents, ncap * sizeof *g);
@@ -396,22 +410,19 @@ static int parse_local(zx *x, zerr *err) {
     return -1;
   e = &x->ents[x->n];
   memset(e, 0, sizeof *e);
-  e->name = malloc(nl + 1);
-  if (e->name == NULL)
-    return fail(x, err, "NOMEM", "out of memory");
-  memcpy(e->name, h + ZF_LOCAL_FIXED, nl);
-  e->name[nl] = '\0';
-  e->namelen = nl;
+  e->flags = zf_get16(h + 6);
+  if (stream_names(x, e, (const char *)h + ZF_LOCAL_FIXED, nl, err) != 0) {
+    x->failed = *err;
+    return -1;
+  }
   x->n++;
   x->cur = e;
-  e->flags = zf_get16(h + 6);
   e->method = zf_get16(h + 8);
   e->crc = zf_get32(h + 14);
   e->csize = zf_get32(h + 18);
   e->usize = zf_get32(h + 22);
   e->offset = x->pos - ZF_LOCAL_FIXED - nl - xl;
   x->data_start = x->pos;
-  e->is_dir = nl > 0 && e->name[nl - 1] == '/';
   x->zip64 = 0;
   while (p + 4 <= xl) {
     size_t id = zf_get16(ex + p), len = zf_get16(ex + p + 2);
@@ -438,7 +449,7 @@ static int parse_local(zx *x, zerr *err) {
     x->failed = *err;
     return -1;
   }
-  if (zf_check_name(e->name, e->namelen) == NULL && zr_check_entry(e, &x->lim, err) != 0) {
+  if (zr_name_problem(e) == NULL && zr_check_entry(e, &x->lim, err) != 0) {
     x->failed = *err;
     return -1;
   }
@@ -454,7 +465,7 @@ static int parse_local(zx *x, zerr *err) {
   x->discard = x->pending.code != NULL;
   if (zr_check_entry(e, &x->lim, &why) != 0)
     set_pending(x, &why);
-  dup = zf_check_name(e->name, e->namelen) ? 0 : seen_add(x, x->n - 1, &other);
+  dup = zr_name_problem(e) ? 0 : seen_add(x, x->n - 1, &other);
   if (dup < 0)
     return fail(x, err, "NOMEM", "out of memory");
   if (dup) {
@@ -831,9 +842,12 @@ static int compare_directory(zx *x, const zr_archive *a, zerr *err) {
   qsort(cd, a->n, sizeof *cd, cmp_offset);
   for (i = 0; i < a->n && rc == 0; i++) {
     const zr_entry *c = cd[i], *s = &x->ents[i];
-    if (c->offset != s->offset || c->namelen != s->namelen ||
-        memcmp(c->name, s->name, c->namelen) != 0 || c->method != s->method ||
-        ((c->flags ^ s->flags) & 0x41)) {
+    /* the same stored bytes, and, where both are acceptable, the same name read */
+    if (c->offset != s->offset || c->rawlen != s->rawlen ||
+        memcmp(c->raw, s->raw, c->rawlen) != 0 ||
+        (!c->name_why && !s->name_why &&
+         (c->namelen != s->namelen || memcmp(c->name, s->name, c->namelen) != 0)) ||
+        c->method != s->method || ((c->flags ^ s->flags) & 0x41)) {
       zerr_set(err, "UNSAFE_ARCHIVE",
                "the central directory disagrees with the local header of '%s'",
                zr_shown(s, nb, sizeof nb));
@@ -929,7 +943,12 @@ int zx_finish(zx *x, size_t *entries, uint64_t *bytes, zerr *err) {
     return -1;
   }
   if (x->pending.code) {
+    zerr cd;
     *err = x->pending;
+    /* a name read provisionally is judged as zip.extract judges it, from the directory */
+    if (x->provisional && zr_check_names(&a, &x->lim, &cd) != 0 &&
+        strcmp(cd.code, "UNSAFE_ARCHIVE") == 0)
+      *err = cd;
     rc = -1;
   } else {
     rc = compare_directory(x, &a, err);
@@ -974,9 +993,10 @@ static void forget(zx *x) {
   free(x->path);
   x->path = NULL;
   for (i = 0; i < x->n; i++)
-    free(x->ents[i].name);
+    zr_entry_free_names(&x->ents[i]);
   x->n = 0;
   x->cur = NULL;
+  x->provisional = 0;
   if (x->hash)
     for (i = 0; i < x->hsize; i++)
       x->hash[i] = SIZE_MAX;
@@ -1155,28 +1175,23 @@ static int replay_begin(zx *x, const unsigned char *q, size_t pl, uint64_t at, z
     return -1;
   e = &x->ents[x->n];
   memset(e, 0, sizeof *e);
-  e->namelen = pl - JB_FIXED;
-  if ((e->name = malloc(e->namelen + 1)) == NULL)
+  e->flags = zf_get16(q + 16);
+  if (stream_names(x, e, (const char *)q + JB_FIXED, pl - JB_FIXED, err) != 0)
     return -1;
-  memcpy(e->name, q + JB_FIXED, e->namelen);
-  e->name[e->namelen] = '\0';
   e->offset = zf_get64(q);
   e->data_offset = zf_get64(q + 8);
-  e->flags = zf_get16(q + 16);
   e->method = zf_get16(q + 18);
   e->crc = zf_get32(q + 20);
   e->csize = zf_get64(q + 24);
   e->usize = zf_get64(q + 32);
-  e->is_dir = e->namelen > 0 && e->name[e->namelen - 1] == '/';
   x->zip64 = q[40];
   x->jofs[x->n] = at;
   x->n++;
   /* the journal is ours, but names are checked as if they came from the archive */
-  if (zf_check_name(e->name, e->namelen) != NULL || zr_check_entry(e, &x->lim, &why) != 0 ||
-      seen_add(x, x->n - 1, &other) != 0 || e->data_offset < e->offset ||
-      (e->method != ZF_STORE && e->method != ZF_DEFLATE)) {
+  if (zr_check_entry(e, &x->lim, &why) != 0 || seen_add(x, x->n - 1, &other) != 0 ||
+      e->data_offset < e->offset || (e->method != ZF_STORE && e->method != ZF_DEFLATE)) {
     x->n--;
-    free(e->name);
+    zr_entry_free_names(e);
     return -1;
   }
   return 0;
@@ -1206,7 +1221,7 @@ static void replay_cut(zx *x, size_t k) {
     if (path)
       unlink(path);
     free(path);
-    free(e->name);
+    zr_entry_free_names(e);
     x->jlen = x->jofs[x->n];
   }
 }

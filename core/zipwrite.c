@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -40,7 +41,42 @@ void zw_plan_free(zw_plan *p) {
     free(p->items[i].name);
   }
   free(p->items);
+  for (i = 0; i < ZW_LEFT_SHOWN; i++)
+    free(p->left_names[i]);
   zw_plan_init(p);
+}
+
+int zw_is_litter(const char *base, int is_dir) {
+  if (is_dir)
+    return strcmp(base, "__MACOSX") == 0;
+  return strcmp(base, ".DS_Store") == 0 || (base[0] == '.' && base[1] == '_' && base[2]) ||
+         strcasecmp(base, "Thumbs.db") == 0 || strcasecmp(base, "desktop.ini") == 0;
+}
+
+/* Counts an entry left out, keeping the ZW_LEFT_SHOWN first names in name order (not
+ * the order directories list them in, so a dry run always shows the same ones). */
+static int left_out(zw_plan *p, const char *name, int is_dir, zerr *err) {
+  size_t len = strlen(name), kept = p->left_out < ZW_LEFT_SHOWN ? p->left_out : ZW_LEFT_SHOWN, i;
+  char *copy = malloc(len + 2);
+  if (copy == NULL) {
+    zerr_set(err, "NOMEM", "out of memory");
+    return -1;
+  }
+  memcpy(copy, name, len);
+  copy[len] = is_dir ? '/' : '\0';
+  copy[len + 1] = '\0';
+  p->left_out++;
+  for (i = kept; i > 0 && strcmp(p->left_names[i - 1], copy) > 0; i--) {
+  }
+  if (i == ZW_LEFT_SHOWN) {
+    free(copy);
+    return 0;
+  }
+  if (kept == ZW_LEFT_SHOWN)
+    free(p->left_names[--kept]);
+  memmove(p->left_names + i + 1, p->left_names + i, (kept - i) * sizeof *p->left_names);
+  p->left_names[i] = copy;
+  return 0;
 }
 
 static int plan_push(zw_plan *p, const char *src, const char *name, size_t namelen,
@@ -159,6 +195,9 @@ static int walk(zw_plan *p, const char *root, const char *dir, const char *prefi
     } else if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
       zerr_set(err, "IO", "cannot read %s: %s", path, strerror(errno));
       rc = -1;
+    } else if (!p->keep_litter && zw_is_litter(de->d_name, S_ISDIR(st.st_mode))) {
+      /* by name alone: a link called .DS_Store is litter wherever it points */
+      rc = left_out(p, name, S_ISDIR(st.st_mode), err);
     } else {
       char *real = NULL;
       if (S_ISLNK(st.st_mode)) {

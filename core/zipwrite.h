@@ -29,16 +29,29 @@ typedef struct zw_item {
   int level;     /* 0..9, used by ZW_AUTO and ZW_DEFLATE */
 } zw_item;
 
+#define ZW_LEFT_SHOWN 10
+
 typedef struct zw_plan {
   zw_item *items;
   size_t n, cap;
+  /* Operating-system litter found by directory walks (see zw_is_litter) is left out
+   * unless keep_litter is set (zw_plan_init clears it): left_out counts what was left
+   * out, left_names holds the archive names of the first ZW_LEFT_SHOWN of them. */
+  int keep_litter;
+  size_t left_out;
+  char *left_names[ZW_LEFT_SHOWN];
 } zw_plan;
 
 void zw_plan_init(zw_plan *p);
 void zw_plan_free(zw_plan *p);
+/* Whether a file (or, with is_dir, a directory) called `base` is what Finder and
+ * Explorer leave behind: .DS_Store, AppleDouble ._* files, Thumbs.db, desktop.ini (these
+ * two in any case), and __MACOSX directories. */
+int zw_is_litter(const char *base, int is_dir);
 /* Adds the file or directory src under `name` (NULL: src's base name; "" for a
- * directory puts its contents at the root). Directories are walked recursively; a
- * symlink inside is archived as its target, one leading outside src is an error. */
+ * directory puts its contents at the root). Directories are walked recursively, leaving
+ * out litter unless p->keep_litter (src itself is always added); a symlink inside is
+ * archived as its target, one leading outside src is an error. */
 int zw_plan_add(zw_plan *p, const char *src, const char *name, int method, int level,
                 zerr *err);
 /* Adds a directory entry without a source. */

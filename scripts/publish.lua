@@ -22,6 +22,8 @@ local W = {
       argname = "LEVEL" },
     { "--dry-run", "Check the inputs and print the plan; send nothing", flag = true },
     { "--allow-empty", "Publish a directory that holds no files", flag = true },
+    { "--keep-os-files", "Keep the .DS_Store, ._*, __MACOSX, Thumbs.db and desktop.ini found in directories "
+      .. "(left out by default)", flag = true },
   }, config.options, config.output_options),
 }
 
@@ -29,17 +31,25 @@ local function print_plan(ui, plan)
   local inputs = {}
   for i, e in ipairs(plan.entries) do
     inputs[i] = { src = e.src, name = e.name, type = e.type, bytes = e.bytes, files = e.files, method = e.method,
-      level = e.level }
+      level = e.level, left_out = e.left_out }
   end
+  local left_names = plan.left_out > 0 and plan.left_out_names or nil
   ui:result({ dry_run = true, archive = plan.archive, org = plan.org, app = plan.app, model = plan.model,
     level = tostring(plan.level), description = plan.description, input_bytes = plan.input_bytes,
-    files = plan.files, as_is = plan.as_is or false, inputs = inputs }, function(out)
+    files = plan.files, as_is = plan.as_is or false, inputs = inputs, left_out = plan.left_out,
+    left_out_names = left_names }, function(out)
     out:write(("Would publish %s to %s/%s/%s (%s, %d file%s, level %s)%s\n"):format(plan.archive, plan.org,
       plan.app, plan.model, ui_mod.bytes(plan.input_bytes), plan.files, plan.files == 1 and "" or "s",
       tostring(plan.level), plan.as_is and ", sent as it is" or ""))
     for _, e in ipairs(plan.entries) do
       out:write(("  %-40s %-9s %-8s %s\n"):format(e.name .. (e.type == "directory" and "/" or ""), e.type,
         e.method .. (e.level and (" " .. e.level) or ""), ui_mod.bytes(e.bytes)))
+    end
+    if plan.left_out > 0 then
+      local more = plan.left_out - #left_names
+      out:write(("  left out %d operating-system file%s (--keep-os-files keeps them): %s%s\n"):format(plan.left_out,
+        plan.left_out == 1 and "" or "s", table.concat(left_names, ", "),
+        more > 0 and (", and %d more"):format(more) or ""))
     end
   end)
 end
@@ -48,7 +58,8 @@ function W.run(ctx, args)
   local ui = ui_mod.new(args)
   local result, err = publish.publish {
     flags = args, files = args.files, description = args.description, level = args.level,
-    dry_run = args.dry_run, allow_empty = args.allow_empty, hooks = ctx.workflow,
+    dry_run = args.dry_run, allow_empty = args.allow_empty, keep_os_files = args.keep_os_files,
+    hooks = ctx.workflow,
     progress = function(phase) return ui:progress(phase) end,
     on_retry = ui:on_retry(), on_warning = ui:on_warning(),
   }

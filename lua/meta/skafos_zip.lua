@@ -17,12 +17,16 @@ local zip = {}
 ---@field threads? integer         compression threads, 1..64 (default: online cores)
 ---@field mtime? integer           Unix time of every entry (default: $SOURCE_DATE_EPOCH, else 1980-01-01)
 ---@field progress? fun(done: integer, total: integer)  input bytes; every MiB and at the end
+---@field litter? "skip"|"keep"  operating-system files found walking a directory (.DS_Store, AppleDouble
+---                               ._* files, Thumbs.db, desktop.ini, __MACOSX directories): left out
+---                               (default) or archived; an entry given by its own path is always archived
 
 ---A file (archived under its base name) or directory (under its own name, walked
 ---recursively) path, or a table: src (file or directory; nil with a name ending in "/" for
 ---an empty directory entry), name (archive name; "" puts a directory's contents at the
----root), method ("store"|"deflate"|"auto") and level (0..9) for this entry.
----@alias skafos.zip.Entry string|{src?: string, name?: string, method?: "store"|"deflate"|"auto", level?: integer}
+---root), method ("store"|"deflate"|"auto"), level (0..9) and litter ("skip"|"keep") for this entry.
+---@alias skafos.zip.Entry string|{src?: string, name?: string, method?: "store"|"deflate"|"auto", level?: integer,
+---  litter?: "skip"|"keep"}
 
 ---@class skafos.zip.Summary
 ---@field entries integer
@@ -41,6 +45,22 @@ local zip = {}
 ---@return skafos.Error|nil err
 function zip.create(path, entries, opts) end
 
+---@class skafos.zip.Planned
+---@field files integer
+---@field dirs integer
+---@field bytes integer             in all the files
+---@field left_out integer          litter left out (see WriteOptions.litter)
+---@field left_out_names string[]   the first ten of those, by archive name ("d/.DS_Store", "__MACOSX/")
+---@field inputs {files: integer, dirs: integer, bytes: integer, left_out: integer}[]  per entry given
+
+---What zip.create and zip.stream would archive, walked and checked the same way (links,
+---loops, unreadable files, names, duplicates, litter) without reading any file.
+---@param entries skafos.zip.Entry[]
+---@param opts? skafos.zip.WriteOptions
+---@return skafos.zip.Planned|nil plan
+---@return skafos.Error|nil err
+function zip.plan(entries, opts) end
+
 ---@class skafos.zip.Writer
 local Writer = {} -- luacheck: ignore 241
 
@@ -58,7 +78,7 @@ function zip.writer(path, opts) end
 ---was before the call.
 ---@param src string|nil
 ---@param name? string
----@param opts? {method?: "store"|"deflate"|"auto", level?: integer}
+---@param opts? {method?: "store"|"deflate"|"auto", level?: integer, litter?: "skip"|"keep"}
 ---@return true|nil ok
 ---@return skafos.Error|nil err
 function Writer:add(src, name, opts) end
@@ -86,7 +106,7 @@ local Stream = {} -- luacheck: ignore 241
 ---would be compressed (then use zip.create). The reader is a byte source for
 ---skafos.s3.put (its metatable has __skafos_source = true).
 ---@param entries skafos.zip.Entry[]
----@param opts? {level?: "auto"|"store"|integer, mtime?: integer}
+---@param opts? {level?: "auto"|"store"|integer, mtime?: integer, litter?: "skip"|"keep"}
 ---@return integer|nil size
 ---@return skafos.zip.Stream|skafos.Error reader_or_err
 function zip.stream(entries, opts) end
@@ -107,7 +127,10 @@ function Stream:reset() end
 function Stream:close() end
 
 ---@class skafos.zip.ListEntry
----@field name string
+---@field name string              the name as extraction reads it (see zip.extract): UTF-8, "/" between
+---                                components, no "." component; "" for the archive's root ("./")
+---@field stored_name? string      the bytes the archive stores, when they differ from name
+---@field unsafe_name? string      why extraction refuses the name (then name is the stored one as text)
 ---@field size integer             uncompressed
 ---@field compressed_size integer
 ---@field method "store"|"deflate"|integer
@@ -117,7 +140,8 @@ function Stream:close() end
 ---@field mode integer             permission bits recorded by a Unix writer, else 0
 ---@field offset integer           of the local header
 
----Reads the central directory (INTEGRITY when the archive is damaged or not a zip).
+---Reads the central directory (INTEGRITY when the archive is damaged or not a zip). Names
+---are read by the rule zip.extract gives; an unsafe name is listed, with unsafe_name set.
 ---@param path string
 ---@return skafos.zip.ListEntry[]|nil entries
 ---@return skafos.Error|nil err
@@ -165,11 +189,16 @@ function zip.verify(path, opts) end
 
 ---Extracts into a fresh staging directory beside `dir`, renamed to `dir` only once every
 ---entry passed; on failure nothing is left behind (missing parents it created are removed).
----Refuses with UNSAFE_ARCHIVE: absolute names, drive letters, backslashes, "." / ".." /
----empty components, NUL bytes, duplicate and case-only duplicate names, entries under a
----file or symlink, symlinks (unless allowed), overlapping entries, encrypted or non-deflate
----entries, limits. With INTEGRITY: more or fewer bytes than declared, CRC mismatch,
----truncated data or directory.
+---Names are read by one rule (also for zip.list, zip.verify and zip.extractor): a name without
+---the UTF-8 flag is UTF-8 when it is valid UTF-8, else CP437; a backslash separates components
+---when the archive's "version made by" names a DOS or Windows file system (MS-DOS/FAT, OS/2
+---HPFS, NTFS, VFAT); a "." component followed by "/" is dropped ("./a" is "a"; "./" is the
+---target itself). Files are written under the UTF-8 name.
+---Refuses with UNSAFE_ARCHIVE: absolute names, drive letters, other backslashes, ".." and
+---empty components, a final ".", NUL bytes, a name flagged UTF-8 that is not, duplicate and
+---case-only duplicate names (compared as read), entries under a file or symlink, symlinks
+---(unless allowed), overlapping entries, encrypted or non-deflate entries, limits. With
+---INTEGRITY: more or fewer bytes than declared, CRC mismatch, truncated data or directory.
 ---@param path string
 ---@param dir string
 ---@param opts? skafos.zip.ExtractOptions

@@ -38,10 +38,12 @@ local function stored_name(path)
   return real and basename(real) or name
 end
 
+-- The same entries for the plan and for the archive, so what --dry-run shows (litter
+-- left out included) is what is sent.
 local function zip_entries(plan)
   local entries = {}
   for i, e in ipairs(plan.entries) do
-    entries[i] = { src = e.src, name = e.name, method = e.method, level = e.level }
+    entries[i] = { src = e.src, name = e.name, method = e.method, level = e.level, litter = plan.litter }
   end
   return entries
 end
@@ -78,8 +80,10 @@ local function check_as_is(entry, progress)
 end
 
 ---Checks the inputs and builds the plan (a zip sent as it is is read through and checked
----as `fetch --unzip` would check it); makes no request.
----@param opts table {files, description, level, progress}
+---as `fetch --unzip` would check it); makes no request. Operating-system litter found in
+---directories (.DS_Store, ._*, __MACOSX/, Thumbs.db, desktop.ini) is left out unless
+---keep_os_files; plan.left_out counts it, plan.left_out_names names the first ones.
+---@param opts table {files, description, level, progress, keep_os_files}
 ---@param s table resolved settings
 ---@param hooks table
 ---@return table|nil plan, table|nil err
@@ -104,9 +108,12 @@ function M.plan(opts, s, hooks)
   if not level then
     return fail("USAGE", ("bad --level '%s': use auto, store or 1-9"):format(tostring(opts.level)))
   end
+  local keep_os_files = opts.keep_os_files
+  if keep_os_files == nil and type(opts.flags) == "table" then keep_os_files = opts.flags.keep_os_files end
   local plan = {
     archive = M.archive_name(s.model), description = description, level = level,
     org = s.org, app = s.app, model = s.model, entries = {}, input_bytes = 0, files = 0,
+    litter = keep_os_files and "keep" or "skip",
   }
   local seen = {}
   for _, path in ipairs(files) do
@@ -137,9 +144,16 @@ function M.plan(opts, s, hooks)
   if not walked then
     return fail(werr.code == "NOMEM" and "NOMEM" or "USAGE", ("cannot publish: %s"):format(tostring(werr.message)))
   end
+  plan.left_out, plan.left_out_names = walked.left_out, walked.left_out_names
   for i, entry in ipairs(plan.entries) do
     entry.bytes, entry.files = walked.inputs[i].bytes, walked.inputs[i].files
+    entry.left_out = walked.inputs[i].left_out
     if entry.files == 0 and not opts.allow_empty then
+      if entry.left_out > 0 then
+        return fail("USAGE", ("nothing to publish in %s: the directory holds no files besides %d operating-system "
+          .. "file%s, left out (pass --keep-os-files to keep them, or --allow-empty to publish it anyway)")
+          :format(entry.src, entry.left_out, entry.left_out == 1 and "" or "s"))
+      end
       return fail("USAGE", ("nothing to publish in %s: the directory holds no files (pass --allow-empty to "
         .. "publish it anyway)"):format(entry.src))
     end

@@ -71,7 +71,7 @@ _skafos() {
                 ;;
             publish)
                 cmd="publish"
-                opts="$opts -m --description --level --dry-run --allow-empty --org --app --model --api-url --download-url --hosts --token-file --ca-file --speed-limit --speed-time --timeout --json -q --quiet --progress -v --verbose -h --help"
+                opts="$opts -m --description --level --dry-run --allow-empty --keep-os-files --org --app --model --api-url --download-url --hosts --token-file --ca-file --speed-limit --speed-time --timeout --json -q --quiet --progress -v --verbose -h --help"
                 break
                 ;;
             summary)

@@ -243,6 +243,7 @@ complete -c skafos -n '__fish_skafos_seen_command publish' -s m -l description -
 complete -c skafos -n '__fish_skafos_seen_command publish' -l level -r -d 'Compression: auto (store what does not compress), store, or 1-9 (default: auto)'
 complete -c skafos -n '__fish_skafos_seen_command publish' -l dry-run -d 'Check the inputs and print the plan; send nothing'
 complete -c skafos -n '__fish_skafos_seen_command publish' -l allow-empty -d 'Publish a directory that holds no files'
+complete -c skafos -n '__fish_skafos_seen_command publish' -l keep-os-files -d 'Keep the .DS_Store, ._*, __MACOSX, Thumbs.db and desktop.ini found in directories (left out by default)'
 complete -c skafos -n '__fish_skafos_seen_command publish' -l org -r -d 'Organization (display name); env SKAFOS_ORG_NAME'
 complete -c skafos -n '__fish_skafos_seen_command publish' -l app -r -d 'App name; env SKAFOS_APP_NAME'
 complete -c skafos -n '__fish_skafos_seen_command publish' -l model -r -d 'Model name; env SKAFOS_MODEL_NAME'

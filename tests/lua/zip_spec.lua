@@ -206,6 +206,71 @@ describe("skafos.zip", function()
       assert.truthy(tostring(err):find("case", 1, true))
     end)
 
+    -- a folder as Finder and Explorer leave it, with files whose names only look alike
+    local function littered()
+      local d = tmp .. "/M.mlpackage"
+      for _, f in ipairs({ "model.bin", ".hidden", "_x", "a._b", "._", ".DS_Store.bak", "Data/weights.bin",
+          ".DS_Store", "._model.bin", "Data/.DS_Store", "Data/._weights.bin", "Data/Thumbs.db",
+          "DESKTOP.INI", "__MACOSX/._model.bin", "Data/__MACOSX" }) do
+        spit(d .. "/" .. f, f)
+      end
+      return d
+    end
+
+    local function archived(path)
+      local out = {}
+      for _, e in ipairs(assert(zip.list(path))) do out[#out + 1] = e.name end
+      table.sort(out)
+      return out
+    end
+
+    it("leaves out the files Finder and Explorer leave in folders, unless told to keep them", function()
+      local d = littered()
+      local kept = { "M.mlpackage/", "M.mlpackage/.DS_Store.bak", "M.mlpackage/.hidden", "M.mlpackage/._",
+        "M.mlpackage/Data/", "M.mlpackage/Data/__MACOSX", "M.mlpackage/Data/weights.bin", "M.mlpackage/_x",
+        "M.mlpackage/a._b", "M.mlpackage/model.bin" }
+      table.sort(kept)
+      local left = { "M.mlpackage/.DS_Store", "M.mlpackage/._model.bin", "M.mlpackage/DESKTOP.INI",
+        "M.mlpackage/Data/.DS_Store", "M.mlpackage/Data/._weights.bin", "M.mlpackage/Data/Thumbs.db",
+        "M.mlpackage/__MACOSX/" }
+      -- the plan says what it leaves out; create and stream leave out the same
+      local p = assert(zip.plan({ d }))
+      assert.are.same({ 7, left, 7, 8 }, { p.left_out, p.left_out_names, p.inputs[1].left_out, p.files })
+      assert(zip.create(tmp .. "/a.zip", { d }))
+      assert.are.same(kept, archived(tmp .. "/a.zip"))
+      local size, stream = assert(zip.stream({ d }, { level = "store" }))
+      assert(zip.create(tmp .. "/s.zip", { d }, { level = "store" }))
+      assert.are.equal(slurp(tmp .. "/s.zip"), stream:read(size))
+      -- kept: as an option, per entry and by a writer
+      p = assert(zip.plan({ d }, { litter = "keep" }))
+      assert.are.same({ 0, {}, 15 }, { p.left_out, p.left_out_names, p.files })
+      assert(zip.create(tmp .. "/k.zip", { { src = d, litter = "keep" } }))
+      assert.are.equal(18, #archived(tmp .. "/k.zip"))
+      do
+        local w <close> = assert(zip.writer(tmp .. "/w.zip", { litter = "keep" }))
+        assert(w:add(d .. "/Data"))
+        assert(w:add(d .. "/__MACOSX", "mac", { litter = "skip" })) -- named itself: kept, its contents not
+      end
+      assert.are.same({ "Data/", "Data/.DS_Store", "Data/._weights.bin", "Data/Thumbs.db", "Data/__MACOSX",
+        "Data/weights.bin", "mac/" }, archived(tmp .. "/w.zip"))
+      -- a file named on its own is archived whatever its name
+      assert(zip.create(tmp .. "/n.zip", { d .. "/.DS_Store" }))
+      assert.are.same({ ".DS_Store" }, archived(tmp .. "/n.zip"))
+      assert.has_error(function() zip.plan({ d }, { litter = "drop" }) end,
+        'bad option litter (expected "skip" or "keep")')
+    end)
+
+    it("names at most ten left-out files, the first by name whatever order the folder lists them in", function()
+      local d = tmp .. "/d"
+      for i = 30, 1, -1 do spit(("%s/._%02d"):format(d, i), "x") end
+      spit(d .. "/keep.txt", "kept")
+      local p = assert(zip.plan({ d }))
+      assert.are.equal(30, p.left_out)
+      local want = {}
+      for i = 1, 10 do want[i] = ("d/._%02d"):format(i) end
+      assert.are.same(want, p.left_out_names)
+    end)
+
     it("reports a missing input by name and leaves no file behind", function()
       local ok, err = zip.create(tmp .. "/o.zip", { tmp .. "/nope" })
       assert.is_nil(ok)
@@ -552,6 +617,94 @@ with zipfile.ZipFile(sys.argv[1], "w") as z:
         'bad option names (expected "refuse" or "report")')
       assert.has_error(function() zip.verify(path, { symlinks = "all" }) end)
       assert.has_error(function() zip.verify(path, { max_ratio = -1 }) end)
+    end)
+  end)
+
+  describe("names", function()
+    -- zip.list's refusal, then the message of zip.verify, zip.extract and zip.extractor
+    local function every_reading(file)
+      local listed = {}
+      for _, e in ipairs(assert(zip.list(file))) do
+        if e.unsafe_name then listed[#listed + 1] = e.unsafe_name end
+      end
+      local _, verr = zip.verify(file, { max_ratio = 1000, stream = true })
+      local _, xerr = zip.extract(file, tmp .. "/x")
+      local ex = assert(zip.extractor(tmp .. "/s"))
+      local ok, serr = ex:write(assert(slurp(file)))
+      if ok then ok, serr = ex:finish() end
+      assert.is_nil(ok, file)
+      ex:abort()
+      assert.is_nil(fs.lstat(tmp .. "/x"))
+      assert.is_nil(fs.lstat(tmp .. "/s"))
+      return listed[1], verr.message, xerr.message, serr.message
+    end
+
+    it("refuses what is unsafe once read, with one message from verify, extract and the extractor", function()
+      local dir = tmp .. "/corpus"
+      assert.are.equal(0, (sh("python3 " .. q(SOURCE .. "/tests/zip/make_hostile.py") .. " " .. q(dir))))
+      for name, want in pairs({
+        dot_then_dotdot = { "'..' component in name", "entry './../sentinel.txt': '..' component in name" },
+        dot_last = { "'.' component in name", "entry 'a/.': '.' component in name" },
+        dot_drive_letter = { "drive letter in name", "entry './C:/sentinel.txt': drive letter in name" },
+        dot_duplicate = { nil, "entry 'a.txt' appears twice" },
+        root_twice = { nil, "entry './' appears twice" },
+        root_with_data = { nil, "directory entry './' is malformed or has data" },
+        dos_dotdot = { "'..' component in name", "entry '.\\..\\sentinel.txt': '..' component in name" },
+        dos_absolute = { "absolute name", "entry '\\tmp\\skafos-hostile-abs': absolute name" },
+        dos_unc = { "absolute name", "entry '\\\\server\\share\\sentinel.txt': absolute name" },
+        dos_drive_letter = { "drive letter in name", "entry 'C:\\sentinel.txt': drive letter in name" },
+        dos_duplicate = { nil, "entry 'a/b.txt' appears twice" },
+        backslash_unix = { "backslash in name", "entry 'a\\b.txt': backslash in name" },
+        backslash_dotdot_unix = { "backslash in name", "entry '.\\..\\sentinel.txt': backslash in name" },
+        cp437_duplicate = { nil, "entry 'caf\u{e9}.txt' appears twice" },
+        cp437_case_duplicate = { nil, "entries 'README\u{e9}' and 'readme\u{e9}' differ only by case" },
+        utf8_flag_invalid = { "name marked as UTF-8 is not valid UTF-8",
+          "entry 'caf\\x82.txt': name marked as UTF-8 is not valid UTF-8" },
+      }) do
+        local listed, v, x, st = every_reading(dir .. "/" .. name .. ".zip")
+        assert.are.same({ want[1], want[2], want[2], want[2] }, { listed, v, x, st }, name)
+      end
+    end)
+
+    it("drops './', reads DOS separators and CP437 names, and writes UTF-8 names", function()
+      local code, out = python([[
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1], "w") as z:
+    z.writestr("./", b"")
+    z.writestr("./a.txt", b"a")
+    z.writestr("./d/./b.txt", b"b")
+    for name, data in (("w\\", b""), ("w\\x.txt", b"x"), (".\\w\\y.txt", b"y")):
+        i = zipfile.ZipInfo(name); i.create_system = 0; i.external_attr = 0x10 if not data else 0
+        z.writestr(i, data)
+    # a name without the UTF-8 flag that is not UTF-8: CP437
+    i = zipfile.ZipInfo("caf?.txt"); i.create_system = 3
+    z.writestr(i, b"c")
+data = open(sys.argv[1], "rb").read().replace(b"caf?.txt", b"caf\x82.txt")
+open(sys.argv[1], "wb").write(data)
+]], tmp .. "/other.zip")
+      assert.are.equal(0, code, out)
+      local listed = {}
+      for _, e in ipairs(assert(zip.list(tmp .. "/other.zip"))) do
+        listed[#listed + 1] = { e.name, e.stored_name or false, e.dir }
+      end
+      assert.are.same({
+        { "", "./", true }, { "a.txt", "./a.txt", false }, { "d/b.txt", "./d/./b.txt", false },
+        { "w/", "w\\", true }, { "w/x.txt", "w\\x.txt", false }, { "w/y.txt", ".\\w\\y.txt", false },
+        { "caf\u{e9}.txt", "caf\x82.txt", false },
+      }, listed)
+      assert.are.same({ entries = 7, bytes = 5 }, assert(zip.verify(tmp .. "/other.zip", { stream = true })))
+      local want = { "a.txt", "caf\u{e9}.txt", "d", "w" }
+      assert(zip.extract(tmp .. "/other.zip", tmp .. "/x"))
+      local ex = assert(zip.extractor(tmp .. "/s"))
+      assert(ex:write(assert(slurp(tmp .. "/other.zip"))))
+      assert.are.same({ entries = 7, bytes = 5 }, assert(ex:finish()))
+      for _, root in ipairs({ tmp .. "/x", tmp .. "/s" }) do
+        local top = fs.dir(root)
+        table.sort(top)
+        assert.are.same(want, top, root)
+        assert.are.same({ "a", "b", "x", "y", "c" }, { slurp(root .. "/a.txt"), slurp(root .. "/d/b.txt"),
+          slurp(root .. "/w/x.txt"), slurp(root .. "/w/y.txt"), slurp(root .. "/caf\u{e9}.txt") })
+      end
     end)
   end)
 

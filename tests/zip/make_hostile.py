@@ -38,6 +38,7 @@ class Entry:
         self.usize = len(data)
         self.csize = len(self.payload)
         self.flags = 0
+        self.made_by = 0x031E  # Unix, as Info-ZIP writes
         self.local_name = None
         for k, v in over.items():
             setattr(self, k, v)
@@ -71,7 +72,7 @@ def build(entries, fix=None):
         offsets = fix(offsets)
     cd_start = len(out)
     for e, off in zip(entries, offsets):
-        out += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 0x031E, 20, e.flags, e.method,
+        out += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, e.made_by, 20, e.flags, e.method,
                            0, 0x21, e.crc & 0xFFFFFFFF, e.csize, e.usize, len(e.name), 0, 0,
                            0, 0, (e.mode << 16) & 0xFFFFFFFF, off)
         out += e.name
@@ -101,7 +102,42 @@ case("drive_letter", U, "drive letter", build([Entry("C:/sentinel.txt", OK)]))
 case("backslash", U, "backslash separator", build([Entry("..\\sentinel.txt", OK)]))
 case("dotdot", U, "'..' escape", build([Entry("../sentinel.txt", OK)]))
 case("dotdot_inner", U, "'..' in the middle", build([Entry("a/../../sentinel.txt", OK)]))
-case("dot_component", U, "'.' component", build([Entry("./a.txt", OK)]))
+case("dot_then_dotdot", U, "'..' behind a harmless './'", build([Entry("./../sentinel.txt", OK)]))
+case("dot_inner_dotdot", U, "'..' behind an inner '.'",
+     build([Entry("a/./../../sentinel.txt", OK)]))
+case("dot_last", U, "a file named '.'", build([Entry("a/.", OK)]))
+case("dot_empty_component", U, "'./' then an empty component", build([Entry(".//sentinel.txt", OK)]))
+case("dot_drive_letter", U, "a drive letter once './' is dropped", build([Entry("./C:/sentinel.txt", OK)]))
+case("dot_duplicate", U, "'./a.txt' and 'a.txt' are one name",
+     build([Entry("./a.txt", OK), Entry("a.txt", b"x")]))
+ROOT = dict(method=0, mode=S_IFDIR | 0o755)
+case("root_twice", U, "the root './' twice", build([Entry("./", b"", **ROOT), Entry("./", b"", **ROOT)]))
+case("root_with_data", U, "the root './' with data", build([Entry("./", OK, **ROOT)]))
+# names from DOS and Windows file systems: backslashes are separators, checked the same way
+DOS = dict(made_by=0x0014)  # MS-DOS/FAT host
+NTFS = dict(made_by=0x0A14)  # Windows NTFS host
+case("dos_dotdot", U, "'.\\..\\' from a DOS-made archive", build([Entry(".\\..\\sentinel.txt", OK, **DOS)]))
+case("dos_dotdot_inner", U, "'..' inside a Windows name",
+     build([Entry("a\\..\\..\\sentinel.txt", OK, **NTFS)]))
+case("dos_absolute", U, "a name from the root of the drive",
+     build([Entry("\\tmp\\skafos-hostile-abs", OK, **DOS)]))
+case("dos_unc", U, "a UNC path", build([Entry("\\\\server\\share\\sentinel.txt", OK, **NTFS)]))
+case("dos_drive_letter", U, "a drive letter", build([Entry("C:\\sentinel.txt", OK, **NTFS)]))
+case("dos_duplicate", U, "'a\\b.txt' and 'a/b.txt' are one name",
+     build([Entry("a\\b.txt", OK, **DOS), Entry("a/b.txt", b"x", **DOS)]))
+case("dos_under_file", U, "a Windows name under a file",
+     build([Entry("a", OK, **NTFS), Entry("a\\b.txt", OK, **NTFS)]))
+case("backslash_unix", U, "a backslash in a Unix-made name, harmless were it a separator",
+     build([Entry("a\\b.txt", OK)]))
+case("backslash_dotdot_unix", U, "'.\\..\\' from a Unix-made archive is no separator either",
+     build([Entry(".\\..\\sentinel.txt", OK)]))
+# names without the UTF-8 flag: UTF-8 when valid, else CP437
+case("cp437_duplicate", U, "a CP437 name that reads as another entry's UTF-8 name",
+     build([Entry("caf\u00e9.txt", OK, flags=0x800), Entry(b"caf\x82.txt", b"x")]))
+case("cp437_case_duplicate", U, "a CP437 name that differs from another only by ASCII case",
+     build([Entry(b"README\x82", OK), Entry("readme\u00e9", b"x")]))
+case("utf8_flag_invalid", U, "a name flagged UTF-8 that is not UTF-8",
+     build([Entry(b"caf\x82.txt", OK, flags=0x800)]))
 case("empty_component", U, "empty component", build([Entry("a//b.txt", OK)]))
 case("empty_name", U, "empty name", build([Entry("", OK)]))
 case("nul_in_name", U, "NUL byte", build([Entry(b"a.txt\x00../../sentinel.txt", OK)]))
