@@ -339,16 +339,8 @@ return { after_publish = function(result) error("chat webhook unreachable") end 
       -- interrupted while the bar is drawn: the message starts on a clean line
       os.remove(dir .. "/x.zip")
       emu:fault { role = "storage", method = "GET", action = { type = "stall", after_bytes = 500000, ms = 5000 } }
-      local env = {}
-      for _, k in ipairs { "SKAFOS_API_URL", "SKAFOS_DOWNLOAD_URL", "SKAFOS_ORG_NAME", "SKAFOS_APP_NAME",
-          "SKAFOS_MODEL_NAME" } do env[#env + 1] = k .. "=" .. proc.quote(({
-            SKAFOS_API_URL = emu.api, SKAFOS_DOWNLOAD_URL = emu.download, SKAFOS_ORG_NAME = "demo-org",
-            SKAFOS_APP_NAME = "demo-app", SKAFOS_MODEL_NAME = "demo-model" })[k]) end
-      local cmd = ("cd %s && env %s SKAFOS_API_TOKEN=%s HOME=%s timeout --preserve-status -s INT 1.5 %s fetch"
-        .. " --progress bar -o x.zip 2>err; echo $?"):format(proc.quote(dir), table.concat(env, " "), TOKEN,
-        proc.quote(dir), proc.quote(proc.bin))
-      local code = tonumber(io.popen(cmd):read("a"))
-      local err = proc.read(dir .. "/err")
+      local code, err = e2e.signalled(e2e.env(emu, dir), dir, { "fetch", "--progress", "bar", "-o", "x.zip" },
+        "INT", 1.5)
       assert.are.equal(130, code, err)
       assert.matches("\r\27%[Kskafos: [^\n]*interrupted", err)
       -- what was kept, and how to go on
@@ -362,19 +354,16 @@ return { after_publish = function(result) error("chat webhook unreachable") end 
     it("says which record was left unfinished and what that means", function()
       proc.write(dir .. "/m.bin", ("weights"):rep(1000))
       emu:fault { role = "storage", method = "PUT", action = { type = "delay", ms = 5000 } }
-      local cmd = ("cd %s && env SKAFOS_API_URL=%s SKAFOS_DOWNLOAD_URL=%s SKAFOS_API_TOKEN=%s SKAFOS_ORG_NAME=demo-org"
-        .. " SKAFOS_APP_NAME=demo-app SKAFOS_MODEL_NAME=demo-model HOME=%s TMPDIR=%s"
-        .. " timeout --preserve-status -s INT 1.5 %s publish m.bin 2>err; echo $?"):format(proc.quote(dir),
-        proc.quote(emu.api), proc.quote(emu.download), TOKEN, proc.quote(dir), proc.quote(dir), proc.quote(proc.bin))
-      local code = tonumber(io.popen(cmd):read("a"))
-      local err = proc.read(dir .. "/err")
+      local function interrupted()
+        return e2e.signalled(e2e.env(emu, dir), dir, { "publish", "m.bin" }, "INT", 1.5)
+      end
+      local code, err = interrupted()
       assert.are.equal(130, code, err)
       assert.matches("skafos: interrupted; model version record %d+ was left unfinished: it is never listed or "
         .. "served; publish again", err)
       -- and before anything is sent
       emu:fault { role = "api", method = "GET", action = { type = "delay", ms = 5000 } }
-      code = tonumber(io.popen(cmd):read("a"))
-      err = proc.read(dir .. "/err")
+      code, err = interrupted()
       assert.are.equal(130, code, err)
       assert.matches("interrupted before anything was sent; nothing was published", err)
     end)

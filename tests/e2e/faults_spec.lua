@@ -46,14 +46,7 @@ describe("faults", function()
   -- runs skafos in the background and sends `signal` after `after` seconds; returns the
   -- exit code and stderr
   local function signalled(args, signal, after, e)
-    local parts = { "cd", q(dir .. "/work"), "&&", "env" }
-    for k, v in pairs(env(e or emu)) do parts[#parts + 1] = q(k .. "=" .. v) end
-    parts[#parts + 1] = q(proc.bin)
-    for _, a in ipairs(args) do parts[#parts + 1] = q(a) end
-    local cmd = table.concat(parts, " ") .. " 2>" .. q(dir .. "/err") .. " & pid=$!; sleep " .. after
-      .. "; kill -" .. signal .. " $pid; wait $pid; echo $?"
-    local code = tonumber(sh(cmd))
-    return code, proc.read(dir .. "/err") or ""
+    return e2e.signalled(env(e or emu), dir .. "/work", args, signal, after)
   end
 
   local function publish_random(bytes, e, extra_args)

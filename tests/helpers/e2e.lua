@@ -52,6 +52,24 @@ function M.fast_retries(dir, attempts)
     .. "if err.retryable and attempt < %d then return 0 end end }"):format(attempts or 5))
 end
 
+---Runs skafos in `cwd` with `env` in the background, sends it `signal` (a name: INT, TERM,
+---HUP, KILL) after `after` seconds, and returns its exit code and standard error. The
+---signal goes to skafos alone (`timeout` would send it twice: to the child and its group).
+---@return integer code, string stderr
+function M.signalled(env, cwd, args, signal, after)
+  local parts = { "cd", proc.quote(cwd), "&&", "env" }
+  for k, v in pairs(env) do parts[#parts + 1] = proc.quote(k .. "=" .. v) end
+  parts[#parts + 1] = proc.quote(proc.bin)
+  for _, a in ipairs(args) do parts[#parts + 1] = proc.quote(a) end
+  local errfile = os.tmpname()
+  local cmd = table.concat(parts, " ") .. " 2>" .. proc.quote(errfile) .. " & pid=$!; sleep " .. after
+    .. "; kill -" .. signal .. " $pid; wait $pid; echo $?"
+  local code = tonumber(M.sh(cmd))
+  local err = proc.read(errfile) or ""
+  os.remove(errfile)
+  return code, err
+end
+
 ---Publishes `files` (names in dir) as the demo model and returns the JSON result.
 function M.publish(emu, dir, files, extra_args, extra)
   local args = { "publish", "--json" }
