@@ -135,6 +135,10 @@ void skafos_net_prefetch(void);
  * NULL when libcurl could not make one (transfers then work without sharing). */
 void *skafos_curl_share(lua_State *L);
 
+/* A registry field the skafos executable sets to true before skafos_openlibs: its share
+ * directory is then found relative to the executable (core.share_dir in runtime.c). */
+#define SKAFOS_EXECUTABLE_KEY "skafos.executable"
+
 /* "skafos/<version> libcurl/<version>", built once. */
 const char *skafos_user_agent(void);
 

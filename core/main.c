@@ -39,6 +39,8 @@ static int pmain(lua_State *L) {
   char **argv = (char **)lua_touserdata(L, 2);
   luaL_checkversion(L);
   luaL_openlibs(L);
+  lua_pushboolean(L, 1); /* the installed Lua files are found from this executable */
+  lua_setfield(L, LUA_REGISTRYINDEX, SKAFOS_EXECUTABLE_KEY);
   skafos_openlibs(L);
   skafos_handle_sigint(L);
   lua_pushinteger(L, skafos_main(L, argc - 1, argv + 1));

@@ -3,7 +3,7 @@
 -- shadow the copies compiled into the binary. Order, first match wins:
 --   $SKAFOS_PATH (';'-separated; an empty item stands for the defaults below)
 --   ./.skafos/{scripts,lua}   $XDG_CONFIG_HOME/skafos/{scripts,lua}
---   <exe>/../share/skafos/{scripts,lua}   the embedded copy
+--   this install's share/skafos/{scripts,lua} (core.share_dir)   the embedded copy
 -- Project code (.skafos/config.lua, .skafos/scripts, .skafos/lua) is trusted the way git
 -- trusts a repository: only when it and the directories holding it belong to the current
 -- user or root and are writable by neither group nor others, or when the project
@@ -22,10 +22,6 @@ local function exists(path)
   local f = io.open(path, "r")
   if f then f:close() return true end
   return false
-end
-
-local function parent_dir(path)
-  return (path:gsub("/[^/]*$", ""))
 end
 
 local function user_config_dir()
@@ -172,10 +168,8 @@ local function default_dirs(kind, with_project)
   if M.project_code or with_project then dirs[1] = { path = "./.skafos/" .. kind, origin = "project" } end
   local user = user_config_dir()
   if user then dirs[#dirs + 1] = { path = user .. "/" .. kind, origin = "user" } end
-  local exe = core.exe_dir()
-  if exe then
-    dirs[#dirs + 1] = { path = parent_dir(exe) .. "/share/skafos/" .. kind, origin = "installed" }
-  end
+  local share = core.share_dir()
+  if share then dirs[#dirs + 1] = { path = share .. "/" .. kind, origin = "installed" } end
   return dirs
 end
 
