@@ -2,18 +2,19 @@
 # (apt-get as root; otherwise they print the command to run), build, and go.
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+DEB_BUILD  ?= build-deb
 JOBS       ?= $(shell nproc)
 CTEST_ARGS ?= --output-on-failure
 
 APT_PACKAGES = cmake make gcc pkg-config liblua5.4-dev lua5.4 libcurl4-openssl-dev \
   lua-cjson lua-cjson-dev libminizip-dev zlib1g-dev libssl-dev lua-argparse lua-busted \
   lua-check curl openssl zip unzip p7zip-full libarchive-tools pigz python3 python3-requests clang \
-  libclang-rt-14-dev time
+  libclang-rt-14-dev time g++ luarocks dpkg-dev
 # Node.js may come from elsewhere than Debian (its npm then conflicts with Debian's):
 # install Debian's only when the commands are missing.
 NODE_PACKAGES = $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)
 
-.PHONY: all deps build asan test test-fast fuzz demo bench install clean
+.PHONY: all deps build asan test test-fast fuzz demo bench install deb rock clean
 
 all: build
 
@@ -66,5 +67,18 @@ bench: build
 install: build
 	cmake --install $(BUILD)
 
+# The Debian package, from a build configured for /usr (Debian's library and Lua module
+# directories): $(DEB_BUILD)/skafos_<version>_<arch>.deb, for `sudo dpkg -i`.
+deb: deps
+	cmake -S . -B $(DEB_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr \
+	  -DBUILD_TESTING=OFF
+	cmake --build $(DEB_BUILD) -j $(JOBS)
+	cd $(DEB_BUILD) && cpack -G DEB
+
+# The Lua module as a rock in the user's tree (~/.luarocks): `luarocks make` of the
+# rockspec; ROCK_TREE=DIR installs into DIR instead.
+rock: deps
+	luarocks --lua-version 5.4 make $(if $(ROCK_TREE),--tree $(ROCK_TREE),--local)
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(DEB_BUILD) build.luarocks

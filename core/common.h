@@ -12,9 +12,24 @@
 
 #include <lua.h>
 
-#ifndef SKAFOS_VERSION
-#define SKAFOS_VERSION "0.0.0"
+#include "skafos_version.h"
+
+/* Everything is compiled with hidden visibility; what this header declares stays visible
+ * so the executable can export it to libskafos-net.so, which resolves its references to
+ * the runtime (errors, secrets, the interrupt flag) against the executable. The libraries'
+ * version scripts keep all of it out of their own exports (CMakeLists.txt). */
+#if defined(__GNUC__) || defined(__clang__)
+#pragma GCC visibility push(default)
 #endif
+
+/* The Lua modules: entry points for package.preload, for dlsym (netload.c) and for Lua's
+ * all-in-one loader (`require "skafos.zip"` finds luaopen_skafos_zip in skafos.so). */
+int luaopen_skafos(lua_State *L);
+int luaopen_skafos_core(lua_State *L);
+int luaopen_skafos_fs(lua_State *L);
+int luaopen_skafos_http(lua_State *L);
+int luaopen_skafos_s3(lua_State *L);
+int luaopen_skafos_zip(lua_State *L);
 
 /* ---- errors ------------------------------------------------------------------------
  * Operational failures return `nil, err`; err is a table {code, message, status?,
@@ -123,11 +138,19 @@ void skafos_net_prefetch(void);
  * NULL when libcurl could not make one (transfers then work without sharing). */
 void *skafos_curl_share(lua_State *L);
 
+/* A registry field the skafos executable sets to true before skafos_openlibs: its share
+ * directory is then found relative to the executable (core.share_dir in runtime.c). */
+#define SKAFOS_EXECUTABLE_KEY "skafos.executable"
+
 /* "skafos/<version> libcurl/<version>", built once. */
 const char *skafos_user_agent(void);
 
 /* Trace level: 0 off; >= 1 when SKAFOS_TRACE=1 or the CLI saw -vv. Stored in the
  * registry by the CLI (skafos.core.set_trace) so it is per state. */
 int skafos_trace_level(lua_State *L);
+
+#if defined(__GNUC__) || defined(__clang__)
+#pragma GCC visibility pop
+#endif
 
 #endif

@@ -73,6 +73,8 @@ static int pmain(lua_State *L) {
   luaL_openlibs(L);
   drop_relative(L, "path");
   drop_relative(L, "cpath");
+  lua_pushboolean(L, 1); /* the installed Lua files are found from this executable */
+  lua_setfield(L, LUA_REGISTRYINDEX, SKAFOS_EXECUTABLE_KEY);
   skafos_openlibs(L);
   skafos_handle_sigint(L);
   lua_pushinteger(L, skafos_main(L, argc - 1, (const char *const *)(argv + 1)));

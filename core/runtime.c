@@ -3,8 +3,10 @@
  * module preloading, the script searcher bootstrap, the skafos.core module, protected
  * calls with a traceback handler, exit-code mapping and SIGINT turned into a Lua error.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
+#include <link.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -439,6 +441,61 @@ static int core_exe_dir(lua_State *L) {
   return 1;
 }
 
+/* ---- the share directory ----------------------------------------------------------------
+ * Installed Lua files (share/skafos/{scripts,lua}) belong to one install, so they are found
+ * from where this code was loaded, never from the program that loaded it: a host elsewhere
+ * never picks up another install's files. CMake gives the install layout relative to the
+ * prefix (SKAFOS_LIBDIR, SKAFOS_CMODDIR, SKAFOS_SHARE_IN_PREFIX) and to the executable's
+ * directory (SKAFOS_BIN_TO_SHARE), so an installed tree can be moved. */
+#if !defined(SKAFOS_BIN_TO_SHARE) || !defined(SKAFOS_LIBDIR) || !defined(SKAFOS_CMODDIR) || \
+    !defined(SKAFOS_SHARE_IN_PREFIX) || !defined(SKAFOS_SHARE_DIR)
+#error "CMake defines the install layout for core_share_dir"
+#endif
+
+/* Cuts the directory suffix ("lib", "lib/lua/5.4") off dir, leaving the prefix; 0 when dir
+ * does not end with it. */
+static int strip_dir(char *dir, const char *suffix) {
+  size_t n = strlen(dir), k = strlen(suffix);
+  if (k == 0 || n <= k || dir[n - k - 1] != '/' || strcmp(dir + n - k, suffix) != 0)
+    return 0;
+  dir[n - k - 1] = '\0';
+  return 1;
+}
+
+/* core.share_dir() -> the installed share/skafos, or nothing. In a shared object
+ * (libskafos.so, skafos.so): beside it when it sits in its installed directory, else none
+ * (a build tree, a LuaRocks tree). In the skafos executable (main.c sets
+ * SKAFOS_EXECUTABLE_KEY): relative to the executable. In a program that linked
+ * libskafos.a: the configured path. */
+static int core_share_dir(lua_State *L) {
+  char path[PATH_MAX], *slash;
+  Dl_info info;
+  struct link_map *map = NULL;
+  int exe;
+  /* the main program's link map has an empty name */
+  if (dladdr1((void *)core_share_dir, &info, (void **)&map, RTLD_DL_LINKMAP) != 0 &&
+      map != NULL && map->l_name != NULL && map->l_name[0] != '\0') {
+    if (realpath(map->l_name, path) == NULL || (slash = strrchr(path, '/')) == NULL)
+      return 0;
+    *slash = '\0';
+    if (!strip_dir(path, SKAFOS_CMODDIR) && !strip_dir(path, SKAFOS_LIBDIR))
+      return 0;
+    lua_pushfstring(L, "%s/%s", path, SKAFOS_SHARE_IN_PREFIX);
+    return 1;
+  }
+  exe = lua_getfield(L, LUA_REGISTRYINDEX, SKAFOS_EXECUTABLE_KEY) == LUA_TBOOLEAN &&
+        lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  if (!exe) {
+    lua_pushliteral(L, SKAFOS_SHARE_DIR);
+    return 1;
+  }
+  if (!core_exe_dir(L))
+    return 0;
+  lua_pushfstring(L, "%s/%s", lua_tostring(L, -1), SKAFOS_BIN_TO_SHARE);
+  return 1;
+}
+
 static int core_exit_code(lua_State *L) {
   lua_pushinteger(L, skafos_exit_for_code(luaL_checkstring(L, 1)));
   return 1;
@@ -512,6 +569,7 @@ static const luaL_Reg core_funcs[] = {
     {"embedded_list", core_embedded_list},
     {"load_embedded", core_load_embedded},
     {"exe_dir", core_exe_dir},
+    {"share_dir", core_share_dir},
     {"exit_code", core_exit_code},
     {"set_verbose", core_set_verbose},
     {"set_trace", core_set_trace},

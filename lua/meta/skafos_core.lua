@@ -30,6 +30,12 @@ function core.load_embedded(path) end
 ---@return string|nil
 function core.exe_dir() end
 
+---The installed share/skafos directory of this copy of the runtime: beside the library or
+---Lua module it was loaded from, or relative to the skafos executable; nil when there is none
+---(a build tree, a LuaRocks tree).
+---@return string|nil
+function core.share_dir() end
+
 ---The exit code for an error code ("NOT_FOUND" -> 4; unknown -> 1).
 ---@param code string
 ---@return integer

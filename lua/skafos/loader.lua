@@ -3,7 +3,7 @@
 -- shadow the copies compiled into the binary. Order, first match wins:
 --   $SKAFOS_PATH (';'-separated; an empty item stands for the defaults below)
 --   ./.skafos/{scripts,lua}   $XDG_CONFIG_HOME/skafos/{scripts,lua}
---   <exe>/../share/skafos/{scripts,lua}   the embedded copy
+--   this install's share/skafos/{scripts,lua} (core.share_dir)   the embedded copy
 -- Other module names are looked up this way only while skafos runs (M.within): a host
 -- interpreter keeps its package.path, cpath and searchers for everything else.
 -- Project code (.skafos/config.lua, .skafos/scripts, .skafos/lua) is trusted the way git
@@ -24,10 +24,6 @@ local function exists(path)
   local f = io.open(path, "r")
   if f then f:close() return true end
   return false
-end
-
-local function parent_dir(path)
-  return (path:gsub("/[^/]*$", ""))
 end
 
 local function user_config_dir()
@@ -174,10 +170,8 @@ local function default_dirs(kind, with_project)
   if M.project_code or with_project then dirs[1] = { path = "./.skafos/" .. kind, origin = "project" } end
   local user = user_config_dir()
   if user then dirs[#dirs + 1] = { path = user .. "/" .. kind, origin = "user" } end
-  local exe = core.exe_dir()
-  if exe then
-    dirs[#dirs + 1] = { path = parent_dir(exe) .. "/share/skafos/" .. kind, origin = "installed" }
-  end
+  local share = core.share_dir()
+  if share then dirs[#dirs + 1] = { path = share .. "/" .. kind, origin = "installed" } end
   return dirs
 end
 

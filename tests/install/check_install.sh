@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the build into a temporary prefix and checks what a user gets: the binary,
-# the share directory it finds relative to itself, the libraries, header, pkg-config
-# file, man page and the Lua module.
+# the share directory it finds relative to itself (and the Lua module from its own place),
+# the libraries, header, pkg-config file, man page and the Lua module.
 set -eu
 BUILD=$1
 PREFIX=$(mktemp -d "${TMPDIR:-/tmp}/skafos-install.XXXXXX")
@@ -43,4 +43,10 @@ echo 'return { run = function() print("from share") end }' > "$PREFIX/share/skaf
 [ "$(cd "$PREFIX" && ${SKAFOS_SANITIZER_PRELOAD:+env LD_PRELOAD=$SKAFOS_SANITIZER_PRELOAD ASAN_OPTIONS=detect_leaks=0} \
   lua5.4 -e "package.cpath='$(dirname "$so")/?.so'" -l skafos -e 'print(skafos.version)')" = \
   "$("$PREFIX/bin/skafos" --version | cut -d' ' -f2)" ] || fail "lua5.4 -l skafos from the install"
+# a stock lua5.4 (whose own share directory is elsewhere) runs the workflows of the install
+# its skafos.so belongs to
+[ "$(cd "$PREFIX" && HOME="$PREFIX" XDG_CONFIG_HOME="$PREFIX/x" \
+  ${SKAFOS_SANITIZER_PRELOAD:+env LD_PRELOAD=$SKAFOS_SANITIZER_PRELOAD ASAN_OPTIONS=detect_leaks=0} \
+  lua5.4 -e "package.cpath='$(dirname "$so")/?.so'" -e 'os.exit(require("skafos").run("sharetest"))')" = \
+  "from share" ] || fail "lua5.4 with the installed skafos.so does not use the install's share directory"
 echo "install: ok"
