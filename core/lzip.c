@@ -28,6 +28,7 @@ typedef struct wopts {
   int keep_litter; /* litter = "keep" */
   int64_t mtime;
   int progress; /* stack index of the progress function, 0 when none */
+  int each;     /* stack index of the per-file function, 0 when none */
 } wopts;
 
 /* Parses a `level` option: "auto", "store" or 0..9 (0 is store). */
@@ -100,6 +101,7 @@ static void check_wopts(lua_State *L, int idx, wopts *o) {
   o->threads = 0;
   o->mtime = -1;
   o->progress = 0;
+  o->each = 0;
   o->keep_litter = 0;
   if (lua_isnoneornil(L, idx))
     return;
@@ -125,6 +127,12 @@ static void check_wopts(lua_State *L, int idx, wopts *o) {
   if (lua_getfield(L, idx, "progress") != LUA_TNIL) {
     luaL_checktype(L, -1, LUA_TFUNCTION);
     o->progress = lua_gettop(L); /* stays on the stack for the call */
+  } else {
+    lua_pop(L, 1);
+  }
+  if (lua_getfield(L, idx, "each") != LUA_TNIL) {
+    luaL_checktype(L, -1, LUA_TFUNCTION);
+    o->each = lua_gettop(L); /* stays on the stack for the calls */
   } else {
     lua_pop(L, 1);
   }
@@ -241,6 +249,53 @@ static int plan_entries(lua_State *L, int idx, zw_plan *plan, const wopts *o, ze
   return 0;
 }
 
+static const char *plan_method_name(int method) {
+  return method == ZW_STORE ? "store" : method == ZW_DEFLATE ? "deflate" : "auto";
+}
+
+/* Calls the `each` function (if any) with every file of the sorted plan, in order:
+ * each({name, src, bytes, method, level}) -> method?, level? (what to do with it). Runs
+ * plain Lua: a raise goes through, and the plan is freed by its owner's __gc. */
+static void apply_each(lua_State *L, zw_plan *plan, const wopts *o) {
+  size_t i;
+  if (!o->each)
+    return;
+  for (i = 0; i < plan->n; i++) {
+    zw_item *it = &plan->items[i];
+    if (it->src == NULL)
+      continue;
+    lua_pushvalue(L, o->each);
+    lua_createtable(L, 0, 6);
+    lua_pushlstring(L, it->name, it->namelen);
+    lua_setfield(L, -2, "name");
+    lua_pushstring(L, it->src);
+    lua_setfield(L, -2, "src");
+    lua_pushinteger(L, (lua_Integer)it->size);
+    lua_setfield(L, -2, "bytes");
+    lua_pushliteral(L, "file");
+    lua_setfield(L, -2, "type");
+    lua_pushstring(L, plan_method_name(it->method));
+    lua_setfield(L, -2, "method");
+    lua_pushinteger(L, it->level);
+    lua_setfield(L, -2, "level");
+    lua_call(L, 1, 2);
+    /* stack: method level; a table with them reads like a per-entry option */
+    if (!lua_isnil(L, -2) || !lua_isnil(L, -1)) {
+      int method = it->method, level = it->level;
+      lua_createtable(L, 0, 2);
+      lua_pushvalue(L, -3);
+      lua_setfield(L, -2, "method");
+      lua_pushvalue(L, -2);
+      lua_setfield(L, -2, "level");
+      entry_method(L, -1, &method, &level);
+      lua_pop(L, 1);
+      it->method = it->size == 0 ? ZW_STORE : method; /* empty files are always stored */
+      it->level = level;
+    }
+    lua_pop(L, 2);
+  }
+}
+
 static const char *method_name(int method) {
   return method == ZF_STORE ? "store" : method == ZF_DEFLATE ? "deflate" : "other";
 }
@@ -282,6 +337,7 @@ static int zip_create(lua_State *L) {
   memset(&err, 0, sizeof err);
   if (plan_entries(L, 2, &t->plan, &o, &err) != 0 || zw_plan_sort(&t->plan, &err) != 0)
     return fail(L, NULL, &err);
+  apply_each(L, &t->plan, &o);
   t->w = zw_open(path, o.threads, o.mtime, &err);
   if (t->w == NULL)
     return fail(L, NULL, &err);
@@ -484,6 +540,7 @@ static int zip_stream(lua_State *L) {
   memset(&err, 0, sizeof err);
   if (plan_entries(L, 1, &t->plan, &o, &err) != 0 || zw_plan_sort(&t->plan, &err) != 0)
     return fail(L, NULL, &err);
+  apply_each(L, &t->plan, &o);
   r = zw_plan_all_stored(&t->plan, &which, &err);
   if (r < 0)
     return fail(L, NULL, &err);
@@ -632,6 +689,7 @@ static int zip_plan(lua_State *L) {
   }
   if (zw_plan_sort(&t->plan, &err) != 0)
     return fail(L, NULL, &err);
+  apply_each(L, &t->plan, &o);
   lua_createtable(L, 0, 6);
   lua_insert(L, -2);
   lua_setfield(L, -2, "inputs");

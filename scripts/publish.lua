@@ -1,7 +1,9 @@
 -- skafos publish FILE...: zip the inputs and upload them as a new model version.
 -- Customise by copying this file (skafos scripts dump publish > .skafos/scripts/publish.lua)
--- or, simpler, by defining hooks in .skafos/config.lua or in the copy:
---   select_files(files) -> files      compression(entry) -> method, level
+-- and editing its pipeline in W.run, or, simpler, by defining hooks in a config file or
+-- as fields of the copy's table (hooks of every source run: user config, project config,
+-- this file, the call):
+--   select_files(files) -> files      compression(file) -> method, level (every file)
 --   before_create(plan) (error() to veto)   after_publish(result)   retry(err, attempt) -> delay|nil
 local config = require "skafos.config"
 local errors = require "skafos.errors"
@@ -54,17 +56,35 @@ local function print_plan(ui, plan)
   end)
 end
 
+-- The pipeline: each step is one call of skafos.publish (see lua/skafos/publish.lua), so a
+-- copy of this file can add, drop or reorder steps (say, a check between upload and
+-- finalize). A step returns its result or nil and an error; `need` turns the error into
+-- the command's message and exit code.
+local function need(value, err)
+  if value == nil then errors.throw(err) end
+  return value
+end
+
 function W.run(ctx, args)
   local ui = ui_mod.new(args)
-  local result, err = publish.publish {
+  local job = need(publish.resolve {
     flags = args, files = args.files, description = args.description, level = args.level,
-    dry_run = args.dry_run, allow_empty = args.allow_empty, keep_os_files = args.keep_os_files,
-    hooks = ctx.workflow,
+    allow_empty = args.allow_empty, keep_os_files = args.keep_os_files,
+    workflow_hooks = ctx.workflow,
     progress = function(phase) return ui:progress(phase) end,
     on_retry = ui:on_retry(), on_warning = ui:on_warning(),
-  }
-  if not result then errors.throw(err) end
-  if result.dry_run then return print_plan(ui, result) end
+  })
+  local result = publish.guard(job, function()
+    local plan = need(publish.plan_step(job))              -- inputs checked, files walked
+    need(publish.policy(job, plan))                        -- before_create hooks may refuse
+    if args.dry_run then return print_plan(ui, plan) end
+    local archive = need(publish.archive(job, plan))       -- streamed, or a temporary zip
+    local record = need(publish.create(job, plan))         -- the version record (E4)
+    local put = need(publish.upload(job, record, archive)) -- the bytes to storage (E5)
+    local version = need(publish.finalize(job, record))    -- the record finished (E6)
+    return publish.report(job, plan, archive, record, put, version) -- after_publish hooks
+  end)
+  if not result then return end
   ui:result(result, function(out)
     out:write(("Published %s/%s/%s version %s\n"):format(result.org, result.app, result.model,
       tostring(result.version)))

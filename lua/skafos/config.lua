@@ -352,8 +352,11 @@ function M.resolve(flags, opts)
     end
   end
 
-  -- policy hooks: the project's over the user's
+  -- policy hooks: s.hooks has the project's over the user's; s.hook_layers has both,
+  -- the user's first, for skafos.session to run in order
+  s.hook_layers = {}
   for i = #layers, 1, -1 do
+    local found = {}
     for _, name in ipairs(M.HOOKS) do
       local fn = layers[i].cfg[name]
       if fn ~= nil then
@@ -361,8 +364,10 @@ function M.resolve(flags, opts)
           return nil, errors.new("USAGE", ("%s: '%s' must be a function"):format(layers[i].origin, name))
         end
         s.hooks[name] = fn
+        found[name] = fn
       end
     end
+    s.hook_layers[#s.hook_layers + 1] = { origin = layers[i].origin, hooks = found }
   end
   -- other values a config may carry for custom workflows
   s.extra = {}

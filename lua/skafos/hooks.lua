@@ -62,4 +62,40 @@ function M.call(name, fn, ...)
     { hook = name, where = where, exit = errors.EXIT.FAILED })
 end
 
+-- ---- several hooks of one name, from every source, in order -----------------------------
+
+---Runs every hook of the list with the same arguments, in order; the first that fails
+---stops the others. Returns true, or nil and its error (see M.call).
+---@param name string
+---@param list {fn: function, origin: string}[]
+function M.run(name, list, ...)
+  for _, h in ipairs(list or {}) do
+    local ok, err = M.call(name, h.fn, ...)
+    if not ok then return nil, err end
+  end
+  return true
+end
+
+---Runs every hook of the list, in order, whatever the others did. Returns the errors.
+---@return table[] errors
+function M.run_all(name, list, ...)
+  local errs = {}
+  for _, h in ipairs(list or {}) do
+    local ok, err = M.call(name, h.fn, ...)
+    if not ok then errs[#errs + 1] = err end
+  end
+  return errs
+end
+
+---Passes a value through every hook of the list: each gets what the one before returned
+---(nil keeps it as it was). Returns the last value, or nil and the first error.
+function M.chain(name, list, value)
+  for _, h in ipairs(list or {}) do
+    local ok, out = M.call(name, h.fn, value)
+    if not ok then return nil, out end
+    if out ~= nil then value = out end
+  end
+  return value
+end
+
 return M

@@ -89,10 +89,10 @@ end
 ---@return table|nil plan, table|nil err
 function M.plan(opts, s, hooks)
   local files = opts.files or {}
-  if hooks.select_files then
-    local ok, chosen = hooks_mod.call("select_files", hooks.select_files, files)
-    if not ok then return nil, chosen end
-    files = chosen or files
+  if hooks.select_files and #hooks.select_files > 0 then
+    local chosen, herr = hooks_mod.chain("select_files", hooks.select_files, files)
+    if not chosen then return nil, herr end
+    files = chosen
   end
   if #files == 0 then
     return fail("USAGE", "nothing to publish: give at least one file or directory, e.g. skafos publish Model.mlmodel")
@@ -139,8 +139,37 @@ function M.plan(opts, s, hooks)
   end
   -- walked and checked exactly as the archive will be made: links inside an input are
   -- stored as what they point to when that lies inside it, refused when it lies outside,
-  -- broken or looping; unreadable files and names that cannot be stored are refused
-  local walked, werr = zip.plan(zip_entries(plan))
+  -- broken or looping; unreadable files and names that cannot be stored are refused.
+  -- The compression hooks see every file (its name in the archive, size, type); what
+  -- they decide is kept in plan.decisions for the archive step, so they run once.
+  local default_method = level == "store" and "store" or (level == "auto" and "auto" or "deflate")
+  for _, entry in ipairs(plan.entries) do
+    entry.method, entry.level = default_method, type(level) == "number" and level or nil
+  end
+  local compression = hooks.compression or {}
+  plan.decisions, plan.all_stored = {}, #compression > 0 or default_method == "store"
+  local herr
+  local each = #compression > 0 and function(file)
+    if herr then return end
+    local method, lvl = nil, nil
+    for _, h in ipairs(compression) do
+      local ok, m, l = hooks_mod.call("compression", h.fn, file)
+      if not ok then herr = m return end
+      if m ~= nil then
+        if m ~= "store" and m ~= "deflate" and m ~= "auto" then
+          herr = errors.new("USAGE", ("the compression hook (%s) returned '%s' for %s: use store, deflate or "
+            .. "auto"):format(hooks_mod.where(h.fn), tostring(m), file.name))
+          return
+        end
+        method, lvl = m, l
+      end
+    end
+    if method then plan.decisions[file.name] = { method, lvl } end
+    if (method or file.method) ~= "store" and file.bytes > 0 then plan.all_stored = false end
+    return method, lvl
+  end or nil
+  local walked, werr = zip.plan(zip_entries(plan), { each = each })
+  if herr then return nil, herr end
   if not walked then
     return fail(werr.code == "NOMEM" and "NOMEM" or "USAGE", ("cannot publish: %s"):format(tostring(werr.message)))
   end
@@ -157,21 +186,17 @@ function M.plan(opts, s, hooks)
       return fail("USAGE", ("nothing to publish in %s: the directory holds no files (pass --allow-empty to "
         .. "publish it anyway)"):format(entry.src))
     end
-    entry.method = level == "store" and "store" or (level == "auto" and "auto" or "deflate")
-    entry.level = type(level) == "number" and level or nil
-    if hooks.compression then
-      local ok, method, lvl = hooks_mod.call("compression", hooks.compression, entry)
-      if not ok then return nil, method end
-      if method ~= nil then
-        if method ~= "store" and method ~= "deflate" and method ~= "auto" then
-          return fail("USAGE", ("compression hook returned '%s' for %s: use store, deflate or auto")
-            :format(tostring(method), entry.src))
-        end
-        entry.method, entry.level = method, lvl or entry.level
-      end
-    end
     plan.input_bytes = plan.input_bytes + entry.bytes
     plan.files = plan.files + entry.files
+    local decided = entry.type == "file" and plan.decisions[entry.name]
+    if decided then entry.method, entry.level = decided[1], decided[2] end
+  end
+  ---Calls fn({name, src, bytes, type}) for every file the archive will hold, in order.
+  function plan.each_file(fn)
+    local _, err = zip.plan(zip_entries(plan), { each = function(file)
+      fn { name = file.name, src = file.src, bytes = file.bytes, type = file.type }
+    end })
+    return err == nil, err
   end
   -- a single input that already is a zip goes as it is (a file zip.list cannot read is
   -- not one, and is zipped like any other file)
@@ -179,11 +204,7 @@ function M.plan(opts, s, hooks)
     local listing = zip.list(plan.entries[1].src)
     if listing then plan.as_is = true end
   end
-  local all_stored = true
-  for _, e in ipairs(plan.entries) do
-    if e.method ~= "store" then all_stored = false end
-  end
-  if (plan.as_is or all_stored) and plan.input_bytes > M.MAX_ARCHIVE then
+  if (plan.as_is or plan.all_stored) and plan.input_bytes > M.MAX_ARCHIVE then
     return fail("USAGE", ("the archive would be %s (%d bytes); one upload takes at most 5 GiB")
       :format(require("skafos.ui").bytes(plan.input_bytes), plan.input_bytes))
   end
@@ -194,21 +215,181 @@ function M.plan(opts, s, hooks)
   return plan
 end
 
-local publish
-
 -- What an unfinished record means and what to do about it.
 local UNFINISHED = "model version record %s was left unfinished: it is never listed or served; publish " ..
   "again to make a complete version"
 
----Publishes. opts: files, description, level, dry_run, allow_empty, flags/settings, hooks, progress
----(fun(phase) -> reporter), on_retry, on_warning. Returns a result table, or nil, err
----(err.model_version_id is set when a record was left unfinished).
-function M.publish(opts)
-  -- an interrupt raises from inside; it is caught here only to say where things stand
-  local state = {}
-  local res = table.pack(pcall(publish, opts, state))
+-- The steps below are what scripts/publish.lua calls, in order; a copy of it (skafos
+-- scripts dump publish) may add, drop or reorder them. Each returns its result, or nil
+-- and an error. A job carries what they share: the session, the settings, the composed
+-- hooks, the options, and job.state (the record and version so far, for messages).
+
+---Step 1, resolve: settings, the API client, the hooks of every source.
+---@param opts table {flags/settings, files, description, level, dry_run, allow_empty, keep_os_files,
+---  workflow_hooks, hooks, progress, on_retry, on_warning}
+---@return table|nil job, table|nil err
+function M.resolve(opts)
+  local sess, serr = session.open { flags = opts.flags, settings = opts.settings, workflow_hooks = opts.workflow_hooks,
+    hooks = opts.hooks, on_retry = opts.on_retry, on_warning = opts.on_warning }
+  if not sess then return nil, serr end
+  return {
+    opts = opts, sess = sess, settings = sess.settings, hooks = sess.hooks, client = sess.client,
+    state = {}, temp = tmp.holder(), started = fs.clock(),
+  }
+end
+
+---Step 2, plan: the inputs checked and walked (see M.plan); no request.
+function M.plan_step(job)
+  return M.plan(job.opts, job.settings, job.hooks)
+end
+
+---Step 3, policy: every before_create hook, in order; the first refusal stops the publish.
+function M.policy(job, plan)
+  local ok, err = hooks_mod.run("before_create", job.hooks.before_create, plan)
+  if ok then return true end
+  if err.code == "VETO" then
+    err.message = ("publish refused by policy (before_create, %s): %s"):format(err.where, err.message)
+  end
+  return nil, err
+end
+
+---Step 4, archive: confirms org, app, model and token with one request, then makes the
+---archive: streamed when every entry is stored, else in a temporary directory the job
+---owns (removed by M.close). Returns {source, size, streamed, summary}.
+function M.archive(job, plan)
+  local opts = job.opts
+  -- one cheap request before minutes of compression
+  local _, verr = job.client:versions()
+  if verr then return nil, verr end
+  local archive = {}
+  if plan.as_is then
+    archive.source, archive.size = plan.entries[1].src, plan.input_bytes
+  else
+    local entries = zip_entries(plan)
+    local decided = plan.decisions
+    local zopts = { level = plan.level, each = next(decided) and function(file)
+      local d = decided[file.name]
+      if d then return d[1], d[2] end
+    end or nil }
+    local size, reader = zip.stream(entries, zopts)
+    if size then
+      archive.source, archive.size, archive.streamed = reader, size, true
+    else
+      local dir, terr = tmp.make("publish", job.temp)
+      if not dir then return nil, terr end
+      local path = dir .. "/" .. plan.archive
+      local progress = opts.progress and opts.progress("zip")
+      zopts.progress = progress and function(done, total) progress:update(done, total) end
+      local summary, zerr = zip.create(path, entries, zopts)
+      if progress then progress:finish() end
+      if not summary then return nil, zerr end
+      archive.source, archive.size, archive.summary = path, fs.stat(path).size, summary
+    end
+  end
+  if archive.size > M.MAX_ARCHIVE then
+    return fail("USAGE", ("the archive is %s (%d bytes); one upload takes at most 5 GiB")
+      :format(require("skafos.ui").bytes(archive.size), archive.size))
+  end
+  return archive
+end
+
+---Step 5, create: the version record (E4; repeated only when it never reached the server).
+---Returns {model_version_id, filepath, presigned_url}.
+function M.create(job, plan)
+  local created, cerr = job.client:create_version(plan.archive, plan.description)
+  if not created then
+    if cerr.model_version_id then
+      cerr.message = ("%s; " .. UNFINISHED):format(tostring(cerr.message), tostring(cerr.model_version_id))
+    end
+    return nil, cerr
+  end
+  job.state.id = created.model_version_id
+  return created
+end
+
+-- An error of a step after the record exists, naming the record left unfinished.
+local function unfinished(err, step, id)
+  local e = {}
+  for k, v in pairs(err) do e[k] = v end
+  e.model_version_id = id
+  e.message = ("%s failed: %s; " .. UNFINISHED):format(step, tostring(err.message), tostring(id))
+  -- a failure of the transfer itself is a network or storage failure (6); one of
+  -- integrity (7), the token (3) or an interrupt keeps its own code
+  local own = errors.exit_code(e.code)
+  e.exit = own ~= errors.EXIT.FAILED and own or errors.EXIT.NETWORK
+  return nil, setmetatable(e, { __tostring = function(t) return t.message end })
+end
+
+---Step 6, upload: the archive to storage (E5), retried; the ETag checked against its MD5.
+function M.upload(job, record, archive)
+  local s = job.settings
+  local progress = job.opts.progress and job.opts.progress("upload")
+  -- a path is reopened by each attempt, a stream is reset by s3.put
+  local put, err = job.sess.retry.call(function()
+    return s3().put(record.presigned_url, archive.source, {
+      ca_file = s.ca_file,
+      low_speed = { s.speed_limit, s.speed_time },
+      progress = progress and function(done, total) progress:update(done, total) end,
+    })
+  end, { what = "upload" })
+  if progress then progress:finish() end
+  if not put then return unfinished(err, "upload", record.model_version_id) end
+  return put
+end
+
+---Step 7, finalize: the record finished (E6), retried; returns the API's version record.
+function M.finalize(job, record)
+  local id = record.model_version_id
+  local version, err = job.client:finalize(id, record.filepath)
+  if not version then return unfinished(err, "finalize", id) end
+  if math.type(version.version) ~= "integer" then
+    -- never "version nil": an answer without the number cannot be told from a failure
+    return fail("SERVER", ("finalizing model version record %s got an answer without a version number "
+      .. "(it holds: %s); the record may not be finished: run 'skafos versions' to see whether it is "
+      .. "listed, and publish again if it is not"):format(tostring(id),
+      require("skafos.json").encode(version):sub(1, 200)), { model_version_id = id, exit = errors.EXIT.NETWORK })
+  end
+  job.state.version = version.version
+  return version
+end
+
+---Step 8, report: the result, and every after_publish hook run on it. The version exists
+---whatever they do: their failures are given beside the result (result.hook_error).
+function M.report(job, plan, archive, record, put, version)
+  local s = job.settings
+  local result = {
+    version = version.version, model_version_id = record.model_version_id, filepath = record.filepath,
+    archive = plan.archive, bytes = put.bytes or archive.size, md5 = put.md5, sha256 = put.sha256,
+    etag = put.etag, seconds = fs.clock() - job.started, streamed = archive.streamed or false,
+    as_is = plan.as_is or false, description = plan.description, org = s.org, app = s.app, model = s.model,
+  }
+  local errs = hooks_mod.run_all("after_publish", job.hooks.after_publish, result)
+  for _, herr in ipairs(errs) do
+    if herr.code == "INTERRUPTED" then error(herr, 0) end
+  end
+  local herr = errs[1]
+  if herr then
+    if herr.code == "VETO" then
+      herr.message = ("the after_publish hook (%s) failed: %s"):format(herr.where, herr.message)
+    end
+    result.hook_error = { code = herr.code, message = herr.message, hook = "after_publish" }
+  end
+  return result
+end
+
+---Removes what the job made (its temporary archive); safe twice.
+function M.close(job)
+  if job and job.temp then getmetatable(job.temp).__close(job.temp) end
+end
+
+---Runs fn(...) (the steps), removing the job's temporaries whatever happens; an interrupt
+---or deadline is told with where things stand (nothing sent, a record left unfinished, or
+---a version published all the same) and raised again.
+function M.guard(job, fn, ...)
+  local res = table.pack(pcall(fn, ...))
+  M.close(job)
   if res[1] then return table.unpack(res, 2, res.n) end
-  local e = res[2]
+  local e, state = res[2], job.state
   if errors.is(e) and (e.code == "INTERRUPTED" or e.code == "DEADLINE") and not e.version then
     local base = tostring(e.message)
     if state.version then
@@ -224,131 +405,31 @@ function M.publish(opts)
   error(e, 0)
 end
 
-function publish(opts, state)
-  local sess, serr = session.open { flags = opts.flags, settings = opts.settings, hooks = opts.hooks,
-    on_retry = opts.on_retry, on_warning = opts.on_warning }
-  if not sess then return nil, serr end
-  local s, hooks, client = sess.settings, sess.hooks, sess.client
-  local plan, perr = M.plan(opts, s, hooks)
-  if not plan then return nil, perr end
-  if hooks.before_create then
-    local ok, err = hooks_mod.call("before_create", hooks.before_create, plan)
-    if not ok then
-      if err.code == "VETO" then
-        err.message = ("publish refused by policy (before_create, %s): %s"):format(err.where, err.message)
-      end
-      return nil, err
+---Publishes: every step in order (what scripts/publish.lua does, for the library). opts as
+---M.resolve. Returns the result (with dry_run, the plan), or nil, err (err.model_version_id
+---is set when a record was left unfinished).
+function M.publish(opts)
+  local job, err = M.resolve(opts)
+  if not job then return nil, err end
+  return M.guard(job, function()
+    local plan, e = M.plan_step(job)
+    if not plan then return nil, e end
+    local ok, perr = M.policy(job, plan)
+    if not ok then return nil, perr end
+    if opts.dry_run then
+      plan.dry_run = true
+      return plan
     end
-  end
-  if opts.dry_run then
-    plan.dry_run = true
-    return plan
-  end
-  -- one cheap request confirms the token and that org, app and model exist, before
-  -- minutes of compression
-  local _, verr = client:versions()
-  if verr then return nil, verr end
-
-  local started = fs.clock()
-  local temp <close> = tmp.holder()
-  local source, size, reader
-  local zip_progress = opts.progress and opts.progress("zip")
-  if plan.as_is then
-    source, size = plan.entries[1].src, plan.input_bytes
-  else
-    local entries = zip_entries(plan)
-    local zopts = { level = plan.level }
-    size, reader = zip.stream(entries, zopts)
-    if size then
-      source = reader
-      plan.streamed = true
-    else
-      local dir, terr = tmp.make("publish", temp)
-      if not dir then return nil, terr end
-      local path = dir .. "/" .. plan.archive
-      zopts.progress = zip_progress and function(done, total) zip_progress:update(done, total) end
-      local summary, zerr = zip.create(path, entries, zopts)
-      if zip_progress then zip_progress:finish() end
-      if not summary then return nil, zerr end
-      local st = fs.stat(path)
-      source, size = path, st.size
-      plan.summary = summary
-    end
-  end
-  if size > M.MAX_ARCHIVE then
-    return fail("USAGE", ("the archive is %s (%d bytes); one upload takes at most 5 GiB")
-      :format(require("skafos.ui").bytes(size), size))
-  end
-  plan.archive_bytes = size
-
-  local created, cerr = client:create_version(plan.archive, plan.description)
-  if not created then
-    if cerr.model_version_id then
-      cerr.message = ("%s; " .. UNFINISHED):format(tostring(cerr.message), tostring(cerr.model_version_id))
-    end
-    return nil, cerr
-  end
-  local id = created.model_version_id
-  state.id = id
-
-  local function unfinished(err, step)
-    local e = {}
-    for k, v in pairs(err) do e[k] = v end
-    e.model_version_id = id
-    e.message = ("%s failed: %s; " .. UNFINISHED):format(step, tostring(err.message), tostring(id))
-    -- a failure of the transfer itself is a network or storage failure (6); one of
-    -- integrity (7), the token (3) or an interrupt keeps its own code
-    local own = errors.exit_code(e.code)
-    e.exit = own ~= errors.EXIT.FAILED and own or errors.EXIT.NETWORK
-    return nil, setmetatable(e, { __tostring = function(t) return t.message end })
-  end
-
-  local put_progress = opts.progress and opts.progress("upload")
-  -- a path is reopened by each attempt, a stream is reset by s3.put
-  local put, puterr = sess.retry.call(function()
-    return s3().put(created.presigned_url, source, {
-      ca_file = sess.settings.ca_file,
-      low_speed = { sess.settings.speed_limit, sess.settings.speed_time },
-      progress = put_progress and function(done, total) put_progress:update(done, total) end,
-    })
-  end, { what = "upload" })
-  if put_progress then put_progress:finish() end
-  if not put then return unfinished(puterr, "upload") end
-
-  local version, ferr = client:finalize(id, created.filepath)
-  if not version then return unfinished(ferr, "finalize") end
-  if math.type(version.version) ~= "integer" then
-    -- never "version nil": an answer without the number cannot be told from a failure
-    return fail("SERVER", ("finalizing model version record %s got an answer without a version number "
-      .. "(it holds: %s); the record may not be finished: run 'skafos versions' to see whether it is "
-      .. "listed, and publish again if it is not"):format(tostring(id),
-      require("skafos.json").encode(version):sub(1, 200)), { model_version_id = id, exit = errors.EXIT.NETWORK })
-  end
-  state.version = version.version
-
-  local result = {
-    version = version.version, model_version_id = id, filepath = created.filepath,
-    archive = plan.archive, bytes = put.bytes or size, md5 = put.md5, sha256 = put.sha256, etag = put.etag,
-    seconds = fs.clock() - started, streamed = plan.streamed or false, as_is = plan.as_is or false,
-    description = plan.description, org = s.org, app = s.app, model = s.model,
-  }
-  if hooks.after_publish then
-    -- the version exists whatever the hook does: a failure is reported beside the result
-    local ok, herr = hooks_mod.call("after_publish", hooks.after_publish, result)
-    if not ok then
-      if herr.code == "INTERRUPTED" then
-        herr.message = ("interrupted in the after_publish hook; version %s was published")
-          :format(tostring(result.version))
-        herr.version = result.version
-        return nil, herr
-      end
-      if herr.code == "VETO" then
-        herr.message = ("the after_publish hook (%s) failed: %s"):format(herr.where, herr.message)
-      end
-      result.hook_error = { code = herr.code, message = herr.message, hook = "after_publish" }
-    end
-  end
-  return result
+    local archive, aerr = M.archive(job, plan)
+    if not archive then return nil, aerr end
+    local record, cerr = M.create(job, plan)
+    if not record then return nil, cerr end
+    local put, uerr = M.upload(job, record, archive)
+    if not put then return nil, uerr end
+    local version, ferr = M.finalize(job, record)
+    if not version then return nil, ferr end
+    return M.report(job, plan, archive, record, put, version)
+  end)
 end
 
 return M

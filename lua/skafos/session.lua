@@ -7,15 +7,24 @@ local retry = require "skafos.retry"
 
 local M = {}
 
----Merges hook tables: later tables win.
-local function merge_hooks(...)
+---The hooks of every source, in the order they run: the user's config, the project's
+---config, the workflow file, the call. Returns {name = {{fn, origin}, ...}}.
+---@param s table resolved settings (s.hook_layers)
+---@param workflow_hooks? table the workflow file's table
+---@param call_hooks? table hooks given to the library call
+function M.compose_hooks(s, workflow_hooks, call_hooks)
   local hooks = {}
-  for i = 1, select("#", ...) do
-    local t = select(i, ...)
+  for _, name in ipairs(config.HOOKS) do hooks[name] = {} end
+  local function add(t, origin)
     for _, name in ipairs(config.HOOKS) do
-      if t and type(t[name]) == "function" then hooks[name] = t[name] end
+      if t and type(t[name]) == "function" then
+        table.insert(hooks[name], { fn = t[name], origin = origin })
+      end
     end
   end
+  for _, layer in ipairs(s.hook_layers or {}) do add(layer.hooks, layer.origin) end
+  add(workflow_hooks, "the workflow")
+  add(call_hooks, "the call")
   return hooks
 end
 
@@ -70,7 +79,8 @@ end
 
 ---Opens a session.
 ---@param opts table {flags = parsed options or library options, settings? (already resolved),
----  hooks? (the workflow's own), needs = {"token", "org", ...}, on_retry? fun(err, attempt, delay),
+---  workflow_hooks? (the workflow file's table), hooks? (the call's), needs = {"token", "org", ...},
+---  on_retry? fun(err, attempt, delay),
 ---  on_warning? fun(message) (hears the settings' warnings, e.g. a token file others can read)}
 ---@return table|nil session {settings, client, hooks, retry}
 ---@return table|nil err
@@ -88,8 +98,11 @@ function M.open(opts)
   if s.timeout then require("skafos.core").set_deadline(s.timeout) end
   local ok, err = config.require(s, opts.needs or { "token", "org", "app", "model" })
   if not ok then return nil, err end
-  local hooks = merge_hooks(s.hooks, opts.hooks)
-  local policy = M.policy(hooks.retry, opts.on_retry)
+  local hooks = M.compose_hooks(s, opts.workflow_hooks, opts.hooks)
+  -- one retry policy decides: the most specific (the call's over the workflow's over the
+  -- configs')
+  local retry_hook = hooks.retry[#hooks.retry]
+  local policy = M.policy(retry_hook and retry_hook.fn, opts.on_retry)
   return {
     settings = s,
     hooks = hooks,

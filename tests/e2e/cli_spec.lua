@@ -423,6 +423,72 @@ print(math.type(v.version), err.code, err.exit, tostring(err):match("webhook dow
     end)
   end)
 
+  describe("scripting", function()
+    it("runs the hooks of every source in order, and any refusal stops the publish", function()
+      proc.write(dir .. "/m.bin", "w")
+      local function hook(tag, veto)
+        return ([[before_create = function() io.stderr:write("%s\n") %s end,
+          after_publish = function() io.stderr:write("after %s\n") end]]):format(tag,
+          veto and ('error("' .. tag .. ' says no", 0)') or "", tag)
+      end
+      proc.write(dir .. "/xdg/skafos/config.lua", "return { " .. hook("user") .. " }")
+      proc.write(dir .. "/.skafos/config.lua", "return { " .. hook("project") .. " }")
+      proc.write(dir .. "/lib.lua", [[
+local skafos = require "skafos"
+local v, err = skafos.publish { files = { "m.bin" }, hooks = { ]] .. hook("call") .. [[ } }
+print(v and v.version, err and err.code)
+]])
+      local r = skafos { "run", "lib.lua" }
+      assert.are.equal(0, r.code, r.stderr)
+      assert.matches("^user\nproject\ncall\nafter user\nafter project\nafter call\n", r.stderr)
+      -- a refusal in the middle stops the rest and the publish
+      proc.write(dir .. "/.skafos/config.lua", "return { " .. hook("project", true) .. " }")
+      emu:clear_requests()
+      r = skafos { "run", "lib.lua" }
+      assert.matches("^user\nproject\n$", r.stderr)
+      assert.matches("nil\tVETO", r.stdout)
+      for _, q in ipairs(emu:requests().api) do assert.are_not.equal("POST", q.method) end
+    end)
+
+    it("shows every file inside directories to compression and before_create", function()
+      proc.write(dir .. "/Pkg.mlpackage/Data/weights.bin", ("w"):rep(3000))
+      proc.write(dir .. "/Pkg.mlpackage/Manifest.json", "{}")
+      proc.write(dir .. "/.skafos/config.lua", [[return {
+  compression = function(e)
+    io.stderr:write("compression ", e.name, " ", e.bytes, " ", e.type, "\n")
+    if e.name:match("%.bin$") then return "store" end
+  end,
+  before_create = function(plan)
+    plan.each_file(function(f) io.stderr:write("plan ", f.name, " ", f.bytes, "\n") end)
+  end,
+}]])
+      local r = skafos { "publish", "--json", "--level", "9", "Pkg.mlpackage" }
+      assert.are.equal(0, r.code, r.stderr)
+      assert.matches("compression Pkg%.mlpackage/Data/weights%.bin 3000 file\n", r.stderr)
+      assert.matches("compression Pkg%.mlpackage/Manifest%.json 2 file\n", r.stderr)
+      assert.matches("plan Pkg%.mlpackage/Data/weights%.bin 3000\n", r.stderr)
+      -- the hook's choice is what the archive holds, and the hook ran once per file
+      assert.are.equal(1, select(2, r.stderr:gsub("compression Pkg%.mlpackage/Data/weights%.bin", "")))
+      assert.are.equal(0, skafos({ "fetch", "-o", "back.zip" }).code)
+      local listing = io.popen("unzip -v " .. proc.quote(dir .. "/back.zip")):read("a")
+      assert.matches("3000%s+Stored%s+3000[^\n]*Pkg%.mlpackage/Data/weights%.bin", listing)
+      assert.matches("Defl:%a[^\n]*Pkg%.mlpackage/Manifest%.json", listing)
+    end)
+
+    it("lets an edited copy of the publish workflow add a step between upload and finalize", function()
+      proc.write(dir .. "/m.bin", "w")
+      local src = skafos({ "scripts", "dump", "publish" }).stdout
+      local edited, n = src:gsub("(local put = need%(publish%.upload%(job, record, archive%)%)[^\n]*\n)",
+        "%1    io.stderr:write(\"checked between upload and finalize: \", record.model_version_id, \"\\n\")\n")
+      assert.are.equal(1, n)
+      proc.write(dir .. "/.skafos/scripts/publish.lua", edited)
+      local r = skafos { "publish", "--json", "m.bin" }
+      assert.are.equal(0, r.code, r.stderr)
+      local pub = proc.json(r.stdout)
+      assert.matches("checked between upload and finalize: " .. pub.model_version_id .. "\n", r.stderr)
+    end)
+  end)
+
   describe("-q and pipes", function()
     it("prints only the essential result, ready for $(...)", function()
       proc.write(dir .. "/m.bin", ("weights"):rep(1000))
