@@ -5,42 +5,14 @@
 -- them. The real skafos binary against the emulator.
 local emulator = require "emulator"
 local proc = require "proc"
+local trees = require "trees"
 local cjson = require "cjson"
 local fs = require "skafos.fs"
 local zip = require "skafos.zip"
 
 local TOKEN = "demo-token"
 
--- Every path under root (directories end with "/"), sorted, and each file's bytes.
-local function snapshot(root)
-  local list, files = {}, {}
-  local function walk(dir, prefix)
-    for _, name in ipairs(assert(fs.dir(dir))) do
-      local path, rel = dir .. "/" .. name, prefix .. name
-      local st = assert(fs.lstat(path))
-      if st.type == "directory" then
-        list[#list + 1] = rel .. "/"
-        walk(path, rel .. "/")
-      else
-        list[#list + 1] = rel .. (st.type == "file" and "" or " (" .. st.type .. ")")
-        files[rel] = proc.read(path)
-      end
-    end
-  end
-  walk(root, "")
-  table.sort(list)
-  return list, files
-end
-
-local function same_tree(want, got, what)
-  local wlist, wfiles = snapshot(want)
-  local glist, gfiles = snapshot(got)
-  assert.is_true(#wlist > 0, what .. ": nothing to compare with")
-  assert.are.same(wlist, glist, what)
-  for rel, data in pairs(wfiles) do
-    assert.is_true(gfiles[rel] == data, ("%s: %s differs"):format(what, rel))
-  end
-end
+local same_tree, snapshot = trees.assert_same, trees.snapshot
 
 describe("archives from other tools", function()
   local emu, dir, cleanup, corpus, corpus_cleanup, cases

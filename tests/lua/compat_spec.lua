@@ -6,6 +6,7 @@
 -- compared with the tree that was packed, file by file: names, types and bytes.
 local zip = require("skafos.zip")
 local proc = require("proc")
+local trees = require("trees")
 local fs = require("skafos.fs")
 local cjson = require("cjson")
 
@@ -20,38 +21,7 @@ local function sh(cmd)
   return ok and 0 or code, out
 end
 
--- Every path under root (directories end with "/"), sorted, and each file's bytes.
-local function snapshot(root)
-  local list, files = {}, {}
-  local function walk(dir, prefix)
-    for _, name in ipairs(assert(fs.dir(dir))) do
-      local path, rel = dir .. "/" .. name, prefix .. name
-      local st = assert(fs.lstat(path))
-      if st.type == "directory" then
-        list[#list + 1] = rel .. "/"
-        walk(path, rel .. "/")
-      else
-        list[#list + 1] = rel .. (st.type == "file" and "" or " (" .. st.type .. ")")
-        files[rel] = proc.read(path)
-      end
-    end
-  end
-  walk(root, "")
-  table.sort(list)
-  return list, files
-end
-
--- got holds exactly what want holds: the same names and types, and every file's bytes.
-local function same_tree(want, got, what)
-  local wlist, wfiles = snapshot(want)
-  local glist, gfiles = snapshot(got)
-  assert.is_true(#wlist > 0, what .. ": nothing to compare with")
-  assert.are.same(wlist, glist, what)
-  for rel, data in pairs(wfiles) do
-    assert.is_true(gfiles[rel] == data, ("%s: %s differs (%d bytes, want %d)"):format(what, rel,
-      #(gfiles[rel] or ""), #data))
-  end
-end
+local same_tree, snapshot = trees.assert_same, trees.snapshot
 
 -- What `publish` checks a zip sent as it is with (lua/skafos/publish.lua).
 local AS_IS = require("skafos.publish").AS_IS_CHECKS
