@@ -5,6 +5,7 @@ local cjson = require("cjson")
 local core = require("skafos.core")
 local http = require("skafos.http")
 local s3 = require("skafos.s3")
+local planted = require("planted")
 local proc = require("proc")
 local retry = require("skafos.retry")
 local emulator = require("emulator")
@@ -429,26 +430,9 @@ describe("skafos.s3", function()
     local url, dest, victim
     local q = proc.quote
 
+    local WHAT = planted.WHAT
+    local function plant(kind, path) planted.plant(kind, path, victim, VICTIM) end
     local function sh(cmd) assert(os.execute(cmd), cmd) end
-
-    -- Puts at path a symbolic or hard link to the victim, a FIFO, or another user's file.
-    local function plant(kind, path)
-      if kind == "symlink" then
-        sh(("ln -s %s %s"):format(q(victim), q(path)))
-      elseif kind == "hardlink" then
-        sh(("ln %s %s"):format(q(victim), q(path)))
-      elseif kind == "fifo" then
-        sh("mkfifo " .. q(path))
-      else
-        spit(path, VICTIM)
-        sh("chown nobody " .. q(path))
-      end
-    end
-
-    local WHAT = {
-      symlink = "is a symbolic link", hardlink = "has 2 hard links", fifo = "is a FIFO",
-      foreign = "belongs to another user (uid ",
-    }
 
     before_each(function()
       local v = new_version(e)
