@@ -6,6 +6,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -29,6 +32,7 @@ typedef struct wopts {
   int64_t mtime;
   int progress; /* stack index of the progress function, 0 when none */
   int each;     /* stack index of the per-file function, 0 when none */
+  int methods;  /* the summary lists every entry's method (methods = false: only counts) */
 } wopts;
 
 /* Parses a `level` option: "auto", "store" or 0..9 (0 is store). */
@@ -103,11 +107,18 @@ static void check_wopts(lua_State *L, int idx, wopts *o) {
   o->progress = 0;
   o->each = 0;
   o->keep_litter = 0;
+  o->methods = 1;
   if (lua_isnoneornil(L, idx))
     return;
   luaL_checktype(L, idx, LUA_TTABLE);
   lua_getfield(L, idx, "litter");
   check_litter(L, -1, &o->keep_litter);
+  lua_pop(L, 1);
+  if (lua_getfield(L, idx, "methods") != LUA_TNIL) {
+    if (!lua_isboolean(L, -1))
+      luaL_error(L, "bad option methods (expected a boolean)");
+    o->methods = lua_toboolean(L, -1);
+  }
   lua_pop(L, 1);
   if (lua_getfield(L, idx, "level") != LUA_TNIL)
     check_level(L, -1, "level", &o->method, &o->level);
@@ -203,6 +214,23 @@ static int temp_gc(lua_State *L) {
   zw_free(t->w);
   t->w = NULL;
   return 0;
+}
+
+/* Frees at once what a temp holds: the collector counts only the small userdata, not
+ * the plan behind it, so a million-file plan would otherwise outlive its call. */
+static void temp_release(ztemp *t) {
+  int had = t->plan.n > 0 || t->w != NULL;
+  zw_free(t->w);
+  t->w = NULL;
+  zw_plan_free(&t->plan);
+#ifdef __GLIBC__
+  /* hand the freed pages back now: what comes next (an upload's buffers) would
+   * otherwise add to them instead of reusing them */
+  if (had)
+    malloc_trim(0);
+#else
+  (void)had;
+#endif
 }
 
 static ztemp *newtemp(lua_State *L) {
@@ -301,18 +329,27 @@ static const char *method_name(int method) {
 }
 
 /* Pushes {entries, bytes_in, bytes_out, methods = {[name] = "store"|"deflate"}}. */
-static void push_summary(lua_State *L, const zw_writer *w) {
-  size_t i, n = zw_count(w);
+static void push_summary(lua_State *L, const zw_writer *w, int methods) {
+  size_t i, n = zw_count(w), stored = 0;
   uint64_t in = 0;
-  lua_createtable(L, 0, 4);
-  lua_createtable(L, 0, (int)(n < 1000000 ? n : 1000000));
+  lua_createtable(L, 0, 6);
+  if (methods)
+    lua_createtable(L, 0, (int)(n < 1000000 ? n : 1000000));
   for (i = 0; i < n; i++) {
     const zf_entry *e = zw_entry(w, i);
-    lua_pushstring(L, method_name(e->method));
-    lua_setfield(L, -2, e->name);
+    if (methods) {
+      lua_pushstring(L, method_name(e->method));
+      lua_setfield(L, -2, e->name);
+    }
+    stored += e->method == ZF_STORE;
     in += e->usize;
   }
-  lua_setfield(L, -2, "methods");
+  if (methods)
+    lua_setfield(L, -2, "methods");
+  lua_pushinteger(L, (lua_Integer)stored);
+  lua_setfield(L, -2, "stored");
+  lua_pushinteger(L, (lua_Integer)(n - stored));
+  lua_setfield(L, -2, "deflated");
   lua_pushinteger(L, (lua_Integer)n);
   lua_setfield(L, -2, "entries");
   lua_pushinteger(L, (lua_Integer)in);
@@ -336,17 +373,19 @@ static int zip_create(lua_State *L) {
   t = newtemp(L);
   memset(&err, 0, sizeof err);
   if (plan_entries(L, 2, &t->plan, &o, &err) != 0 || zw_plan_sort(&t->plan, &err) != 0)
-    return fail(L, NULL, &err);
+    return temp_release(t), fail(L, NULL, &err);
   apply_each(L, &t->plan, &o);
   t->w = zw_open(path, o.threads, o.mtime, &err);
   if (t->w == NULL)
-    return fail(L, NULL, &err);
+    return temp_release(t), fail(L, NULL, &err);
+  zw_borrow_names(t->w); /* the plan outlives the writer */
   if (zw_add(t->w, t->plan.items, t->plan.n, &z, &err) != 0 || zw_finish(t->w, &err) != 0) {
     zw_free(t->w); /* deletes the unfinished archive before any raise */
     t->w = NULL;
-    return fail(L, &h, &err);
+    return temp_release(t), fail(L, &h, &err);
   }
-  push_summary(L, t->w);
+  push_summary(L, t->w, o.methods);
+  temp_release(t);
   return 1;
 }
 
@@ -432,7 +471,7 @@ static int writer_close(lua_State *L, lwriter *lw, int ok) {
     rc = zw_finish(lw->w, &err);
   if (rc == 0 && ok) {
     lw->finished = 1;
-    push_summary(L, lw->w);
+    push_summary(L, lw->w, 1);
     lua_setiuservalue(L, 1, 1); /* the summary replaces the progress function */
   }
   zw_free(lw->w);
@@ -539,15 +578,15 @@ static int zip_stream(lua_State *L) {
   t = newtemp(L);
   memset(&err, 0, sizeof err);
   if (plan_entries(L, 1, &t->plan, &o, &err) != 0 || zw_plan_sort(&t->plan, &err) != 0)
-    return fail(L, NULL, &err);
+    return temp_release(t), fail(L, NULL, &err);
   apply_each(L, &t->plan, &o);
   r = zw_plan_all_stored(&t->plan, &which, &err);
   if (r < 0)
-    return fail(L, NULL, &err);
+    return temp_release(t), fail(L, NULL, &err);
   if (r > 0) {
     zerr_set(&err, "NOT_STORED", "'%s' would be compressed; a stream holds stored entries only",
              t->plan.items[which].name);
-    return fail(L, NULL, &err);
+    return temp_release(t), fail(L, NULL, &err);
   }
   ls = lua_newuserdatauv(L, sizeof *ls, 0);
   ls->s = NULL;
@@ -555,9 +594,9 @@ static int zip_stream(lua_State *L) {
   ls->src.read = stream_src_read;
   ls->src.reset = stream_src_reset;
   luaL_setmetatable(L, STREAM_MT);
-  ls->s = zs_new(&t->plan, o.mtime, &err);
+  ls->s = zs_take(&t->plan, o.mtime, &err);
   if (ls->s == NULL)
-    return fail(L, NULL, &err);
+    return temp_release(t), fail(L, NULL, &err);
   ls->src.size = (int64_t)zs_size(ls->s);
   lua_pushinteger(L, (lua_Integer)ls->src.size);
   lua_insert(L, -2);
@@ -662,7 +701,7 @@ static int zip_plan(lua_State *L) {
     lua_geti(L, 1, i);
     lua_rawseti(L, -2, 1);
     if (plan_entries(L, lua_gettop(L), &t->plan, &o, &err) != 0)
-      return fail(L, NULL, &err);
+      return temp_release(t), fail(L, NULL, &err);
     lua_pop(L, 1);
     for (k = done; k < t->plan.n; k++) {
       if (t->plan.items[k].src == NULL) {
@@ -688,7 +727,7 @@ static int zip_plan(lua_State *L) {
     bytes += b;
   }
   if (zw_plan_sort(&t->plan, &err) != 0)
-    return fail(L, NULL, &err);
+    return temp_release(t), fail(L, NULL, &err);
   apply_each(L, &t->plan, &o);
   lua_createtable(L, 0, 6);
   lua_insert(L, -2);
@@ -707,6 +746,7 @@ static int zip_plan(lua_State *L) {
   lua_setfield(L, -2, "dirs");
   lua_pushinteger(L, (lua_Integer)bytes);
   lua_setfield(L, -2, "bytes");
+  temp_release(t);
   return 1;
 }
 

@@ -26,6 +26,50 @@ void zerr_set(zerr *e, const char *code, const char *fmt, ...) {
   va_end(ap);
 }
 
+#define POOL_CHUNK (64u * 1024u)
+
+struct zf_chunk {
+  struct zf_chunk *next;
+  size_t used, cap;
+  char data[];
+};
+
+char *zf_pool_put(zf_pool *p, const char *s, size_t n) {
+  struct zf_chunk *c = p->head;
+  char *r;
+  if (c == NULL || c->cap - c->used < n + 1) {
+    /* a long string gets a chunk of its own behind the current one, which goes on
+     * taking short ones */
+    size_t cap = n + 1 > POOL_CHUNK / 4 ? n + 1 : POOL_CHUNK;
+    struct zf_chunk *nc = malloc(sizeof *nc + cap);
+    if (nc == NULL)
+      return NULL;
+    nc->used = 0;
+    nc->cap = cap;
+    if (c != NULL && cap != POOL_CHUNK) {
+      nc->next = c->next;
+      c->next = nc;
+    } else {
+      nc->next = c;
+      p->head = nc;
+    }
+    c = nc;
+  }
+  r = c->data + c->used;
+  memcpy(r, s, n);
+  r[n] = '\0';
+  c->used += n + 1;
+  return r;
+}
+
+void zf_pool_free(zf_pool *p) {
+  while (p->head != NULL) {
+    struct zf_chunk *next = p->head->next;
+    free(p->head);
+    p->head = next;
+  }
+}
+
 int zf_needs_zip64_local(int method, uint64_t usize) {
   return method == ZF_STORE ? usize >= ZF_MAX32 : usize >= ZF_DEFLATE_ZIP64_AT;
 }
@@ -109,7 +153,7 @@ size_t zf_central(unsigned char *buf, const zf_entry *e) {
   zf_put16(p + 32, 0); /* comment */
   zf_put16(p + 34, 0); /* disk */
   zf_put16(p + 36, 0); /* internal attributes */
-  zf_put32(p + 38, (e->mode << 16) | (is_dir ? 0x10 : 0));
+  zf_put32(p + 38, ((uint32_t)e->mode << 16) | (is_dir ? 0x10 : 0));
   zf_put32(p + 42, zoff ? ZF_MAX32 : (uint32_t)e->offset);
   memcpy(p + 46, e->name, e->namelen);
   p += 46 + e->namelen;

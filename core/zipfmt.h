@@ -58,17 +58,30 @@ typedef struct zhooks {
 } zhooks;
 
 /* One entry as written. mode holds the file type bits and the normalised permissions. */
+/* One entry as the writer keeps it until the central directory: 48 bytes, as a writer
+ * keeps one per entry (a name is at most 65535 bytes, a Unix mode 16 bits). */
 typedef struct zf_entry {
   const char *name;
-  size_t namelen;
+  uint64_t usize, csize;
+  uint64_t offset; /* of the local header */
+  uint32_t crc;
+  uint16_t namelen;
   uint16_t method;
   uint16_t dostime, dosdate;
-  uint32_t crc;
-  uint32_t mode;
-  uint64_t usize, csize;
-  uint64_t offset;  /* of the local header */
-  int zip64_local;  /* the local header carries a zip64 extra field */
+  uint16_t mode;
+  uint8_t zip64_local; /* the local header carries a zip64 extra field */
 } zf_entry;
+
+/* Strings kept together for as long as a plan, writer or archive lives: one allocation
+ * per 64 KiB instead of one per name, so a million names cost their bytes and little
+ * more. Strings never move; zf_pool_free releases them all. */
+typedef struct zf_pool {
+  struct zf_chunk *head;
+} zf_pool;
+
+/* A copy of s[0..n), NUL-terminated, or NULL when out of memory. */
+char *zf_pool_put(zf_pool *p, const char *s, size_t n);
+void zf_pool_free(zf_pool *p);
 
 /* Whether the local header of an entry of this method and uncompressed size needs zip64. */
 int zf_needs_zip64_local(int method, uint64_t usize);

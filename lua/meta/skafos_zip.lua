@@ -17,6 +17,8 @@ local zip = {}
 ---@field threads? integer         compression threads, 1..64 (default: online cores)
 ---@field mtime? integer           Unix time of every entry (default: $SOURCE_DATE_EPOCH, else 1980-01-01)
 ---@field progress? fun(done: integer, total: integer)  input bytes; every MiB and at the end
+---@field methods? boolean        zip.create: false leaves the per-entry `methods` out of the summary
+---                               (a table of every name: worth leaving out for a large archive)
 ---@field litter? "skip"|"keep"  operating-system files found walking a directory (.DS_Store, AppleDouble
 ---                               ._* files, Thumbs.db, desktop.ini, __MACOSX directories): left out
 ---                               (default) or archived; an entry given by its own path is always archived
@@ -32,7 +34,10 @@ local zip = {}
 ---@field entries integer
 ---@field bytes_in integer   uncompressed bytes
 ---@field bytes_out integer  size of the archive
----@field methods table<string, "store"|"deflate">  per entry name, the method chosen
+---@field stored integer    entries stored
+---@field deflated integer  entries deflated
+---@field methods? table<string, "store"|"deflate">  per entry name, the method chosen (unless opts.methods
+---                         is false)
 
 ---Writes a whole archive atomically (a temporary file renamed into place). Entries are
 ---sorted by name, timestamps fixed, modes normalised to 0644/0755, zip64 used when needed:

@@ -267,7 +267,7 @@ function M.archive(job, plan)
   else
     local entries = zip_entries(plan)
     local decided = plan.decisions
-    local zopts = { level = plan.level, each = next(decided) and function(file)
+    local zopts = { level = plan.level, methods = false, each = next(decided) and function(file)
       local d = decided[file.name]
       if d then return d[1], d[2] end
     end or nil }

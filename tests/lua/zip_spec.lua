@@ -117,6 +117,22 @@ describe("skafos.zip", function()
       assert.are.equal(tonumber("755", 8), fs.stat(tmp .. "/x/model.mlpackage/run.sh").mode & 511)
     end)
 
+    it("counts methods, and leaves the per-entry table out when asked to", function()
+      local d = tree()
+      local full = assert(zip.create(tmp .. "/full.zip", { d }))
+      local lean = assert(zip.create(tmp .. "/lean.zip", { d }, { methods = false }))
+      local stored = 0
+      for _, m in pairs(full.methods) do stored = stored + (m == "store" and 1 or 0) end
+      assert.are.equal(stored, full.stored)
+      assert.are.equal(full.entries - stored, full.deflated)
+      assert.is_true(full.deflated > 0 and full.stored > 0)
+      assert.is_nil(lean.methods)
+      assert.are.same({ full.entries, full.stored, full.deflated, full.bytes_out },
+        { lean.entries, lean.stored, lean.deflated, lean.bytes_out })
+      assert.has_error(function() zip.create(tmp .. "/bad.zip", { d }, { methods = "no" }) end,
+        "bad option methods (expected a boolean)")
+    end)
+
     it("joins parallel deflate blocks of one large file into a stream every reader accepts", function()
       local big = tmp .. "/big.bin"
       local parts = {}
