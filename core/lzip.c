@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -22,6 +23,7 @@
 #define STREAM_MT "skafos.ZipStream"
 #define TEMP_MT "skafos.ZipTemp"
 #define ARCHIVE_MT "skafos.ZipArchive"
+#define LISTING_MT "skafos.ZipListing"
 #define EXTRACTOR_MT "skafos.ZipExtractor"
 
 /* ---- options ---------------------------------------------------------------------- */
@@ -767,50 +769,91 @@ static zr_archive *newarchive(lua_State *L) {
   return a;
 }
 
+/* zip.list(path[, opts]) -> listing: the central directory read once, kept compact
+ * (about 75 bytes an entry) in a userdata; `#listing`, `listing[i]` and ipairs give the
+ * entries, each a fresh table, so a million-entry archive never becomes a million
+ * tables at once. */
+static void push_listed(lua_State *L, const zr_entry *e) {
+  lua_createtable(L, 0, 12);
+  lua_pushlstring(L, e->name, e->namelen);
+  lua_setfield(L, -2, "name");
+  if (e->raw_apart) {
+    lua_pushlstring(L, zr_raw(e), e->rawlen);
+    lua_setfield(L, -2, "stored_name");
+  }
+  if (zr_name_problem(e) != NULL) {
+    lua_pushstring(L, zr_name_problem(e));
+    lua_setfield(L, -2, "unsafe_name");
+  }
+  lua_pushinteger(L, (lua_Integer)e->usize);
+  lua_setfield(L, -2, "size");
+  lua_pushinteger(L, (lua_Integer)e->csize);
+  lua_setfield(L, -2, "compressed_size");
+  if (e->method == ZF_STORE || e->method == ZF_DEFLATE)
+    lua_pushstring(L, method_name(e->method));
+  else
+    lua_pushinteger(L, e->method);
+  lua_setfield(L, -2, "method");
+  lua_pushinteger(L, (lua_Integer)e->crc);
+  lua_setfield(L, -2, "crc");
+  lua_pushboolean(L, e->is_dir);
+  lua_setfield(L, -2, "dir");
+  lua_pushboolean(L, e->is_symlink);
+  lua_setfield(L, -2, "symlink");
+  lua_pushinteger(L, (lua_Integer)(e->mode & 07777));
+  lua_setfield(L, -2, "mode");
+  lua_pushinteger(L, (lua_Integer)e->offset);
+  lua_setfield(L, -2, "offset");
+}
+
+static int listing_index(lua_State *L) {
+  zr_archive *a = luaL_checkudata(L, 1, LISTING_MT);
+  int isnum;
+  lua_Integer i = lua_tointegerx(L, 2, &isnum);
+  if (isnum && i >= 1 && (uint64_t)i <= a->n)
+    push_listed(L, &a->e[i - 1]);
+  else
+    lua_pushnil(L);
+  return 1;
+}
+
+static int listing_len(lua_State *L) {
+  zr_archive *a = luaL_checkudata(L, 1, LISTING_MT);
+  lua_pushinteger(L, (lua_Integer)a->n);
+  return 1;
+}
+
+static int listing_tostring(lua_State *L) {
+  zr_archive *a = luaL_checkudata(L, 1, LISTING_MT);
+  lua_pushfstring(L, "skafos.ZipListing (%I entries)", (lua_Integer)a->n);
+  return 1;
+}
+
+static int listing_gc(lua_State *L) {
+  zr_close(luaL_checkudata(L, 1, LISTING_MT));
+  return 0;
+}
+
 static int zip_list(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
-  zr_archive *a = newarchive(L);
+  zr_archive *a;
   zerr err;
-  size_t i;
-  if (zr_open_file(a, path, &err) != 0)
-    return fail(L, NULL, &err);
-  luaL_checkstack(L, 8, "zip.list");
-  lua_createtable(L, a->n < 1000000 ? (int)a->n : 1000000, 0);
-  for (i = 0; i < a->n; i++) {
-    const zr_entry *e = &a->e[i];
-    lua_createtable(L, 0, 12);
-    lua_pushlstring(L, e->name, e->namelen);
-    lua_setfield(L, -2, "name");
-    if (e->rawlen != e->namelen || memcmp(e->raw, e->name, e->rawlen) != 0) {
-      lua_pushlstring(L, e->raw, e->rawlen);
-      lua_setfield(L, -2, "stored_name");
-    }
-    if (zr_name_problem(e) != NULL) {
-      lua_pushstring(L, zr_name_problem(e));
-      lua_setfield(L, -2, "unsafe_name");
-    }
-    lua_pushinteger(L, (lua_Integer)e->usize);
-    lua_setfield(L, -2, "size");
-    lua_pushinteger(L, (lua_Integer)e->csize);
-    lua_setfield(L, -2, "compressed_size");
-    if (e->method == ZF_STORE || e->method == ZF_DEFLATE)
-      lua_pushstring(L, method_name(e->method));
-    else
-      lua_pushinteger(L, e->method);
-    lua_setfield(L, -2, "method");
-    lua_pushinteger(L, (lua_Integer)e->crc);
-    lua_setfield(L, -2, "crc");
-    lua_pushboolean(L, e->is_dir);
-    lua_setfield(L, -2, "dir");
-    lua_pushboolean(L, e->is_symlink);
-    lua_setfield(L, -2, "symlink");
-    lua_pushinteger(L, (lua_Integer)(e->mode & 07777));
-    lua_setfield(L, -2, "mode");
-    lua_pushinteger(L, (lua_Integer)e->offset);
-    lua_setfield(L, -2, "offset");
-    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  lua_Integer max_entries = ZR_MAX_ENTRIES;
+  if (!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    if (lua_getfield(L, 2, "max_entries") != LUA_TNIL &&
+        !intopt(L, -1, 0, LUA_MAXINTEGER, &max_entries))
+      luaL_error(L, "bad option max_entries (expected a count, 0 for no limit)");
+    lua_pop(L, 1);
   }
-  zr_close(a);
+  a = lua_newuserdatauv(L, sizeof *a, 0);
+  memset(a, 0, sizeof *a);
+  a->fd = -1;
+  luaL_setmetatable(L, LISTING_MT);
+  if (zr_open_file(a, path, (uint64_t)max_entries, &err) != 0)
+    return fail(L, NULL, &err);
+  close(a->fd); /* everything listed is in memory now */
+  a->fd = -1;
   return 1;
 }
 
@@ -819,10 +862,11 @@ static int zip_list(lua_State *L) {
 /* The extraction options at idx (a table or nil): max_size, max_ratio, symlinks, force.
  * Leaves the stack as it was. */
 static void check_xopts(lua_State *L, int idx, int64_t *max_size, int64_t *max_ratio,
-                        int *symlinks_inside, int *force) {
+                        int64_t *max_entries, int *symlinks_inside, int *force) {
   lua_Integer v;
   *max_size = -1;
   *max_ratio = -1;
+  *max_entries = -1;
   *symlinks_inside = 0;
   *force = 0;
   if (lua_isnoneornil(L, idx))
@@ -838,6 +882,11 @@ static void check_xopts(lua_State *L, int idx, int64_t *max_size, int64_t *max_r
       luaL_error(L, "bad option max_ratio (expected a number >= 0)");
     *max_ratio = (int64_t)lua_tonumber(L, -1);
   }
+  if (lua_getfield(L, idx, "max_entries") != LUA_TNIL) {
+    if (!intopt(L, -1, 0, LUA_MAXINTEGER, &v))
+      luaL_error(L, "bad option max_entries (expected a count, 0 for no limit)");
+    *max_entries = (int64_t)v;
+  }
   if (lua_getfield(L, idx, "symlinks") != LUA_TNIL) {
     const char *s = lua_tostring(L, -1);
     if (s == NULL || (strcmp(s, "inside") != 0 && strcmp(s, "refuse") != 0))
@@ -846,7 +895,7 @@ static void check_xopts(lua_State *L, int idx, int64_t *max_size, int64_t *max_r
   }
   lua_getfield(L, idx, "force");
   *force = lua_toboolean(L, -1);
-  lua_pop(L, 4);
+  lua_pop(L, 5);
 }
 
 /* ---- zip.verify ------------------------------------------------------------------- */
@@ -862,10 +911,10 @@ static int zip_verify(lua_State *L) {
   hookctx h;
   zhooks z;
   zerr err, unsafe;
-  int64_t max_size, max_ratio;
+  int64_t max_size, max_ratio, max_entries;
   uint64_t bytes = 0;
   int fn = 0, rc, symlinks_inside, force, report = 0, stream = 0;
-  check_xopts(L, 2, &max_size, &max_ratio, &symlinks_inside, &force);
+  check_xopts(L, 2, &max_size, &max_ratio, &max_entries, &symlinks_inside, &force);
   if (!lua_isnoneornil(L, 2)) {
     if (lua_getfield(L, 2, "names") != LUA_TNIL) {
       const char *s = lua_tostring(L, -1);
@@ -890,7 +939,7 @@ static int zip_verify(lua_State *L) {
   lim.ratio_so_far = 1; /* as zip.extractor counts it, the strictest */
   lim.unsafe = report ? &unsafe : NULL;
   a = newarchive(L);
-  if (zr_open_file(a, path, &err) != 0)
+  if (zr_open_file(a, path, max_entries < 0 ? ZR_MAX_ENTRIES : (uint64_t)max_entries, &err) != 0)
     return fail(L, NULL, &err);
   rc = zr_check(a, &lim, &err) == 0 && (!stream || zr_check_stream(a, &err) == 0) &&
        zr_verify(a, &lim, &z, &bytes, &err) == 0;
@@ -921,7 +970,7 @@ static int zip_extract(lua_State *L) {
   zerr err;
   int fn = 0;
   memset(&o, 0, sizeof o);
-  check_xopts(L, 3, &o.max_size, &o.max_ratio, &o.symlinks_inside, &o.force);
+  check_xopts(L, 3, &o.max_size, &o.max_ratio, &o.max_entries, &o.symlinks_inside, &o.force);
   if (!lua_isnoneornil(L, 3)) {
     if (lua_getfield(L, 3, "progress") != LUA_TNIL) {
       luaL_checktype(L, -1, LUA_TFUNCTION);
@@ -1009,7 +1058,7 @@ static int zip_extractor(lua_State *L) {
   zx_options o;
   lextractor *le;
   memset(&o, 0, sizeof o);
-  check_xopts(L, 2, &o.max_size, &o.max_ratio, &o.symlinks_inside, &o.force);
+  check_xopts(L, 2, &o.max_size, &o.max_ratio, &o.max_entries, &o.symlinks_inside, &o.force);
   if (lua_istable(L, 2)) {
     lua_getfield(L, 2, "resumable");
     o.resumable = lua_toboolean(L, -1);
@@ -1175,6 +1224,11 @@ static const luaL_Reg extractor_meta[] = {{"__close", zipextractor_close},
                                           {"__tostring", zipextractor_tostring},
                                           {NULL, NULL}};
 
+static const luaL_Reg listing_meta[] = {{"__index", listing_index},
+                                        {"__len", listing_len},
+                                        {"__tostring", listing_tostring},
+                                        {"__gc", listing_gc},
+                                        {NULL, NULL}};
 static const luaL_Reg zip_funcs[] = {{"create", zip_create},
                                      {"plan", zip_plan},
                                      {"writer", zip_writer},
@@ -1214,6 +1268,9 @@ int luaopen_skafos_zip(lua_State *L) {
   luaL_newmetatable(L, ARCHIVE_MT);
   lua_pushcfunction(L, archive_gc);
   lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
+  luaL_newmetatable(L, LISTING_MT);
+  luaL_setfuncs(L, listing_meta, 0);
   lua_pop(L, 1);
   luaL_newlib(L, zip_funcs);
   return 1;

@@ -133,11 +133,18 @@ int zf_utf8_valid(const char *s, size_t len);
 int zf_read_name(const char *raw, size_t len, int utf8_flag, int dos, char **out,
                  size_t *outlen, const char **why);
 
-/* Finds two names that are equal, or equal once ASCII case is folded, ignoring one
- * trailing '/'. Returns 0 when all differ, else 1 (exact duplicate) or 2 (case-only)
- * with the indexes in *a and *b. Returns -1 when out of memory. */
-int zf_find_duplicate(const char *const *names, const size_t *lens, size_t n, size_t *a,
-                      size_t *b);
+/* Sorts idx[0..n) by cmp (stable), with a buffer of n indexes: 4 bytes an entry where a
+ * sort of pointers or records takes 8 to 24. Returns -1 when out of memory. */
+typedef int (*zf_idx_cmp)(const void *ctx, uint32_t a, uint32_t b);
+int zf_sort_idx(uint32_t *idx, size_t n, zf_idx_cmp cmp, const void *ctx);
+
+/* Name i of a collection: *p (not necessarily NUL-terminated) and *len bytes. */
+typedef void (*zf_name_at)(const void *ctx, size_t i, const char **p, size_t *len);
+
+/* Finds two of the n names that are equal, or equal once ASCII case is folded, ignoring
+ * one trailing '/'. Returns 0 when all differ, else 1 (exact duplicate) or 2 (case-only)
+ * with the indexes in *a < *b. Returns -1 when out of memory (or n > UINT32_MAX). */
+int zf_find_duplicate(size_t n, zf_name_at at, const void *ctx, size_t *a, size_t *b);
 
 /* Little-endian field access. */
 static inline void zf_put16(unsigned char *p, uint16_t v) {

@@ -326,9 +326,14 @@ static int cmp_item(const void *a, const void *b) {
   return strcmp(((const zw_item *)a)->name, ((const zw_item *)b)->name);
 }
 
+static void item_name_at(const void *ctx, size_t i, const char **p, size_t *len) {
+  const zw_item *it = (const zw_item *)ctx + i;
+  *p = it->name;
+  *len = it->namelen;
+}
+
 int zw_plan_sort(zw_plan *p, zerr *err) {
-  const char **names;
-  size_t *lens, i, a, b;
+  size_t a, b;
   int dup;
   if (p->n == 0)
     return 0;
@@ -340,21 +345,7 @@ int zw_plan_sort(zw_plan *p, zerr *err) {
     }
   }
   qsort(p->items, p->n, sizeof *p->items, cmp_item);
-  names = malloc(p->n * sizeof *names);
-  lens = malloc(p->n * sizeof *lens);
-  if (names == NULL || lens == NULL) {
-    free(names);
-    free(lens);
-    zerr_set(err, "NOMEM", "out of memory");
-    return -1;
-  }
-  for (i = 0; i < p->n; i++) {
-    names[i] = p->items[i].name;
-    lens[i] = p->items[i].namelen;
-  }
-  dup = zf_find_duplicate(names, lens, p->n, &a, &b);
-  free(names);
-  free(lens);
+  dup = zf_find_duplicate(p->n, item_name_at, p->items, &a, &b);
   if (dup < 0)
     zerr_set(err, "NOMEM", "out of memory");
   else if (dup == 1)
@@ -1129,18 +1120,7 @@ int zw_add(zw_writer *w, const zw_item *items, size_t n, const zhooks *hooks,
     }
   }
   if (n > 1) {
-    const char **names = malloc(n * sizeof *names);
-    size_t *lens = malloc(n * sizeof *lens);
-    int dup = -1;
-    if (names && lens) {
-      for (i = 0; i < n; i++) {
-        names[i] = items[i].name;
-        lens[i] = items[i].namelen;
-      }
-      dup = zf_find_duplicate(names, lens, n, &a, &b);
-    }
-    free(names);
-    free(lens);
+    int dup = zf_find_duplicate(n, item_name_at, items, &a, &b);
     if (dup != 0) {
       if (dup < 0)
         zerr_set(err, "NOMEM", "out of memory");
