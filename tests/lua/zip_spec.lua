@@ -428,6 +428,58 @@ with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED) as z:
       assert.are.equal(0, (sh("diff -r " .. q(d) .. " " .. q(tmp .. "/x/model.mlpackage"))))
     end)
 
+    it("lists through an object that makes each entry's table when it is read", function()
+      for i = 1, 3 do spit(("%s/l/%d.txt"):format(tmp, i), ("x"):rep(i)) end
+      assert(zip.create(tmp .. "/l.zip", { tmp .. "/l" }))
+      local l = assert(zip.list(tmp .. "/l.zip"))
+      assert.are.equal(4, #l)
+      assert.are.equal("skafos.ZipListing (4 entries)", tostring(l))
+      local names = {}
+      for i, e in ipairs(l) do names[i] = e.name .. ":" .. e.size end
+      assert.are.same({ "l/:0", "l/1.txt:1", "l/2.txt:2", "l/3.txt:3" }, names)
+      assert.is_nil(l[0])
+      assert.is_nil(l[5])
+      assert.is_nil(l.name)
+      assert.are_not.equal(l[2], l[2]) -- a fresh table each time, nothing cached
+      assert.are.equal(l[2].crc, l[2].crc)
+    end)
+
+    it("refuses more entries than max_entries before reading them, in every reader", function()
+      for i = 1, 5 do spit(("%s/m/%d.txt"):format(tmp, i), "entry") end
+      assert(zip.create(tmp .. "/m.zip", { tmp .. "/m" }, { mtime = 0 }))
+      local over = "the archive has 6 entries, more than the limit of 5"
+      local function refused(ok, err, what)
+        assert.is_nil(ok, what)
+        assert.are.equal("UNSAFE_ARCHIVE", err.code, what)
+        assert.are.equal(7, err.exit, what)
+        assert.truthy(err.message:find("more than", 1, true) and err.message:find("limit", 1, true),
+          what .. ": " .. err.message)
+      end
+      local ok, err = zip.list(tmp .. "/m.zip", { max_entries = 5 })
+      refused(ok, err, "list")
+      assert.truthy(err.message:find(over, 1, true), err.message)
+      ok, err = zip.verify(tmp .. "/m.zip", { max_entries = 5 })
+      refused(ok, err, "verify")
+      ok, err = zip.extract(tmp .. "/m.zip", tmp .. "/mx", { max_entries = 5 })
+      refused(ok, err, "extract")
+      assert.is_nil(fs.stat(tmp .. "/mx"))
+      local ex = assert(zip.extractor(tmp .. "/ms", { max_entries = 5 }))
+      local wrote, xerr = ex:write(slurp(tmp .. "/m.zip"))
+      if wrote then wrote, xerr = ex:finish() end
+      refused(wrote, xerr, "extractor")
+      assert.is_nil(fs.stat(tmp .. "/ms"))
+      -- at the limit, and with no limit, all of them read
+      assert.are.equal(6, #assert(zip.list(tmp .. "/m.zip", { max_entries = 6 })))
+      assert.are.equal(6, assert(zip.verify(tmp .. "/m.zip", { max_entries = 0 })).entries)
+      ex = assert(zip.extractor(tmp .. "/ms", { max_entries = 6 }))
+      assert(ex:write(slurp(tmp .. "/m.zip")))
+      assert.are.equal(6, assert(ex:finish()).entries)
+      assert.has_error(function() zip.list(tmp .. "/m.zip", { max_entries = -1 }) end,
+        "bad option max_entries (expected a count, 0 for no limit)")
+      assert.has_error(function() zip.verify(tmp .. "/m.zip", { max_entries = "many" }) end,
+        "bad option max_entries (expected a count, 0 for no limit)")
+    end)
+
     it("says INTEGRITY for a damaged archive", function()
       spit(tmp .. "/t.txt", text(200000))
       assert(zip.create(tmp .. "/a.zip", { tmp .. "/t.txt" }))
