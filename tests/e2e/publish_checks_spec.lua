@@ -157,7 +157,8 @@ describe("publish as it is", function()
       local f = skafos { "fetch", "--max-entries", "4", table.unpack(args) }
       local what = table.concat(args, " ")
       assert.are.equal(7, f.code, what .. ": " .. f.stderr)
-      assert.truthy(f.stderr:find("more than", 1, true) and f.stderr:find("the limit", 1, true), what .. ": " .. f.stderr)
+      assert.truthy(f.stderr:find("more than", 1, true) and f.stderr:find("the limit", 1, true),
+        what .. ": " .. f.stderr)
       assert.are.equal(before, sh("ls -A " .. proc.quote(dir)), what)
     end
     -- the same limit from a config file; 0 lifts it
