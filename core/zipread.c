@@ -231,22 +231,24 @@ static int cd_window(const zr_archive *a, unsigned char *win, size_t *have, size
   return *have >= n ? 0 : -1;
 }
 
-int zr_open(zr_archive *a, const zr_io *io, uint64_t max_entries, zerr *err) {
-  unsigned char rec[ZF_EOCD64_FIXED], *cd = NULL;
-  uint64_t eocd = 0, cd_end, count, p, got = 0;
-  size_t i, have = 0, wat = 0;
+int zr_open_end(zr_archive *a, const zr_io *io, uint64_t max_entries, uint64_t *count,
+                zerr *err) {
+  unsigned char rec[ZF_EOCD64_FIXED];
+  uint64_t eocd = 0, cd_end;
   memset(a, 0, sizeof *a);
   a->fd = -1;
   a->io = *io;
   if (find_eocd(a, &eocd, err) != 0)
     return -1;
-  if (io_read(a, rec, ZF_EOCD_FIXED, eocd) != 0)
-    goto trunc;
+  if (io_read(a, rec, ZF_EOCD_FIXED, eocd) != 0) {
+    zerr_set(err, "INTEGRITY", "the archive is truncated");
+    return -1;
+  }
   if (zf_get16(rec + 4) != 0 || zf_get16(rec + 6) != 0) {
     zerr_set(err, "UNSAFE_ARCHIVE", "multi-disk archives are not supported");
     return -1;
   }
-  count = zf_get16(rec + 10);
+  *count = zf_get16(rec + 10);
   a->cd_size = zf_get32(rec + 12);
   a->cd_offset = zf_get32(rec + 16);
   a->end = eocd + ZF_EOCD_FIXED + zf_get16(rec + 20);
@@ -268,7 +270,7 @@ int zr_open(zr_archive *a, const zr_io *io, uint64_t max_entries, zerr *err) {
       zerr_set(err, "UNSAFE_ARCHIVE", "multi-disk archives are not supported");
       return -1;
     }
-    count = zf_get64(rec + 32);
+    *count = zf_get64(rec + 32);
     a->cd_size = zf_get64(rec + 40);
     a->cd_offset = zf_get64(rec + 48);
     cd_end = at;
@@ -283,18 +285,69 @@ int zr_open(zr_archive *a, const zr_io *io, uint64_t max_entries, zerr *err) {
              (unsigned long long)a->cd_size);
     return -1;
   }
-  if (count > a->cd_size / ZF_CENTRAL_FIXED) {
+  if (*count > a->cd_size / ZF_CENTRAL_FIXED) {
     zerr_set(err, "INTEGRITY", "central directory too short for %llu entries (truncated?)",
-             (unsigned long long)count);
+             (unsigned long long)*count);
     return -1;
   }
-  if (max_entries != 0 && count > max_entries) {
+  if (max_entries != 0 && *count > max_entries) {
     zerr_set(err, "UNSAFE_ARCHIVE",
              "the archive has %llu entries, more than the limit of %llu (raise it with "
              "--max-entries or the max_entries setting)",
-             (unsigned long long)count, (unsigned long long)max_entries);
+             (unsigned long long)*count, (unsigned long long)max_entries);
     return -1;
   }
+  return 0;
+}
+
+size_t zr_central_len(const unsigned char *r) {
+  return ZF_CENTRAL_FIXED + (size_t)zf_get16(r + 28) + zf_get16(r + 30) + zf_get16(r + 32);
+}
+
+int zr_parse_central(const unsigned char *r, zf_pool *pool, zr_entry *e, zerr *err) {
+  size_t nl = zf_get16(r + 28), xl = zf_get16(r + 30);
+  uint32_t c32, u32, o32, ext_attr;
+  uint16_t made_by;
+  if (zf_get16(r + 34) != 0 && zf_get16(r + 34) != ZF_MAX16) {
+    zerr_set(err, "UNSAFE_ARCHIVE", "multi-disk archives are not supported");
+    return -1;
+  }
+  memset(e, 0, sizeof *e);
+  made_by = zf_get16(r + 4);
+  e->flags = zf_get16(r + 8);
+  e->method = zf_get16(r + 10);
+  e->crc = zf_get32(r + 16);
+  c32 = zf_get32(r + 20);
+  u32 = zf_get32(r + 24);
+  ext_attr = zf_get32(r + 38);
+  o32 = zf_get32(r + 42);
+  e->csize = c32;
+  e->usize = u32;
+  e->offset = o32;
+  if (zr_entry_names(e, pool, (const char *)r + ZF_CENTRAL_FIXED, nl, zf_made_on_dos(made_by),
+                     err) != 0)
+    return -1;
+  if (parse_zip64(e, r + ZF_CENTRAL_FIXED + nl, xl, u32 == ZF_MAX32, c32 == ZF_MAX32,
+                  o32 == ZF_MAX32) != 0) {
+    char nb[NAMEBUF];
+    zerr_set(err, "INTEGRITY", "entry '%s': bad or missing zip64 field",
+             zr_shown(e, nb, sizeof nb));
+    return -1;
+  }
+  if ((made_by >> 8) == 3 || (made_by >> 8) == 19)
+    e->mode = (uint16_t)(ext_attr >> 16);
+  e->is_symlink = (e->mode & S_IFMT) == S_IFLNK;
+  e->is_dir = e->is_dir || (e->mode & S_IFMT) == S_IFDIR ||
+              ((made_by >> 8) == 0 && (ext_attr & 0x10));
+  return 0;
+}
+
+int zr_open(zr_archive *a, const zr_io *io, uint64_t max_entries, zerr *err) {
+  unsigned char *cd;
+  uint64_t count, p = 0, got = 0;
+  size_t i, have = 0, wat = 0;
+  if (zr_open_end(a, io, max_entries, &count, err) != 0)
+    return -1;
   /* the directory goes through a window, never whole: a million entries are 60 MB of
    * it, and only the entries are kept */
   cd = malloc(CD_WINDOW);
@@ -302,60 +355,27 @@ int zr_open(zr_archive *a, const zr_io *io, uint64_t max_entries, zerr *err) {
   if (cd == NULL || a->e == NULL) {
     free(cd);
     zerr_set(err, "NOMEM", "out of memory");
+    zr_close(a);
     return -1;
   }
-  for (i = 0, p = 0; i < count; i++) {
-    zr_entry *e = &a->e[i];
+  for (i = 0; i < count; i++) {
     const unsigned char *r;
-    size_t nl, xl, cl;
-    uint32_t c32, u32, o32, ext_attr;
-    uint16_t made_by;
+    size_t len;
     if (cd_window(a, cd, &have, &wat, &got, ZF_CENTRAL_FIXED) != 0)
       goto trunc;
     r = cd + wat;
     if (a->cd_size - p < ZF_CENTRAL_FIXED || zf_get32(r) != ZF_SIG_CENTRAL)
       goto badcd;
-    nl = zf_get16(r + 28);
-    xl = zf_get16(r + 30);
-    cl = zf_get16(r + 32);
-    if (a->cd_size - p - ZF_CENTRAL_FIXED < nl + xl + cl)
+    len = zr_central_len(r);
+    if (a->cd_size - p < len)
       goto badcd;
-    if (cd_window(a, cd, &have, &wat, &got, ZF_CENTRAL_FIXED + nl + xl + cl) != 0)
+    if (cd_window(a, cd, &have, &wat, &got, len) != 0)
       goto trunc;
-    r = cd + wat;
-    if (zf_get16(r + 34) != 0 && zf_get16(r + 34) != ZF_MAX16) {
-      zerr_set(err, "UNSAFE_ARCHIVE", "multi-disk archives are not supported");
-      goto fail;
-    }
     a->n = i + 1;
-    made_by = zf_get16(r + 4);
-    e->flags = zf_get16(r + 8);
-    e->method = zf_get16(r + 10);
-    e->crc = zf_get32(r + 16);
-    c32 = zf_get32(r + 20);
-    u32 = zf_get32(r + 24);
-    ext_attr = zf_get32(r + 38);
-    o32 = zf_get32(r + 42);
-    e->csize = c32;
-    e->usize = u32;
-    e->offset = o32;
-    if (zr_entry_names(e, &a->strings, (const char *)r + ZF_CENTRAL_FIXED, nl,
-                       zf_made_on_dos(made_by), err) != 0)
+    if (zr_parse_central(cd + wat, &a->strings, &a->e[i], err) != 0)
       goto fail;
-    if (parse_zip64(e, r + ZF_CENTRAL_FIXED + nl, xl, u32 == ZF_MAX32, c32 == ZF_MAX32,
-                    o32 == ZF_MAX32) != 0) {
-      char nb[NAMEBUF];
-      zerr_set(err, "INTEGRITY", "entry '%s': bad or missing zip64 field",
-               zr_shown(e, nb, sizeof nb));
-      goto fail;
-    }
-    if ((made_by >> 8) == 3 || (made_by >> 8) == 19)
-      e->mode = (uint16_t)(ext_attr >> 16);
-    e->is_symlink = (e->mode & S_IFMT) == S_IFLNK;
-    e->is_dir = e->is_dir || (e->mode & S_IFMT) == S_IFDIR ||
-                ((made_by >> 8) == 0 && (ext_attr & 0x10));
-    wat += ZF_CENTRAL_FIXED + nl + xl + cl;
-    p += ZF_CENTRAL_FIXED + nl + xl + cl;
+    wat += len;
+    p += len;
   }
   if (p != a->cd_size)
     goto badcd;

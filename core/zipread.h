@@ -30,6 +30,7 @@ typedef struct zr_entry {
   unsigned name_bad : 1;  /* zf_read_name refused the stored bytes */
   unsigned raw_apart : 1; /* the stored bytes differ from name and follow it in the pool */
   unsigned dos_names : 1; /* a backslash separates components (zr_entry_names' dos) */
+  unsigned listed : 1;    /* the streaming extractor met its directory record */
 } zr_entry;
 
 /* The stored name bytes (rawlen of them, NUL-terminated). */
@@ -64,6 +65,15 @@ typedef struct zr_archive {
  * max_entries entries when it is not 0: refused before the directory is read). */
 int zr_open(zr_archive *a, const zr_io *io, uint64_t max_entries, zerr *err);
 int zr_open_file(zr_archive *a, const char *path, uint64_t max_entries, zerr *err);
+/* zr_open's first half: the end records only (a->cd_offset, cd_size, end; *count
+ * entries), with the same checks; no entry is read. */
+int zr_open_end(zr_archive *a, const zr_io *io, uint64_t max_entries, uint64_t *count,
+                zerr *err);
+/* One central directory record at r (its signature checked by the caller): the whole
+ * record is zr_central_len(r) bytes. zr_parse_central fills e (names in pool) as zr_open
+ * does; INTEGRITY or UNSAFE_ARCHIVE otherwise. */
+size_t zr_central_len(const unsigned char *r);
+int zr_parse_central(const unsigned char *r, zf_pool *pool, zr_entry *e, zerr *err);
 void zr_close(zr_archive *a);
 
 typedef struct zr_limits {

@@ -19,7 +19,10 @@
 #include "zipsink.h"
 
 #define OUTBUF (1u << 20)
-#define TAIL_MAX (64u << 20) /* central directory and end records kept in memory */
+#define TAIL_MAX (64u << 20) /* end records (and bytes after them) kept in memory */
+#define TAIL_PIECE (64u * 1024u) /* taken into the tail at a time */
+#define NAMES_MAX (512u << 20) /* entry names kept, in all: as zr_open bounds the directory */
+#define TAIL_KEEP (ZF_EOCD_FIXED + 65535u) /* after a fault: enough for the end record */
 #define FLAG_DESCRIPTOR 0x08
 #define JOURNAL_MAX (256u << 20) /* a longer journal is not ours: start over */
 static const char JOURNAL_MAGIC[8] = {'S', 'K', 'A', 'F', 'O', 'S', 'X', '1'};
@@ -44,7 +47,7 @@ struct zx {
   zr_entry *ents;
   size_t n, cap;
   zf_pool strings; /* their names */
-  size_t *hash; /* open addressing over ents by folded name; SIZE_MAX = empty */
+  uint32_t *hash; /* open addressing over ents by folded name; UINT32_MAX = empty */
   size_t hsize;
   /* the current entry */
   zr_entry *cur;
@@ -58,17 +61,27 @@ struct zx {
   size_t outlen;
   /* totals */
   uint64_t total;
-  /* the central directory and end records */
-  unsigned char *tail;
+  /* the central directory, checked record by record as it arrives against the entries
+   * streamed (never kept whole), then the end records, kept from end_start on */
+  unsigned char *tail; /* bytes not yet taken, from tail_start on */
   size_t tlen, tcap;
   uint64_t tail_start;
+  uint64_t name_bytes;  /* of the entries streamed (NAMES_MAX) */
+  uint64_t cd_start;    /* where the directory began */
+  uint64_t cd_records;  /* records taken */
+  uint64_t cd_bytes;    /* their size */
+  int cd_over;          /* a record that is not one: the end records (or junk) start here */
+  zerr cd_bad;          /* the directory's first structural fault, reported by zx_finish */
+  zerr cd_differs;      /* its first disagreement with the streamed entries */
+  zf_pool cd_names;     /* scratch for the record being taken */
   /* resumable extraction: <parent>/.<base>.skafos-partial holds the stage (tree/) and a
    * journal of every entry begun and ended, so a later extractor, in this process or
    * another, continues from the last entry boundary or the last byte of a stored entry */
   char *pdir, *jpath;
   int jfd;        /* the journal, locked; -1 when not resumable */
   int jstop;      /* an unsafe entry was seen: no more records */
-  uint64_t *jofs; /* per entry: where its begin record starts in the journal */
+  uint64_t *jofs; /* while replaying: per entry, where its begin record starts */
+  size_t jcap;
   uint64_t jlen;  /* journal bytes written */
   uint64_t data_start; /* of the current entry */
 };
@@ -114,23 +127,24 @@ static int seen_add(zx *x, size_t idx, size_t *other) {
   const zr_entry *e = &x->ents[idx];
   size_t i, len = folded_len(e), mask;
   if (2 * (x->n + 1) > x->hsize) {
-    size_t nsize = x->hsize ? 2 * x->hsize : 64, *nh = malloc(nsize * sizeof *nh), k;
+    size_t nsize = x->hsize ? 2 * x->hsize : 64, k;
+    uint32_t *nh = malloc(nsize * sizeof *nh);
     if (nh == NULL)
       return -1;
     for (k = 0; k < nsize; k++)
-      nh[k] = SIZE_MAX;
+      nh[k] = UINT32_MAX;
     for (k = 0; k < idx; k++) {
       size_t j = fold_hash(&x->ents[k]) & (nsize - 1);
-      while (nh[j] != SIZE_MAX)
+      while (nh[j] != UINT32_MAX)
         j = (j + 1) & (nsize - 1);
-      nh[j] = k;
+      nh[j] = (uint32_t)k;
     }
     free(x->hash);
     x->hash = nh;
     x->hsize = nsize;
   }
   mask = x->hsize - 1;
-  for (i = fold_hash(e) & mask; x->hash[i] != SIZE_MAX; i = (i + 1) & mask) {
+  for (i = fold_hash(e) & mask; x->hash[i] != UINT32_MAX; i = (i + 1) & mask) {
     const zr_entry *o = &x->ents[x->hash[i]];
     size_t k;
     if (folded_len(o) != len)
@@ -149,7 +163,7 @@ static int seen_add(zx *x, size_t idx, size_t *other) {
     *other = x->hash[i];
     return memcmp(e->name, o->name, len) == 0 ? 1 : 2;
   }
-  x->hash[i] = idx;
+  x->hash[i] = (uint32_t)idx;
   return 0;
 }
 
@@ -274,7 +288,6 @@ static int jbegin(zx *x, zerr *err) {
   int rc;
   if (x->jfd < 0 || x->jstop || x->jlen == 0)
     return 0;
-  x->jofs[x->n - 1] = x->jlen;
   if ((b = malloc(JB_FIXED + e->rawlen)) == NULL)
     return fail(x, err, "NOMEM", "out of memory");
   zf_put64(b, e->offset);
@@ -388,13 +401,9 @@ static int stream_names(zx *x, zr_entry *e, const char *raw, size_t len, zerr *e
 static int grow_entries(zx *x, zerr *err) {
   size_t ncap = x->cap ? 2 * x->cap : 64;
   zr_entry *g = realloc(x->ents, ncap * sizeof *g);
-  uint64_t *j;
   if (g == NULL)
     return fail(x, err, "NOMEM", "out of memory");
   x->ents = g;
-  if ((j = realloc(x->jofs, ncap * sizeof *j)) == NULL)
-    return fail(x, err, "NOMEM", "out of memory");
-  x->jofs = j;
   x->cap = ncap;
   return 0;
 }
@@ -407,13 +416,21 @@ static int parse_local(zx *x, zerr *err) {
   char nb[ZR_NAMEBUF], nb2[ZR_NAMEBUF];
   zerr why;
   int dup;
-  if (x->lim.max_entries && x->n >= x->lim.max_entries) {
+  if ((x->lim.max_entries && x->n >= x->lim.max_entries) || x->n >= UINT32_MAX - 1) {
     zerr_set(err, "UNSAFE_ARCHIVE",
              "the archive has more than %llu entries, the limit (raise it with --max-entries "
-             "or the max_entries setting)", (unsigned long long)x->lim.max_entries);
+             "or the max_entries setting)",
+             (unsigned long long)(x->lim.max_entries ? x->lim.max_entries : UINT32_MAX - 1));
     x->failed = *err;
     return -1;
   }
+  if (nl > NAMES_MAX - x->name_bytes) {
+    zerr_set(err, "UNSAFE_ARCHIVE", "the archive's entry names take more than %u MiB",
+             NAMES_MAX >> 20);
+    x->failed = *err;
+    return -1;
+  }
+  x->name_bytes += nl;
   if (x->n == x->cap && grow_entries(x, err) != 0)
     return -1;
   e = &x->ents[x->n];
@@ -687,23 +704,126 @@ static int descriptor(zx *x, const unsigned char **p, size_t *n, zerr *err) {
   return 0;
 }
 
-static int tail_add(zx *x, const unsigned char *p, size_t n, zerr *err) {
-  if (n > TAIL_MAX - x->tlen)
-    return fail(x, err, "UNSAFE_ARCHIVE", "the central directory is too large");
-  if (x->tlen + n > x->tcap) {
-    size_t ncap = x->tcap ? x->tcap : 65536;
-    unsigned char *g;
-    while (ncap < x->tlen + n)
-      ncap *= 2;
-    g = realloc(x->tail, ncap);
-    if (g == NULL)
+/* One directory record against the streamed entry at the same offset: the same stored
+ * bytes and, where both names are acceptable, the same name; the same method,
+ * encryption, CRC and sizes. The directory's view of the entry (its mode and kind, and
+ * the name as the system that made the archive reads it) replaces what the local header
+ * gave. Faults are kept for zx_finish, which reports them in its order. */
+static int cd_take(zx *x, const unsigned char *r, zerr *err) {
+  zr_entry c, *s = NULL;
+  size_t lo = 0, hi = x->n;
+  char nb[ZR_NAMEBUF];
+  zerr why;
+  zf_pool_free(&x->cd_names);
+  if (zr_parse_central(r, &x->cd_names, &c, &why) != 0) {
+    if (strcmp(why.code, "NOMEM") == 0)
       return fail(x, err, "NOMEM", "out of memory");
-    x->tail = g;
-    x->tcap = ncap;
+    x->cd_bad = why;
+    return 0;
   }
-  memcpy(x->tail + x->tlen, p, n);
-  x->tlen += n;
-  x->pos += n;
+  while (lo < hi) { /* the entries came in order of their offsets */
+    size_t mid = lo + (hi - lo) / 2;
+    if (x->ents[mid].offset == c.offset) {
+      s = &x->ents[mid];
+      break;
+    }
+    if (x->ents[mid].offset < c.offset)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  if (x->cd_differs.code != NULL)
+    return 0;
+  if (s == NULL || s->listed || c.rawlen != s->rawlen ||
+      memcmp(zr_raw(&c), zr_raw(s), c.rawlen) != 0 ||
+      (!c.name_bad && !s->name_bad &&
+       (c.namelen != s->namelen || memcmp(c.name, s->name, c.namelen) != 0)) ||
+      c.method != s->method || ((c.flags ^ s->flags) & 0x41)) {
+    zerr_set(&x->cd_differs, "UNSAFE_ARCHIVE",
+             "the central directory disagrees with the local header of '%s'",
+             zr_shown(s ? s : &c, nb, sizeof nb));
+    return 0;
+  }
+  if (c.crc != s->crc || c.csize != s->csize || c.usize != s->usize) {
+    zerr_set(&x->cd_differs, "INTEGRITY",
+             "the central directory gives other sizes or CRC for '%s' than its data",
+             zr_shown(s, nb, sizeof nb));
+    return 0;
+  }
+  s->listed = 1;
+  s->mode = c.mode;
+  s->is_dir = c.is_dir;
+  s->is_symlink = c.is_symlink;
+  if (c.namelen != s->namelen || c.name_bad != s->name_bad || c.dos_names != s->dos_names ||
+      memcmp(c.name, s->name, c.namelen) != 0) {
+    /* read by the rule of the system the directory names, not the streamed guess */
+    const char *name = zf_pool_put(&x->strings, c.name,
+                                   c.namelen + (c.raw_apart ? 1u + c.rawlen : 0u));
+    if (name == NULL)
+      return fail(x, err, "NOMEM", "out of memory");
+    s->name = name;
+    s->namelen = c.namelen;
+    s->name_bad = c.name_bad;
+    s->raw_apart = c.raw_apart;
+    s->dos_names = c.dos_names;
+  }
+  return 0;
+}
+
+/* Takes the whole directory records at the front of the tail; what follows the last of
+ * them (the end records) stays. After a fault only the last bytes stay, for the end
+ * record's place. */
+static int cd_drain(zx *x, zerr *err) {
+  size_t at = 0;
+  while (!x->cd_over && x->cd_bad.code == NULL && x->tlen - at >= 4) {
+    const unsigned char *r = x->tail + at;
+    size_t len;
+    if (zf_get32(r) != ZF_SIG_CENTRAL) {
+      x->cd_over = 1;
+      break;
+    }
+    if (x->tlen - at < ZF_CENTRAL_FIXED || x->tlen - at < (len = zr_central_len(r)))
+      break;
+    if (cd_take(x, r, err) != 0)
+      return -1;
+    x->cd_records++;
+    x->cd_bytes += len;
+    at += len;
+  }
+  if (x->cd_bad.code != NULL && x->tlen - at > TAIL_KEEP)
+    at = x->tlen - TAIL_KEEP;
+  if (at > 0) {
+    memmove(x->tail, x->tail + at, x->tlen - at);
+    x->tlen -= at;
+    x->tail_start += at;
+  }
+  return 0;
+}
+
+static int tail_add(zx *x, const unsigned char *p, size_t n, zerr *err) {
+  while (n > 0) { /* in pieces, so the tail holds little more than one record */
+    size_t k = n < TAIL_PIECE ? n : TAIL_PIECE;
+    if (k > TAIL_MAX - x->tlen)
+      return fail(x, err, "UNSAFE_ARCHIVE", "the central directory is too large");
+    if (x->tlen + k > x->tcap) {
+      size_t ncap = x->tcap ? x->tcap : 65536;
+      unsigned char *g;
+      while (ncap < x->tlen + k)
+        ncap *= 2;
+      g = realloc(x->tail, ncap);
+      if (g == NULL)
+        return fail(x, err, "NOMEM", "out of memory");
+      x->tail = g;
+      x->tcap = ncap;
+    }
+    memcpy(x->tail + x->tlen, p, k);
+    x->tlen += k;
+    x->pos += k;
+    p += k;
+    n -= k;
+    if (cd_drain(x, err) != 0)
+      return -1;
+  }
   return 0;
 }
 
@@ -728,7 +848,7 @@ int zx_write(zx *x, const unsigned char *p, size_t n, zerr *err) {
         x->state = ST_LOCAL;
       } else if (sig == ZF_SIG_CENTRAL || sig == ZF_SIG_EOCD || sig == ZF_SIG_EOCD64) {
         x->state = ST_TAIL;
-        x->tail_start = x->pos - 4;
+        x->tail_start = x->cd_start = x->pos - 4;
         x->pos -= 4;
         r = tail_add(x, x->hbuf, 4, err);
       } else {
@@ -809,11 +929,6 @@ static int tail_pread(void *ud, void *buf, size_t n, uint64_t off) {
   return 0;
 }
 
-static int cmp_offset(const void *a, const void *b) {
-  const zr_entry *p = *(const zr_entry *const *)a, *q = *(const zr_entry *const *)b;
-  return p->offset < q->offset ? -1 : p->offset > q->offset;
-}
-
 /* The end record must close the input: its comment ends the last byte. */
 static int ends_with_eocd(const zx *x) {
   size_t k;
@@ -823,53 +938,6 @@ static int ends_with_eocd(const zx *x) {
       return 1;
   }
   return 0;
-}
-
-static int compare_directory(zx *x, const zr_archive *a, zerr *err) {
-  const zr_entry **cd;
-  char nb[ZR_NAMEBUF];
-  size_t i;
-  int rc = 0;
-  if (a->cd_offset != x->tail_start) {
-    zerr_set(err, "UNSAFE_ARCHIVE",
-             "the central directory does not start where the streamed entries end");
-    return -1;
-  }
-  if (a->n != x->n) {
-    zerr_set(err, "UNSAFE_ARCHIVE",
-             "the central directory lists %llu entries, the archive holds %llu",
-             (unsigned long long)a->n, (unsigned long long)x->n);
-    return -1;
-  }
-  cd = malloc((a->n ? a->n : 1) * sizeof *cd);
-  if (cd == NULL) {
-    zerr_set(err, "NOMEM", "out of memory");
-    return -1;
-  }
-  for (i = 0; i < a->n; i++)
-    cd[i] = &a->e[i];
-  qsort(cd, a->n, sizeof *cd, cmp_offset);
-  for (i = 0; i < a->n && rc == 0; i++) {
-    const zr_entry *c = cd[i], *s = &x->ents[i];
-    /* the same stored bytes, and, where both are acceptable, the same name read */
-    if (c->offset != s->offset || c->rawlen != s->rawlen ||
-        memcmp(zr_raw(c), zr_raw(s), c->rawlen) != 0 ||
-        (!c->name_bad && !s->name_bad &&
-         (c->namelen != s->namelen || memcmp(c->name, s->name, c->namelen) != 0)) ||
-        c->method != s->method || ((c->flags ^ s->flags) & 0x41)) {
-      zerr_set(err, "UNSAFE_ARCHIVE",
-               "the central directory disagrees with the local header of '%s'",
-               zr_shown(s, nb, sizeof nb));
-      rc = -1;
-    } else if (c->crc != s->crc || c->csize != s->csize || c->usize != s->usize) {
-      zerr_set(err, "INTEGRITY",
-               "the central directory gives other sizes or CRC for '%s' than its data",
-               zr_shown(s, nb, sizeof nb));
-      rc = -1;
-    }
-  }
-  free(cd);
-  return rc;
 }
 
 /* Turns the files of symlink entries into links (checked against the whole directory)
@@ -923,8 +991,9 @@ static int apply_directory(zx *x, const zr_archive *a, zerr *err) {
 }
 
 int zx_finish(zx *x, size_t *entries, uint64_t *bytes, zerr *err) {
-  zr_archive a;
+  zr_archive a, view;
   zr_io io;
+  uint64_t count = 0;
   int rc;
   if (x->failed.code) {
     *err = x->failed;
@@ -941,40 +1010,64 @@ int zx_finish(zx *x, size_t *entries, uint64_t *bytes, zerr *err) {
     rc = fail(x, err, "INTEGRITY",
               "no end of central directory record closes the archive (truncated, or "
               "bytes follow it)");
+  else if (x->cd_bad.code != NULL)
+    rc = fail(x, err, x->cd_bad.code, x->cd_bad.msg);
   else
     rc = 0;
+  /* the end records, read as zr_open reads them (zeros before what the tail kept) */
   io.pread = tail_pread;
   io.ud = x;
   io.size = x->tail_start + x->tlen;
-  if (rc != 0 || zr_open(&a, &io, x->lim.max_entries, err) != 0) {
+  memset(&a, 0, sizeof a);
+  if (rc == 0 && zr_open_end(&a, &io, x->lim.max_entries, &count, err) != 0)
+    rc = -1;
+  else if (rc == 0 && a.cd_offset != x->cd_start)
+    rc = fail(x, err, "UNSAFE_ARCHIVE",
+              "the central directory does not start where the streamed entries end");
+  else if (rc == 0 && (count != x->cd_records || a.cd_size != x->cd_bytes))
+    rc = fail(x, err, "INTEGRITY", "central directory is corrupt or truncated");
+  zr_close(&a);
+  if (rc != 0) {
     x->failed = *err;
     failed_cleanup(x, err->code);
     return -1;
   }
+  free(x->hash); /* no entry comes any more: the last checks sort instead */
+  x->hash = NULL;
+  x->hsize = 0;
+  /* the entries as the directory describes them, for the checks that need them all */
+  memset(&view, 0, sizeof view);
+  view.fd = -1;
+  view.e = x->ents;
+  view.n = x->n;
   if (x->pending.code) {
     zerr cd;
     *err = x->pending;
     /* a name read provisionally is judged as zip.extract judges it, from the directory */
-    if (x->provisional && zr_check_names(&a, &x->lim, &cd) != 0 &&
+    if (x->provisional && zr_check_names(&view, &x->lim, &cd) != 0 &&
         strcmp(cd.code, "UNSAFE_ARCHIVE") == 0)
       *err = cd;
     rc = -1;
-  } else {
-    rc = compare_directory(x, &a, err);
+  } else if (x->cd_records != x->n) {
+    zerr_set(err, "UNSAFE_ARCHIVE", "the central directory lists %llu entries, the archive holds %llu",
+             (unsigned long long)x->cd_records, (unsigned long long)x->n);
+    rc = -1;
+  } else if (x->cd_differs.code != NULL) {
+    *err = x->cd_differs;
+    rc = -1;
   }
   if (rc == 0)
-    rc = zr_check_names(&a, &x->lim, err);
+    rc = zr_check_names(&view, &x->lim, err);
   if (rc == 0 && x->stage.path == NULL)
     rc = zr_stage_create(&x->stage, err);
   if (rc == 0)
-    rc = apply_directory(x, &a, err);
+    rc = apply_directory(x, &view, err);
   if (rc == 0 && x->o.hooks && x->o.hooks->cancelled && x->o.hooks->cancelled(x->o.hooks->ud)) {
     zerr_set(err, "INTERRUPTED", "interrupted");
     rc = -1;
   }
   if (rc == 0)
     rc = zr_stage_commit(&x->stage, err);
-  zr_close(&a);
   if (rc != 0) {
     x->failed = *err;
     failed_cleanup(x, err->code);
@@ -1007,10 +1100,13 @@ static void forget(zx *x) {
   x->provisional = 0;
   if (x->hash)
     for (i = 0; i < x->hsize; i++)
-      x->hash[i] = SIZE_MAX;
+      x->hash[i] = UINT32_MAX;
   x->state = ST_SIG;
   x->pos = x->total = 0;
   x->hlen = x->tlen = 0;
+  x->cd_records = x->cd_bytes = x->name_bytes = 0;
+  x->cd_over = 0;
+  x->cd_bad.code = x->cd_differs.code = NULL;
   x->outlen = 0;
   x->discard = 0;
   x->failed.code = NULL;
@@ -1183,6 +1279,14 @@ static int replay_begin(zx *x, const unsigned char *q, size_t pl, uint64_t at, z
   uint64_t data;
   if (pl < JB_FIXED || (x->n == x->cap && grow_entries(x, err) != 0))
     return -1;
+  if (x->n == x->jcap) { /* kept only while replaying: streaming has no use for them */
+    size_t ncap = x->jcap ? 2 * x->jcap : 64;
+    uint64_t *j = realloc(x->jofs, ncap * sizeof *j);
+    if (j == NULL)
+      return fail(x, err, "NOMEM", "out of memory");
+    x->jofs = j;
+    x->jcap = ncap;
+  }
   e = &x->ents[x->n];
   memset(e, 0, sizeof *e);
   e->flags = zf_get16(q + 16);
@@ -1212,7 +1316,7 @@ static int replay_begin(zx *x, const unsigned char *q, size_t pl, uint64_t at, z
 static int rehash(zx *x) {
   size_t i, n = x->n, other;
   for (i = 0; i < x->hsize; i++)
-    x->hash[i] = SIZE_MAX;
+    x->hash[i] = UINT32_MAX;
   for (i = 0; i < n; i++) {
     x->n = i + 1;
     if (seen_add(x, i, &other) < 0) {
@@ -1238,6 +1342,13 @@ static void replay_cut(zx *x, size_t k) {
 
 /* Rebuilds the state the journal describes and returns the archive offset to go on
  * from (0: start over). */
+/* The journal offsets go once the replay is over. */
+static void replay_done(zx *x) {
+  free(x->jofs);
+  x->jofs = NULL;
+  x->jcap = 0;
+}
+
 static int64_t replay(zx *x, char *etag, size_t etaglen, zerr *err) {
   size_t len, p, el, i, open_i = SIZE_MAX;
   unsigned char *b = jread(x, &len);
@@ -1332,17 +1443,21 @@ static int64_t replay(zx *x, char *etag, size_t etaglen, zerr *err) {
     goto oom;
   if (ftruncate(x->jfd, (off_t)x->jlen) != 0) {
     zerr_set(err, "IO", "cannot write %s: %s", x->jpath, strerror(errno));
+    replay_done(x);
     return -1;
   }
   x->pos = at;
   x->hlen = 0;
+  replay_done(x);
   return (int64_t)at;
 oom:
   free(b);
+  replay_done(x);
   zerr_set(err, "NOMEM", "out of memory");
   return -1;
 none:
   free(b);
+  replay_done(x);
   forget(x);
   etag[0] = '\0';
   return 0;
@@ -1419,6 +1534,7 @@ void zx_free(zx *x) {
   free(x->hash);
   free(x->hbuf);
   free(x->tail);
+  zf_pool_free(&x->cd_names);
   free(x->out);
   free(x);
 }
