@@ -4,6 +4,7 @@
  * C-level byte sources and sinks. See common.h for the contracts.
  */
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,11 +201,13 @@ size_t skafos_mask_secrets(char *const *secrets, const char *in, size_t n, char 
   return o;
 }
 
-static volatile sig_atomic_t interrupted = 0;
+/* Set by a signal handler, read by transfers and compressors in any thread: a lock-free
+ * atomic (safe in a handler, and no data race between threads). */
+static atomic_int interrupted = 0;
 
-int skafos_interrupted(void) { return interrupted != 0; }
+int skafos_interrupted(void) { return atomic_load(&interrupted) != 0; }
 
-void skafos_set_interrupted(int on) { interrupted = on ? 1 : 0; }
+void skafos_set_interrupted(int on) { atomic_store(&interrupted, on ? 1 : 0); }
 
 skafos_source *skafos_tosource(lua_State *L, int idx) {
   void *p = lua_touserdata(L, idx);

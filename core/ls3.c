@@ -359,8 +359,13 @@ static int tick(void *ud, int final) {
     lua_pushinteger(L, (lua_Integer)x->size);
   }
   if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
-    transfer_stash_set(&x->stash, "CALLBACK", "progress callback failed: %s",
-          lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : luaL_typename(L, -1));
+    /* a signal while the callback ran makes the interrupt hook raise inside it: that is
+     * the interrupt, not a failing callback */
+    if (skafos_interrupted())
+      transfer_stash_set(&x->stash, "INTERRUPTED", "%s", "interrupted");
+    else
+      transfer_stash_set(&x->stash, "CALLBACK", "progress callback failed: %s",
+            lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : luaL_typename(L, -1));
     lua_pop(L, 1);
     return 1;
   }

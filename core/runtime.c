@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <link.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,19 +231,26 @@ static int docall(lua_State *L, int nargs) {
  * Opt-in per state (skafos_handle_sigint), and only while a run (skafos_main,
  * skafos_run_workflow) is under way on it: the handlers are installed when it starts,
  * with the interrupt flag cleared, and the host's own handlers are put back when it
- * ends, so no handler ever refers to a state that is gone. */
-static lua_State *signal_state = NULL; /* the state of the run under way, if it opted in */
-static volatile sig_atomic_t caught_signal = 0; /* the first signal that interrupted */
+ * ends, so no handler ever refers to a state that is gone. One such run at a time holds
+ * the handlers (signal_state); only it writes the flag (cleared again when it ends, so
+ * no later run of any state inherits an interrupt), and a run of a state that did not
+ * opt in never touches either: runs in other threads race on nothing. */
+static _Atomic(lua_State *) signal_state = NULL; /* the run holding the handlers, if any */
+static atomic_int caught_signal = 0;             /* the first signal that interrupted */
 static double deadline_seconds = 0;
 
 /* The exit code of an interrupt: 128 + the signal (SIGINT when none was caught). */
 static int interrupt_exit(void) {
-  int sig = caught_signal ? caught_signal : SIGINT;
+  int sig = atomic_load(&caught_signal);
+  if (sig == 0)
+    sig = SIGINT;
   return sig == SIGALRM ? SKAFOS_EXIT_NETWORK : 128 + sig;
 }
 
 static void interrupt_hook(lua_State *L, lua_Debug *ar) {
-  int sig = caught_signal ? caught_signal : SIGINT;
+  int sig = atomic_load(&caught_signal);
+  if (sig == 0)
+    sig = SIGINT;
   (void)ar;
   lua_sethook(L, NULL, 0, 0);
   if (sig == SIGALRM)
@@ -261,12 +269,13 @@ static void interrupt_hook(lua_State *L, lua_Debug *ar) {
 
 static void on_signal(int sig) {
   int flag = LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT;
+  lua_State *L = atomic_load(&signal_state);
+  int none = 0;
   signal(sig, SIG_DFL); /* a second one kills at once */
-  if (caught_signal == 0)
-    caught_signal = sig;
+  atomic_compare_exchange_strong(&caught_signal, &none, sig);
   skafos_set_interrupted(1);
-  if (signal_state != NULL)
-    lua_sethook(signal_state, interrupt_hook, flag, 1);
+  if (L != NULL)
+    lua_sethook(L, interrupt_hook, flag, 1);
 }
 
 #define SIGNALS_KEY "skafos.handle_signals"
@@ -286,16 +295,16 @@ static int signals_begin(lua_State *L) {
   struct sigaction sa;
   size_t i;
   int opted;
-  skafos_set_interrupted(0);
-  caught_signal = 0;
+  lua_State *none = NULL;
   opted = lua_getfield(L, LUA_REGISTRYINDEX, SIGNALS_KEY) == LUA_TBOOLEAN && lua_toboolean(L, -1);
   lua_pop(L, 1);
-  if (!opted || signal_state != NULL)
+  if (!opted || !atomic_compare_exchange_strong(&signal_state, &none, L))
     return 0; /* not asked for, or a run under way already has them */
+  skafos_set_interrupted(0);
+  atomic_store(&caught_signal, 0);
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
-  signal_state = L;
   for (i = 0; i < N_RUN_SIGNALS; i++)
     sigaction(run_signals[i], &sa, &saved_actions[i]);
   return 1;
@@ -313,7 +322,8 @@ static void signals_end(lua_State *L) {
   }
   for (i = 0; i < N_RUN_SIGNALS; i++)
     sigaction(run_signals[i], &saved_actions[i], NULL);
-  signal_state = NULL;
+  skafos_set_interrupted(0);
+  atomic_store(&signal_state, NULL);
   if (lua_gethook(L) == interrupt_hook)
     lua_sethook(L, NULL, 0, 0);
 }
@@ -325,7 +335,7 @@ static int core_set_deadline(lua_State *L) {
   lua_Number s = luaL_checknumber(L, 1);
   struct itimerval it;
   struct sigaction sa;
-  if (signal_state == NULL) {
+  if (atomic_load(&signal_state) == NULL) {
     lua_pushboolean(L, 0);
     return 1;
   }

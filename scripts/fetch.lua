@@ -1,5 +1,8 @@
 -- skafos fetch: download a model version (latest by default), verify it, optionally unzip
 -- (with --unzip alone, extracting while downloading and keeping no archive).
+-- Customise by copying this file (skafos scripts dump fetch > .skafos/scripts/fetch.lua)
+-- and editing its pipeline in W.run: add a step (say, a check of the files between verify
+-- and extract), drop one or reorder them.
 local config = require "skafos.config"
 local errors = require "skafos.errors"
 local fetch = require "skafos.fetch"
@@ -20,6 +23,16 @@ local W = {
   }, config.archive_options, config.options, config.output_options),
 }
 
+-- The pipeline: each step is one call of skafos.fetch (see lua/skafos/fetch.lua) on the
+-- job resolve returns, the state they share. A step returns its result or nil and an
+-- error; `need` turns the error into the command's message and exit code. With --unzip
+-- and no -o the archive is extracted while it downloads: download feeds the extractor,
+-- verify finishes it (the tree goes into place) and extract only confirms it.
+local function need(value, err)
+  if value == nil then errors.throw(err) end
+  return value
+end
+
 function W.run(_, args)
   local to_stdout = args.output == "-"
   if to_stdout and args.json then
@@ -27,13 +40,18 @@ function W.run(_, args)
   end
   -- with the archive on standard output, what skafos says goes to standard error
   local ui = ui_mod.new(args, to_stdout and { out = io.stderr } or nil)
-  local unzip = args.unzip and (args.unzip[1] or true) or nil
-  local result, err = fetch.fetch {
-    flags = args, version = args.version, output = args.output, unzip = unzip, force = args.force,
+  local job = need(fetch.resolve {                         -- the version, the paths, the lock
+    flags = args, version = args.version, output = args.output,
+    unzip = args.unzip and (args.unzip[1] or true) or nil, force = args.force,
     progress = function(phase) return ui:progress(phase) end,
     on_retry = ui:on_retry(), on_warning = ui:on_warning(),
-  }
-  if not result then errors.throw(err) end
+  })
+  local result = fetch.guard(job, function()
+    need(fetch.download(job))       -- E8, then the bytes: a part file, an extractor, or both
+    need(fetch.verify(job))         -- every CRC and the central directory (a streamed tree goes in place)
+    need(fetch.extract(job))        -- --unzip: the tree put in place, unless it was streamed
+    return need(fetch.report(job))  -- the archive put in place; the result
+  end)
   ui:result(result, function(out)
     out:write(("Fetched %s/%s/%s version %s %s (%s)\n"):format(result.org, result.app, result.model,
       tostring(result.version), result.path and ("to " .. result.path) or "without keeping the archive",

@@ -1,10 +1,10 @@
--- Fetching a model version: E8 on the download host (token there only), the presigned
--- URL followed by hand with nothing but the URL, then either a resumable download into a
--- part file next to the target, every CRC checked, and the rename (with -o and --unzip
--- the archive is also extracted as it is written, safely, then both are put in place);
--- or, for --unzip without -o, the archive extracted while it downloads and never stored
--- (an interrupted one keeps what it extracted in .<dir>.skafos-partial and goes on from
--- there next time).
+-- Fetching a model version, in the steps scripts/fetch.lua calls: resolve, download,
+-- verify, extract, report. E8 on the download host (token there only), the presigned URL
+-- followed by hand with nothing but the URL, then either a resumable download into a part
+-- file next to the target, every CRC checked, and the rename (with -o and --unzip the
+-- archive is also extracted as it is written, safely, then both are put in place); or, for
+-- --unzip without -o, the archive extracted while it downloads and never stored (an
+-- interrupted one keeps what it extracted in .<dir>.skafos-partial and goes on from there).
 local errors = require "skafos.errors"
 local fs = require "skafos.fs"
 -- skafos.s3 (and with it libcurl) loads on first use: help and --help never need it
@@ -135,10 +135,6 @@ local function parse_version(v)
   return nil
 end
 
--- Downloads into the extractor under the retry policy and finishes it. Each attempt,
--- and the first one after an earlier run was interrupted, goes on from what the
--- extractor kept (Range + If-Range; a changed object starts over). Returns the result of
--- s3.get plus entries, or nil, err.
 -- A storage answer that means the presigned URL is no longer good: it expired, or storage
 -- refuses (403) what it served before.
 local function stale_url(err)
@@ -166,9 +162,14 @@ local function with_fresh_urls(sess, url, fresh, get)
   end, { what = "download" })
 end
 
-local function stream_unzip(sess, url, unzip_dir, opts, fresh)
-  local ex, xerr = zip.extractor(unzip_dir, { force = opts.force, resumable = true,
-    max_entries = sess.settings.max_entries })
+-- Downloads into a resumable extractor under the retry policy. Each attempt, and the
+-- first one after an earlier run was interrupted, goes on from what the extractor kept
+-- (Range + If-Range; a changed object starts over). Returns the result of s3.get and the
+-- extractor, still to be finished, or nil, err.
+local function stream_into_extractor(job, url, fresh)
+  local sess, opts = job.sess, job.opts
+  local ex, xerr = zip.extractor(job.unzip_dir, { force = opts.force, resumable = true,
+    max_entries = job.settings.max_entries })
   if not ex then return nil, xerr end
   local progress = opts.progress and opts.progress("download")
   local got, gerr = with_fresh_urls(sess, url, fresh, function(u)
@@ -192,12 +193,41 @@ local function stream_unzip(sess, url, unzip_dir, opts, fresh)
     end
     return nil, gerr
   end
-  local done, ferr = ex:finish()
-  if not done then
-    ferr.message = ("the downloaded archive was refused: %s (nothing was kept)"):format(tostring(ferr.message))
-    return nil, ferr
+  return got, ex
+end
+
+-- Downloads into the part file beside the target (a retry resumes it); with a sink, each
+-- attempt also hands the same bytes, from the first, to it. Returns s3.get's result (for a
+-- download host that answered with the bytes themselves, their size), or nil, err.
+local function download_file(job, where, fresh, sink)
+  local s, opts, tmp = job.settings, job.opts, job.tmp
+  if not where.url then
+    local st = fs.stat(tmp)
+    return { bytes = st and st.size or 0 }
   end
-  got.entries = done.entries
+  local progress = opts.progress and opts.progress("download")
+  local got, gerr = with_fresh_urls(job.sess, where.url, fresh, function(u)
+    return s3().get(u, tmp, {
+      resume = true,
+      sink = sink,
+      ca_file = s.ca_file,
+      low_speed = { s.speed_limit, s.speed_time },
+      progress = progress and function(done, total) progress:update(done, total) end,
+    })
+  end)
+  if progress then progress:finish() end
+  if not got then
+    -- a part file no byte ever reached is not kept
+    local part = fs.lstat(tmp .. ".part")
+    if part and part.type == "file" and part.size == 0 then
+      os.remove(tmp .. ".part")
+      os.remove(tmp .. ".part.etag")
+    elseif part and part.size > 0 and gerr.code ~= "INTERRUPTED" then
+      gerr.message = ("%s (%s, %s, is kept: run the same command to resume)"):format(tostring(gerr.message),
+        tmp .. ".part", require("skafos.ui").bytes(part.size))
+    end
+    return nil, gerr
+  end
   return got
 end
 
@@ -221,46 +251,55 @@ function M.copy_to(path, out)
   return true
 end
 
----Fetches. opts: version, output ("-": standard output, or the open file opts.stdout),
----unzip (true for ./<model>/ or a directory), force, flags/settings, progress
----(fun(phase) -> reporter), on_retry, on_warning. With unzip and no output
----the archive is extracted while it downloads and not kept (result.path and
----result.sha256 are nil).
----@return table|nil result {version, path, bytes, sha256, etag, unzipped, entries}
----@return table|nil err
-local fetch
-
-function M.fetch(opts)
-  -- an interrupt raises from inside; it is caught here only to say what was kept
-  local kept = {}
-  local res = table.pack(pcall(fetch, opts, kept))
-  if res[1] then return table.unpack(res, 2, res.n) end
-  local e = res[2]
-  if errors.is(e) and (e.code == "INTERRUPTED" or e.code == "DEADLINE") then
-    -- a complete download waiting for its check or rename is a temporary file: it goes
-    if kept.tmp then os.remove(kept.tmp) end
-    local part = kept.part and fs.lstat(kept.part)
-    local dir = kept.partial and kept.partial() or nil
-    local base = tostring(e.message)
-    if part and part.size > 0 then
-      e.message = ("%s; %s (%s) is kept: run the same command to resume"):format(base, kept.part,
-        require("skafos.ui").bytes(part.size))
-      e.kept = kept.part
-    elseif dir and fs.lstat(dir) then
-      e.message = ("%s; what was extracted is kept in %s: run the same command to go on"):format(base, dir)
-      e.kept = dir
-    else
-      e.message = base .. " before anything was downloaded; nothing was kept"
-    end
+-- An interrupt or deadline told with what was kept for the next run; other errors as they are.
+local function told(job, e)
+  if not (errors.is(e) and (e.code == "INTERRUPTED" or e.code == "DEADLINE")) then return e end
+  local kept = job.kept
+  -- a complete download waiting for its check or rename is a temporary file: it goes
+  if kept.tmp then os.remove(kept.tmp) end
+  local part = kept.part and fs.lstat(kept.part)
+  local dir = kept.partial and kept.partial() or nil
+  local base = tostring(e.message)
+  if part and part.size > 0 then
+    e.message = ("%s; %s (%s) is kept: run the same command to resume"):format(base, kept.part,
+      require("skafos.ui").bytes(part.size))
+    e.kept = kept.part
+  elseif dir and fs.lstat(dir) then
+    e.message = ("%s; what was extracted is kept in %s: run the same command to go on"):format(base, dir)
+    e.kept = dir
+  else
+    e.message = base .. " before anything was downloaded; nothing was kept"
   end
-  error(e, 0)
+  return e
 end
 
-function fetch(opts, kept)
+-- The steps below are what scripts/fetch.lua calls, in order; a copy of it (skafos scripts
+-- dump fetch) may add, drop or reorder them. Each takes the job M.resolve made and returns
+-- its result, or nil and an error. The job is the state they share: the session and
+-- settings, the version, the paths (target: where the archive goes; tmp: the download
+-- beside it; unzip_dir), the lock on the output, and what each step leaves for the next:
+--   job.got        the download (bytes, etag, resumed, ...), from M.download
+--   job.sink       the zip extractor the bytes went through as they arrived, when
+--                  extraction is streamed; finished by M.verify (or by M.extract if verify
+--                  was dropped)
+--   job.verified   {entries, unsafe} once the archive checked out, from M.verify
+--   job.extracted  {entries, bytes} once the tree is in place, from M.verify or M.extract
+-- Extraction is streamed (it overlaps the download) with --unzip without -o, where no
+-- archive is kept (verify and extract have no file to read: verify finishes the extractor,
+-- which checked every entry's CRC as it arrived and now checks the central directory and
+-- puts the tree in place; extract only confirms it), and with -o FILE --unzip, where the
+-- same bytes go to the part file and the extractor in one pass (verify's verdict is the
+-- extractor's, or the file's when the extractor could not read the archive front to back;
+-- extract then unzips the verified file).
+
+-- Fills job (see M.resolve) with what the resolve step finds; may raise for an interrupt.
+local function settle(job)
+  local opts, kept = job.opts, job.kept
   local sess, serr = session.open { flags = opts.flags, settings = opts.settings, hooks = opts.hooks,
     on_retry = opts.on_retry, on_warning = opts.on_warning }
   if not sess then return nil, serr end
-  local s, client = sess.settings, sess.client
+  job.sess, job.settings, job.client = sess, sess.settings, sess.client
+  local s = sess.settings
   local version = parse_version(opts.version)
   if not version then
     return fail("USAGE", ("bad version '%s': use a version number (1, 2, ...) or latest")
@@ -271,12 +310,11 @@ function fetch(opts, kept)
   -- -o - (or opts.stdout, a file): the archive goes there once verified, by way of a
   -- private temporary directory removed whatever happens
   local to_stream = opts.output == "-" and (opts.stdout or io.stdout) or nil
-  local scratch <close> = tmp_dirs.holder()
   if to_stream then
     if to_stream == io.stdout and fs.isatty(1) then
       return fail("USAGE", "refusing to write a zip archive to a terminal: redirect it (> model.zip) or pipe it")
     end
-    local dir, derr = tmp_dirs.make("fetch", scratch)
+    local dir, derr = tmp_dirs.make("fetch", job.scratch)
     if not dir then return nil, derr end
     target = dir .. "/" .. safe_model .. ".zip"
   end
@@ -292,6 +330,8 @@ function fetch(opts, kept)
   -- interruption and the next run resumes it. (Without an archive to keep, a download
   -- host that answers with the bytes themselves has them land beside the directory.)
   local tmp = (keep_archive and target or unzip_dir:gsub("/+$", "") .. ".zip") .. ".download"
+  job.target, job.to_stream, job.unzip_dir, job.keep_archive, job.tmp = target, to_stream, unzip_dir,
+    keep_archive, tmp
   if keep_archive and not to_stream then kept.part = tmp .. ".part" end
   kept.tmp = tmp
   if not keep_archive then
@@ -302,7 +342,7 @@ function fetch(opts, kept)
   end
   -- one run at a time per output, for the whole run: taken before anything is checked,
   -- so a run never replaces what another one has just put in place
-  local lock <close>, lerr = fs.lockfile(tmp .. ".lock")
+  local lock, lerr = fs.lockfile(tmp .. ".lock")
   if not lock then
     if lerr.code == "BUSY" then
       lerr.message = ("another skafos is fetching to %s (it holds %s.lock); wait for it to finish "
@@ -315,6 +355,7 @@ function fetch(opts, kept)
     end
     return nil, lerr
   end
+  job.lock = lock
   local checked, cerr = check_targets(target, keep_archive, unzip_dir, opts.force)
   if not checked then return nil, cerr end
   -- with the lock held, a download of ours left complete but unchecked by a killed run is
@@ -322,140 +363,239 @@ function fetch(opts, kept)
   local stale = fs.lstat(tmp)
   if stale and stale.type == "file" and stale.uid == fs.geteuid() then os.remove(tmp) end
 
-  local started = fs.clock()
+  job.started = fs.clock()
   local size
-  version, size = resolve(client, version)
+  version, size = resolve(job.client, version)
   if not version then return nil, size end
+  job.version, job.size = version, size
   local fits, serr2 = check_space(size, tmp, keep_archive, unzip_dir)
   if not fits then return nil, serr2 end
-  local where, derr = client:download(version, tmp)
+  return job
+end
+
+---Step 1, resolve: settings, which version ("latest" asked for as a number, with its size
+---when the API gives it), where it goes; the output locked for the whole run (one fetch at
+---a time per output), the paths it would replace checked, a stale unchecked download of
+---a killed run removed, free space checked. Makes the E7 request only.
+---@param opts table {version, output ("-": standard output, or the open file opts.stdout),
+---  unzip (true for ./<model>/, or a directory), force, flags/settings, hooks, progress
+---  (fun(phase) -> reporter), on_retry, on_warning}
+---@return table|nil job, table|nil err
+function M.resolve(opts)
+  local job = { opts = opts, kept = {}, scratch = tmp_dirs.holder() }
+  local res = table.pack(pcall(settle, job))
+  if res[1] and res[2] then return job end
+  M.close(job)
+  if res[1] then return nil, res[3] end
+  error(told(job, res[2]), 0)
+end
+
+---Step 2, download: asks the download host for the version (E8) and follows it to storage
+---with nothing but the URL, under the retry policy, with a fresh URL when one expires.
+---The bytes go into <target>.download.part (resumed; renamed to <target>.download once
+---complete), or, for --unzip without -o, straight into a resumable extractor (job.sink)
+---and nowhere else; with -o FILE --unzip, into both in one pass. An archive the
+---extractor cannot read front to back is downloaded whole and unzipped afterwards.
+---@return table|nil got {bytes, etag, resumed, ...}, table|nil err
+function M.download(job)
+  local client, version, opts = job.client, job.version, job.opts
+  local where, derr = client:download(version, job.tmp)
   if not where then return nil, derr end
-  local function fresh() return client:download(version, tmp) end
-  local got
-  if where.url and not keep_archive then
-    local xerr
-    got, xerr = stream_unzip(sess, where.url, unzip_dir, opts, fresh)
+  local function fresh() return client:download(version, job.tmp) end
+  if where.url and not job.keep_archive then
+    local got, ex_or_err = stream_into_extractor(job, where.url, fresh)
     if got then
-      local result = {
-        version = version, path = nil, bytes = got.bytes, sha256 = got.sha256, etag = got.etag,
-        entries = got.entries, seconds = 0, org = s.org, app = s.app, model = s.model, unzipped = unzip_dir,
-        resumed = got.resumed,
-      }
-      result.seconds = fs.clock() - started
-      return result
+      job.got, job.sink, job.streamed = got, ex_or_err, true
+      return got
     end
-    if xerr.code ~= "NOT_STREAMABLE" then return nil, xerr end
+    if ex_or_err.code ~= "NOT_STREAMABLE" then return nil, ex_or_err end
     -- an archive that cannot be read front to back: download it whole first
   end
-  local extracted -- {entries} when the archive was unzipped as it arrived
-  if where.url then
-    -- Each attempt writes the part file (a retry resumes it) and hands the same bytes,
-    -- from the first, to the extractor; one that refuses them (say, an archive it cannot
-    -- read front to back) lets go, and the archive is unzipped from the file afterwards
-    -- (as it is at once for --unzip without -o, which only comes here when the streamed
-    -- extraction could not).
-    local ex, xerr
-    if unzip_dir and keep_archive then
-      ex, xerr = zip.extractor(unzip_dir, { force = opts.force, max_entries = s.max_entries })
-      if not ex then return nil, xerr end
-    end
-    local progress = opts.progress and opts.progress("download")
-    local gerr
-    got, gerr = with_fresh_urls(sess, where.url, fresh, function(u)
-      return s3().get(u, tmp, {
-        resume = true,
-        sink = ex,
-        ca_file = s.ca_file,
-        low_speed = { s.speed_limit, s.speed_time },
-        progress = progress and function(done, total) progress:update(done, total) end,
-      })
-    end)
-    if progress then progress:finish() end
-    if not got then
-      if ex then ex:close() end
-      -- a part file no byte ever reached is not kept
-      local part = fs.lstat(tmp .. ".part")
-      if part and part.type == "file" and part.size == 0 then
-        os.remove(tmp .. ".part")
-        os.remove(tmp .. ".part.etag")
-      elseif part and part.size > 0 and gerr.code ~= "INTERRUPTED" then
-        gerr.message = ("%s (%s, %s, is kept: run the same command to resume)"):format(tostring(gerr.message),
-          tmp .. ".part", require("skafos.ui").bytes(part.size))
-      end
-      return nil, gerr
-    end
-    if ex and not got.sink_skipped then
-      -- every entry checked against the central directory; the extractor is stricter than
-      -- the file reader (no bytes after the end record), so what it refuses gets the
-      -- file's verdict below
-      local ferr
-      extracted, ferr = ex:finish()
-      if not extracted and ferr.code == "INTERRUPTED" then
-        os.remove(tmp)
-        return nil, ferr
-      end
-    elseif ex then
-      ex:close()
-    end
-  else
-    local st = fs.stat(tmp)
-    got = { bytes = st and st.size or 0 }
+  local sink
+  if where.url and job.unzip_dir and job.keep_archive then
+    local xerr
+    sink, xerr = zip.extractor(job.unzip_dir, { force = opts.force, max_entries = job.settings.max_entries })
+    if not sink then return nil, xerr end
   end
+  local got, gerr = download_file(job, where, fresh, sink)
+  if not got then
+    if sink then sink:close() end
+    return nil, gerr
+  end
+  job.got = got
+  -- an extractor that let go of the bytes (say, an archive it cannot read front to back)
+  -- is done with: the archive is unzipped from the file afterwards
+  if sink and got.sink_skipped then
+    sink:close()
+  elseif sink then
+    job.sink = sink
+  end
+  return got
+end
 
-  -- an archive kept and not extracted needs only to be intact: names that extraction
-  -- would refuse are reported, not refused (the archive is what was published)
-  local verified, verr = extracted, nil
-  if not verified then
-    verified, verr = zip.verify(tmp, { names = unzip_dir and "refuse" or "report", max_entries = s.max_entries })
+-- Finishes job.sink: the end of the archive checked and the tree put in place. Returns
+-- {entries, bytes}; nil, err when it refused; false, err when the archive file (kept
+-- with -o) is to give the verdict instead.
+local function finish_sink(job)
+  local ex = job.sink
+  job.sink = nil
+  local done, ferr = ex:finish()
+  if done then
+    job.extracted = done
+    return done
   end
+  if job.streamed then
+    ferr.message = ("the downloaded archive was refused: %s (nothing was kept)"):format(tostring(ferr.message))
+    return nil, ferr
+  end
+  if ferr.code == "INTERRUPTED" then
+    os.remove(job.tmp)
+    return nil, ferr
+  end
+  -- the extractor is stricter than the file reader (no bytes after the end record), so
+  -- what it refuses gets the file's verdict
+  return false, ferr
+end
+
+---Step 3, verify: the archive checked before anything is put in place: every CRC and
+---size, the central directory, and (with --unzip) every name. When the extraction was
+---streamed this finishes it (job.sink): every entry was checked as it arrived, and the
+---tree goes into place now. An archive kept and not extracted needs only to be intact:
+---names that extraction would refuse are reported (result.unsafe, a warning), not refused.
+---A refused archive is removed.
+---@return table|nil verified {entries, unsafe}, table|nil err
+function M.verify(job)
+  if job.sink then
+    local done, ferr = finish_sink(job)
+    if done then
+      job.verified = done
+      return done
+    end
+    if done == nil then return nil, ferr end
+  end
+  if job.streamed then
+    -- nothing on disk to check: the extractor gave its verdict
+    return job.verified or fail("FAILED", "nothing was downloaded to verify: run the download step first")
+  end
+  local verified, verr = zip.verify(job.tmp, { names = job.unzip_dir and "refuse" or "report",
+    max_entries = job.settings.max_entries })
   if not verified then
-    os.remove(tmp)
+    os.remove(job.tmp)
     verr.message = ("the downloaded archive was refused: %s (nothing was kept; run fetch again)")
       :format(tostring(verr.message))
     return nil, verr
   end
+  job.verified = verified
+  if verified.unsafe and job.opts.on_warning then
+    job.opts.on_warning(("the archive is intact and kept, but extracting it would be unsafe: %s")
+      :format(verified.unsafe))
+  end
+  return verified
+end
 
-  local result = {
-    version = version, path = target, bytes = got.bytes, sha256 = got.sha256, etag = got.etag,
-    entries = verified.entries, seconds = 0, org = s.org, app = s.app, model = s.model,
-    resumed = got.resumed, unsafe = verified.unsafe,
-  }
-  if verified.unsafe and opts.on_warning then
-    opts.on_warning(("the archive is intact and kept, but extracting it would be unsafe: %s"):format(verified.unsafe))
+---Step 4, extract: with --unzip, the archive extracted safely into a temporary directory
+---renamed into place. Only confirms an extraction already made while downloading
+---(finishing it here when verify was dropped); without --unzip there is nothing to do.
+---When only the extraction fails (no space, say) an archive kept with -o FILE stays, in
+---its place.
+---@return table|nil extracted {entries} or {} when nothing was asked, table|nil err
+function M.extract(job)
+  if not job.unzip_dir then return {} end
+  if job.extracted then return job.extracted end
+  if job.sink then
+    local done, ferr = finish_sink(job)
+    if done then return done end
+    if done == nil then return nil, ferr end
   end
-  if unzip_dir then
-    if not extracted then
-      local xerr
-      extracted, xerr = zip.extract(tmp, unzip_dir, { force = opts.force, max_entries = s.max_entries })
-      if not extracted then
-        -- the archive checked out: only the extraction failed (no space, say), so a kept
-        -- archive stays, in its place
-        if keep_archive and not to_stream and os.rename(tmp, target) then
-          xerr.message = ("%s; the verified archive is kept as %s"):format(tostring(xerr.message), target)
-        else
-          os.remove(tmp)
-        end
-        return nil, xerr
-      end
+  local extracted, xerr = zip.extract(job.tmp, job.unzip_dir, { force = job.opts.force,
+    max_entries = job.settings.max_entries })
+  if not extracted then
+    if job.keep_archive and not job.to_stream and os.rename(job.tmp, job.target) then
+      xerr.message = ("%s; the verified archive is kept as %s"):format(tostring(xerr.message), job.target)
+    else
+      os.remove(job.tmp)
     end
-    result.unzipped = unzip_dir
+    return nil, xerr
   end
-  if to_stream then
-    local ok, werr = M.copy_to(tmp, to_stream)
+  job.extracted = extracted
+  return extracted
+end
+
+---Step 5, report: the archive put where it was asked (renamed into place, written to
+---standard output for -o -, or removed when none is kept) and the result.
+---@return table|nil result {version, path, bytes, sha256, etag, entries, seconds, org, app,
+---  model, resumed, unsafe, unzipped}; path and sha256 are nil when no archive was kept
+---@return table|nil err
+function M.report(job)
+  local s, got = job.settings, job.got
+  if not got then return fail("FAILED", "nothing was downloaded: run the download step first") end
+  local checked = job.verified or job.extracted or {}
+  local result = {
+    version = job.version, path = job.target, bytes = got.bytes, sha256 = got.sha256, etag = got.etag,
+    entries = checked.entries, seconds = 0, org = s.org, app = s.app, model = s.model,
+    resumed = got.resumed, unsafe = checked.unsafe,
+  }
+  if job.unzip_dir and job.extracted then result.unzipped = job.unzip_dir end
+  if job.streamed then
+    result.path = nil
+  elseif job.to_stream then
+    local ok, werr = M.copy_to(job.tmp, job.to_stream)
     if not ok then return nil, werr end
     result.path = "-"
-  elseif keep_archive then
-    local ok, rerr = os.rename(tmp, target)
+  elseif job.keep_archive then
+    local ok, rerr = os.rename(job.tmp, job.target)
     if not ok then
-      os.remove(tmp)
+      os.remove(job.tmp)
       return fail("IO", ("cannot move the download into place: %s"):format(rerr))
     end
   else
-    os.remove(tmp)
+    os.remove(job.tmp)
     result.path = nil
   end
-  result.seconds = fs.clock() - started
+  result.seconds = fs.clock() - job.started
   return result
+end
+
+---Lets go of what the job holds: an extractor not finished (a resumable one keeps its
+---work for the next run), the lock on the output, the temporary directory of -o -. Safe
+---twice.
+function M.close(job)
+  if not job then return end
+  if job.sink then
+    job.sink:close()
+    job.sink = nil
+  end
+  if job.lock then
+    job.lock:release()
+    job.lock = nil
+  end
+  if job.scratch then getmetatable(job.scratch).__close(job.scratch) end
+end
+
+---Runs fn(...) (the steps after resolve), then closes the job whatever happens; an
+---interrupt or deadline is told with what was kept for the next run, and raised again.
+function M.guard(job, fn, ...)
+  local res = table.pack(pcall(fn, ...))
+  M.close(job)
+  if res[1] then return table.unpack(res, 2, res.n) end
+  error(told(job, res[2]), 0)
+end
+
+---Fetches: every step in order (what scripts/fetch.lua does, for the library). opts as
+---M.resolve. With unzip and no output the archive is extracted while it downloads and not
+---kept (result.path and result.sha256 are nil).
+---@return table|nil result {version, path, bytes, sha256, etag, unzipped, entries}
+---@return table|nil err
+function M.fetch(opts)
+  local job, err = M.resolve(opts)
+  if not job then return nil, err end
+  return M.guard(job, function()
+    for _, step in ipairs { M.download, M.verify, M.extract } do
+      local ok, serr = step(job)
+      if not ok then return nil, serr end
+    end
+    return M.report(job)
+  end)
 end
 
 return M

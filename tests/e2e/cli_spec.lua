@@ -487,6 +487,61 @@ print(v and v.version, err and err.code)
       local pub = proc.json(r.stdout)
       assert.matches("checked between upload and finalize: " .. pub.model_version_id .. "\n", r.stderr)
     end)
+
+    it("lets an edited copy of the fetch workflow add a step between verify and extract", function()
+      proc.write(dir .. "/m.bin", ("weights"):rep(1000))
+      local pub = e2e.publish(emu, dir, { "m.bin" })
+      local src = skafos({ "scripts", "dump", "fetch" }).stdout
+      -- the step sees what verify found, before the archive is in place (the tree of an
+      -- extraction streamed as the archive arrived is: verify finished it)
+      local step = [[
+    local fs = require "skafos.fs"
+    io.stderr:write(("checked version %d: %d entries; in place: %s %s\n"):format(job.version,
+      job.verified.entries, tostring(fs.lstat(job.target) ~= nil),
+      tostring(job.unzip_dir ~= nil and fs.lstat(job.unzip_dir) ~= nil)))
+]]
+      local edited, n = src:gsub("(\n *need%(fetch%.verify%(job%)%)[^\n]*\n)", function(line) return line .. step end)
+      assert.are.equal(1, n)
+      proc.write(dir .. "/.skafos/scripts/fetch.lua", edited)
+      local r = skafos { "fetch", "-o", "back.zip", "--unzip", "out" }
+      assert.are.equal(0, r.code, r.stderr)
+      assert.matches("checked version " .. pub.version .. ": 1 entries; in place: false true\n", r.stderr)
+      assert.are.equal(("weights"):rep(1000), proc.read(dir .. "/out/m.bin"))
+      assert.are.equal(pub.bytes, #proc.read(dir .. "/back.zip"))
+      -- without -o, extraction is streamed: the tree goes into place with verify
+      r = skafos { "fetch", "--unzip", "streamed" }
+      assert.are.equal(0, r.code, r.stderr)
+      assert.matches("checked version " .. pub.version .. ": 1 entries; in place: false true\n", r.stderr)
+      assert.are.equal(("weights"):rep(1000), proc.read(dir .. "/streamed/m.bin"))
+      r = skafos { "fetch", "-o", "only.zip" }
+      assert.are.equal(0, r.code, r.stderr)
+      assert.matches("checked version " .. pub.version .. ": 1 entries; in place: false false\n", r.stderr)
+      assert.is_not_nil(proc.read(dir .. "/only.zip"))
+    end)
+
+    it("fetches an archive it would refuse once the verify step is dropped from a copy", function()
+      -- a version whose archive is not a zip at all, uploaded past publish's checks
+      proc.write(dir .. "/bad.zip", "not a zip archive")
+      proc.write(dir .. "/raw.lua", [[
+local s = assert(require("skafos.config").resolve {})
+local c = require("skafos.api").new(s)
+local v = assert(c:create_version("demo-model.zip"))
+assert(require("skafos.s3").put(v.presigned_url, "bad.zip"))
+assert(c:finalize(v.model_version_id, v.filepath))
+]])
+      assert.are.equal(0, skafos({ "run", "raw.lua" }).code)
+      local r = skafos { "fetch", "-o", "back.zip" }
+      assert.are.equal(7, r.code, r.stderr)
+      assert.matches("the downloaded archive was refused", r.stderr)
+      assert.is_nil(proc.read(dir .. "/back.zip"))
+      local src = skafos({ "scripts", "dump", "fetch" }).stdout
+      local edited, n = src:gsub("\n *need%(fetch%.verify%(job%)%)[^\n]*\n", "\n")
+      assert.are.equal(1, n)
+      proc.write(dir .. "/.skafos/scripts/fetch.lua", edited)
+      r = skafos { "fetch", "-o", "back.zip" }
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("not a zip archive", proc.read(dir .. "/back.zip"))
+    end)
   end)
 
   describe("-q and pipes", function()
