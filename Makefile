@@ -15,7 +15,7 @@ APT_PACKAGES = cmake make gcc pkg-config liblua5.4-dev lua5.4 libcurl4-openssl-d
 # install Debian's only when the commands are missing.
 NODE_PACKAGES = $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)
 
-.PHONY: all deps build asan tsan test test-fast fuzz demo bench install deb rock clean
+.PHONY: all deps build asan tsan test test-fast fuzz demo bench bench-memory install deb rock clean
 
 all: build
 
@@ -79,6 +79,10 @@ demo: build
 
 bench: build
 	sh tests/bench/run.sh $(BUILD)/skafos
+
+# Only the peak-memory rows of `make bench` (about ten minutes).
+bench-memory: build
+	sh tests/bench/memory/run.sh $(BUILD)/skafos
 
 install: build
 	cmake --install $(BUILD)

@@ -481,6 +481,7 @@ function M.verify(job)
     max_entries = job.settings.max_entries })
   if not verified then
     os.remove(job.tmp)
+    if verr.code == "INTERRUPTED" then return nil, verr end -- told by guard, not a refusal
     verr.message = ("the downloaded archive was refused: %s (nothing was kept; run fetch again)")
       :format(tostring(verr.message))
     return nil, verr

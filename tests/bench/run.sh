@@ -34,6 +34,10 @@ module() { # module FENCE TITLE COMMAND...: FENCE is "pre" for plain-text output
 if [ -f "$here/transfer/run.sh" ]; then
   module pre "tests/bench/transfer, 1 GiB put and get against curl" sh "$here/transfer/run.sh" "$skafos"
 fi
+if [ -f "$here/memory/run.sh" ]; then
+  module pre "tests/bench/memory, peak memory with many entries against unzip, zip, bsdtar and Python" \
+    sh "$here/memory/run.sh" "$skafos"
+fi
 if [ -f "$here/zip/bench.py" ]; then
   module md "tests/bench/zip, the zip module against zip, pigz, Python, cp and unzip" \
     "$python" "$here/zip/bench.py" --bin "$skafos"

@@ -168,6 +168,37 @@ describe("faults", function()
       assert.are.equal("x.zip\n", listing(dir .. "/work"))
     end)
 
+    it("INT between the download and its check leaves no complete download behind (exit 130)", function()
+      publish_random(300000)
+      -- a copy of the workflow that waits, between download and verify, until the signal
+      -- has been sent: the window is hit every time, not by timing
+      local src = skafos({ "scripts", "dump", "fetch" }).stdout
+      local wait = [[
+    do
+      local fs, marks = require "skafos.fs", os.getenv("MARKS")
+      io.open(marks .. "/ready", "w"):close()
+      local t = fs.clock()
+      while not fs.lstat(marks .. "/sent") and fs.clock() - t < 120 do end
+    end
+]]
+      local edited, n = src:gsub("(\n *need%(fetch%.download%(job%)%)[^\n]*\n)", function(l) return l .. wait end)
+      assert.are.equal(1, n)
+      proc.write(dir .. "/work/.skafos/scripts/fetch.lua", edited)
+      local parts = { "cd", q(dir .. "/work"), "&&", "env" }
+      for k, v in pairs(env(emu, { MARKS = dir })) do parts[#parts + 1] = q(k .. "=" .. v) end
+      for _, a in ipairs { proc.bin, "fetch", "-o", "x.zip" } do parts[#parts + 1] = q(a) end
+      local code = tonumber(sh(table.concat(parts, " ") .. " 2>" .. q(dir .. "/err") .. " & pid=$!; "
+        .. "while [ ! -e " .. q(dir .. "/ready") .. " ] && kill -0 $pid 2>/dev/null; do sleep 0.05; done; "
+        .. "kill -INT $pid; touch " .. q(dir .. "/sent") .. "; wait $pid; echo $?"))
+      local err = proc.read(dir .. "/err")
+      assert.are.equal(130, code, err)
+      assert.matches("interrupted", err)
+      assert.is_nil(err:find("refused", 1, true), err)
+      os.execute("rm -rf " .. q(dir .. "/work/.skafos"))
+      assert.are.equal("", listing(dir .. "/work"))
+      assert.are.equal("", listing(dir .. "/tmp"))
+    end)
+
     it("sweeps what runs killed with -9 left, whatever the command", function()
       publish_random(100000)
       -- leftovers: temporary directories in TMPDIR, a complete unchecked download, a stage
