@@ -70,12 +70,16 @@ size_t skafos_mask_secrets(char *const *secrets, const char *in, size_t n, char 
                            size_t outlen);
 
 /* ---- interrupts --------------------------------------------------------------------
- * The host's SIGINT handler sets a process-wide flag. Long-running C code (libcurl
- * progress callbacks, compression threads, extraction loops) polls it and stops with
+ * The signal handler of the run that holds the signals sets a flag. Long-running C code
+ * (libcurl progress callbacks, extraction loops) polls skafos_interrupted() and stops with
  * err.code = "INTERRUPTED"; the Lua hook then raises an error whose exit code is 130.
- * In a plain lua5.4 that loaded skafos.so no handler is installed and it stays 0. */
+ * The flag is seen only on the thread of that run (skafos_set_interrupt_owner): runs of
+ * other states, in other threads, go on. In a plain lua5.4 that loaded skafos.so no
+ * handler is installed and it stays 0. */
 int skafos_interrupted(void);
 void skafos_set_interrupted(int on);
+/* The calling thread's run holds the signals (on), or no run does (off). */
+void skafos_set_interrupt_owner(int on);
 
 /* ---- byte sources ------------------------------------------------------------------
  * A full userdata that starts with this struct, and whose metatable has the field

@@ -5,6 +5,7 @@
  */
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,7 +206,22 @@ size_t skafos_mask_secrets(char *const *secrets, const char *in, size_t n, char 
  * atomic (safe in a handler, and no data race between threads). */
 static atomic_int interrupted = 0;
 
-int skafos_interrupted(void) { return atomic_load(&interrupted) != 0; }
+/* The thread whose run holds the signals, by the address of a thread-local byte (unique
+ * per live thread, and atomic to compare, where a pthread_t need not be); 0 for none. */
+static _Thread_local char this_thread;
+static _Atomic(uintptr_t) owner = 0;
+
+int skafos_interrupted(void) {
+  uintptr_t o;
+  if (atomic_load(&interrupted) == 0)
+    return 0;
+  o = atomic_load(&owner);
+  return o == 0 || o == (uintptr_t)&this_thread;
+}
+
+void skafos_set_interrupt_owner(int on) {
+  atomic_store(&owner, on ? (uintptr_t)&this_thread : (uintptr_t)0);
+}
 
 void skafos_set_interrupted(int on) { atomic_store(&interrupted, on ? 1 : 0); }
 

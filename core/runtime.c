@@ -234,7 +234,8 @@ static int docall(lua_State *L, int nargs) {
  * ends, so no handler ever refers to a state that is gone. One such run at a time holds
  * the handlers (signal_state); only it writes the flag (cleared again when it ends, so
  * no later run of any state inherits an interrupt), and a run of a state that did not
- * opt in never touches either: runs in other threads race on nothing. */
+ * opt in never touches either: runs in other threads race on nothing, and the flag is
+ * seen only on the holding run's thread, so they go on while it is interrupted. */
 static _Atomic(lua_State *) signal_state = NULL; /* the run holding the handlers, if any */
 static atomic_int caught_signal = 0;             /* the first signal that interrupted */
 static double deadline_seconds = 0;
@@ -300,6 +301,7 @@ static int signals_begin(lua_State *L) {
   lua_pop(L, 1);
   if (!opted || !atomic_compare_exchange_strong(&signal_state, &none, L))
     return 0; /* not asked for, or a run under way already has them */
+  skafos_set_interrupt_owner(1); /* before any handler can set the flag */
   skafos_set_interrupted(0);
   atomic_store(&caught_signal, 0);
   memset(&sa, 0, sizeof sa);
@@ -323,6 +325,7 @@ static void signals_end(lua_State *L) {
   for (i = 0; i < N_RUN_SIGNALS; i++)
     sigaction(run_signals[i], &saved_actions[i], NULL);
   skafos_set_interrupted(0);
+  skafos_set_interrupt_owner(0);
   atomic_store(&signal_state, NULL);
   if (lua_gethook(L) == interrupt_hook)
     lua_sethook(L, NULL, 0, 0);

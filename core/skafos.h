@@ -136,9 +136,9 @@ SKAFOS_API void skafos_cleanup(void);
  * Ownership: a flag in L's registry; it goes with lua_close(L). No handler refers to L
  * outside its runs.
  * Threads: the thread using L, between runs. Signal handlers are per process: one run at
- * a time holds them (an opted-in run that starts while another holds them runs without),
- * and while that run is interrupted, transfers of runs on other states stop too (the
- * interrupt flag is per process); states that did not opt in never change it.
+ * a time holds them (an opted-in run that starts while another holds them runs without).
+ * The interrupt reaches that run alone: runs of other states, in other threads, go on
+ * while it stops; states that did not opt in never change it.
  * Errors: none. */
 SKAFOS_API void skafos_handle_sigint(lua_State *L);
 

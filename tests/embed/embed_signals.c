@@ -70,6 +70,18 @@ static void *worker(void *arg) {
   return NULL;
 }
 
+/* The opted-in run of case 5, in a thread of its own. */
+static const char *interrupted_script;
+
+static void *held_worker(void *arg) {
+  lua_State *L = new_state();
+  int *code = arg;
+  skafos_handle_sigint(L);
+  *code = run(L, interrupted_script);
+  lua_close(L);
+  return NULL;
+}
+
 int main(void) {
   struct sigaction sa, now;
   lua_State *L;
@@ -141,6 +153,38 @@ int main(void) {
     pthread_join(t[i], NULL);
     CHECK(codes[i] == 0, "thread %d exited %d", i, codes[i]);
   }
+  /* 5. The interrupt of a run that holds the signals stops that run alone: a state in
+   * another thread goes on compressing while the first one stays interrupted. */
+  interrupted_script = script("held.lua",
+         "local fs = require 'skafos.fs'\n"
+         "local function spin(s) local t = fs.clock() while fs.clock() - t < s do end end\n"
+         "os.execute('(sleep 0.3; kill -INT ' .. fs.getpid() .. ') &')\n"
+         "local ok, e = pcall(spin, 20)\n"
+         "assert(not ok and e.code == 'INTERRUPTED', 'not interrupted')\n"
+         "spin(2) -- still interrupted: the flag lasts until this run ends\n"
+         "error(e)\n");
+  threads_script = script("others.lua",
+         "local fs, zip = require 'skafos.fs', require 'skafos.zip'\n"
+         "local f = os.tmpname()\n"
+         "local out = io.open(f, 'w') out:write(('x'):rep(1000)) out:close()\n"
+         "local t, n = fs.clock(), 0\n"
+         "while fs.clock() - t < 3 do\n"
+         "  local ok, e = zip.create(f .. '.zip', { f })\n"
+         "  assert(ok, e and e.code)\n"
+         "  n = n + 1\n"
+         "end\n"
+         "os.remove(f) os.remove(f .. '.zip')\n"
+         "return n > 0 and 0 or 1\n");
+  pthread_create(&t[1], NULL, worker, &codes[1]);
+  pthread_create(&t[0], NULL, held_worker, &codes[0]);
+  for (i = 0; i < 2; i++)
+    pthread_join(t[i], NULL);
+  CHECK(codes[0] == SKAFOS_EXIT_INTERRUPTED, "the run holding the signals exited %d", codes[0]);
+  CHECK(codes[1] == 0, "the run in the other thread exited %d: the interrupt reached it",
+        codes[1]);
+  sigaction(SIGINT, NULL, &now);
+  CHECK(now.sa_handler == host_handler, "the host's SIGINT handler was not put back");
+
   skafos_cleanup();
   {
     char cmd[300];
