@@ -398,14 +398,22 @@ static int stream_names(zx *x, zr_entry *e, const char *raw, size_t len, zerr *e
   return 0;
 }
 
-static int grow_entries(zx *x, zerr *err) {
-  size_t ncap = x->cap ? 2 * x->cap : 64;
-  zr_entry *g = realloc(x->ents, ncap * sizeof *g);
+/* Doubles the array at *arr (*cap items of size bytes). */
+static int grow(zx *x, void **arr, size_t *cap, size_t size, zerr *err) {
+  size_t ncap = *cap ? 2 * *cap : 64;
+  void *g = realloc(*arr, ncap * size);
   if (g == NULL)
     return fail(x, err, "NOMEM", "out of memory");
-  x->ents = g;
-  x->cap = ncap;
+  *arr = g;
+  *cap = ncap;
   return 0;
+}
+
+static int grow_entries(zx *x, zerr *err) {
+  void *arr = x->ents;
+  int rc = grow(x, &arr, &x->cap, sizeof *x->ents, err);
+  x->ents = arr;
+  return rc;
 }
 
 static int parse_local(zx *x, zerr *err) {
@@ -1280,12 +1288,11 @@ static int replay_begin(zx *x, const unsigned char *q, size_t pl, uint64_t at, z
   if (pl < JB_FIXED || (x->n == x->cap && grow_entries(x, err) != 0))
     return -1;
   if (x->n == x->jcap) { /* kept only while replaying: streaming has no use for them */
-    size_t ncap = x->jcap ? 2 * x->jcap : 64;
-    uint64_t *j = realloc(x->jofs, ncap * sizeof *j);
-    if (j == NULL)
-      return fail(x, err, "NOMEM", "out of memory");
-    x->jofs = j;
-    x->jcap = ncap;
+    void *arr = x->jofs;
+    int rc = grow(x, &arr, &x->jcap, sizeof *x->jofs, err);
+    x->jofs = arr;
+    if (rc != 0)
+      return -1;
   }
   e = &x->ents[x->n];
   memset(e, 0, sizeof *e);
