@@ -48,7 +48,7 @@ asan: deps
 # fails the test (exit 66). Its shadow memory needs the fixed layout of a process without
 # address randomisation on kernels with more mmap randomness than it knows
 # (vm.mmap_rnd_bits > 28): setarch -R gives it, where the kernel allows.
-TSAN_TARGETS = embed_threads
+TSAN_TARGETS = embed_threads embed_signals
 NO_ASLR = $(shell setarch $$(uname -m) -R true 2>/dev/null && echo setarch $$(uname -m) -R)
 tsan: deps
 	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSKAFOS_TSAN=ON >/dev/null
