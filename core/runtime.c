@@ -14,7 +14,9 @@
 
 #include <curl/curlver.h>
 #include <lauxlib.h>
+#ifdef SKAFOS_HAVE_LINKED_CJSON
 #include <lua-cjson.h>
+#endif
 #include <lualib.h>
 #include <zlib.h>
 
@@ -35,7 +37,9 @@ static const luaL_Reg preloaded[] = {
     {"skafos.http", luaopen_skafos_http},
     {"skafos.s3", luaopen_skafos_s3},
     {"skafos.zip", luaopen_skafos_zip},
-    {"cjson", luaopen_cjson},
+#ifdef SKAFOS_HAVE_LINKED_CJSON
+    {"cjson", luaopen_cjson}, /* else LuaRocks' cjson.so, found on Lua's C path */
+#endif
     {NULL, NULL}};
 
 const char *skafos_version(void) { return SKAFOS_VERSION; }
