@@ -4,6 +4,11 @@
 # GNU extensions are declared by glibc only under _GNU_SOURCE: the one file that uses such
 # a function gets _GNU_SOURCE (SKAFOS_GNU_SOURCE_FILES), the rest of the core never does.
 #
+# Not probed, because POSIX.1-2008 has them and so do macOS and the BSDs: statvfs, nftw,
+# setitimer and SIGALRM (the --timeout deadline), O_NOFOLLOW, O_DIRECTORY and O_CLOEXEC;
+# flock and TIOCGWINSZ are in every Unix C library. lfs.c and zipread.c ask for X/Open
+# (_XOPEN_SOURCE 700) for nftw; on macOS _DARWIN_C_SOURCE keeps the rest visible.
+#
 # SKAFOS_PORTABLE=ON skips every Linux-only and x86-only check, so the build takes the
 # fallbacks a system without them (macOS, the BSDs) would take, and the test suite
 # exercises them here. What stays on is what those systems have too (dladdr, statvfs).

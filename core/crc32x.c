@@ -146,8 +146,8 @@ static uint32_t crc_vpclmul(uint32_t crc, const void *p, size_t n) {
 #include <asm/hwcap.h>
 #include <sys/auxv.h>
 #elif defined(SKAFOS_HAVE_SYSCTLBYNAME)
-#include <sys/sysctl.h>
 #include <sys/types.h>
+#include <sys/sysctl.h>
 #endif
 
 #if defined(__ARM_FEATURE_CRC32)
