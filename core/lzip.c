@@ -6,6 +6,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -19,6 +23,7 @@
 #define STREAM_MT "skafos.ZipStream"
 #define TEMP_MT "skafos.ZipTemp"
 #define ARCHIVE_MT "skafos.ZipArchive"
+#define LISTING_MT "skafos.ZipListing"
 #define EXTRACTOR_MT "skafos.ZipExtractor"
 
 /* ---- options ---------------------------------------------------------------------- */
@@ -29,6 +34,7 @@ typedef struct wopts {
   int64_t mtime;
   int progress; /* stack index of the progress function, 0 when none */
   int each;     /* stack index of the per-file function, 0 when none */
+  int methods;  /* the summary lists every entry's method (methods = false: only counts) */
 } wopts;
 
 /* Parses a `level` option: "auto", "store" or 0..9 (0 is store). */
@@ -103,11 +109,18 @@ static void check_wopts(lua_State *L, int idx, wopts *o) {
   o->progress = 0;
   o->each = 0;
   o->keep_litter = 0;
+  o->methods = 1;
   if (lua_isnoneornil(L, idx))
     return;
   luaL_checktype(L, idx, LUA_TTABLE);
   lua_getfield(L, idx, "litter");
   check_litter(L, -1, &o->keep_litter);
+  lua_pop(L, 1);
+  if (lua_getfield(L, idx, "methods") != LUA_TNIL) {
+    if (!lua_isboolean(L, -1))
+      luaL_error(L, "bad option methods (expected a boolean)");
+    o->methods = lua_toboolean(L, -1);
+  }
   lua_pop(L, 1);
   if (lua_getfield(L, idx, "level") != LUA_TNIL)
     check_level(L, -1, "level", &o->method, &o->level);
@@ -203,6 +216,23 @@ static int temp_gc(lua_State *L) {
   zw_free(t->w);
   t->w = NULL;
   return 0;
+}
+
+/* Frees at once what a temp holds: the collector counts only the small userdata, not
+ * the plan behind it, so a million-file plan would otherwise outlive its call. */
+static void temp_release(ztemp *t) {
+  int had = t->plan.n > 0 || t->w != NULL;
+  zw_free(t->w);
+  t->w = NULL;
+  zw_plan_free(&t->plan);
+#ifdef __GLIBC__
+  /* hand the freed pages back now: what comes next (an upload's buffers) would
+   * otherwise add to them instead of reusing them */
+  if (had)
+    malloc_trim(0);
+#else
+  (void)had;
+#endif
 }
 
 static ztemp *newtemp(lua_State *L) {
@@ -301,18 +331,27 @@ static const char *method_name(int method) {
 }
 
 /* Pushes {entries, bytes_in, bytes_out, methods = {[name] = "store"|"deflate"}}. */
-static void push_summary(lua_State *L, const zw_writer *w) {
-  size_t i, n = zw_count(w);
+static void push_summary(lua_State *L, const zw_writer *w, int methods) {
+  size_t i, n = zw_count(w), stored = 0;
   uint64_t in = 0;
-  lua_createtable(L, 0, 4);
-  lua_createtable(L, 0, (int)(n < 1000000 ? n : 1000000));
+  lua_createtable(L, 0, 6);
+  if (methods)
+    lua_createtable(L, 0, (int)(n < 1000000 ? n : 1000000));
   for (i = 0; i < n; i++) {
     const zf_entry *e = zw_entry(w, i);
-    lua_pushstring(L, method_name(e->method));
-    lua_setfield(L, -2, e->name);
+    if (methods) {
+      lua_pushstring(L, method_name(e->method));
+      lua_setfield(L, -2, e->name);
+    }
+    stored += e->method == ZF_STORE;
     in += e->usize;
   }
-  lua_setfield(L, -2, "methods");
+  if (methods)
+    lua_setfield(L, -2, "methods");
+  lua_pushinteger(L, (lua_Integer)stored);
+  lua_setfield(L, -2, "stored");
+  lua_pushinteger(L, (lua_Integer)(n - stored));
+  lua_setfield(L, -2, "deflated");
   lua_pushinteger(L, (lua_Integer)n);
   lua_setfield(L, -2, "entries");
   lua_pushinteger(L, (lua_Integer)in);
@@ -336,17 +375,19 @@ static int zip_create(lua_State *L) {
   t = newtemp(L);
   memset(&err, 0, sizeof err);
   if (plan_entries(L, 2, &t->plan, &o, &err) != 0 || zw_plan_sort(&t->plan, &err) != 0)
-    return fail(L, NULL, &err);
+    return temp_release(t), fail(L, NULL, &err);
   apply_each(L, &t->plan, &o);
   t->w = zw_open(path, o.threads, o.mtime, &err);
   if (t->w == NULL)
-    return fail(L, NULL, &err);
+    return temp_release(t), fail(L, NULL, &err);
+  zw_borrow_names(t->w); /* the plan outlives the writer */
   if (zw_add(t->w, t->plan.items, t->plan.n, &z, &err) != 0 || zw_finish(t->w, &err) != 0) {
     zw_free(t->w); /* deletes the unfinished archive before any raise */
     t->w = NULL;
-    return fail(L, &h, &err);
+    return temp_release(t), fail(L, &h, &err);
   }
-  push_summary(L, t->w);
+  push_summary(L, t->w, o.methods);
+  temp_release(t);
   return 1;
 }
 
@@ -432,7 +473,7 @@ static int writer_close(lua_State *L, lwriter *lw, int ok) {
     rc = zw_finish(lw->w, &err);
   if (rc == 0 && ok) {
     lw->finished = 1;
-    push_summary(L, lw->w);
+    push_summary(L, lw->w, 1);
     lua_setiuservalue(L, 1, 1); /* the summary replaces the progress function */
   }
   zw_free(lw->w);
@@ -539,15 +580,15 @@ static int zip_stream(lua_State *L) {
   t = newtemp(L);
   memset(&err, 0, sizeof err);
   if (plan_entries(L, 1, &t->plan, &o, &err) != 0 || zw_plan_sort(&t->plan, &err) != 0)
-    return fail(L, NULL, &err);
+    return temp_release(t), fail(L, NULL, &err);
   apply_each(L, &t->plan, &o);
   r = zw_plan_all_stored(&t->plan, &which, &err);
   if (r < 0)
-    return fail(L, NULL, &err);
+    return temp_release(t), fail(L, NULL, &err);
   if (r > 0) {
     zerr_set(&err, "NOT_STORED", "'%s' would be compressed; a stream holds stored entries only",
              t->plan.items[which].name);
-    return fail(L, NULL, &err);
+    return temp_release(t), fail(L, NULL, &err);
   }
   ls = lua_newuserdatauv(L, sizeof *ls, 0);
   ls->s = NULL;
@@ -555,9 +596,9 @@ static int zip_stream(lua_State *L) {
   ls->src.read = stream_src_read;
   ls->src.reset = stream_src_reset;
   luaL_setmetatable(L, STREAM_MT);
-  ls->s = zs_new(&t->plan, o.mtime, &err);
+  ls->s = zs_take(&t->plan, o.mtime, &err);
   if (ls->s == NULL)
-    return fail(L, NULL, &err);
+    return temp_release(t), fail(L, NULL, &err);
   ls->src.size = (int64_t)zs_size(ls->s);
   lua_pushinteger(L, (lua_Integer)ls->src.size);
   lua_insert(L, -2);
@@ -662,7 +703,7 @@ static int zip_plan(lua_State *L) {
     lua_geti(L, 1, i);
     lua_rawseti(L, -2, 1);
     if (plan_entries(L, lua_gettop(L), &t->plan, &o, &err) != 0)
-      return fail(L, NULL, &err);
+      return temp_release(t), fail(L, NULL, &err);
     lua_pop(L, 1);
     for (k = done; k < t->plan.n; k++) {
       if (t->plan.items[k].src == NULL) {
@@ -688,7 +729,7 @@ static int zip_plan(lua_State *L) {
     bytes += b;
   }
   if (zw_plan_sort(&t->plan, &err) != 0)
-    return fail(L, NULL, &err);
+    return temp_release(t), fail(L, NULL, &err);
   apply_each(L, &t->plan, &o);
   lua_createtable(L, 0, 6);
   lua_insert(L, -2);
@@ -707,6 +748,7 @@ static int zip_plan(lua_State *L) {
   lua_setfield(L, -2, "dirs");
   lua_pushinteger(L, (lua_Integer)bytes);
   lua_setfield(L, -2, "bytes");
+  temp_release(t);
   return 1;
 }
 
@@ -727,50 +769,91 @@ static zr_archive *newarchive(lua_State *L) {
   return a;
 }
 
+/* zip.list(path[, opts]) -> listing: the central directory read once, kept compact
+ * (about 75 bytes an entry) in a userdata; `#listing`, `listing[i]` and ipairs give the
+ * entries, each a fresh table, so a million-entry archive never becomes a million
+ * tables at once. */
+static void push_listed(lua_State *L, const zr_entry *e) {
+  lua_createtable(L, 0, 12);
+  lua_pushlstring(L, e->name, e->namelen);
+  lua_setfield(L, -2, "name");
+  if (e->raw_apart) {
+    lua_pushlstring(L, zr_raw(e), e->rawlen);
+    lua_setfield(L, -2, "stored_name");
+  }
+  if (zr_name_problem(e) != NULL) {
+    lua_pushstring(L, zr_name_problem(e));
+    lua_setfield(L, -2, "unsafe_name");
+  }
+  lua_pushinteger(L, (lua_Integer)e->usize);
+  lua_setfield(L, -2, "size");
+  lua_pushinteger(L, (lua_Integer)e->csize);
+  lua_setfield(L, -2, "compressed_size");
+  if (e->method == ZF_STORE || e->method == ZF_DEFLATE)
+    lua_pushstring(L, method_name(e->method));
+  else
+    lua_pushinteger(L, e->method);
+  lua_setfield(L, -2, "method");
+  lua_pushinteger(L, (lua_Integer)e->crc);
+  lua_setfield(L, -2, "crc");
+  lua_pushboolean(L, e->is_dir);
+  lua_setfield(L, -2, "dir");
+  lua_pushboolean(L, e->is_symlink);
+  lua_setfield(L, -2, "symlink");
+  lua_pushinteger(L, (lua_Integer)(e->mode & 07777));
+  lua_setfield(L, -2, "mode");
+  lua_pushinteger(L, (lua_Integer)e->offset);
+  lua_setfield(L, -2, "offset");
+}
+
+static int listing_index(lua_State *L) {
+  zr_archive *a = luaL_checkudata(L, 1, LISTING_MT);
+  int isnum;
+  lua_Integer i = lua_tointegerx(L, 2, &isnum);
+  if (isnum && i >= 1 && (uint64_t)i <= a->n)
+    push_listed(L, &a->e[i - 1]);
+  else
+    lua_pushnil(L);
+  return 1;
+}
+
+static int listing_len(lua_State *L) {
+  zr_archive *a = luaL_checkudata(L, 1, LISTING_MT);
+  lua_pushinteger(L, (lua_Integer)a->n);
+  return 1;
+}
+
+static int listing_tostring(lua_State *L) {
+  zr_archive *a = luaL_checkudata(L, 1, LISTING_MT);
+  lua_pushfstring(L, "skafos.ZipListing (%I entries)", (lua_Integer)a->n);
+  return 1;
+}
+
+static int listing_gc(lua_State *L) {
+  zr_close(luaL_checkudata(L, 1, LISTING_MT));
+  return 0;
+}
+
 static int zip_list(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
-  zr_archive *a = newarchive(L);
+  zr_archive *a;
   zerr err;
-  size_t i;
-  if (zr_open_file(a, path, &err) != 0)
-    return fail(L, NULL, &err);
-  luaL_checkstack(L, 8, "zip.list");
-  lua_createtable(L, a->n < 1000000 ? (int)a->n : 1000000, 0);
-  for (i = 0; i < a->n; i++) {
-    const zr_entry *e = &a->e[i];
-    lua_createtable(L, 0, 12);
-    lua_pushlstring(L, e->name, e->namelen);
-    lua_setfield(L, -2, "name");
-    if (e->rawlen != e->namelen || memcmp(e->raw, e->name, e->rawlen) != 0) {
-      lua_pushlstring(L, e->raw, e->rawlen);
-      lua_setfield(L, -2, "stored_name");
-    }
-    if (zr_name_problem(e) != NULL) {
-      lua_pushstring(L, zr_name_problem(e));
-      lua_setfield(L, -2, "unsafe_name");
-    }
-    lua_pushinteger(L, (lua_Integer)e->usize);
-    lua_setfield(L, -2, "size");
-    lua_pushinteger(L, (lua_Integer)e->csize);
-    lua_setfield(L, -2, "compressed_size");
-    if (e->method == ZF_STORE || e->method == ZF_DEFLATE)
-      lua_pushstring(L, method_name(e->method));
-    else
-      lua_pushinteger(L, e->method);
-    lua_setfield(L, -2, "method");
-    lua_pushinteger(L, (lua_Integer)e->crc);
-    lua_setfield(L, -2, "crc");
-    lua_pushboolean(L, e->is_dir);
-    lua_setfield(L, -2, "dir");
-    lua_pushboolean(L, e->is_symlink);
-    lua_setfield(L, -2, "symlink");
-    lua_pushinteger(L, (lua_Integer)(e->mode & 07777));
-    lua_setfield(L, -2, "mode");
-    lua_pushinteger(L, (lua_Integer)e->offset);
-    lua_setfield(L, -2, "offset");
-    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  lua_Integer max_entries = ZR_MAX_ENTRIES;
+  if (!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    if (lua_getfield(L, 2, "max_entries") != LUA_TNIL &&
+        !intopt(L, -1, 0, LUA_MAXINTEGER, &max_entries))
+      luaL_error(L, "bad option max_entries (expected a count, 0 for no limit)");
+    lua_pop(L, 1);
   }
-  zr_close(a);
+  a = lua_newuserdatauv(L, sizeof *a, 0);
+  memset(a, 0, sizeof *a);
+  a->fd = -1;
+  luaL_setmetatable(L, LISTING_MT);
+  if (zr_open_file(a, path, (uint64_t)max_entries, &err) != 0)
+    return fail(L, NULL, &err);
+  close(a->fd); /* everything listed is in memory now */
+  a->fd = -1;
   return 1;
 }
 
@@ -779,10 +862,11 @@ static int zip_list(lua_State *L) {
 /* The extraction options at idx (a table or nil): max_size, max_ratio, symlinks, force.
  * Leaves the stack as it was. */
 static void check_xopts(lua_State *L, int idx, int64_t *max_size, int64_t *max_ratio,
-                        int *symlinks_inside, int *force) {
+                        int64_t *max_entries, int *symlinks_inside, int *force) {
   lua_Integer v;
   *max_size = -1;
   *max_ratio = -1;
+  *max_entries = -1;
   *symlinks_inside = 0;
   *force = 0;
   if (lua_isnoneornil(L, idx))
@@ -798,6 +882,11 @@ static void check_xopts(lua_State *L, int idx, int64_t *max_size, int64_t *max_r
       luaL_error(L, "bad option max_ratio (expected a number >= 0)");
     *max_ratio = (int64_t)lua_tonumber(L, -1);
   }
+  if (lua_getfield(L, idx, "max_entries") != LUA_TNIL) {
+    if (!intopt(L, -1, 0, LUA_MAXINTEGER, &v))
+      luaL_error(L, "bad option max_entries (expected a count, 0 for no limit)");
+    *max_entries = (int64_t)v;
+  }
   if (lua_getfield(L, idx, "symlinks") != LUA_TNIL) {
     const char *s = lua_tostring(L, -1);
     if (s == NULL || (strcmp(s, "inside") != 0 && strcmp(s, "refuse") != 0))
@@ -806,7 +895,7 @@ static void check_xopts(lua_State *L, int idx, int64_t *max_size, int64_t *max_r
   }
   lua_getfield(L, idx, "force");
   *force = lua_toboolean(L, -1);
-  lua_pop(L, 4);
+  lua_pop(L, 5);
 }
 
 /* ---- zip.verify ------------------------------------------------------------------- */
@@ -822,10 +911,10 @@ static int zip_verify(lua_State *L) {
   hookctx h;
   zhooks z;
   zerr err, unsafe;
-  int64_t max_size, max_ratio;
+  int64_t max_size, max_ratio, max_entries;
   uint64_t bytes = 0;
   int fn = 0, rc, symlinks_inside, force, report = 0, stream = 0;
-  check_xopts(L, 2, &max_size, &max_ratio, &symlinks_inside, &force);
+  check_xopts(L, 2, &max_size, &max_ratio, &max_entries, &symlinks_inside, &force);
   if (!lua_isnoneornil(L, 2)) {
     if (lua_getfield(L, 2, "names") != LUA_TNIL) {
       const char *s = lua_tostring(L, -1);
@@ -850,7 +939,7 @@ static int zip_verify(lua_State *L) {
   lim.ratio_so_far = 1; /* as zip.extractor counts it, the strictest */
   lim.unsafe = report ? &unsafe : NULL;
   a = newarchive(L);
-  if (zr_open_file(a, path, &err) != 0)
+  if (zr_open_file(a, path, max_entries < 0 ? ZR_MAX_ENTRIES : (uint64_t)max_entries, &err) != 0)
     return fail(L, NULL, &err);
   rc = zr_check(a, &lim, &err) == 0 && (!stream || zr_check_stream(a, &err) == 0) &&
        zr_verify(a, &lim, &z, &bytes, &err) == 0;
@@ -881,7 +970,7 @@ static int zip_extract(lua_State *L) {
   zerr err;
   int fn = 0;
   memset(&o, 0, sizeof o);
-  check_xopts(L, 3, &o.max_size, &o.max_ratio, &o.symlinks_inside, &o.force);
+  check_xopts(L, 3, &o.max_size, &o.max_ratio, &o.max_entries, &o.symlinks_inside, &o.force);
   if (!lua_isnoneornil(L, 3)) {
     if (lua_getfield(L, 3, "progress") != LUA_TNIL) {
       luaL_checktype(L, -1, LUA_TFUNCTION);
@@ -969,7 +1058,7 @@ static int zip_extractor(lua_State *L) {
   zx_options o;
   lextractor *le;
   memset(&o, 0, sizeof o);
-  check_xopts(L, 2, &o.max_size, &o.max_ratio, &o.symlinks_inside, &o.force);
+  check_xopts(L, 2, &o.max_size, &o.max_ratio, &o.max_entries, &o.symlinks_inside, &o.force);
   if (lua_istable(L, 2)) {
     lua_getfield(L, 2, "resumable");
     o.resumable = lua_toboolean(L, -1);
@@ -1135,6 +1224,11 @@ static const luaL_Reg extractor_meta[] = {{"__close", zipextractor_close},
                                           {"__tostring", zipextractor_tostring},
                                           {NULL, NULL}};
 
+static const luaL_Reg listing_meta[] = {{"__index", listing_index},
+                                        {"__len", listing_len},
+                                        {"__tostring", listing_tostring},
+                                        {"__gc", listing_gc},
+                                        {NULL, NULL}};
 static const luaL_Reg zip_funcs[] = {{"create", zip_create},
                                      {"plan", zip_plan},
                                      {"writer", zip_writer},
@@ -1174,6 +1268,9 @@ int luaopen_skafos_zip(lua_State *L) {
   luaL_newmetatable(L, ARCHIVE_MT);
   lua_pushcfunction(L, archive_gc);
   lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
+  luaL_newmetatable(L, LISTING_MT);
+  luaL_setfuncs(L, listing_meta, 0);
   lua_pop(L, 1);
   luaL_newlib(L, zip_funcs);
   return 1;

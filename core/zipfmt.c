@@ -26,6 +26,50 @@ void zerr_set(zerr *e, const char *code, const char *fmt, ...) {
   va_end(ap);
 }
 
+#define POOL_CHUNK (64u * 1024u)
+
+struct zf_chunk {
+  struct zf_chunk *next;
+  size_t used, cap;
+  char data[];
+};
+
+char *zf_pool_put(zf_pool *p, const char *s, size_t n) {
+  struct zf_chunk *c = p->head;
+  char *r;
+  if (c == NULL || c->cap - c->used < n + 1) {
+    /* a long string gets a chunk of its own behind the current one, which goes on
+     * taking short ones */
+    size_t cap = n + 1 > POOL_CHUNK / 4 ? n + 1 : POOL_CHUNK;
+    struct zf_chunk *nc = malloc(sizeof *nc + cap);
+    if (nc == NULL)
+      return NULL;
+    nc->used = 0;
+    nc->cap = cap;
+    if (c != NULL && cap != POOL_CHUNK) {
+      nc->next = c->next;
+      c->next = nc;
+    } else {
+      nc->next = c;
+      p->head = nc;
+    }
+    c = nc;
+  }
+  r = c->data + c->used;
+  memcpy(r, s, n);
+  r[n] = '\0';
+  c->used += n + 1;
+  return r;
+}
+
+void zf_pool_free(zf_pool *p) {
+  while (p->head != NULL) {
+    struct zf_chunk *next = p->head->next;
+    free(p->head);
+    p->head = next;
+  }
+}
+
 int zf_needs_zip64_local(int method, uint64_t usize) {
   return method == ZF_STORE ? usize >= ZF_MAX32 : usize >= ZF_DEFLATE_ZIP64_AT;
 }
@@ -109,7 +153,7 @@ size_t zf_central(unsigned char *buf, const zf_entry *e) {
   zf_put16(p + 32, 0); /* comment */
   zf_put16(p + 34, 0); /* disk */
   zf_put16(p + 36, 0); /* internal attributes */
-  zf_put32(p + 38, (e->mode << 16) | (is_dir ? 0x10 : 0));
+  zf_put32(p + 38, ((uint32_t)e->mode << 16) | (is_dir ? 0x10 : 0));
   zf_put32(p + 42, zoff ? ZF_MAX32 : (uint32_t)e->offset);
   memcpy(p + 46, e->name, e->namelen);
   p += 46 + e->namelen;
@@ -379,71 +423,110 @@ int zf_read_name(const char *raw, size_t len, int utf8_flag, int dos, char **out
   return 0;
 }
 
-typedef struct name_ref {
-  const char *p;
-  size_t len;
-  size_t idx;
-} name_ref;
+int zf_sort_idx(uint32_t *idx, size_t n, zf_idx_cmp cmp, const void *ctx) {
+  uint32_t *tmp, *from = idx, *to;
+  size_t width;
+  if (n < 2)
+    return 0;
+  if ((tmp = malloc(n * sizeof *tmp)) == NULL)
+    return -1;
+  to = tmp;
+  /* bottom-up merge sort: stable, n log n, one buffer of n indexes */
+  for (width = 1; width < n; width *= 2) {
+    size_t lo;
+    uint32_t *t;
+    for (lo = 0; lo < n; lo += 2 * width) {
+      size_t mid = lo + width < n ? lo + width : n, hi = lo + 2 * width < n ? lo + 2 * width : n;
+      size_t x = lo, y = mid, k = lo;
+      while (x < mid && y < hi)
+        to[k++] = cmp(ctx, from[y], from[x]) < 0 ? from[y++] : from[x++];
+      while (x < mid)
+        to[k++] = from[x++];
+      while (y < hi)
+        to[k++] = from[y++];
+    }
+    t = from;
+    from = to;
+    to = t;
+  }
+  if (from != idx)
+    memcpy(idx, from, n * sizeof *idx);
+  free(tmp);
+  return 0;
+}
 
 static unsigned char fold(unsigned char c) {
   return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
 }
 
-/* Orders by folded bytes, then by exact bytes, so exact duplicates end up adjacent. */
-static int cmp_ref(const void *va, const void *vb) {
-  const name_ref *a = va, *b = vb;
-  size_t n = a->len < b->len ? a->len : b->len, i;
-  int c;
+typedef struct dup_ctx {
+  zf_name_at at;
+  const void *ctx;
+} dup_ctx;
+
+/* A name without its one trailing '/'. */
+static void trimmed(const dup_ctx *d, uint32_t i, const char **p, size_t *len) {
+  d->at(d->ctx, i, p, len);
+  if (*len > 0 && (*p)[*len - 1] == '/')
+    (*len)--;
+}
+
+/* Orders by folded bytes, then by exact bytes, so exact duplicates end up adjacent (the
+ * sort is stable: equal names stay in index order). */
+static int cmp_dup(const void *ctx, uint32_t ia, uint32_t ib) {
+  const char *a, *b;
+  size_t la, lb, n, i;
+  trimmed(ctx, ia, &a, &la);
+  trimmed(ctx, ib, &b, &lb);
+  n = la < lb ? la : lb;
   for (i = 0; i < n; i++) {
-    unsigned char x = fold((unsigned char)a->p[i]), y = fold((unsigned char)b->p[i]);
+    unsigned char x = fold((unsigned char)a[i]), y = fold((unsigned char)b[i]);
     if (x != y)
       return x < y ? -1 : 1;
   }
-  if (a->len != b->len)
-    return a->len < b->len ? -1 : 1;
-  c = memcmp(a->p, b->p, n);
-  if (c)
-    return c;
-  return a->idx < b->idx ? -1 : (a->idx > b->idx);
+  if (la != lb)
+    return la < lb ? -1 : 1;
+  return memcmp(a, b, n);
 }
 
-int zf_find_duplicate(const char *const *names, const size_t *lens, size_t n, size_t *a,
-                      size_t *b) {
-  name_ref *refs;
+int zf_find_duplicate(size_t n, zf_name_at at, const void *ctx, size_t *a, size_t *b) {
+  dup_ctx d;
+  uint32_t *idx;
   size_t i;
   int found = 0, pass;
   if (n < 2)
     return 0;
-  refs = malloc(n * sizeof *refs);
-  if (refs == NULL)
+  if (n > UINT32_MAX || (idx = malloc(n * sizeof *idx)) == NULL)
     return -1;
-  for (i = 0; i < n; i++) {
-    refs[i].p = names[i];
-    refs[i].len = lens[i];
-    if (refs[i].len > 0 && names[i][refs[i].len - 1] == '/')
-      refs[i].len--;
-    refs[i].idx = i;
+  for (i = 0; i < n; i++)
+    idx[i] = (uint32_t)i;
+  d.at = at;
+  d.ctx = ctx;
+  if (zf_sort_idx(idx, n, cmp_dup, &d) != 0) {
+    free(idx);
+    return -1;
   }
-  qsort(refs, n, sizeof *refs, cmp_ref);
   for (pass = 1; pass <= 2 && !found; pass++) {
     for (i = 1; i < n; i++) {
-      const name_ref *x = &refs[i - 1], *y = &refs[i];
-      size_t k;
-      if (x->len != y->len)
+      const char *x, *y;
+      size_t lx, ly, k;
+      trimmed(&d, idx[i - 1], &x, &lx);
+      trimmed(&d, idx[i], &y, &ly);
+      if (lx != ly)
         continue;
-      if (pass == 1 && memcmp(x->p, y->p, x->len) != 0)
+      if (pass == 1 && memcmp(x, y, lx) != 0)
         continue;
-      for (k = 0; k < x->len; k++)
-        if (fold((unsigned char)x->p[k]) != fold((unsigned char)y->p[k]))
+      for (k = 0; k < lx; k++)
+        if (fold((unsigned char)x[k]) != fold((unsigned char)y[k]))
           break;
-      if (k < x->len)
+      if (k < lx)
         continue;
-      *a = x->idx < y->idx ? x->idx : y->idx;
-      *b = x->idx < y->idx ? y->idx : x->idx;
+      *a = idx[i - 1] < idx[i] ? idx[i - 1] : idx[i];
+      *b = idx[i - 1] < idx[i] ? idx[i] : idx[i - 1];
       found = pass;
       break;
     }
   }
-  free(refs);
+  free(idx);
   return found;
 }

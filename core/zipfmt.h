@@ -58,17 +58,30 @@ typedef struct zhooks {
 } zhooks;
 
 /* One entry as written. mode holds the file type bits and the normalised permissions. */
+/* One entry as the writer keeps it until the central directory: 48 bytes, as a writer
+ * keeps one per entry (a name is at most 65535 bytes, a Unix mode 16 bits). */
 typedef struct zf_entry {
   const char *name;
-  size_t namelen;
+  uint64_t usize, csize;
+  uint64_t offset; /* of the local header */
+  uint32_t crc;
+  uint16_t namelen;
   uint16_t method;
   uint16_t dostime, dosdate;
-  uint32_t crc;
-  uint32_t mode;
-  uint64_t usize, csize;
-  uint64_t offset;  /* of the local header */
-  int zip64_local;  /* the local header carries a zip64 extra field */
+  uint16_t mode;
+  uint8_t zip64_local; /* the local header carries a zip64 extra field */
 } zf_entry;
+
+/* Strings kept together for as long as a plan, writer or archive lives: one allocation
+ * per 64 KiB instead of one per name, so a million names cost their bytes and little
+ * more. Strings never move; zf_pool_free releases them all. */
+typedef struct zf_pool {
+  struct zf_chunk *head;
+} zf_pool;
+
+/* A copy of s[0..n), NUL-terminated, or NULL when out of memory. */
+char *zf_pool_put(zf_pool *p, const char *s, size_t n);
+void zf_pool_free(zf_pool *p);
 
 /* Whether the local header of an entry of this method and uncompressed size needs zip64. */
 int zf_needs_zip64_local(int method, uint64_t usize);
@@ -120,11 +133,18 @@ int zf_utf8_valid(const char *s, size_t len);
 int zf_read_name(const char *raw, size_t len, int utf8_flag, int dos, char **out,
                  size_t *outlen, const char **why);
 
-/* Finds two names that are equal, or equal once ASCII case is folded, ignoring one
- * trailing '/'. Returns 0 when all differ, else 1 (exact duplicate) or 2 (case-only)
- * with the indexes in *a and *b. Returns -1 when out of memory. */
-int zf_find_duplicate(const char *const *names, const size_t *lens, size_t n, size_t *a,
-                      size_t *b);
+/* Sorts idx[0..n) by cmp (stable), with a buffer of n indexes: 4 bytes an entry where a
+ * sort of pointers or records takes 8 to 24. Returns -1 when out of memory. */
+typedef int (*zf_idx_cmp)(const void *ctx, uint32_t a, uint32_t b);
+int zf_sort_idx(uint32_t *idx, size_t n, zf_idx_cmp cmp, const void *ctx);
+
+/* Name i of a collection: *p (not necessarily NUL-terminated) and *len bytes. */
+typedef void (*zf_name_at)(const void *ctx, size_t i, const char **p, size_t *len);
+
+/* Finds two of the n names that are equal, or equal once ASCII case is folded, ignoring
+ * one trailing '/'. Returns 0 when all differ, else 1 (exact duplicate) or 2 (case-only)
+ * with the indexes in *a < *b. Returns -1 when out of memory (or n > UINT32_MAX). */
+int zf_find_duplicate(size_t n, zf_name_at at, const void *ctx, size_t *a, size_t *b);
 
 /* Little-endian field access. */
 static inline void zf_put16(unsigned char *p, uint16_t v) {

@@ -49,42 +49,57 @@ static int io_read(const zr_archive *a, void *buf, size_t n, uint64_t off) {
   return a->io.pread(a->io.ud, buf, n, off);
 }
 
-void zr_entry_free_names(zr_entry *e) {
-  free(e->name);
-  free(e->raw);
-  e->name = e->raw = NULL;
-  e->namelen = e->rawlen = 0;
-}
-
-int zr_entry_names(zr_entry *e, const char *raw, size_t rawlen, int dos, zerr *err) {
-  zr_entry_free_names(e);
-  e->raw = malloc(rawlen + 1);
-  if (e->raw == NULL ||
-      zf_read_name(raw, rawlen, e->flags & ZF_FLAG_UTF8, dos, &e->name, &e->namelen,
-                   &e->name_why) != 0) {
-    zr_entry_free_names(e);
-    zerr_set(err, "NOMEM", "out of memory");
-    return -1;
+int zr_entry_names(zr_entry *e, zf_pool *pool, const char *raw, size_t rawlen, int dos,
+                   zerr *err) {
+  char *name, *both;
+  const char *why;
+  size_t namelen;
+  if (zf_read_name(raw, rawlen, e->flags & ZF_FLAG_UTF8, dos, &name, &namelen, &why) != 0)
+    goto oom;
+  e->rawlen = (uint16_t)rawlen;
+  e->namelen = (uint32_t)namelen;
+  e->name_bad = why != NULL;
+  e->dos_names = dos != 0;
+  e->raw_apart = namelen != rawlen || memcmp(name, raw, rawlen) != 0;
+  if (!e->raw_apart) {
+    e->name = zf_pool_put(pool, name, namelen);
+  } else if ((both = realloc(name, namelen + 1 + rawlen)) != NULL) {
+    /* name, its NUL, then the stored bytes: one piece of the pool (see zr_raw) */
+    name = both;
+    name[namelen] = '\0';
+    memcpy(name + namelen + 1, raw, rawlen);
+    e->name = zf_pool_put(pool, name, namelen + 1 + rawlen);
+  } else {
+    e->name = NULL;
   }
-  memcpy(e->raw, raw, rawlen);
-  e->raw[rawlen] = '\0';
-  e->rawlen = rawlen;
+  free(name);
+  if (e->name == NULL)
+    goto oom;
   e->is_dir = rawlen > 0 && (raw[rawlen - 1] == '/' || (dos && raw[rawlen - 1] == '\\'));
   return 0;
+oom:
+  zerr_set(err, "NOMEM", "out of memory");
+  return -1;
 }
 
 const char *zr_name_problem(const zr_entry *e) {
-  if (e->name_why != NULL)
-    return e->name_why;
+  if (e->name_bad) { /* rare: the reason is found again rather than kept for each entry */
+    char *name;
+    size_t len;
+    const char *why = NULL;
+    if (zf_read_name(zr_raw(e), e->rawlen, e->flags & ZF_FLAG_UTF8, e->dos_names, &name, &len,
+                     &why) != 0)
+      return "cannot be read (out of memory)";
+    free(name);
+    return why ? why : "cannot be read";
+  }
   if (e->namelen == 0 && e->rawlen > 0)
     return NULL; /* the root, "./" */
   return zf_check_name(e->name, e->namelen);
 }
 
 void zr_close(zr_archive *a) {
-  size_t i;
-  for (i = 0; i < a->n; i++)
-    zr_entry_free_names(&a->e[i]);
+  zf_pool_free(&a->strings);
   free(a->e);
   a->e = NULL;
   a->n = 0;
@@ -97,7 +112,7 @@ void zr_close(zr_archive *a) {
  * bytes, and every byte past ASCII in a name that is not UTF-8, are escaped. */
 const char *zr_shown(const zr_entry *e, char *buf, size_t len) {
   int root = e->namelen == 0 && e->rawlen > 0;
-  const char *name = root ? e->raw : e->name;
+  const char *name = root ? zr_raw(e) : e->name;
   size_t i, k = 0, n = root ? e->rawlen : e->namelen;
   int utf8 = zf_utf8_valid(name, n);
   for (i = 0; i < n && k + 5 < len; i++) {
@@ -193,10 +208,34 @@ static int parse_zip64(zr_entry *e, const unsigned char *x, size_t xlen, int nee
   return need_u || need_c || need_o ? -1 : 0;
 }
 
-int zr_open(zr_archive *a, const zr_io *io, zerr *err) {
+/* The central directory is read through a window of CD_WINDOW bytes, which holds the
+ * largest record (46 bytes and three fields of at most 65535). */
+#define CD_WINDOW (512u * 1024u)
+
+/* Makes at least n bytes from win[*at] on available, reading on from the directory
+ * (*got bytes of it read so far); -1 when the directory holds fewer. */
+static int cd_window(const zr_archive *a, unsigned char *win, size_t *have, size_t *at,
+                     uint64_t *got, size_t n) {
+  size_t want;
+  if (*have - *at >= n)
+    return 0;
+  memmove(win, win + *at, *have - *at);
+  *have -= *at;
+  *at = 0;
+  want = CD_WINDOW - *have;
+  if (want > a->cd_size - *got)
+    want = (size_t)(a->cd_size - *got);
+  if (want > 0 && io_read(a, win + *have, want, a->cd_offset + *got) != 0)
+    return -1;
+  *have += want;
+  *got += want;
+  return *have >= n ? 0 : -1;
+}
+
+int zr_open(zr_archive *a, const zr_io *io, uint64_t max_entries, zerr *err) {
   unsigned char rec[ZF_EOCD64_FIXED], *cd = NULL;
-  uint64_t eocd = 0, cd_end, count, p;
-  size_t i;
+  uint64_t eocd = 0, cd_end, count, p, got = 0;
+  size_t i, have = 0, wat = 0;
   memset(a, 0, sizeof *a);
   a->fd = -1;
   a->io = *io;
@@ -250,20 +289,31 @@ int zr_open(zr_archive *a, const zr_io *io, zerr *err) {
              (unsigned long long)count);
     return -1;
   }
-  cd = malloc(a->cd_size ? (size_t)a->cd_size : 1);
+  if (max_entries != 0 && count > max_entries) {
+    zerr_set(err, "UNSAFE_ARCHIVE",
+             "the archive has %llu entries, more than the limit of %llu (raise it with "
+             "--max-entries or the max_entries setting)",
+             (unsigned long long)count, (unsigned long long)max_entries);
+    return -1;
+  }
+  /* the directory goes through a window, never whole: a million entries are 60 MB of
+   * it, and only the entries are kept */
+  cd = malloc(CD_WINDOW);
   a->e = calloc(count ? (size_t)count : 1, sizeof *a->e);
   if (cd == NULL || a->e == NULL) {
     free(cd);
     zerr_set(err, "NOMEM", "out of memory");
     return -1;
   }
-  if (io_read(a, cd, (size_t)a->cd_size, a->cd_offset) != 0)
-    goto trunc;
   for (i = 0, p = 0; i < count; i++) {
     zr_entry *e = &a->e[i];
-    const unsigned char *r = cd + p;
+    const unsigned char *r;
     size_t nl, xl, cl;
-    uint32_t c32, u32, o32;
+    uint32_t c32, u32, o32, ext_attr;
+    uint16_t made_by;
+    if (cd_window(a, cd, &have, &wat, &got, ZF_CENTRAL_FIXED) != 0)
+      goto trunc;
+    r = cd + wat;
     if (a->cd_size - p < ZF_CENTRAL_FIXED || zf_get32(r) != ZF_SIG_CENTRAL)
       goto badcd;
     nl = zf_get16(r + 28);
@@ -271,24 +321,27 @@ int zr_open(zr_archive *a, const zr_io *io, zerr *err) {
     cl = zf_get16(r + 32);
     if (a->cd_size - p - ZF_CENTRAL_FIXED < nl + xl + cl)
       goto badcd;
+    if (cd_window(a, cd, &have, &wat, &got, ZF_CENTRAL_FIXED + nl + xl + cl) != 0)
+      goto trunc;
+    r = cd + wat;
     if (zf_get16(r + 34) != 0 && zf_get16(r + 34) != ZF_MAX16) {
       zerr_set(err, "UNSAFE_ARCHIVE", "multi-disk archives are not supported");
       goto fail;
     }
-    a->n = i + 1; /* owns its names from now on */
-    e->made_by = zf_get16(r + 4);
+    a->n = i + 1;
+    made_by = zf_get16(r + 4);
     e->flags = zf_get16(r + 8);
     e->method = zf_get16(r + 10);
     e->crc = zf_get32(r + 16);
     c32 = zf_get32(r + 20);
     u32 = zf_get32(r + 24);
-    e->ext_attr = zf_get32(r + 38);
+    ext_attr = zf_get32(r + 38);
     o32 = zf_get32(r + 42);
     e->csize = c32;
     e->usize = u32;
     e->offset = o32;
-    if (zr_entry_names(e, (const char *)r + ZF_CENTRAL_FIXED, nl, zf_made_on_dos(e->made_by),
-                       err) != 0)
+    if (zr_entry_names(e, &a->strings, (const char *)r + ZF_CENTRAL_FIXED, nl,
+                       zf_made_on_dos(made_by), err) != 0)
       goto fail;
     if (parse_zip64(e, r + ZF_CENTRAL_FIXED + nl, xl, u32 == ZF_MAX32, c32 == ZF_MAX32,
                     o32 == ZF_MAX32) != 0) {
@@ -297,11 +350,12 @@ int zr_open(zr_archive *a, const zr_io *io, zerr *err) {
                zr_shown(e, nb, sizeof nb));
       goto fail;
     }
-    if ((e->made_by >> 8) == 3 || (e->made_by >> 8) == 19)
-      e->mode = e->ext_attr >> 16;
+    if ((made_by >> 8) == 3 || (made_by >> 8) == 19)
+      e->mode = (uint16_t)(ext_attr >> 16);
     e->is_symlink = (e->mode & S_IFMT) == S_IFLNK;
     e->is_dir = e->is_dir || (e->mode & S_IFMT) == S_IFDIR ||
-                ((e->made_by >> 8) == 0 && (e->ext_attr & 0x10));
+                ((made_by >> 8) == 0 && (ext_attr & 0x10));
+    wat += ZF_CENTRAL_FIXED + nl + xl + cl;
     p += ZF_CENTRAL_FIXED + nl + xl + cl;
   }
   if (p != a->cd_size)
@@ -319,7 +373,7 @@ fail:
   return -1;
 }
 
-int zr_open_file(zr_archive *a, const char *path, zerr *err) {
+int zr_open_file(zr_archive *a, const char *path, uint64_t max_entries, zerr *err) {
   struct stat st;
   zr_io io;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -333,7 +387,7 @@ int zr_open_file(zr_archive *a, const char *path, zerr *err) {
   io.pread = fd_pread;
   io.ud = (void *)(intptr_t)fd;
   io.size = (uint64_t)st.st_size;
-  if (zr_open(a, &io, err) != 0) {
+  if (zr_open(a, &io, max_entries, err) != 0) {
     close(fd);
     return -1;
   }
@@ -343,36 +397,23 @@ int zr_open_file(zr_archive *a, const char *path, zerr *err) {
 
 /* ---- checks ----------------------------------------------------------------------- */
 
-static const zr_archive *sort_archive; /* qsort context; the checks run one at a time */
-
-static int cmp_offset(const void *x, const void *y) {
-  const zr_entry *a = &sort_archive->e[*(const size_t *)x];
-  const zr_entry *b = &sort_archive->e[*(const size_t *)y];
+static int cmp_offset(const void *ctx, uint32_t x, uint32_t y) {
+  const zr_entry *a = (const zr_entry *)ctx + x, *b = (const zr_entry *)ctx + y;
   return a->offset < b->offset ? -1 : a->offset > b->offset;
 }
 
-typedef struct nref {
-  const char *p;
-  size_t len;
-} nref;
-
-static int cmp_nref(const void *x, const void *y) {
-  const nref *a = x, *b = y;
-  size_t n = a->len < b->len ? a->len : b->len;
-  int c = memcmp(a->p, b->p, n);
-  return c ? c : (a->len < b->len ? -1 : a->len > b->len);
-}
-
-/* Offsets sorted ascending; the caller frees. */
-static size_t *by_offset(const zr_archive *a) {
-  size_t *idx = malloc((a->n ? a->n : 1) * sizeof *idx), i;
+/* Entry indexes by ascending offset; the caller frees. */
+static uint32_t *by_offset(const zr_archive *a) {
+  uint32_t *idx = malloc((a->n ? a->n : 1) * sizeof *idx);
+  size_t i;
   if (idx == NULL)
     return NULL;
   for (i = 0; i < a->n; i++)
-    idx[i] = i;
-  sort_archive = a;
-  qsort(idx, a->n, sizeof *idx, cmp_offset);
-  sort_archive = NULL;
+    idx[i] = (uint32_t)i;
+  if (zf_sort_idx(idx, a->n, cmp_offset, a->e) != 0) {
+    free(idx);
+    return NULL;
+  }
   return idx;
 }
 
@@ -439,10 +480,44 @@ int zr_check_entry(const zr_entry *e, const zr_limits *lim, zerr *err) {
   return 0;
 }
 
+static void entry_name_at(const void *ctx, size_t i, const char **p, size_t *len) {
+  const zr_entry *e = (const zr_entry *)ctx + i;
+  *p = e->name;
+  *len = e->namelen;
+}
+
+/* Names in byte order (then shorter first), for the search of files by prefix. */
+static int cmp_entry_name(const void *ctx, uint32_t x, uint32_t y) {
+  const zr_entry *a = (const zr_entry *)ctx + x, *b = (const zr_entry *)ctx + y;
+  size_t n = a->namelen < b->namelen ? a->namelen : b->namelen;
+  int c = memcmp(a->name, b->name, n);
+  return c ? c : (a->namelen < b->namelen ? -1 : a->namelen > b->namelen);
+}
+
+/* Whether files[0..n) (sorted by cmp_entry_name) holds the name p[0..len). */
+static int has_file(const zr_entry *e, const uint32_t *files, size_t n, const char *p,
+                    size_t len) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    const zr_entry *f = &e[files[mid]];
+    size_t k = f->namelen < len ? f->namelen : len;
+    int c = memcmp(f->name, p, k);
+    if (c == 0)
+      c = f->namelen < len ? -1 : f->namelen > len;
+    if (c == 0)
+      return 1;
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return 0;
+}
+
 int zr_check_names(zr_archive *a, const zr_limits *lim, zerr *err) {
-  const char **names = NULL;
-  size_t *lens = NULL, i, x, y, nfiles = 0;
-  nref *files = NULL;
+  uint32_t *files = NULL;
+  size_t i, x, y, nfiles = 0;
   char nb[NAMEBUF], nb2[NAMEBUF];
   int dup, rc = -1;
   for (i = 0; i < a->n; i++) {
@@ -456,22 +531,7 @@ int zr_check_names(zr_archive *a, const zr_limits *lim, zerr *err) {
       unsafe_entry(lim, err);
     }
   }
-  names = malloc((a->n ? a->n : 1) * sizeof *names);
-  lens = malloc((a->n ? a->n : 1) * sizeof *lens);
-  files = malloc((a->n ? a->n : 1) * sizeof *files);
-  if (names == NULL || lens == NULL || files == NULL) {
-    zerr_set(err, "NOMEM", "out of memory");
-    goto done;
-  }
-  for (i = 0; i < a->n; i++) {
-    names[i] = a->e[i].name;
-    lens[i] = a->e[i].namelen;
-    if (!a->e[i].is_dir) {
-      files[nfiles].p = a->e[i].name;
-      files[nfiles++].len = a->e[i].namelen;
-    }
-  }
-  dup = zf_find_duplicate(names, lens, a->n, &x, &y);
+  dup = zf_find_duplicate(a->n, entry_name_at, a->e, &x, &y);
   if (dup < 0) {
     zerr_set(err, "NOMEM", "out of memory");
     goto done;
@@ -484,36 +544,40 @@ int zr_check_names(zr_archive *a, const zr_limits *lim, zerr *err) {
       goto done;
   }
   /* nothing may live under a file or a symlink: "a" then "a/b" */
-  qsort(files, nfiles, sizeof *files, cmp_nref);
+  if ((files = malloc((a->n ? a->n : 1) * sizeof *files)) == NULL) {
+    zerr_set(err, "NOMEM", "out of memory");
+    goto done;
+  }
+  for (i = 0; i < a->n; i++)
+    if (!a->e[i].is_dir)
+      files[nfiles++] = (uint32_t)i;
+  if (zf_sort_idx(files, nfiles, cmp_entry_name, a->e) != 0) {
+    zerr_set(err, "NOMEM", "out of memory");
+    goto done;
+  }
   for (i = 0; i < a->n; i++) {
     const zr_entry *e = &a->e[i];
     size_t k;
     for (k = 1; k < e->namelen; k++) {
-      nref key;
-      if (e->name[k] != '/')
+      if (e->name[k] != '/' || !has_file(a->e, files, nfiles, e->name, k))
         continue;
-      key.p = e->name;
-      key.len = k;
-      if (bsearch(&key, files, nfiles, sizeof *files, cmp_nref)) {
-        zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s' lies under the file or symlink '%.*s'",
-                 zr_shown(e, nb, sizeof nb), (int)k, e->name);
-        if (unsafe_entry(lim, err) != 0)
-          goto done;
-        goto checked; /* kept: one is enough */
-      }
+      zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s' lies under the file or symlink '%.*s'",
+               zr_shown(e, nb, sizeof nb), (int)k, e->name);
+      if (unsafe_entry(lim, err) != 0)
+        goto done;
+      goto checked; /* kept: one is enough */
     }
   }
 checked:
   rc = 0;
 done:
-  free(names);
-  free(lens);
   free(files);
   return rc;
 }
 
 int zr_check(zr_archive *a, const zr_limits *lim, zerr *err) {
-  size_t *idx, i, renamed = SIZE_MAX;
+  uint32_t *idx;
+  size_t i, renamed = SIZE_MAX;
   uint64_t declared = 0;
   char nb[NAMEBUF], nb2[NAMEBUF];
   if (zr_check_names(a, lim, err) != 0)
@@ -543,12 +607,12 @@ int zr_check(zr_archive *a, const zr_limits *lim, zerr *err) {
       return -1;
     }
     same = nl == e->rawlen && io_read(a, lname, nl, e->offset + ZF_LOCAL_FIXED) == 0 &&
-           memcmp(lname, e->raw, nl) == 0;
+           memcmp(lname, zr_raw(e), nl) == 0;
     free(lname);
     if (!same && renamed == SIZE_MAX)
       renamed = i; /* reported after the overlap check, which explains more */
-    e->data_offset = e->offset + ZF_LOCAL_FIXED + nl + xl;
-    if (e->data_offset > a->cd_offset || a->cd_offset - e->data_offset < e->csize) {
+    e->data_delta = (uint32_t)(ZF_LOCAL_FIXED + nl + xl);
+    if (zr_data_offset(e) > a->cd_offset || a->cd_offset - zr_data_offset(e) < e->csize) {
       zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s': data overlap the central directory",
                zr_shown(e, nb, sizeof nb));
       return -1;
@@ -570,7 +634,7 @@ int zr_check(zr_archive *a, const zr_limits *lim, zerr *err) {
   }
   for (i = 1; i < a->n; i++) {
     const zr_entry *p = &a->e[idx[i - 1]], *q = &a->e[idx[i]];
-    if (q->offset < p->data_offset + p->csize) {
+    if (q->offset < zr_data_offset(p) + p->csize) {
       zerr_set(err, "UNSAFE_ARCHIVE", "entries '%s' and '%s' overlap",
                zr_shown(p, nb, sizeof nb), zr_shown(q, nb2, sizeof nb2));
       free(idx);
@@ -650,7 +714,8 @@ trunc:
 }
 
 int zr_check_stream(zr_archive *a, zerr *err) {
-  size_t *idx = by_offset(a), i;
+  uint32_t *idx = by_offset(a);
+  size_t i;
   uint64_t at = 0; /* where the next record must start */
   char nb[NAMEBUF];
   int rc = -1;
@@ -672,7 +737,7 @@ int zr_check_stream(zr_archive *a, zerr *err) {
       rc = 0; /* read from the file, not front to back */
       goto done;
     }
-    at = e->data_offset + e->csize;
+    at = zr_data_offset(e) + e->csize;
     /* stored data are as long as the local header says; deflated data with a
      * descriptor end where the stream ends, which zr_read_entry ties to e->csize */
     if ((!(li.flags & FLAG_DESCRIPTOR) || e->method == ZF_STORE) &&
@@ -788,7 +853,7 @@ int zr_read_entry(zr_archive *a, size_t i, zr_sink sink, void *ud, const zr_limi
   }
   while (pos < e->csize && !ended) {
     size_t n = e->csize - pos > CHUNK ? CHUNK : (size_t)(e->csize - pos);
-    if (io_read(a, in, n, e->data_offset + pos) != 0) {
+    if (io_read(a, in, n, zr_data_offset(e) + pos) != 0) {
       zerr_set(err, "INTEGRITY", "entry '%s': the archive is truncated",
                zr_shown(e, nb, sizeof nb));
       goto done;
@@ -796,7 +861,7 @@ int zr_read_entry(zr_archive *a, size_t i, zr_sink sink, void *ud, const zr_limi
     pos += n;
     if (e->method == ZF_STORE) {
       written += n;
-      if (produced(a, e, written, e->data_offset + pos, lim, pr, n, err) != 0)
+      if (produced(a, e, written, zr_data_offset(e) + pos, lim, pr, n, err) != 0)
         goto done;
       crc = zcrc32((uint32_t)crc, in, n);
       if (sink(ud, in, n, err) != 0)
@@ -819,7 +884,7 @@ int zr_read_entry(zr_archive *a, size_t i, zr_sink sink, void *ud, const zr_limi
       k = CHUNK - z.avail_out;
       if (k > 0) {
         written += k;
-        if (produced(a, e, written, e->data_offset + pos - z.avail_in, lim, pr, k, err) != 0)
+        if (produced(a, e, written, zr_data_offset(e) + pos - z.avail_in, lim, pr, k, err) != 0)
           goto done;
         crc = zcrc32((uint32_t)crc, out, k);
         if (sink(ud, out, k, err) != 0)
@@ -889,7 +954,8 @@ static int null_sink(void *ud, const unsigned char *p, size_t n, zerr *err) {
 int zr_verify(zr_archive *a, const zr_limits *lim, const zhooks *hooks, uint64_t *bytes,
               zerr *err) {
   zr_progress pr;
-  size_t *idx = by_offset(a), i;
+  uint32_t *idx = by_offset(a);
+  size_t i;
   int rc = 0;
   if (idx == NULL) {
     zerr_set(err, "NOMEM", "out of memory");
@@ -1435,10 +1501,12 @@ int zr_extract(const char *path, const char *dir, zr_options *o, zerr *err) {
   zr_limits lim;
   zr_progress pr;
   zr_stage stage;
-  size_t *idx = NULL, i;
+  uint32_t *idx = NULL;
+  size_t i;
   int rc = -1, opened = 0, pass;
   memset(&stage, 0, sizeof stage);
-  if (zr_open_file(&a, path, err) != 0)
+  if (zr_open_file(&a, path,
+                   o->max_entries < 0 ? ZR_MAX_ENTRIES : (uint64_t)o->max_entries, err) != 0)
     goto done;
   opened = 1;
   if (zr_stage_prepare(&stage, dir, o->force, err) != 0 ||

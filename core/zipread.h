@@ -11,24 +11,32 @@
 
 #include "zipfmt.h"
 
-/* Names: raw holds the bytes the archive stores, name what they stand for under
- * zf_read_name's rule (UTF-8, '/' between components, no "." component; "" for the
- * archive's root, "./"). When that rule refuses the name, name_why says why and name is
- * the stored name as text, for messages. */
+/* Names: the stored bytes (zr_raw) and what they stand for under zf_read_name's rule
+ * (name: UTF-8, '/' between components, no "." component; "" for the archive's root,
+ * "./"). When that rule refuses the name, name_bad is set and name is the stored name as
+ * text, for messages. 56 bytes an entry (the name apart, in a pool): a million-entry
+ * archive is read in well under 100 MiB. */
 typedef struct zr_entry {
-  char *name; /* NUL-terminated; namelen counts any NUL inside */
-  size_t namelen;
-  char *raw;
-  size_t rawlen;
-  const char *name_why;
-  uint16_t made_by, flags, method;
-  uint32_t crc, ext_attr;
+  const char *name; /* NUL-terminated; namelen counts any NUL inside; in a zf_pool */
   uint64_t csize, usize;
-  uint64_t offset;      /* of the local header */
-  uint64_t data_offset; /* set by zr_check */
-  uint32_t mode;        /* Unix mode when the archive recorded one, else 0 */
-  int is_dir, is_symlink;
+  uint64_t offset;     /* of the local header */
+  uint32_t namelen;
+  uint32_t crc;
+  uint32_t data_delta; /* the data starts at offset + data_delta (zr_data_offset) */
+  uint16_t rawlen;
+  uint16_t mode; /* Unix mode when the archive recorded one, else 0 */
+  uint16_t flags, method;
+  unsigned is_dir : 1, is_symlink : 1;
+  unsigned name_bad : 1;  /* zf_read_name refused the stored bytes */
+  unsigned raw_apart : 1; /* the stored bytes differ from name and follow it in the pool */
+  unsigned dos_names : 1; /* a backslash separates components (zr_entry_names' dos) */
 } zr_entry;
+
+/* The stored name bytes (rawlen of them, NUL-terminated). */
+static inline const char *zr_raw(const zr_entry *e) {
+  return e->raw_apart ? e->name + e->namelen + 1 : e->name;
+}
+static inline uint64_t zr_data_offset(const zr_entry *e) { return e->offset + e->data_delta; }
 
 /* Where the archive bytes come from: a file or, for the fuzzer, memory. pread returns 0
  * when all n bytes at off were read, -1 otherwise. */
@@ -43,18 +51,24 @@ typedef struct zr_archive {
   int fd; /* when opened by zr_open_file */
   zr_entry *e;
   size_t n;
+  zf_pool strings; /* the entries' names */
   uint64_t cd_offset, cd_size;
   uint64_t end; /* where the end of central directory record, with its comment, ends */
 } zr_archive;
 
+/* The default limit on the number of entries (zr_open's max_entries, 0 = none). */
+#define ZR_MAX_ENTRIES 1000000u
+
 /* Parses the end records and the central directory. Failures: INTEGRITY (not a zip,
- * truncated, inconsistent) or UNSAFE_ARCHIVE (multi-disk, absurd sizes). */
-int zr_open(zr_archive *a, const zr_io *io, zerr *err);
-int zr_open_file(zr_archive *a, const char *path, zerr *err);
+ * truncated, inconsistent) or UNSAFE_ARCHIVE (multi-disk, absurd sizes, more than
+ * max_entries entries when it is not 0: refused before the directory is read). */
+int zr_open(zr_archive *a, const zr_io *io, uint64_t max_entries, zerr *err);
+int zr_open_file(zr_archive *a, const char *path, uint64_t max_entries, zerr *err);
 void zr_close(zr_archive *a);
 
 typedef struct zr_limits {
   uint64_t max_size;  /* total bytes written; 0 = unlimited */
+  uint64_t max_entries; /* the streaming extractor's count of entries; 0 = unlimited */
   const char *space_dir; /* set when max_size is the free space of this directory */
   uint64_t max_ratio; /* bytes written / archive size; 0 = unlimited */
   int symlinks_inside;
@@ -107,6 +121,7 @@ int zr_verify(zr_archive *a, const zr_limits *lim, const zhooks *hooks, uint64_t
 typedef struct zr_options {
   int64_t max_size;  /* < 0: the free space of the target filesystem */
   int64_t max_ratio; /* < 0: 1000; 0: unlimited */
+  int64_t max_entries; /* < 0: ZR_MAX_ENTRIES; 0: unlimited */
   int symlinks_inside;
   int force; /* replace an existing non-empty dir */
   const zhooks *hooks;
@@ -127,11 +142,11 @@ int zr_extract(const char *path, const char *dir, zr_options *o, zerr *err);
 /* A printable copy of an entry name for messages. */
 const char *zr_shown(const zr_entry *e, char *buf, size_t len);
 
-/* Sets e's names from the stored bytes raw[0..rawlen) (e->flags gives the UTF-8 flag;
- * dos: a backslash separates components) and is_dir when the name ends with a
- * separator. NOMEM is the only failure. zr_entry_free_names frees them (twice is fine). */
-int zr_entry_names(zr_entry *e, const char *raw, size_t rawlen, int dos, zerr *err);
-void zr_entry_free_names(zr_entry *e);
+/* Sets e's names, kept in pool, from the stored bytes raw[0..rawlen) (at most 65535;
+ * e->flags gives the UTF-8 flag; dos: a backslash separates components) and is_dir when
+ * the name ends with a separator. NOMEM is the only failure. */
+int zr_entry_names(zr_entry *e, zf_pool *pool, const char *raw, size_t rawlen, int dos,
+                   zerr *err);
 
 /* Why e's name cannot be extracted, or NULL: zf_read_name's reason, else zf_check_name
  * of the name unless it is the root. */

@@ -43,6 +43,7 @@ struct zx {
   /* every streamed entry, in stream order */
   zr_entry *ents;
   size_t n, cap;
+  zf_pool strings; /* their names */
   size_t *hash; /* open addressing over ents by folded name; SIZE_MAX = empty */
   size_t hsize;
   /* the current entry */
@@ -284,7 +285,7 @@ static int jbegin(zx *x, zerr *err) {
   zf_put64(b + 24, e->csize);
   zf_put64(b + 32, e->usize);
   b[40] = (unsigned char)x->zip64;
-  memcpy(b + JB_FIXED, e->raw, e->rawlen);
+  memcpy(b + JB_FIXED, zr_raw(e), e->rawlen);
   rc = jrecord(x, 'B', b, JB_FIXED + e->rawlen, err);
   free(b);
   return rc;
@@ -378,7 +379,7 @@ bad:
  * once the central directory says which system did. */
 static int stream_names(zx *x, zr_entry *e, const char *raw, size_t len, zerr *err) {
   int dos = memchr(raw, '\\', len) != NULL;
-  if (zr_entry_names(e, raw, len, dos, err) != 0)
+  if (zr_entry_names(e, &x->strings, raw, len, dos, err) != 0)
     return -1;
   x->provisional |= dos;
   return 0;
@@ -406,6 +407,13 @@ static int parse_local(zx *x, zerr *err) {
   char nb[ZR_NAMEBUF], nb2[ZR_NAMEBUF];
   zerr why;
   int dup;
+  if (x->lim.max_entries && x->n >= x->lim.max_entries) {
+    zerr_set(err, "UNSAFE_ARCHIVE",
+             "the archive has more than %llu entries, the limit (raise it with --max-entries "
+             "or the max_entries setting)", (unsigned long long)x->lim.max_entries);
+    x->failed = *err;
+    return -1;
+  }
   if (x->n == x->cap && grow_entries(x, err) != 0)
     return -1;
   e = &x->ents[x->n];
@@ -422,6 +430,7 @@ static int parse_local(zx *x, zerr *err) {
   e->csize = zf_get32(h + 18);
   e->usize = zf_get32(h + 22);
   e->offset = x->pos - ZF_LOCAL_FIXED - nl - xl;
+  e->data_delta = (uint32_t)(ZF_LOCAL_FIXED + nl + xl);
   x->data_start = x->pos;
   x->zip64 = 0;
   while (p + 4 <= xl) {
@@ -844,8 +853,8 @@ static int compare_directory(zx *x, const zr_archive *a, zerr *err) {
     const zr_entry *c = cd[i], *s = &x->ents[i];
     /* the same stored bytes, and, where both are acceptable, the same name read */
     if (c->offset != s->offset || c->rawlen != s->rawlen ||
-        memcmp(c->raw, s->raw, c->rawlen) != 0 ||
-        (!c->name_why && !s->name_why &&
+        memcmp(zr_raw(c), zr_raw(s), c->rawlen) != 0 ||
+        (!c->name_bad && !s->name_bad &&
          (c->namelen != s->namelen || memcmp(c->name, s->name, c->namelen) != 0)) ||
         c->method != s->method || ((c->flags ^ s->flags) & 0x41)) {
       zerr_set(err, "UNSAFE_ARCHIVE",
@@ -937,7 +946,7 @@ int zx_finish(zx *x, size_t *entries, uint64_t *bytes, zerr *err) {
   io.pread = tail_pread;
   io.ud = x;
   io.size = x->tail_start + x->tlen;
-  if (rc != 0 || zr_open(&a, &io, err) != 0) {
+  if (rc != 0 || zr_open(&a, &io, x->lim.max_entries, err) != 0) {
     x->failed = *err;
     failed_cleanup(x, err->code);
     return -1;
@@ -992,8 +1001,7 @@ static void forget(zx *x) {
   x->fd = -1;
   free(x->path);
   x->path = NULL;
-  for (i = 0; i < x->n; i++)
-    zr_entry_free_names(&x->ents[i]);
+  zf_pool_free(&x->strings);
   x->n = 0;
   x->cur = NULL;
   x->provisional = 0;
@@ -1109,6 +1117,7 @@ zx *zx_new(const char *dir, const zx_options *o, zerr *err) {
     zx_free(x);
     return NULL;
   }
+  x->lim.max_entries = o->max_entries < 0 ? ZR_MAX_ENTRIES : (uint64_t)o->max_entries;
   return x;
 }
 
@@ -1171,6 +1180,7 @@ static int replay_begin(zx *x, const unsigned char *q, size_t pl, uint64_t at, z
   zr_entry *e;
   zerr why;
   size_t other;
+  uint64_t data;
   if (pl < JB_FIXED || (x->n == x->cap && grow_entries(x, err) != 0))
     return -1;
   e = &x->ents[x->n];
@@ -1179,7 +1189,8 @@ static int replay_begin(zx *x, const unsigned char *q, size_t pl, uint64_t at, z
   if (stream_names(x, e, (const char *)q + JB_FIXED, pl - JB_FIXED, err) != 0)
     return -1;
   e->offset = zf_get64(q);
-  e->data_offset = zf_get64(q + 8);
+  data = zf_get64(q + 8);
+  e->data_delta = data >= e->offset && data - e->offset <= UINT32_MAX ? (uint32_t)(data - e->offset) : 0;
   e->method = zf_get16(q + 18);
   e->crc = zf_get32(q + 20);
   e->csize = zf_get64(q + 24);
@@ -1189,9 +1200,9 @@ static int replay_begin(zx *x, const unsigned char *q, size_t pl, uint64_t at, z
   x->n++;
   /* the journal is ours, but names are checked as if they came from the archive */
   if (zr_check_entry(e, &x->lim, &why) != 0 || seen_add(x, x->n - 1, &other) != 0 ||
-      e->data_offset < e->offset || (e->method != ZF_STORE && e->method != ZF_DEFLATE)) {
-    x->n--;
-    zr_entry_free_names(e);
+      data < e->offset || data - e->offset > UINT32_MAX ||
+      (e->method != ZF_STORE && e->method != ZF_DEFLATE)) {
+    x->n--; /* its name stays in the pool until the extractor goes */
     return -1;
   }
   return 0;
@@ -1221,7 +1232,6 @@ static void replay_cut(zx *x, size_t k) {
     if (path)
       unlink(path);
     free(path);
-    zr_entry_free_names(e);
     x->jlen = x->jofs[x->n];
   }
 }
@@ -1302,10 +1312,10 @@ static int64_t replay(zx *x, char *etag, size_t etaglen, zerr *err) {
         x->path = path;
         x->consumed = x->written = fsize;
         x->crc = fcrc;
-        x->data_start = e->data_offset;
+        x->data_start = zr_data_offset(e);
         x->total += fsize;
         x->state = ST_DATA;
-        at = e->data_offset + fsize;
+        at = zr_data_offset(e) + fsize;
         kept = 1;
       } else {
         free(path);
@@ -1404,6 +1414,7 @@ void zx_free(zx *x) {
   free(x->pdir);
   free(x->jpath);
   free(x->jofs);
+  zf_pool_free(&x->strings);
   free(x->ents);
   free(x->hash);
   free(x->hbuf);

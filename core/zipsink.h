@@ -14,6 +14,7 @@
 typedef struct zx_options {
   int64_t max_size;  /* < 0: the free space beside the target */
   int64_t max_ratio; /* < 0: 1000; 0: unlimited; counted on the bytes consumed so far */
+  int64_t max_entries; /* < 0: ZR_MAX_ENTRIES; 0: unlimited */
   int symlinks_inside;
   int force; /* replace an existing non-empty target */
   int resumable; /* keep the stage and a journal in <parent>/.<base>.skafos-partial so an

@@ -53,6 +53,7 @@ typedef struct crc_piece {
 
 struct zs_stream {
   zw_item *items;
+  zf_pool strings; /* the items' src and name */
   zf_entry *e;
   unsigned char *crc_known;
   size_t n;
@@ -81,7 +82,6 @@ struct zs_stream {
 };
 
 void zs_free(zs_stream *s) {
-  size_t i;
   int k;
   if (s == NULL)
     return;
@@ -94,10 +94,7 @@ void zs_free(zs_stream *s) {
   }
   if (s->fd >= 0)
     close(s->fd);
-  for (i = 0; i < s->n; i++) {
-    free(s->items[i].src);
-    free(s->items[i].name);
-  }
+  zf_pool_free(&s->strings);
   free(s->items);
   free(s->e);
   free(s->crc_known);
@@ -221,29 +218,57 @@ static int start_pass(zs_stream *s) {
 }
 
 zs_stream *zs_new(const zw_plan *plan, int64_t mtime, zerr *err) {
+  zw_plan copy;
+  zs_stream *s;
+  size_t i;
+  zw_plan_init(&copy);
+  copy.items = malloc((plan->n ? plan->n : 1) * sizeof *copy.items);
+  if (copy.items == NULL)
+    goto oom;
+  copy.cap = plan->n;
+  for (i = 0; i < plan->n; i++) {
+    zw_item *it = &copy.items[i];
+    *it = plan->items[i];
+    it->src = it->src ? zf_pool_put(&copy.strings, it->src, strlen(it->src)) : NULL;
+    it->name = zf_pool_put(&copy.strings, it->name, it->namelen);
+    copy.n++;
+    if ((plan->items[i].src && it->src == NULL) || it->name == NULL)
+      goto oom;
+  }
+  s = zs_take(&copy, mtime, err);
+  zw_plan_free(&copy);
+  return s;
+oom:
+  zw_plan_free(&copy);
+  zerr_set(err, "NOMEM", "out of memory");
+  return NULL;
+}
+
+zs_stream *zs_take(zw_plan *plan, int64_t mtime, zerr *err) {
   zs_stream *s = calloc(1, sizeof *s);
   uint16_t dt, dd;
   uint64_t off = 0;
   size_t i;
-  if (s == NULL)
+  if (s == NULL) {
+    zw_plan_free(plan);
     goto oom;
+  }
   s->fd = -1;
   s->n = plan->n;
-  s->items = calloc(plan->n ? plan->n : 1, sizeof *s->items);
-  s->e = calloc(plan->n ? plan->n : 1, sizeof *s->e);
-  s->crc_known = calloc(plan->n ? plan->n : 1, 1);
+  s->items = plan->items; /* the stream owns the items and their names from here on */
+  s->strings = plan->strings;
+  plan->items = NULL;
+  plan->strings.head = NULL;
+  zw_plan_free(plan);
+  s->e = calloc(s->n ? s->n : 1, sizeof *s->e);
+  s->crc_known = calloc(s->n ? s->n : 1, 1);
   s->crcbuf = malloc(CRC_BUF);
-  if (s->items == NULL || s->e == NULL || s->crc_known == NULL || s->crcbuf == NULL)
+  if ((s->n && s->items == NULL) || s->e == NULL || s->crc_known == NULL || s->crcbuf == NULL)
     goto oom;
   zf_dostime(mtime >= 0 ? mtime : zf_default_epoch(), &dt, &dd);
-  for (i = 0; i < plan->n; i++) {
-    zw_item *it = &s->items[i];
+  for (i = 0; i < s->n; i++) {
+    const zw_item *it = &s->items[i];
     zf_entry *e = &s->e[i];
-    *it = plan->items[i];
-    it->src = it->src ? strdup(it->src) : NULL;
-    it->name = strdup(plan->items[i].name);
-    if ((plan->items[i].src && it->src == NULL) || it->name == NULL)
-      goto oom;
     e->name = it->name;
     e->namelen = it->namelen;
     e->method = ZF_STORE;
@@ -258,10 +283,10 @@ zs_stream *zs_new(const zw_plan *plan, int64_t mtime, zerr *err) {
     off += zf_local_size(e) + it->size;
   }
   s->cd_offset = off;
-  for (i = 0; i < plan->n; i++)
+  for (i = 0; i < s->n; i++)
     off += zf_central_size(&s->e[i]);
   s->cd_size = off - s->cd_offset;
-  s->size = off + zf_end_size(plan->n, s->cd_offset, s->cd_size);
+  s->size = off + zf_end_size(s->n, s->cd_offset, s->cd_size);
   if (start_pass(s) != 0)
     goto oom;
   return s;

@@ -36,10 +36,7 @@ void zw_plan_init(zw_plan *p) { memset(p, 0, sizeof *p); }
 
 void zw_plan_free(zw_plan *p) {
   size_t i;
-  for (i = 0; i < p->n; i++) {
-    free(p->items[i].src);
-    free(p->items[i].name);
-  }
+  zf_pool_free(&p->strings);
   free(p->items);
   for (i = 0; i < ZW_LEFT_SHOWN; i++)
     free(p->left_names[i]);
@@ -88,7 +85,8 @@ static int plan_push(zw_plan *p, const char *src, const char *name, size_t namel
     return -1;
   }
   if (p->n == p->cap) {
-    size_t cap = p->cap ? p->cap * 2 : 16;
+    /* grows by half: a plan of a million files wastes less than doubling would */
+    size_t cap = p->cap ? p->cap + p->cap / 2 : 16;
     zw_item *items = realloc(p->items, cap * sizeof *items);
     if (items == NULL)
       goto oom;
@@ -97,15 +95,16 @@ static int plan_push(zw_plan *p, const char *src, const char *name, size_t namel
   }
   it = &p->items[p->n];
   memset(it, 0, sizeof *it);
-  it->name = malloc(namelen + 1);
-  it->src = src ? strdup(src) : NULL;
-  if (it->name == NULL || (src && it->src == NULL)) {
-    free(it->name);
-    free(it->src);
-    goto oom;
+  if (src != NULL) {
+    size_t srclen = strlen(src);
+    if ((it->src = zf_pool_put(&p->strings, src, srclen)) == NULL)
+      goto oom;
+    /* the name is most often the tail of the path: kept once */
+    if (srclen >= namelen && memcmp(src + srclen - namelen, name, namelen) == 0)
+      it->name = it->src + srclen - namelen;
   }
-  memcpy(it->name, name, namelen);
-  it->name[namelen] = '\0';
+  if (it->name == NULL && (it->name = zf_pool_put(&p->strings, name, namelen)) == NULL)
+    goto oom;
   it->namelen = namelen;
   it->size = size;
   it->mode = mode;
@@ -327,28 +326,26 @@ static int cmp_item(const void *a, const void *b) {
   return strcmp(((const zw_item *)a)->name, ((const zw_item *)b)->name);
 }
 
+static void item_name_at(const void *ctx, size_t i, const char **p, size_t *len) {
+  const zw_item *it = (const zw_item *)ctx + i;
+  *p = it->name;
+  *len = it->namelen;
+}
+
 int zw_plan_sort(zw_plan *p, zerr *err) {
-  const char **names;
-  size_t *lens, i, a, b;
+  size_t a, b;
   int dup;
   if (p->n == 0)
     return 0;
+  if (p->cap > p->n) { /* the walk is over: give back what growth left unused */
+    zw_item *fit = realloc(p->items, p->n * sizeof *fit);
+    if (fit != NULL) {
+      p->items = fit;
+      p->cap = p->n;
+    }
+  }
   qsort(p->items, p->n, sizeof *p->items, cmp_item);
-  names = malloc(p->n * sizeof *names);
-  lens = malloc(p->n * sizeof *lens);
-  if (names == NULL || lens == NULL) {
-    free(names);
-    free(lens);
-    zerr_set(err, "NOMEM", "out of memory");
-    return -1;
-  }
-  for (i = 0; i < p->n; i++) {
-    names[i] = p->items[i].name;
-    lens[i] = p->items[i].namelen;
-  }
-  dup = zf_find_duplicate(names, lens, p->n, &a, &b);
-  free(names);
-  free(lens);
+  dup = zf_find_duplicate(p->n, item_name_at, p->items, &a, &b);
   if (dup < 0)
     zerr_set(err, "NOMEM", "out of memory");
   else if (dup == 1)
@@ -574,7 +571,7 @@ typedef struct slot {
 
 /* Names already in the archive, hashed case-folded, for duplicate checks across adds. */
 typedef struct nameset {
-  size_t *idx; /* entry index + 1; 0 is empty */
+  uint32_t *idx; /* entry index + 1; 0 is empty */
   size_t cap, n;
 } nameset;
 
@@ -586,6 +583,8 @@ struct zw_writer {
   int finished, broken;
   zf_entry *entries;
   size_t n, cap;
+  zf_pool strings;  /* the entries' names, unless borrowed */
+  int borrow_names; /* see zw_borrow_names */
   nameset names;
   pd_pool *pool;
   slot *slots;
@@ -635,9 +634,11 @@ static int nameset_find(const zw_writer *w, const char *name, size_t len, size_t
 static int nameset_insert(zw_writer *w, size_t entry) {
   nameset *s = &w->names;
   size_t i;
+  if (entry >= UINT32_MAX - 1)
+    return -1;
   if ((s->n + 1) * 2 > s->cap) {
     size_t cap = s->cap ? s->cap * 2 : 1024, k;
-    size_t *idx = calloc(cap, sizeof *idx);
+    uint32_t *idx = calloc(cap, sizeof *idx);
     if (idx == NULL)
       return -1;
     for (k = 0; k < s->cap; k++)
@@ -654,7 +655,7 @@ static int nameset_insert(zw_writer *w, size_t entry) {
   for (i = name_hash(w->entries[entry].name, w->entries[entry].namelen) & (s->cap - 1);
        s->idx[i]; i = (i + 1) & (s->cap - 1)) {
   }
-  s->idx[i] = entry + 1;
+  s->idx[i] = (uint32_t)(entry + 1);
   s->n++;
   return 0;
 }
@@ -797,7 +798,7 @@ static int record_entry(run *r, zerr *err) {
   zw_writer *w = r->w;
   zf_entry *e;
   if (w->n == w->cap) {
-    size_t cap = w->cap ? w->cap * 2 : 64;
+    size_t cap = w->cap ? w->cap + w->cap / 2 : 64;
     zf_entry *entries = realloc(w->entries, cap * sizeof *entries);
     if (entries == NULL) {
       zerr_set(err, "NOMEM", "out of memory");
@@ -808,7 +809,8 @@ static int record_entry(run *r, zerr *err) {
   }
   e = &w->entries[w->n];
   *e = r->cur;
-  e->name = strndup(r->cur.name, r->cur.namelen);
+  e->name = w->borrow_names ? r->cur.name
+                            : zf_pool_put(&w->strings, r->cur.name, r->cur.namelen);
   if (e->name == NULL) {
     zerr_set(err, "NOMEM", "out of memory");
     return -1;
@@ -1087,6 +1089,23 @@ int zw_add(zw_writer *w, const zw_item *items, size_t n, const zhooks *hooks,
     zerr_set(err, "INVALID_INPUT", "the archive is %s", w->finished ? "closed" : "broken");
     return -1;
   }
+  /* room for every entry at once: no growth slack on a large archive */
+  if (w->cap - w->n < n) {
+    zf_entry *entries = realloc(w->entries, (w->n + n) * sizeof *entries);
+    if (entries == NULL) {
+      zerr_set(err, "NOMEM", "out of memory");
+      return -1;
+    }
+    w->entries = entries;
+    w->cap = w->n + n;
+  }
+  /* the set of names written so far is built only when a second call needs it: an
+   * archive written in one call never holds it */
+  for (i = w->names.n; i < w->n; i++)
+    if (nameset_insert(w, i) != 0) {
+      zerr_set(err, "NOMEM", "out of memory");
+      return -1;
+    }
   /* names: valid, unique within the batch and against what is already written */
   for (i = 0; i < n; i++) {
     const char *why = zf_check_name(items[i].name, items[i].namelen);
@@ -1103,18 +1122,7 @@ int zw_add(zw_writer *w, const zw_item *items, size_t n, const zhooks *hooks,
     }
   }
   if (n > 1) {
-    const char **names = malloc(n * sizeof *names);
-    size_t *lens = malloc(n * sizeof *lens);
-    int dup = -1;
-    if (names && lens) {
-      for (i = 0; i < n; i++) {
-        names[i] = items[i].name;
-        lens[i] = items[i].namelen;
-      }
-      dup = zf_find_duplicate(names, lens, n, &a, &b);
-    }
-    free(names);
-    free(lens);
+    int dup = zf_find_duplicate(n, item_name_at, items, &a, &b);
     if (dup != 0) {
       if (dup < 0)
         zerr_set(err, "NOMEM", "out of memory");
@@ -1139,28 +1147,11 @@ int zw_add(zw_writer *w, const zw_item *items, size_t n, const zhooks *hooks,
     submit(w, r.batch);
   while (rc == 0 && r.used > 0)
     rc = retire(&r, err);
-  if (rc == 0) {
-    for (i = start_n; i < w->n; i++)
-      if (nameset_insert(w, i) != 0) {
-        zerr_set(err, "NOMEM", "out of memory");
-        rc = -1;
-        break;
-      }
-    if (rc == 0)
-      return 0;
-  }
+  if (rc == 0)
+    return 0;
   /* roll back to the state before this call */
   drain(w);
-  for (i = start_n; i < w->n; i++)
-    free((char *)w->entries[i].name);
-  w->n = start_n;
-  if (w->names.n > start_n) { /* a failed insert: rebuild the set from scratch */
-    free(w->names.idx);
-    memset(&w->names, 0, sizeof w->names);
-    for (i = 0; i < w->n; i++)
-      if (nameset_insert(w, i) != 0)
-        w->broken = 1;
-  }
+  w->n = start_n; /* their names stay in the pool until the writer goes */
   if (start_pos >= w->out.flushed) {
     w->out.used = (size_t)(start_pos - w->out.flushed);
   } else if (ftruncate(w->out.fd, (off_t)start_pos) != 0 ||
@@ -1216,7 +1207,6 @@ ioerr:
 }
 
 void zw_free(zw_writer *w) {
-  size_t i;
   if (w == NULL)
     return;
   free_pipeline(w);
@@ -1224,8 +1214,7 @@ void zw_free(zw_writer *w) {
     close(w->out.fd);
   if (w->tmp && w->tmp[0])
     unlink(w->tmp);
-  for (i = 0; i < w->n; i++)
-    free((char *)w->entries[i].name);
+  zf_pool_free(&w->strings);
   free(w->entries);
   free(w->names.idx);
   free(w->out.buf);
@@ -1233,6 +1222,8 @@ void zw_free(zw_writer *w) {
   free(w->tmp);
   free(w);
 }
+
+void zw_borrow_names(zw_writer *w) { w->borrow_names = 1; }
 
 size_t zw_count(const zw_writer *w) { return w->n; }
 const zf_entry *zw_entry(const zw_writer *w, size_t i) { return &w->entries[i]; }

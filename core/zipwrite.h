@@ -20,13 +20,13 @@
 #define ZW_SAMPLE (128u * 1024u)
 
 typedef struct zw_item {
-  char *src;  /* file to read; NULL for a directory entry */
-  char *name; /* archive name; a directory's ends with '/' */
-  size_t namelen;
+  const char *src;  /* file to read; NULL for a directory entry */
+  const char *name; /* archive name; a directory's ends with '/' (both in the plan's pool) */
   uint64_t size;
-  uint32_t mode; /* normalised, see zf_norm_mode */
-  int method;    /* ZW_AUTO, ZW_STORE or ZW_DEFLATE */
-  int level;     /* 0..9, used by ZW_AUTO and ZW_DEFLATE */
+  uint16_t namelen; /* names are checked to fit the format's 16 bits */
+  uint16_t mode;    /* normalised, see zf_norm_mode */
+  int8_t method;    /* ZW_AUTO, ZW_STORE or ZW_DEFLATE */
+  int8_t level;     /* 0..9, used by ZW_AUTO and ZW_DEFLATE */
 } zw_item;
 
 #define ZW_LEFT_SHOWN 10
@@ -34,6 +34,7 @@ typedef struct zw_item {
 typedef struct zw_plan {
   zw_item *items;
   size_t n, cap;
+  zf_pool strings; /* the items' src and name */
   /* Operating-system litter found by directory walks (see zw_is_litter) is left out
    * unless keep_litter is set (zw_plan_init clears it): left_out counts what was left
    * out, left_names holds the archive names of the first ZW_LEFT_SHOWN of them. */
@@ -72,6 +73,9 @@ zw_writer *zw_open(const char *path, int threads, int64_t mtime, zerr *err);
  * it was before the call, so the writer stays usable. */
 int zw_add(zw_writer *w, const zw_item *items, size_t n, const zhooks *hooks,
            zerr *err);
+/* The items given to zw_add outlive the writer (one plan, written in one call): their
+ * names are kept by reference instead of copied. */
+void zw_borrow_names(zw_writer *w);
 /* Writes the central directory and renames the archive into place. */
 int zw_finish(zw_writer *w, zerr *err);
 /* Frees the writer; an unfinished archive is deleted. NULL is fine. */
@@ -97,6 +101,9 @@ typedef struct zs_stream zs_stream;
 /* Prepares a stream of the sorted plan, every item stored (the caller resolved "auto"
  * with zw_auto_deflates beforehand). The exact size is known at once. */
 zs_stream *zs_new(const zw_plan *plan, int64_t mtime, zerr *err);
+/* The same, taking over the plan's items and names instead of copying them: the plan is
+ * left empty (zw_plan_init) whether or not it succeeds. */
+zs_stream *zs_take(zw_plan *plan, int64_t mtime, zerr *err);
 uint64_t zs_size(const zs_stream *s);
 /* Fills up to n bytes; returns the count (0 only at the end) or (size_t)-1 with err
  * set, e.g. when a file changed after zs_new. */

@@ -17,7 +17,7 @@ local W = {
     { "--unzip", "Extract into DIR (default ./<model>/), while downloading when -o is not given",
       args = "?", argname = "DIR" },
     { "-f --force", "Replace an existing archive or directory", flag = true },
-  }, config.options, config.output_options),
+  }, config.archive_options, config.options, config.output_options),
 }
 
 function W.run(_, args)

@@ -26,7 +26,7 @@ local W = {
     { "--allow-empty", "Publish a directory that holds no files", flag = true },
     { "--keep-os-files", "Keep the .DS_Store, ._*, __MACOSX, Thumbs.db and desktop.ini found in directories "
       .. "(left out by default)", flag = true },
-  }, config.options, config.output_options),
+  }, config.archive_options, config.options, config.output_options),
 }
 
 local function print_plan(ui, plan)

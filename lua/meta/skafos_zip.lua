@@ -17,6 +17,8 @@ local zip = {}
 ---@field threads? integer         compression threads, 1..64 (default: online cores)
 ---@field mtime? integer           Unix time of every entry (default: $SOURCE_DATE_EPOCH, else 1980-01-01)
 ---@field progress? fun(done: integer, total: integer)  input bytes; every MiB and at the end
+---@field methods? boolean        zip.create: false leaves the per-entry `methods` out of the summary
+---                               (a table of every name: worth leaving out for a large archive)
 ---@field litter? "skip"|"keep"  operating-system files found walking a directory (.DS_Store, AppleDouble
 ---                               ._* files, Thumbs.db, desktop.ini, __MACOSX directories): left out
 ---                               (default) or archived; an entry given by its own path is always archived
@@ -32,7 +34,10 @@ local zip = {}
 ---@field entries integer
 ---@field bytes_in integer   uncompressed bytes
 ---@field bytes_out integer  size of the archive
----@field methods table<string, "store"|"deflate">  per entry name, the method chosen
+---@field stored integer    entries stored
+---@field deflated integer  entries deflated
+---@field methods? table<string, "store"|"deflate">  per entry name, the method chosen (unless opts.methods
+---                         is false)
 
 ---Writes a whole archive atomically (a temporary file renamed into place). Entries are
 ---sorted by name, timestamps fixed, modes normalised to 0644/0755, zip64 used when needed:
@@ -140,17 +145,27 @@ function Stream:close() end
 ---@field mode integer             permission bits recorded by a Unix writer, else 0
 ---@field offset integer           of the local header
 
----Reads the central directory (INTEGRITY when the archive is damaged or not a zip). Names
----are read by the rule zip.extract gives; an unsafe name is listed, with unsafe_name set.
+---The entries of an archive: `#listing`, `listing[i]` and `ipairs(listing)` work as on a list;
+---each entry's table is made when it is read (a million entries stay in about 75 MB, not a
+---million tables).
+---@class skafos.zip.Listing
+
+---Reads the central directory (INTEGRITY when the archive is damaged or not a zip;
+---UNSAFE_ARCHIVE with more than opts.max_entries entries, default 1000000, 0 = no limit,
+---refused before the directory is read). Names are read by the rule zip.extract gives; an
+---unsafe name is listed, with unsafe_name set.
 ---@param path string
----@return skafos.zip.ListEntry[]|nil entries
+---@param opts? {max_entries?: integer}
+---@return skafos.zip.Listing|nil entries  (of skafos.zip.ListEntry)
 ---@return skafos.Error|nil err
-function zip.list(path) end
+function zip.list(path, opts) end
 
 ---@class skafos.zip.VerifyOptions
 ---@field max_size? integer   bytes in total (default: unlimited)
 ---@field max_ratio? number   bytes produced / archive bytes read so far, counted as zip.extractor
 ---                           counts it (default: unlimited; zip.extractor's default is 1000)
+---@field max_entries? integer  entries at most (default 1000000; 0 = unlimited), refused before the
+---                           directory is read
 ---@field symlinks? "refuse"|"inside"  default "refuse"; "inside" allows links whose target stays
 ---                           inside, checked as extraction checks them
 ---@field names? "refuse"|"report"  default "refuse"; "report": what only extraction refuses (unsafe
@@ -183,6 +198,8 @@ function zip.verify(path, opts) end
 ---@class skafos.zip.ExtractOptions
 ---@field max_size? integer   bytes written in total (default: free space of the target filesystem)
 ---@field max_ratio? number   bytes written / archive size (default 1000; 0 = unlimited)
+---@field max_entries? integer  entries at most (default 1000000; 0 = unlimited); zip.extractor refuses
+---                           the entry past the limit when it arrives and removes what it extracted
 ---@field symlinks? "refuse"|"inside"  default "refuse"; "inside" allows links whose target stays inside
 ---@field force? boolean      replace a non-empty `dir` (else EXISTS)
 ---@field progress? fun(done: integer, total: integer)

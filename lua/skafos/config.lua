@@ -22,14 +22,22 @@ M.ENV = {
 }
 
 M.SETTINGS = { "org", "app", "model", "api_url", "download_url", "hosts", "ca_file", "speed_limit", "speed_time",
-  "timeout" }
+  "timeout", "max_entries" }
 
 ---Defaults of the transfer deadlines: a transfer slower than speed_limit bytes/s for
----speed_time seconds is abandoned (and retried); no overall timeout.
-M.DEFAULTS = { speed_limit = 1024, speed_time = 30 }
+---speed_time seconds is abandoned (and retried); no overall timeout. An archive of more
+---than max_entries entries is refused (0: no limit).
+M.DEFAULTS = { speed_limit = 1024, speed_time = 30, max_entries = 1000000 }
 
--- Numeric settings: the smallest value each takes.
-local NUMERIC = { speed_limit = 1, speed_time = 1, timeout = 0.001 }
+-- Numeric settings: the smallest value each takes, and those that are whole numbers.
+local NUMERIC = { speed_limit = 1, speed_time = 1, timeout = 0.001, max_entries = 0 }
+local WHOLE = { speed_limit = true, speed_time = true, max_entries = true }
+
+---The option of the workflows that read archives (fetch, and publish of a .zip as it is).
+M.archive_options = {
+  { "--max-entries", "Refuse an archive of more than N entries before anything is written (default "
+    .. "1000000; 0: no limit)", type = "integer", argname = "N" },
+}
 
 M.HOOKS = { "select_files", "compression", "before_create", "after_publish", "retry" }
 
@@ -282,11 +290,11 @@ function M.resolve(flags, opts)
       s[name], s.sources[name] = M.DEFAULTS[name], M.DEFAULTS[name] and "default" or nil
     end
     local v = s[name]
-    if v ~= nil and (type(v) ~= "number" or v < least or (least >= 1 and not math.tointeger(v))) then
+    if v ~= nil and (type(v) ~= "number" or v < least or (WHOLE[name] and not math.tointeger(v))) then
       return nil, errors.new("USAGE", ("%s (%s) must be a %s, at least %s"):format(name,
-        s.sources[name], least >= 1 and "whole number" or "number", tostring(least)))
+        s.sources[name], WHOLE[name] and "whole number" or "number", tostring(least)))
     end
-    if least >= 1 and v ~= nil then s[name] = math.tointeger(v) end
+    if WHOLE[name] and v ~= nil then s[name] = math.tointeger(v) end
   end
   local env_name = s.hosts or "production"
   if not M.HOSTS[env_name] then

@@ -167,7 +167,8 @@ local function with_fresh_urls(sess, url, fresh, get)
 end
 
 local function stream_unzip(sess, url, unzip_dir, opts, fresh)
-  local ex, xerr = zip.extractor(unzip_dir, { force = opts.force, resumable = true })
+  local ex, xerr = zip.extractor(unzip_dir, { force = opts.force, resumable = true,
+    max_entries = sess.settings.max_entries })
   if not ex then return nil, xerr end
   local progress = opts.progress and opts.progress("download")
   local got, gerr = with_fresh_urls(sess, url, fresh, function(u)
@@ -355,7 +356,7 @@ function fetch(opts, kept)
     -- extraction could not).
     local ex, xerr
     if unzip_dir and keep_archive then
-      ex, xerr = zip.extractor(unzip_dir, { force = opts.force })
+      ex, xerr = zip.extractor(unzip_dir, { force = opts.force, max_entries = s.max_entries })
       if not ex then return nil, xerr end
     end
     local progress = opts.progress and opts.progress("download")
@@ -404,7 +405,9 @@ function fetch(opts, kept)
   -- an archive kept and not extracted needs only to be intact: names that extraction
   -- would refuse are reported, not refused (the archive is what was published)
   local verified, verr = extracted, nil
-  if not verified then verified, verr = zip.verify(tmp, { names = unzip_dir and "refuse" or "report" }) end
+  if not verified then
+    verified, verr = zip.verify(tmp, { names = unzip_dir and "refuse" or "report", max_entries = s.max_entries })
+  end
   if not verified then
     os.remove(tmp)
     verr.message = ("the downloaded archive was refused: %s (nothing was kept; run fetch again)")
@@ -423,7 +426,7 @@ function fetch(opts, kept)
   if unzip_dir then
     if not extracted then
       local xerr
-      extracted, xerr = zip.extract(tmp, unzip_dir, { force = opts.force })
+      extracted, xerr = zip.extract(tmp, unzip_dir, { force = opts.force, max_entries = s.max_entries })
       if not extracted then
         -- the archive checked out: only the extraction failed (no space, say), so a kept
         -- archive stays, in its place

@@ -66,9 +66,9 @@ end
 -- Refuses a zip to be sent as it is when `fetch --unzip` would refuse it, with the
 -- verifier's code (INTEGRITY or UNSAFE_ARCHIVE: exit 7) and its message, which names the
 -- entry.
-local function check_as_is(entry, progress)
+local function check_as_is(entry, progress, max_entries)
   local reporter = progress and progress("check")
-  local checks = {}
+  local checks = { max_entries = max_entries }
   for k, v in pairs(M.AS_IS_CHECKS) do checks[k] = v end
   checks.progress = reporter and function(done, total) reporter:update(done, total) end
   local ok, err = zip.verify(entry.src, checks)
@@ -201,15 +201,16 @@ function M.plan(opts, s, hooks)
   -- a single input that already is a zip goes as it is (a file zip.list cannot read is
   -- not one, and is zipped like any other file)
   if #plan.entries == 1 and plan.entries[1].type == "file" and plan.entries[1].src:lower():match("%.zip$") then
-    local listing = zip.list(plan.entries[1].src)
-    if listing then plan.as_is = true end
+    -- (one with more entries than the limit is a zip too, refused by the checks below)
+    local listing, lerr = zip.list(plan.entries[1].src, { max_entries = s.max_entries })
+    if listing or lerr.code == "UNSAFE_ARCHIVE" then plan.as_is = true end
   end
   if (plan.as_is or plan.all_stored) and plan.input_bytes > M.MAX_ARCHIVE then
     return fail("USAGE", ("the archive would be %s (%d bytes); one upload takes at most 5 GiB")
       :format(require("skafos.ui").bytes(plan.input_bytes), plan.input_bytes))
   end
   if plan.as_is then
-    local ok, err = check_as_is(plan.entries[1], opts.progress)
+    local ok, err = check_as_is(plan.entries[1], opts.progress, s.max_entries)
     if not ok then return nil, err end
   end
   return plan
@@ -267,7 +268,7 @@ function M.archive(job, plan)
   else
     local entries = zip_entries(plan)
     local decided = plan.decisions
-    local zopts = { level = plan.level, each = next(decided) and function(file)
+    local zopts = { level = plan.level, methods = false, each = next(decided) and function(file)
       local d = decided[file.name]
       if d then return d[1], d[2] end
     end or nil }

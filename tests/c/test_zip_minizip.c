@@ -81,7 +81,7 @@ int main(void) {
     zr_limits lim;
     uint64_t bytes = 0;
     memset(&lim, 0, sizeof lim);
-    CHECK(zr_open_file(&ar, p_zip, &err) == 0);
+    CHECK(zr_open_file(&ar, p_zip, 0, &err) == 0);
     CHECK(zr_check(&ar, &lim, &err) == 0);
     CHECK(zr_verify(&ar, &lim, NULL, &bytes, &err) == 0);
     CHECK(bytes == bign + rn);

@@ -25,16 +25,63 @@ static void test_names(void) {
   CHECK(zf_check_name("a\0b", 3) != NULL);
 }
 
+typedef struct names {
+  const char **p;
+  const size_t *len;
+} names;
+
+static void name_at(const void *ctx, size_t i, const char **p, size_t *len) {
+  const names *n = ctx;
+  *p = n->p[i];
+  *len = n->len[i];
+}
+
 static void test_duplicates(void) {
-  const char *names[] = {"b", "A/", "c", "a", "B/x"};
+  const char *p[] = {"b", "A/", "c", "a", "B/x"};
   size_t lens[] = {1, 2, 1, 1, 3}, a = 0, b = 0;
-  CHECK(zf_find_duplicate(names, lens, 5, &a, &b) == 2);
+  names n = {p, lens};
+  CHECK(zf_find_duplicate(5, name_at, &n, &a, &b) == 2);
   CHECK(a == 1 && b == 3);
-  names[1] = "a/";
-  CHECK(zf_find_duplicate(names, lens, 5, &a, &b) == 1); /* "a/" and "a" */
-  names[1] = "d";
+  p[1] = "a/";
+  CHECK(zf_find_duplicate(5, name_at, &n, &a, &b) == 1); /* "a/" and "a" */
+  CHECK(a == 1 && b == 3);
+  p[1] = "d";
   lens[1] = 1;
-  CHECK(zf_find_duplicate(names, lens, 5, &a, &b) == 0);
+  CHECK(zf_find_duplicate(5, name_at, &n, &a, &b) == 0);
+}
+
+static int cmp_u32(const void *ctx, uint32_t a, uint32_t b) {
+  const uint32_t *key = ctx;
+  return key[a] < key[b] ? -1 : key[a] > key[b];
+}
+
+/* the merge sort against a plain check: ordered, a permutation, stable */
+static void test_sort_idx(void) {
+  size_t sizes[] = {0, 1, 2, 3, 7, 64, 1000, 4097}, s, i;
+  for (s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+    size_t n = sizes[s];
+    uint32_t *key = malloc((n + 1) * sizeof *key), *idx = malloc((n + 1) * sizeof *idx);
+    unsigned char *seen = calloc(n + 1, 1);
+    uint32_t r = 12345;
+    for (i = 0; i < n; i++) {
+      r = r * 1103515245u + 12345u;
+      key[i] = (r >> 16) % 50; /* many equal keys */
+      idx[i] = (uint32_t)i;
+    }
+    CHECK(zf_sort_idx(idx, n, cmp_u32, key) == 0);
+    for (i = 0; i < n; i++) {
+      CHECK(idx[i] < n && !seen[idx[i]]);
+      seen[idx[i]] = 1;
+      if (i > 0) {
+        CHECK(key[idx[i - 1]] <= key[idx[i]]);
+        if (key[idx[i - 1]] == key[idx[i]])
+          CHECK(idx[i - 1] < idx[i]);
+      }
+    }
+    free(key);
+    free(idx);
+    free(seen);
+  }
 }
 
 static void test_times(void) {
@@ -115,6 +162,7 @@ int main(void) {
   test_byte_order();
   test_names();
   test_duplicates();
+  test_sort_idx();
   test_times();
   test_sizes();
   if (failures)

@@ -137,6 +137,43 @@ describe("publish as it is", function()
     assert.are.equal(proc.read(dir .. "/src/d/b.bin"), proc.read(dir .. "/back/d/b.bin"))
   end)
 
+  it("refuses more entries than the limit, in publish and in fetch, before anything is kept", function()
+    for i = 1, 5 do proc.write(("%s/src/f%d.txt"):format(dir, i), "entry " .. i) end
+    os.execute(("cd %s && zip -q -r ../Model.zip ."):format(proc.quote(dir .. "/src")))
+    local over = "the archive has 5 entries, more than the limit of 4 (raise it with --max-entries"
+    local r = skafos { "publish", "--max-entries", "4", "Model.zip" }
+    assert.are.equal(7, r.code, r.stderr)
+    assert.truthy(r.stderr:find(over, 1, true), r.stderr)
+    local api, storage = requests()
+    assert.are.same({}, api)
+    assert.are.same({}, storage)
+    -- at the limit it goes, and fetch takes it back under the same limit
+    r = skafos { "publish", "--max-entries", "5", "Model.zip" }
+    assert.are.equal(0, r.code, r.stderr)
+    os.remove(dir .. "/Model.zip")
+    os.execute("rm -rf " .. proc.quote(dir .. "/src"))
+    local before = sh("ls -A " .. proc.quote(dir))
+    for _, args in ipairs { { "-o", "got.zip" }, { "--unzip", "got" }, { "-o", "got.zip", "--unzip", "got" } } do
+      local f = skafos { "fetch", "--max-entries", "4", table.unpack(args) }
+      local what = table.concat(args, " ")
+      assert.are.equal(7, f.code, what .. ": " .. f.stderr)
+      assert.truthy(f.stderr:find("more than", 1, true) and f.stderr:find("the limit", 1, true),
+        what .. ": " .. f.stderr)
+      assert.are.equal(before, sh("ls -A " .. proc.quote(dir)), what)
+    end
+    -- the same limit from a config file; 0 lifts it
+    proc.write(dir .. "/xdg/skafos/config.lua", "return { max_entries = 4 }")
+    local f = skafos { "fetch", "--unzip", "got" }
+    assert.are.equal(7, f.code, f.stderr)
+    f = skafos { "fetch", "--max-entries", "0", "--unzip", "got" }
+    assert.are.equal(0, f.code, f.stderr)
+    assert.are.equal("entry 3", proc.read(dir .. "/got/f3.txt"))
+    f = skafos { "fetch", "--max-entries=-1", "-o", "x.zip" }
+    assert.are.equal(2, f.code, f.stderr)
+    assert.truthy(f.stderr:find("max_entries (flag --max-entries) must be a whole number, at least 0", 1, true),
+      f.stderr)
+  end)
+
   it("zips a .zip file that is not a zip like any other file", function()
     proc.write(dir .. "/notes.zip", "not an archive at all\n")
     local r = skafos { "publish", "--json", "notes.zip" }

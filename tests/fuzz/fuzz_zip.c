@@ -51,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   lim.max_size = 8u << 20; /* keep bombs cheap */
   lim.max_ratio = 1000;
   lim.symlinks_inside = size > 0 && (data[0] & 1);
-  if (zr_open(&a, &io, &err) == 0) {
+  if (zr_open(&a, &io, ZR_MAX_ENTRIES, &err) == 0) {
     if (zr_check(&a, &lim, &err) == 0)
       zr_verify(&a, &lim, NULL, &bytes, &err);
     zr_close(&a);

@@ -41,7 +41,7 @@ _skafos() {
                 ;;
             fetch)
                 cmd="fetch"
-                opts="$opts --version -o --output --unzip -f --force --org --app --model --api-url --download-url --hosts --token-file --ca-file --speed-limit --speed-time --timeout --json -q --quiet --progress -v --verbose -h --help"
+                opts="$opts --version -o --output --unzip -f --force --max-entries --org --app --model --api-url --download-url --hosts --token-file --ca-file --speed-limit --speed-time --timeout --json -q --quiet --progress -v --verbose -h --help"
                 break
                 ;;
             login)
@@ -71,7 +71,7 @@ _skafos() {
                 ;;
             publish)
                 cmd="publish"
-                opts="$opts -m --description --level --dry-run --allow-empty --keep-os-files --org --app --model --api-url --download-url --hosts --token-file --ca-file --speed-limit --speed-time --timeout --json -q --quiet --progress -v --verbose -h --help"
+                opts="$opts -m --description --level --dry-run --allow-empty --keep-os-files --max-entries --org --app --model --api-url --download-url --hosts --token-file --ca-file --speed-limit --speed-time --timeout --json -q --quiet --progress -v --verbose -h --help"
                 break
                 ;;
             summary)
@@ -340,6 +340,10 @@ _skafos() {
                     COMPREPLY=($(compgen -f -- "$cur"))
                     return 0
                     ;;
+                --max-entries)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
                 --org)
                     COMPREPLY=($(compgen -f -- "$cur"))
                     return 0
@@ -520,6 +524,10 @@ _skafos() {
                     return 0
                     ;;
                 --level)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --max-entries)
                     COMPREPLY=($(compgen -f -- "$cur"))
                     return 0
                     ;;

@@ -117,6 +117,22 @@ describe("skafos.zip", function()
       assert.are.equal(tonumber("755", 8), fs.stat(tmp .. "/x/model.mlpackage/run.sh").mode & 511)
     end)
 
+    it("counts methods, and leaves the per-entry table out when asked to", function()
+      local d = tree()
+      local full = assert(zip.create(tmp .. "/full.zip", { d }))
+      local lean = assert(zip.create(tmp .. "/lean.zip", { d }, { methods = false }))
+      local stored = 0
+      for _, m in pairs(full.methods) do stored = stored + (m == "store" and 1 or 0) end
+      assert.are.equal(stored, full.stored)
+      assert.are.equal(full.entries - stored, full.deflated)
+      assert.is_true(full.deflated > 0 and full.stored > 0)
+      assert.is_nil(lean.methods)
+      assert.are.same({ full.entries, full.stored, full.deflated, full.bytes_out },
+        { lean.entries, lean.stored, lean.deflated, lean.bytes_out })
+      assert.has_error(function() zip.create(tmp .. "/bad.zip", { d }, { methods = "no" }) end,
+        "bad option methods (expected a boolean)")
+    end)
+
     it("joins parallel deflate blocks of one large file into a stream every reader accepts", function()
       local big = tmp .. "/big.bin"
       local parts = {}
@@ -410,6 +426,58 @@ with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED) as z:
       assert.are.equal(2, assert(zip.verify(tmp .. "/py.zip")).entries)
       assert(zip.extract(tmp .. "/izip.zip", tmp .. "/x"))
       assert.are.equal(0, (sh("diff -r " .. q(d) .. " " .. q(tmp .. "/x/model.mlpackage"))))
+    end)
+
+    it("lists through an object that makes each entry's table when it is read", function()
+      for i = 1, 3 do spit(("%s/l/%d.txt"):format(tmp, i), ("x"):rep(i)) end
+      assert(zip.create(tmp .. "/l.zip", { tmp .. "/l" }))
+      local l = assert(zip.list(tmp .. "/l.zip"))
+      assert.are.equal(4, #l)
+      assert.are.equal("skafos.ZipListing (4 entries)", tostring(l))
+      local names = {}
+      for i, e in ipairs(l) do names[i] = e.name .. ":" .. e.size end
+      assert.are.same({ "l/:0", "l/1.txt:1", "l/2.txt:2", "l/3.txt:3" }, names)
+      assert.is_nil(l[0])
+      assert.is_nil(l[5])
+      assert.is_nil(l.name)
+      assert.are_not.equal(l[2], l[2]) -- a fresh table each time, nothing cached
+      assert.are.equal(l[2].crc, l[2].crc)
+    end)
+
+    it("refuses more entries than max_entries before reading them, in every reader", function()
+      for i = 1, 5 do spit(("%s/m/%d.txt"):format(tmp, i), "entry") end
+      assert(zip.create(tmp .. "/m.zip", { tmp .. "/m" }, { mtime = 0 }))
+      local over = "the archive has 6 entries, more than the limit of 5"
+      local function refused(ok, err, what)
+        assert.is_nil(ok, what)
+        assert.are.equal("UNSAFE_ARCHIVE", err.code, what)
+        assert.are.equal(7, err.exit, what)
+        assert.truthy(err.message:find("more than", 1, true) and err.message:find("limit", 1, true),
+          what .. ": " .. err.message)
+      end
+      local ok, err = zip.list(tmp .. "/m.zip", { max_entries = 5 })
+      refused(ok, err, "list")
+      assert.truthy(err.message:find(over, 1, true), err.message)
+      ok, err = zip.verify(tmp .. "/m.zip", { max_entries = 5 })
+      refused(ok, err, "verify")
+      ok, err = zip.extract(tmp .. "/m.zip", tmp .. "/mx", { max_entries = 5 })
+      refused(ok, err, "extract")
+      assert.is_nil(fs.stat(tmp .. "/mx"))
+      local ex = assert(zip.extractor(tmp .. "/ms", { max_entries = 5 }))
+      local wrote, xerr = ex:write(slurp(tmp .. "/m.zip"))
+      if wrote then wrote, xerr = ex:finish() end
+      refused(wrote, xerr, "extractor")
+      assert.is_nil(fs.stat(tmp .. "/ms"))
+      -- at the limit, and with no limit, all of them read
+      assert.are.equal(6, #assert(zip.list(tmp .. "/m.zip", { max_entries = 6 })))
+      assert.are.equal(6, assert(zip.verify(tmp .. "/m.zip", { max_entries = 0 })).entries)
+      ex = assert(zip.extractor(tmp .. "/ms", { max_entries = 6 }))
+      assert(ex:write(slurp(tmp .. "/m.zip")))
+      assert.are.equal(6, assert(ex:finish()).entries)
+      assert.has_error(function() zip.list(tmp .. "/m.zip", { max_entries = -1 }) end,
+        "bad option max_entries (expected a count, 0 for no limit)")
+      assert.has_error(function() zip.verify(tmp .. "/m.zip", { max_entries = "many" }) end,
+        "bad option max_entries (expected a count, 0 for no limit)")
     end)
 
     it("says INTEGRITY for a damaged archive", function()
