@@ -157,4 +157,17 @@ int skafos_trace_level(lua_State *L);
 #pragma GCC visibility pop
 #endif
 
+/* ---- the system (sysdep.c), hidden ---------------------------------------------------
+ * Where the running executable and the code of a function live, by whatever the platform
+ * offers (CMake's SKAFOS_HAVE_* checks), with portable fallbacks. */
+/* The skafos executable's argv[0], for platforms that cannot name the running executable;
+ * main calls it before any thread starts. */
+void skafos_set_argv0(const char *argv0);
+/* The absolute, resolved path of the running executable into buf (size bytes): 0, or -1
+ * when the system cannot tell (or buf is too small). */
+int skafos_exe_path(char *buf, size_t size);
+/* Whether fn's code sits in the main program (0) or in a shared object (1, its resolved
+ * path into buf, size bytes); -1 when the system cannot tell. */
+int skafos_code_path(const void *fn, char *buf, size_t size);
+
 #endif

@@ -1,9 +1,10 @@
 /*
- * CRC-32 by folding: 16-byte blocks are carried forward with carry-less multiplication
- * (PCLMULQDQ, or VPCLMULQDQ on four blocks at once), the last block and the tail are left
- * to zlib. Chosen once at run time; other processors and compilers get zlib's crc32.
+ * CRC-32 by the processor: on x86, 16-byte blocks folded with carry-less multiplication
+ * (PCLMULQDQ, or VPCLMULQDQ on four blocks at once); on 64-bit ARM, the ARMv8 CRC32
+ * instructions. Chosen once at run time; anything else gets zlib's crc32.
  */
 #include <pthread.h>
+#include <string.h>
 
 #include <zlib.h>
 
@@ -13,7 +14,8 @@ static uint32_t crc_zlib(uint32_t crc, const void *p, size_t n) {
   return (uint32_t)crc32_z(crc, p, n);
 }
 
-#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+/* CMake's checks (cmake/features.cmake) say the compiler can emit the instructions. */
+#if defined(SKAFOS_HAVE_X86_CLMUL) && (defined(__x86_64__) || defined(__i386__))
 #define HAVE_CLMUL 1
 #include <immintrin.h>
 
@@ -136,6 +138,73 @@ static uint32_t crc_vpclmul(uint32_t crc, const void *p, size_t n) {
 }
 #endif
 
+#if defined(SKAFOS_HAVE_ARM_CRC32) && defined(__aarch64__) && \
+    defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define HAVE_ARM_CRC32 1
+#include <arm_acle.h>
+#if defined(SKAFOS_HAVE_GETAUXVAL_HWCAP_CRC32)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#elif defined(SKAFOS_HAVE_SYSCTLBYNAME)
+#include <sys/types.h>
+#include <sys/sysctl.h>
+#endif
+
+#if defined(__ARM_FEATURE_CRC32)
+#define ARMCRC
+#elif defined(__clang__)
+#define ARMCRC __attribute__((target("crc")))
+#else
+#define ARMCRC __attribute__((target("+crc")))
+#endif
+
+/*
+ * The CRC32B/H/W/X instructions compute zlib's polynomial, reflected, without the
+ * complement before and after: zlib's crc32(c, data) is ~raw(~c, data). A word loaded
+ * little-endian (memcpy: no unaligned access is assumed) holds the message bytes in the
+ * order CRC32X consumes them. Leading bytes go one at a time up to an 8-byte boundary.
+ */
+ARMCRC static uint32_t crc_armv8(uint32_t crc, const void *buf, size_t n) {
+  const unsigned char *p = buf;
+  uint32_t c;
+  uint64_t w[4];
+  if (p == NULL)
+    return 0;
+  c = ~crc;
+  for (; n > 0 && ((uintptr_t)p & 7) != 0; p++, n--)
+    c = __crc32b(c, *p);
+  for (; n >= 32; p += 32, n -= 32) {
+    memcpy(w, p, 32);
+    c = __crc32d(c, w[0]);
+    c = __crc32d(c, w[1]);
+    c = __crc32d(c, w[2]);
+    c = __crc32d(c, w[3]);
+  }
+  for (; n >= 8; p += 8, n -= 8) {
+    memcpy(w, p, 8);
+    c = __crc32d(c, w[0]);
+  }
+  for (; n > 0; p++, n--)
+    c = __crc32b(c, *p);
+  return ~c;
+}
+
+/* Whether this processor runs the instructions, as the system reports it. */
+static int arm_has_crc32(void) {
+#if defined(SKAFOS_HAVE_GETAUXVAL_HWCAP_CRC32)
+  return (getauxval(AT_HWCAP) & HWCAP_CRC32) != 0;
+#elif defined(SKAFOS_HAVE_SYSCTLBYNAME)
+  int on = 0;
+  size_t len = sizeof on;
+  return sysctlbyname("hw.optional.armv8_crc32", &on, &len, NULL, 0) == 0 && on != 0;
+#elif defined(__ARM_FEATURE_CRC32)
+  return 1; /* compiled for processors that all have them */
+#else
+  return 0;
+#endif
+}
+#endif
+
 static struct {
   zcrc32_fn fn;
   const char *name;
@@ -158,6 +227,12 @@ static void choose(void) {
       variants[nvariants].fn = crc_vpclmul;
       variants[nvariants++].name = "vpclmulqdq";
     }
+  }
+#endif
+#ifdef HAVE_ARM_CRC32
+  if (arm_has_crc32()) {
+    variants[nvariants].fn = crc_armv8;
+    variants[nvariants++].name = "armv8-crc32";
   }
 #endif
 }

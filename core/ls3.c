@@ -636,7 +636,7 @@ static int s3_put(lua_State *L) {
       return skafos_pusherror(L, "READ", msg, 0, 0);
     }
     x->size = (int64_t)st.st_size;
-#ifdef POSIX_FADV_SEQUENTIAL
+#ifdef SKAFOS_HAVE_POSIX_FADVISE
     posix_fadvise(x->in_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 #endif
   } else {

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#ifdef __GLIBC__
+#ifdef SKAFOS_HAVE_MALLOC_TRIM
 #include <malloc.h>
 #endif
 
@@ -225,7 +225,7 @@ static void temp_release(ztemp *t) {
   zw_free(t->w);
   t->w = NULL;
   zw_plan_free(&t->plan);
-#ifdef __GLIBC__
+#ifdef SKAFOS_HAVE_MALLOC_TRIM
   /* hand the freed pages back now: what comes next (an upload's buffers) would
    * otherwise add to them instead of reusing them */
   if (had)

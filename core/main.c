@@ -84,6 +84,7 @@ static int pmain(lua_State *L) {
 int main(int argc, char **argv) {
   int status, code = SKAFOS_EXIT_FAILED;
   lua_State *L;
+  skafos_set_argv0(argc > 0 ? argv[0] : NULL);
   if (will_use_network(argc, argv))
     skafos_net_prefetch();
   L = luaL_newstate();

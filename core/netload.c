@@ -30,11 +30,9 @@ int luaopen_skafos_s3(lua_State *L);
  * dlopen, which then no longer sees the executable's RUNPATH. */
 static void *open_net(void) {
   char exe[PATH_MAX], path[PATH_MAX + 64];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
   char *slash;
   void *lib;
-  if (n > 0) {
-    exe[n] = '\0';
+  if (skafos_exe_path(exe, sizeof exe) == 0) {
     if ((slash = strrchr(exe, '/')) != NULL) {
       *slash = '\0';
       snprintf(path, sizeof path, "%s/%s", exe, SKAFOS_NET_SONAME);

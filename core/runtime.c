@@ -3,10 +3,8 @@
  * module preloading, the script searcher bootstrap, the skafos.core module, protected
  * calls with a traceback handler, exit-code mapping and SIGINT turned into a Lua error.
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
-#include <link.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -17,7 +15,9 @@
 
 #include <curl/curlver.h>
 #include <lauxlib.h>
+#ifdef SKAFOS_HAVE_LINKED_CJSON
 #include <lua-cjson.h>
+#endif
 #include <lualib.h>
 #include <zlib.h>
 
@@ -38,7 +38,9 @@ static const luaL_Reg preloaded[] = {
     {"skafos.http", luaopen_skafos_http},
     {"skafos.s3", luaopen_skafos_s3},
     {"skafos.zip", luaopen_skafos_zip},
-    {"cjson", luaopen_cjson},
+#ifdef SKAFOS_HAVE_LINKED_CJSON
+    {"cjson", luaopen_cjson}, /* else LuaRocks' cjson.so, found on Lua's C path */
+#endif
     {NULL, NULL}};
 
 const char *skafos_version(void) { return SKAFOS_VERSION; }
@@ -441,11 +443,9 @@ static int core_load_embedded(lua_State *L) {
 
 static int core_exe_dir(lua_State *L) {
   char buf[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
   char *slash;
-  if (n <= 0)
+  if (skafos_exe_path(buf, sizeof buf) != 0)
     return 0;
-  buf[n] = '\0';
   slash = strrchr(buf, '/');
   if (slash == NULL)
     return 0;
@@ -482,13 +482,10 @@ static int strip_dir(char *dir, const char *suffix) {
  * libskafos.a: the configured path. */
 static int core_share_dir(lua_State *L) {
   char path[PATH_MAX], *slash;
-  Dl_info info;
-  struct link_map *map = NULL;
   int exe;
-  /* the main program's link map has an empty name */
-  if (dladdr1((void *)core_share_dir, &info, (void **)&map, RTLD_DL_LINKMAP) != 0 &&
-      map != NULL && map->l_name != NULL && map->l_name[0] != '\0') {
-    if (realpath(map->l_name, path) == NULL || (slash = strrchr(path, '/')) == NULL)
+  /* when the system cannot tell where this code is, as if in the main program */
+  if (skafos_code_path((const void *)core_share_dir, path, sizeof path) == 1) {
+    if ((slash = strrchr(path, '/')) == NULL)
       return 0;
     *slash = '\0';
     if (!strip_dir(path, SKAFOS_CMODDIR) && !strip_dir(path, SKAFOS_LIBDIR))

@@ -139,11 +139,13 @@ static void write_slot(thasher *h, const char *p, size_t len) {
     len -= (size_t)w;
     h->woff += w;
   }
+#ifdef SKAFOS_HAVE_SYNC_FILE_RANGE
   if (h->wfd >= 0 && h->woff - h->wsynced >= WRITEBACK_STEP) {
     sync_file_range(h->wfd, (off_t)h->wsynced, (off_t)(h->woff - h->wsynced),
                     SYNC_FILE_RANGE_WRITE);
     h->wsynced = h->woff;
   }
+#endif
 }
 
 static void *hash_worker(void *arg) {

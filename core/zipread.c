@@ -3,6 +3,7 @@
  * archive: every offset and size is bounds-checked, entry data are checked against the
  * declared sizes and CRC, and extraction writes only inside a staging directory.
  */
+#define _XOPEN_SOURCE 700 /* nftw */
 #include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>

@@ -677,7 +677,9 @@ int zw_open_input(const zw_item *it, zerr *err) {
     close(fd);
     return -1;
   }
+#ifdef SKAFOS_HAVE_POSIX_FADVISE
   posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+#endif
   return fd;
 }
 
@@ -1034,7 +1036,7 @@ static int add_item(run *r, size_t idx, zerr *err) {
     }
     method = zw_auto_deflates(w->samplebuf, got, it->size, level) ? ZW_DEFLATE : ZW_STORE;
   }
-#ifdef FALLOC_FL_KEEP_SIZE
+#ifdef SKAFOS_HAVE_FALLOCATE
   /* A stored file grows the archive by its size: reserved in one call, the writes that
    * follow skip the file system's block-by-block allocation (ext4: a third faster).
    * Best effort; the size of the archive does not change. */

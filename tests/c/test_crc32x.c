@@ -1,6 +1,7 @@
 /*
  * Unit tests of zcrc32: every implementation this processor runs gives zlib's crc32 for
- * every length from 0 to past 5000, multi-MiB buffers, misaligned starts and any split.
+ * every length from 0 to past 5000, multi-MiB buffers, misaligned starts and any split;
+ * the processor's fast path is among them whenever the build and the processor have one.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,12 @@
 #include <zlib.h>
 
 #include "crc32x.h"
+
+#if defined(SKAFOS_HAVE_ARM_CRC32) && defined(SKAFOS_HAVE_GETAUXVAL_HWCAP_CRC32) && \
+    defined(__aarch64__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
 
 #include "check.h"
 
@@ -85,12 +92,36 @@ static void test_splits(zcrc32_fn f, const char *name, const unsigned char *data
   }
 }
 
+static const char *name_of(int k) {
+  const char *name = "";
+  zcrc32_variant(k, &name);
+  return name;
+}
+
 static void test_contract(zcrc32_fn f) {
   static const unsigned char check[] = "123456789";
   CHECK(f(0, check, 9) == 0xcbf43926u); /* the standard check value */
   CHECK(f(0x1234, NULL, 0) == 0);        /* zlib's "initial value" call */
   CHECK(f(0xcbf43926u, check, 0) == 0xcbf43926u);
   CHECK(f(0, check, 4) != f(0, check, 5));
+}
+
+/* The name of the fast path this processor must get from this build, or NULL for none:
+ * what the system says the processor has, asked here independently of crc32x.c. */
+static const char *expected_fast_path(void) {
+#if defined(SKAFOS_HAVE_X86_CLMUL) && (defined(__x86_64__) || defined(__i386__))
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1"))
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("vpclmulqdq")
+               ? "vpclmulqdq"
+               : "pclmulqdq";
+#endif
+#if defined(SKAFOS_HAVE_ARM_CRC32) && defined(SKAFOS_HAVE_GETAUXVAL_HWCAP_CRC32) && \
+    defined(__aarch64__)
+  if (getauxval(AT_HWCAP) & HWCAP_CRC32)
+    return "armv8-crc32";
+#endif
+  return NULL;
 }
 
 int main(void) {
@@ -113,6 +144,14 @@ int main(void) {
     count++;
   }
   CHECK(count >= 1);
+  /* zcrc32 uses the last one: the fast path, or zlib's when there is none */
+  {
+    const char *want = expected_fast_path(), *last = NULL;
+    zcrc32_variant(count - 1, &last);
+    printf("zcrc32 uses %s\n", last ? last : "?");
+    CHECK(last != NULL && strcmp(last, want ? want : "zlib") == 0);
+    CHECK(strcmp(name_of(0), "zlib") == 0);
+  }
   test_contract(zcrc32);
   CHECK(zcrc32(0, data, BIG) == ref(0, data, BIG));
   free(data);

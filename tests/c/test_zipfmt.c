@@ -1,6 +1,7 @@
 /*
  * Unit tests of the zip record layer: entry-name rules, duplicate detection, DOS times,
- * and that every record's computed size is the size written (the stream relies on it).
+ * that every record's computed size is the size written (the stream relies on it), and
+ * that fields are little-endian at any address whatever the processor's byte order.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,7 +134,32 @@ static void test_sizes(void) {
   CHECK(zf_end_size(1, 5ull << 32, 10) == ZF_END_MAX);
 }
 
+/* Zip fields are little-endian and sit at odd offsets: the helpers must write and read
+ * exactly these bytes at every alignment, on a big-endian processor too. */
+static void test_byte_order(void) {
+  static const unsigned char le64[8] = {0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01};
+  unsigned char buf[24];
+  size_t off;
+  for (off = 0; off < 8; off++) {
+    memset(buf, 0xee, sizeof buf);
+    zf_put16(buf + off, 0x0201);
+    CHECK(buf[off] == 0x01 && buf[off + 1] == 0x02 && buf[off + 2] == 0xee);
+    CHECK(off == 0 || buf[off - 1] == 0xee);
+    zf_put32(buf + off, 0x04030201u);
+    CHECK(memcmp(buf + off, "\x01\x02\x03\x04", 4) == 0 && buf[off + 4] == 0xee);
+    zf_put64(buf + off, 0x0102030405060708ull);
+    CHECK(memcmp(buf + off, le64, 8) == 0 && buf[off + 8] == 0xee);
+    CHECK(zf_get64(buf + off) == 0x0102030405060708ull);
+    CHECK(zf_get32(buf + off) == 0x05060708u && zf_get16(buf + off + 6) == 0x0102);
+    memcpy(buf + off + 1, "\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8", 8);
+    CHECK(zf_get16(buf + off + 1) == 0xfeffu);
+    CHECK(zf_get32(buf + off + 1) == 0xfcfdfeffu);
+    CHECK(zf_get64(buf + off + 1) == 0xf8f9fafbfcfdfeffull);
+  }
+}
+
 int main(void) {
+  test_byte_order();
   test_names();
   test_duplicates();
   test_sort_idx();
