@@ -1,7 +1,7 @@
 /*
- * Parallel ranged GET (see pget.h): a probe request learns the object's size and whether
- * storage answers ranges, then the rest is split into pieces fetched over several
- * connections of one multi handle, each written at its offset and retried alone.
+ * Parallel ranged GET (see pget.h): a first request for the object's first bytes learns
+ * its size and whether storage answers ranges; the rest is cut into pieces taken in file
+ * order by connections that are added for as long as they add throughput.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,10 +16,13 @@
 
 #include "pget.h"
 
-#define PROBE_SIZE (INT64_C(4) << 20)  /* the first request's range */
-#define MIN_PIECE (INT64_C(1) << 20)
-#define MAX_PIECE (INT64_C(64) << 20)
-#define PIECES_PER_CONNECTION 4 /* few requests (each waits for a first byte), even ends */
+#define PROBE_SIZE (INT64_C(8) << 20)   /* the first request's range */
+#define MIN_PIECE (INT64_C(8) << 20)
+#define MAX_PIECE (INT64_C(32) << 20)   /* what the hashing may lag behind, per connection */
+#define MIN_SPLIT (INT64_C(4) << 20)    /* a range with less left is not split */
+#define RECORD_STEP (INT64_C(16) << 20) /* a range's progress reaches the meta file this often */
+#define RAMP_MIN_WINDOW 0.15            /* seconds between looks at the throughput */
+#define RAMP_GAIN 1.2                   /* more connections stay only if they add this much */
 #define MAX_TRIES 5             /* attempts per piece before the whole get fails */
 #define MAX_RESTARTS 2          /* the object changed under us this often: give up */
 #define META_LIMIT (1u << 20)
@@ -272,12 +275,177 @@ static void fronthash_free(fronthash *h) {
   pthread_mutex_destroy(&h->mu);
 }
 
+/* ---- the writer: a thread that puts what arrives into the files --------------------------
+ * libcurl's thread only copies each chunk into a slot (with its offset), so receiving and
+ * writing into the page cache overlap, as in a single-connection get. Slots are written in
+ * the order they were filled: the meta file's lines go through the same queue after the
+ * data they describe, and each slot carries the point below which every byte is in the
+ * part file once it is written, which is when the hashing may read that far. */
+
+#define WR_SLOTS 16
+#define WR_SLOT_SIZE (512u * 1024u)
+#define WRITEBACK_STEP (INT64_C(32) << 20)
+
+typedef struct wslot {
+  int fd;          /* the part file (pwrite at off) or the meta file (write) */
+  int64_t off;
+  size_t len;
+  int64_t frontier; /* the hashing may read up to here once this slot is written */
+  char *buf;
+} wslot;
+
+typedef struct writer {
+  pthread_mutex_t mu;
+  pthread_cond_t data, space;
+  pthread_t th;
+  int started, stop;
+  wslot slot[WR_SLOTS];
+  uint64_t head, tail; /* slots handed over, slots written */
+  int open;            /* slot head % WR_SLOTS is being filled */
+  int part_fd;
+  int err;             /* errno of the first failed write; nothing is written after it */
+  int64_t unsynced;
+  fronthash *fh;
+} writer;
+
+static void *writer_main(void *arg) {
+  writer *w = arg;
+  pthread_mutex_lock(&w->mu);
+  for (;;) {
+    wslot *sl;
+    int err;
+    while (w->tail == w->head && !w->stop)
+      pthread_cond_wait(&w->data, &w->mu);
+    if (w->tail == w->head)
+      break;
+    sl = &w->slot[w->tail % WR_SLOTS];
+    err = w->err;
+    pthread_mutex_unlock(&w->mu);
+    /* The slot stays put until tail passes it. */
+    {
+      const char *p = sl->buf;
+      size_t left = sl->len;
+      int64_t off = sl->off;
+      while (left > 0 && err == 0) {
+        ssize_t n = sl->fd == w->part_fd ? pwrite(sl->fd, p, left, (off_t)off)
+                                         : write(sl->fd, p, left);
+        if (n < 0 && errno == EINTR)
+          continue;
+        if (n <= 0) {
+          err = n < 0 ? errno : EIO;
+          break;
+        }
+        p += n;
+        left -= (size_t)n;
+        off += n;
+      }
+      if (err == 0 && sl->fd == w->part_fd && (w->unsynced += (int64_t)sl->len) >= WRITEBACK_STEP) {
+        sync_file_range(w->part_fd, 0, 0, SYNC_FILE_RANGE_WRITE); /* a short fsync at the end */
+        w->unsynced = 0;
+      }
+      if (err == 0 && sl->frontier >= 0)
+        fronthash_advance(w->fh, sl->frontier);
+    }
+    pthread_mutex_lock(&w->mu);
+    if (err && !w->err)
+      w->err = err;
+    w->tail++;
+    pthread_cond_broadcast(&w->space);
+  }
+  pthread_mutex_unlock(&w->mu);
+  return NULL;
+}
+
+static int writer_start(writer *w, int part_fd, fronthash *fh) {
+  int i;
+  memset(w, 0, sizeof *w);
+  w->part_fd = part_fd;
+  w->fh = fh;
+  pthread_mutex_init(&w->mu, NULL);
+  pthread_cond_init(&w->data, NULL);
+  pthread_cond_init(&w->space, NULL);
+  for (i = 0; i < WR_SLOTS; i++)
+    if ((w->slot[i].buf = malloc(WR_SLOT_SIZE)) == NULL)
+      return -1;
+  if (pthread_create(&w->th, NULL, writer_main, w) != 0)
+    return -1;
+  w->started = 1;
+  return 0;
+}
+
+/* Hands the slot being filled to the thread. */
+static void writer_publish(writer *w, int64_t frontier) {
+  if (!w->open)
+    return;
+  w->slot[w->head % WR_SLOTS].frontier = frontier;
+  w->open = 0;
+  pthread_mutex_lock(&w->mu);
+  w->head++;
+  pthread_cond_broadcast(&w->data);
+  pthread_mutex_unlock(&w->mu);
+}
+
+/* Opens a new slot for fd at off (waiting while every slot is taken). */
+static wslot *writer_take(writer *w, int fd, int64_t off) {
+  wslot *sl;
+  pthread_mutex_lock(&w->mu);
+  while (w->head - w->tail >= WR_SLOTS)
+    pthread_cond_wait(&w->space, &w->mu);
+  pthread_mutex_unlock(&w->mu);
+  sl = &w->slot[w->head % WR_SLOTS];
+  sl->fd = fd;
+  sl->off = off;
+  sl->len = 0;
+  sl->frontier = -1;
+  w->open = 1;
+  return sl;
+}
+
+/* Waits until every slot handed over is written; the first write error or 0. */
+static int writer_drain(writer *w) {
+  int err;
+  pthread_mutex_lock(&w->mu);
+  while (w->tail != w->head)
+    pthread_cond_wait(&w->space, &w->mu);
+  err = w->err;
+  pthread_mutex_unlock(&w->mu);
+  return err;
+}
+
+static int writer_error(writer *w) {
+  int err;
+  pthread_mutex_lock(&w->mu);
+  err = w->err;
+  pthread_mutex_unlock(&w->mu);
+  return err;
+}
+
+static void writer_free(writer *w) {
+  int i;
+  if (w->started) {
+    pthread_mutex_lock(&w->mu);
+    w->stop = 1;
+    pthread_cond_broadcast(&w->data);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->th, NULL);
+    w->started = 0;
+  }
+  for (i = 0; i < WR_SLOTS; i++) {
+    free(w->slot[i].buf);
+    w->slot[i].buf = NULL;
+  }
+  pthread_cond_destroy(&w->space);
+  pthread_cond_destroy(&w->data);
+  pthread_mutex_destroy(&w->mu);
+}
+
 /* ---- the transfer ---------------------------------------------------------------------- */
 
 enum { P_TODO, P_ACTIVE, P_DONE };
 
 typedef struct piece {
   int64_t start, end, next; /* [start, end); next: the first byte not yet written */
+  int64_t recorded;         /* [start, recorded) is in the meta file */
   int state, tries;
   double not_before;
 } piece;
@@ -295,7 +463,10 @@ typedef struct conn {
   char etag[256];
   int64_t cr_first, cr_last, cr_total;
   int accepted; /* the body of this answer goes to the piece */
+  int cut;      /* stopped on purpose: its piece was split and it reached the new end */
+  int64_t req_end; /* the request asked for bytes up to here (exclusive) */
   int64_t got;  /* body bytes of this answer */
+  double started;
   tbuf errbody;
   char errbuf[CURL_ERROR_SIZE];
   transfer_stash stash;
@@ -315,8 +486,14 @@ typedef struct pget {
   int restart;    /* the object changed: start over */
   int meta_fd;
   fronthash fh;
+  writer wr;
   int hashing;
   int64_t kept; /* bytes done before this round */
+  /* the ramp: `want` connections, doubled every window while throughput grows */
+  int want, ramped;
+  double window, win_start, ttfb;
+  int64_t win_bytes;
+  double last_rate;
 } pget;
 
 static void fail(pget *g, const char *code, int retryable, const char *fmt, const char *arg) {
@@ -336,7 +513,18 @@ static void fail_errno(pget *g, const char *what, const char *path, int e) {
 
 /* ---- meta file writing: our own regular file, opened without following links ---------- */
 
+static int64_t frontier(const pget *g);
+
 static int meta_write(pget *g, const char *s, size_t n) {
+  if (g->hashing && n <= WR_SLOT_SIZE) { /* after the data it describes */
+    wslot *sl;
+    writer_publish(&g->wr, frontier(g));
+    sl = writer_take(&g->wr, g->meta_fd, 0);
+    memcpy(sl->buf, s, n);
+    sl->len = n;
+    writer_publish(&g->wr, frontier(g));
+    return 0;
+  }
   while (n > 0) {
     ssize_t w = write(g->meta_fd, s, n);
     if (w < 0 && errno == EINTR)
@@ -400,19 +588,22 @@ static int add_piece(pget *g, int64_t start, int64_t end) {
   g->pieces = p;
   p += g->npieces++;
   memset(p, 0, sizeof *p);
-  p->start = p->next = start;
+  p->start = p->next = p->recorded = start;
   p->end = end;
   p->state = P_TODO;
   return 0;
 }
 
-/* Splits the missing ranges into pieces, a few per connection, in file order. */
+/* Cuts the missing ranges into pieces, in file order: about two per connection, so that
+ * few requests wait for a first byte, but no larger than MAX_PIECE, so that the hashing,
+ * which goes in order, keeps up (the pieces near the end are split as connections run
+ * out of work). */
 static int plan(pget *g, const pget_range *miss, size_t nmiss) {
   int64_t left = 0, size;
   size_t i;
   for (i = 0; i < nmiss; i++)
     left += miss[i].last - miss[i].first + 1;
-  size = left / ((int64_t)g->c->connections * PIECES_PER_CONNECTION) + 1;
+  size = left / (2 * (int64_t)g->c->connections) + 1;
   if (size < MIN_PIECE)
     size = MIN_PIECE;
   if (size > MAX_PIECE)
@@ -428,6 +619,40 @@ static int plan(pget *g, const pget_range *miss, size_t nmiss) {
     }
   }
   return 0;
+}
+
+/* Gives an idle connection work: the second half of the range with the most bytes still
+ * to come (the connection on it stops at the new end). Returns the new piece's index, or
+ * -1 when no range is worth splitting. Pieces stay in file order. */
+static int split_largest(pget *g) {
+  size_t i, best = 0, at;
+  int64_t most = 0, mid;
+  int k;
+  piece *p;
+  for (i = 0; i < g->npieces; i++) {
+    p = &g->pieces[i];
+    if (p->state == P_ACTIVE && p->end - p->next > most) {
+      most = p->end - p->next;
+      best = i;
+    }
+  }
+  if (most < MIN_SPLIT)
+    return -1;
+  mid = (g->pieces[best].next + most / 2 + 65535) / 65536 * 65536;
+  if (add_piece(g, 0, 0) != 0)
+    return -1;
+  at = best + 1;
+  memmove(&g->pieces[at + 1], &g->pieces[at], (g->npieces - 1 - at) * sizeof *g->pieces);
+  for (k = 0; k < g->nconns; k++)
+    if (g->conns[k].piece >= (int)at)
+      g->conns[k].piece++;
+  p = &g->pieces[at];
+  memset(p, 0, sizeof *p);
+  p->start = p->next = p->recorded = mid;
+  p->end = g->pieces[best].end;
+  p->state = P_TODO;
+  g->pieces[best].end = mid;
+  return (int)at;
 }
 
 /* Bytes in place: kept from before plus what every piece has written. */
@@ -479,25 +704,25 @@ static int accept_answer(conn *k) {
     }
     if (k->status != 206)
       return 1; /* an error answer: its body is kept for the message */
-    if (k->cr_first != 0 || k->cr_total < 0 || k->cr_last < 0) {
+    if (k->cr_first != 0 || k->cr_total < 0 || k->cr_last < 0 ||
+        k->cr_last != (k->cr_total < PROBE_SIZE ? k->cr_total : PROBE_SIZE) - 1) {
       transfer_stash_set(&k->stash, "RANGE", "%s",
-                         "storage answered the first range with a Content-Range that does not "
-                         "start at byte 0 of an object of known size");
+                         "storage answered the first range with another one");
       return 0;
     }
     g->total = k->cr_total;
     snprintf(g->etag, sizeof g->etag, "%s", k->etag);
-    {
-      pget_range miss = {0, g->total - 1};
-      int64_t first_end = k->cr_last + 1;
-      if (add_piece(g, 0, first_end) != 0)
+    if (add_piece(g, 0, k->cr_last + 1) != 0)
+      return 0;
+    if (k->cr_last + 1 < g->total) {
+      pget_range rest;
+      rest.first = k->cr_last + 1;
+      rest.last = g->total - 1;
+      if (plan(g, &rest, 1) != 0)
         return 0;
-      if (first_end < g->total) {
-        miss.first = first_end;
-        if (plan(g, &miss, 1) != 0)
-          return 0;
-      }
     }
+    k->req_end = k->cr_last + 1;
+    g->ttfb = transfer_now() - k->started;
     k->piece = 0;
     g->pieces[0].state = P_ACTIVE;
     /* Without an ETag there is no If-Range: the rest comes over this one connection,
@@ -517,7 +742,9 @@ static int accept_answer(conn *k) {
   }
   if (k->status != 206)
     return 1;
-  if (k->cr_first != p->next || k->cr_last != p->end - 1) {
+  if (g->ttfb == 0)
+    g->ttfb = transfer_now() - k->started;
+  if (k->cr_first != p->next || k->cr_last != k->req_end - 1) {
     transfer_stash_set(&k->stash, "RANGE", "%s",
                        "storage answered another range than the one asked for");
     return 0;
@@ -567,27 +794,43 @@ static size_t conn_write(char *data, size_t size, size_t nitems, void *ud) {
     return n;
   }
   p = &g->pieces[k->piece];
-  if ((int64_t)n > p->end - p->next) {
-    transfer_stash_set(&k->stash, "RANGE", "%s",
-                       "storage sent more bytes than the range asked for");
-    return 0;
-  }
-  while (left > 0) {
-    ssize_t w = pwrite(g->c->fd, data, left, (off_t)p->next);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0) {
-      int e = w < 0 ? errno : EIO;
-      char msg[600];
-      snprintf(msg, sizeof msg, "cannot write %s: %s", g->c->part, strerror(e));
-      transfer_stash_set(&k->stash, e == ENOSPC || e == EDQUOT ? "NO_SPACE" : "WRITE", "%s",
-                         msg);
+  if ((int64_t)left > p->end - p->next) {
+    if (k->req_end <= p->end) {
+      transfer_stash_set(&k->stash, "RANGE", "%s",
+                         "storage sent more bytes than the range asked for");
       return 0;
     }
-    data += w;
-    left -= (size_t)w;
-    p->next += w;
-    k->got += w;
+    left = (size_t)(p->end - p->next); /* split meanwhile: the rest is another's */
+  }
+  /* Into the writer's slots (a slot continuing at this offset takes more); the bytes
+   * count as received (p->next) only once they are in a slot. */
+  while (left > 0) {
+    wslot *sl = &g->wr.slot[g->wr.head % WR_SLOTS];
+    size_t c;
+    if (!g->wr.open || sl->fd != g->c->fd || sl->off + (int64_t)sl->len != p->next ||
+        sl->len == WR_SLOT_SIZE) {
+      writer_publish(&g->wr, frontier(g));
+      sl = writer_take(&g->wr, g->c->fd, p->next);
+    }
+    c = WR_SLOT_SIZE - sl->len;
+    if (c > left)
+      c = left;
+    memcpy(sl->buf + sl->len, data, c);
+    sl->len += c;
+    data += c;
+    left -= c;
+    p->next += (int64_t)c;
+    k->got += (int64_t)c;
+    g->win_bytes += (int64_t)c;
+  }
+  if (p->next - p->recorded >= RECORD_STEP) {
+    if (meta_done(g, p->recorded, p->next - 1) != 0)
+      return 0;
+    p->recorded = p->next;
+  }
+  if (p->next == p->end && k->req_end > p->end) {
+    k->cut = 1; /* its end moved: stop this request here (the connection goes) */
+    return 0;
   }
   return n;
 }
@@ -622,7 +865,10 @@ static int conn_start(pget *g, int ki, int i) {
   k->probe = i < 0;
   k->status = 0;
   k->accepted = 0;
+  k->cut = 0;
   k->got = 0;
+  k->req_end = -1;
+  k->started = transfer_now();
   k->stash.code = NULL;
   tbuf_reset(&k->errbody);
   for (h = g->c->headers; h; h = h->next)
@@ -633,6 +879,7 @@ static int conn_start(pget *g, int ki, int i) {
   } else {
     piece *p = &g->pieces[i];
     snprintf(line, sizeof line, "Range: bytes=%" PRId64 "-%" PRId64, p->next, p->end - 1);
+    k->req_end = p->end;
     p->state = P_ACTIVE;
     p->tries++;
   }
@@ -695,6 +942,8 @@ static void conn_done(pget *g, conn *k, CURLcode rc) {
   k->piece = -1;
   if (g->restart || g->r->code)
     return;
+  if (k->cut && p && p->next == p->end)
+    rc = CURLE_OK; /* stopped on purpose at its piece's new end */
   if (k->stash.code) {
     if (p)
       p->state = P_TODO;
@@ -741,7 +990,8 @@ static void conn_done(pget *g, conn *k, CURLcode rc) {
   }
   if (p->next == p->end) {
     p->state = P_DONE;
-    meta_done(g, p->start, p->end - 1);
+    meta_done(g, p->recorded, p->end - 1);
+    p->recorded = p->end;
     return;
   }
   snprintf(msg, sizeof msg, "storage sent %" PRId64 " bytes of a %" PRId64 "-byte range",
@@ -787,28 +1037,71 @@ static void round_end(pget *g) {
   int i;
   for (i = 0; i < g->nconns; i++)
     conn_stop(g, &g->conns[i]);
+  if (g->hashing) {
+    writer_publish(&g->wr, -1);
+    writer_drain(&g->wr);
+    writer_free(&g->wr);
+    fronthash_free(&g->fh);
+    g->hashing = 0;
+  }
   free(g->pieces);
   g->pieces = NULL;
   g->npieces = 0;
   meta_close(g);
-  if (g->hashing) {
-    fronthash_free(&g->fh);
-    g->hashing = 0;
+}
+
+/* The ramp, like a congestion window: once bytes flow, the throughput of each window
+ * (long enough for new connections to get their first byte) is compared with that of the
+ * one before; the number of connections doubles while it grows by RAMP_GAIN, and goes
+ * back to what it was when it did not (a link one connection fills, such as loopback,
+ * stays on few). */
+static void ramp(pget *g, double now) {
+  double rate;
+  if (g->ramped || g->single || !g->etag[0] || g->total < 0)
+    return;
+  if (g->win_start == 0) {
+    if (g->win_bytes > 0) { /* the first bytes are in: the first window opens */
+      g->window = 2 * g->ttfb + 0.05;
+      if (g->window < RAMP_MIN_WINDOW)
+        g->window = RAMP_MIN_WINDOW;
+      g->win_start = now;
+      g->win_bytes = 0;
+    }
+    return;
   }
+  if (now - g->win_start < g->window)
+    return;
+  rate = (double)g->win_bytes / (now - g->win_start);
+  if (g->last_rate > 0 && rate < g->last_rate * RAMP_GAIN) {
+    g->want /= 2;
+    g->ramped = 1;
+  } else if (g->want >= g->c->connections) {
+    g->ramped = 1;
+  } else {
+    g->last_rate = rate;
+    g->want = g->want * 2 < g->c->connections ? g->want * 2 : g->c->connections;
+  }
+  g->win_start = now;
+  g->win_bytes = 0;
 }
 
 /* After a failure: make what arrived durable and note its ranges, for the next run. */
 static void keep_progress(pget *g) {
   size_t i;
-  if (g->meta_fd < 0 || g->single)
+  if (g->meta_fd < 0 || g->single || !g->hashing)
     return;
+  writer_publish(&g->wr, -1);
+  if (writer_drain(&g->wr) != 0)
+    return; /* what did not reach the file is not claimed */
   fsync(g->c->fd);
   for (i = 0; i < g->npieces; i++) {
     piece *p = &g->pieces[i];
-    if (p->state != P_DONE && p->next > p->start)
-      meta_done(g, p->start, p->next - 1);
+    if (p->state != P_DONE && p->next > p->recorded)
+      meta_done(g, p->recorded, p->next - 1);
   }
-  fsync(g->meta_fd);
+  writer_publish(&g->wr, -1);
+  if (writer_drain(&g->wr) == 0)
+    fsync(g->meta_fd);
 }
 
 /* One round: from what `resume` says is done (or from nothing), until the object is whole,
@@ -816,16 +1109,19 @@ static void keep_progress(pget *g) {
 static int run_round(pget *g, const pget_meta *resume) {
   double next_tick = transfer_now() + TICK_INTERVAL;
   const pget_conf *c = g->c;
-  int aborted = 0;
   g->total = -1;
   g->single = 0;
   g->kept = 0;
   g->etag[0] = '\0';
-  if (fronthash_start(&g->fh, c->fd) != 0) {
-    fail(g, "NO_MEMORY", 0, "%s", "cannot start hashing");
+  g->want = 1;
+  g->ramped = c->connections <= 1;
+  g->win_start = g->ttfb = g->last_rate = 0;
+  g->win_bytes = 0;
+  g->hashing = 1; /* from here round_end stops both threads */
+  if (fronthash_start(&g->fh, c->fd) != 0 || writer_start(&g->wr, c->fd, &g->fh) != 0) {
+    fail(g, "NO_MEMORY", 0, "%s", "cannot start the writing and hashing threads");
     return -1;
   }
-  g->hashing = 1;
   if (resume) {
     pget_range *miss;
     size_t nmiss, i;
@@ -862,14 +1158,15 @@ static int run_round(pget *g, const pget_meta *resume) {
     double now = transfer_now(), wake = 0;
     long wait_ms = 100;
     CURLMsg *m;
-    /* Idle connections take the next pieces; new ones open up to the limit. */
+    /* Idle connections take the next pieces, else half of the largest range to come;
+     * new ones open up to what the ramp allows. */
     if (g->total >= 0 && !g->single && !g->r->code && !g->restart) {
-      int limit = g->etag[0] ? c->connections : 1;
+      int limit = g->etag[0] ? g->want : 1;
       for (i = 0; i < limit; i++) {
         int pi;
         if (i < g->nconns && g->conns[i].in_multi)
           continue;
-        if ((pi = next_piece(g, now, &wake)) < 0)
+        if ((pi = next_piece(g, now, &wake)) < 0 && (pi = split_largest(g)) < 0)
           break;
         if (i >= g->nconns)
           g->nconns = i + 1;
@@ -891,8 +1188,14 @@ static int run_round(pget *g, const pget_meta *resume) {
         }
       }
     }
-    if (g->total >= 0 && g->npieces)
-      fronthash_advance(&g->fh, frontier(g));
+    /* What arrived goes to the writer now, not when a slot fills. */
+    writer_publish(&g->wr, g->total >= 0 ? frontier(g) : -1);
+    {
+      int e = writer_error(&g->wr);
+      if (e)
+        fail_errno(g, "write", c->part, e);
+    }
+    ramp(g, now);
     if (g->r->code || g->restart)
       break;
     if (all_done(g))
@@ -900,14 +1203,12 @@ static int run_round(pget *g, const pget_meta *resume) {
     if (c->topts->interrupted && c->topts->interrupted()) {
       fail(g, "INTERRUPTED", 0, "%s", "interrupted");
       g->r->curl_code = CURLE_ABORTED_BY_CALLBACK;
-      aborted = 1;
       break;
     }
     if (c->tick && transfer_now() >= next_tick) {
       if (c->tick(c->ud, done_bytes(g), g->total)) {
         fail(g, "ABORTED", 0, "%s", "aborted");
         g->r->curl_code = CURLE_ABORTED_BY_CALLBACK;
-        aborted = 1;
         break;
       }
       next_tick = transfer_now() + TICK_INTERVAL;
@@ -925,7 +1226,6 @@ static int run_round(pget *g, const pget_meta *resume) {
     if (curl_multi_poll(g->multi, NULL, 0, (int)wait_ms, NULL) != CURLM_OK)
       fail(g, "CURL", 1, "%s", "the transfer engine failed");
   }
-  (void)aborted;
   if (g->restart && !g->r->code)
     return 1;
   if (g->r->code) {
@@ -961,7 +1261,10 @@ int pget_run(const pget_conf *c, pget_result *r) {
       int e;
       if (g.total < 0)
         g.total = 0;
-      if (ftruncate(c->fd, (off_t)g.total) != 0) {
+      writer_publish(&g.wr, -1);
+      if ((e = writer_drain(&g.wr)) != 0) {
+        fail_errno(&g, "write", c->part, e);
+      } else if (ftruncate(c->fd, (off_t)g.total) != 0) {
         fail_errno(&g, "write", c->part, errno);
       } else if ((e = fronthash_finish(&g.fh, g.total, r->sha256)) != 0) {
         char msg[600];
