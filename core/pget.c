@@ -923,8 +923,15 @@ static void conn_stop(pget *g, conn *k) {
 /* A piece's request ended without the piece: try it again later, alone, or give up. */
 static void retry_piece(pget *g, piece *p, const char *code, int retryable, const char *msg) {
   double wait;
-  /* A whole body (no ranges) cannot go on where it stopped: the caller starts over. */
-  if (!retryable || p->tries >= MAX_TRIES || g->single) {
+  size_t i;
+  int alone = 1;
+  for (i = 0; i < g->npieces; i++)
+    if (&g->pieces[i] != p && g->pieces[i].state != P_DONE)
+      alone = 0;
+  /* A whole body (no ranges) cannot go on where it stopped, and the last range left is
+   * the caller's to retry under its policy (which may wait, or ask for a fresh URL):
+   * the next get resumes from the meta file. */
+  if (!retryable || p->tries >= MAX_TRIES || g->single || alone) {
     fail(g, code, retryable, "%s", msg);
     return;
   }

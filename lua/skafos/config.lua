@@ -22,14 +22,16 @@ M.ENV = {
 }
 
 M.SETTINGS = { "org", "app", "model", "api_url", "download_url", "hosts", "ca_file", "speed_limit", "speed_time",
-  "timeout" }
+  "timeout", "connections" }
 
 ---Defaults of the transfer deadlines: a transfer slower than speed_limit bytes/s for
----speed_time seconds is abandoned (and retried); no overall timeout.
-M.DEFAULTS = { speed_limit = 1024, speed_time = 30 }
+---speed_time seconds is abandoned (and retried); no overall timeout. A download uses up
+---to `connections` connections, each fetching ranges of the archive.
+M.DEFAULTS = { speed_limit = 1024, speed_time = 30, connections = 8 }
 
--- Numeric settings: the smallest value each takes.
-local NUMERIC = { speed_limit = 1, speed_time = 1, timeout = 0.001 }
+-- Numeric settings: the smallest value each takes, and the largest where there is one.
+local NUMERIC = { speed_limit = 1, speed_time = 1, timeout = 0.001, connections = 1 }
+local NUMERIC_MAX = { connections = 32 }
 
 M.HOOKS = { "select_files", "compression", "before_create", "after_publish", "retry" }
 
@@ -285,6 +287,10 @@ function M.resolve(flags, opts)
     if v ~= nil and (type(v) ~= "number" or v < least or (least >= 1 and not math.tointeger(v))) then
       return nil, errors.new("USAGE", ("%s (%s) must be a %s, at least %s"):format(name,
         s.sources[name], least >= 1 and "whole number" or "number", tostring(least)))
+    end
+    if v ~= nil and NUMERIC_MAX[name] and v > NUMERIC_MAX[name] then
+      return nil, errors.new("USAGE", ("%s (%s) must be at most %s"):format(name, s.sources[name],
+        tostring(NUMERIC_MAX[name])))
     end
     if least >= 1 and v ~= nil then s[name] = math.tointeger(v) end
   end

@@ -363,6 +363,7 @@ function fetch(opts, kept)
     got, gerr = with_fresh_urls(sess, where.url, fresh, function(u)
       return s3().get(u, tmp, {
         resume = true,
+        connections = not ex and s.connections or 1, -- the extractor needs the bytes in order
         sink = ex,
         ca_file = s.ca_file,
         low_speed = { s.speed_limit, s.speed_time },

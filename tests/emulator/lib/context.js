@@ -62,12 +62,12 @@ class Context {
 
   /** The first arrival-time fault matching this request, if any (used up by this call). */
   takeFault() {
-    return this.emu.faults.take(this.role, this.method, this.rawPath, this.decodedPath, null);
+    return this.emu.faults.take(this.role, this.method, this.rawPath, this.decodedPath, null, this.req.headers.range);
   }
 
   /** A lazily applied fault (expire_next_url, etag), used up only when the handler asks. */
   takeLazyFault(type) {
-    return this.emu.faults.take(this.role, this.method, this.rawPath, this.decodedPath, type);
+    return this.emu.faults.take(this.role, this.method, this.rawPath, this.decodedPath, type, this.req.headers.range);
   }
 
   /** True when the client announced a body that nobody has read. */
