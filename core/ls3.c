@@ -1038,7 +1038,7 @@ static CURLcode pget_setup(void *ud, CURL *easy, char *errbuf) {
  * the ranges an earlier run recorded. A tee sink is let go at once: the bytes do not
  * arrive in order. */
 static int get_ranges(lua_State *L, xfer *x, const char *url, const char *dest,
-                      const char *want_sha, int resume, int connections) {
+                      const char *want_sha, int resume, int connections, int ramp) {
   pget_meta m;
   pget_conf c;
   pget_result r;
@@ -1086,6 +1086,7 @@ static int get_ranges(lua_State *L, xfer *x, const char *url, const char *dest,
   c.meta = x->meta;
   c.fd = fd;
   c.connections = connections;
+  c.no_ramp = !ramp;
   c.resume = have ? &m : NULL;
   c.headers = x->hdrs;
   c.topts = &x->topts;
@@ -1154,7 +1155,7 @@ static int get_ranges(lua_State *L, xfer *x, const char *url, const char *dest,
  * whole. The tee starts from byte 0 on every round: a resumed part is replayed into it
  * first, and a restart (200 to a Range, or 416) resets it. */
 static int get_file(lua_State *L, xfer *x, const char *url, const char *dest,
-                    const char *want_sha, int resume, int connections) {
+                    const char *want_sha, int resume, int connections, int ramp) {
   char etag[256], sha[65], msg[600], err[256] = "";
   int attempt, replayed, opened;
   CURLcode rc = CURLE_OK;
@@ -1170,7 +1171,7 @@ static int get_file(lua_State *L, xfer *x, const char *url, const char *dest,
   if (connections > 1 || (resume && readranges(x->meta, &m, msg, sizeof msg) == 1)) {
     if (connections <= 1)
       pget_meta_free(&m);
-    return get_ranges(L, x, url, dest, want_sha, resume, connections);
+    return get_ranges(L, x, url, dest, want_sha, resume, connections, ramp);
   }
   if ((x->easy = curl_easy_init()) == NULL)
     return skafos_pusherror(L, "NO_MEMORY", "cannot set up the transfer", 0, 0);
@@ -1274,7 +1275,7 @@ static int s3_get(lua_State *L) {
   skafos_sink *snk = skafos_tosink(L, 2);
   const char *dest = snk ? NULL : luaL_checkstring(L, 2);
   const char *want_sha;
-  int resume, n, connections;
+  int resume, n, connections, ramp;
   xfer *x;
   char msg[600];
 
@@ -1288,6 +1289,8 @@ static int s3_get(lua_State *L) {
   connections = (int)optnumber(L, "connections", 1);
   if (connections < 1 || connections > PGET_MAX_CONNECTIONS)
     luaL_error(L, "s3: option 'connections' must be 1 to %d", PGET_MAX_CONNECTIONS);
+  ramp = field(L, "ramp") == LUA_TNIL || lua_toboolean(L, -1);
+  lua_pop(L, 1);
   if (snk) {
     int hash = field(L, "hash") == LUA_TNIL || lua_toboolean(L, -1);
     lua_pop(L, 1);
@@ -1297,7 +1300,7 @@ static int s3_get(lua_State *L) {
   if (field(L, "sink") != LUA_TNIL && (x->tee = skafos_tosink(L, -1)) == NULL)
     luaL_error(L, "s3: option 'sink' must be a byte sink such as zip.extractor(dir)");
   lua_pop(L, 1); /* the options table keeps the sink alive */
-  n = get_file(L, x, url, dest, want_sha, resume, connections);
+  n = get_file(L, x, url, dest, want_sha, resume, connections, ramp);
   if (n != 1 && x->tee) /* nothing half-extracted stays */
     drop_sink(x->tee);
   return n;

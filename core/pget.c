@@ -923,15 +923,11 @@ static void conn_stop(pget *g, conn *k) {
 /* A piece's request ended without the piece: try it again later, alone, or give up. */
 static void retry_piece(pget *g, piece *p, const char *code, int retryable, const char *msg) {
   double wait;
-  size_t i;
-  int alone = 1;
-  for (i = 0; i < g->npieces; i++)
-    if (&g->pieces[i] != p && g->pieces[i].state != P_DONE)
-      alone = 0;
-  /* A whole body (no ranges) cannot go on where it stopped, and the last range left is
-   * the caller's to retry under its policy (which may wait, or ask for a fresh URL):
-   * the next get resumes from the meta file. */
-  if (!retryable || p->tries >= MAX_TRIES || g->single || alone) {
+  /* A whole body (no ranges) cannot go on where it stopped, and an object that one
+   * request fetches is the caller's to retry under its policy (which may wait, or ask for
+   * a fresh URL), as a single-connection get would be: the next get resumes from the
+   * meta file. */
+  if (!retryable || p->tries >= MAX_TRIES || g->single || g->npieces == 1) {
     fail(g, code, retryable, "%s", msg);
     return;
   }
@@ -1118,10 +1114,11 @@ static int run_round(pget *g, const pget_meta *resume) {
   const pget_conf *c = g->c;
   g->total = -1;
   g->single = 0;
+  g->restart = 0;
   g->kept = 0;
   g->etag[0] = '\0';
-  g->want = 1;
-  g->ramped = c->connections <= 1;
+  g->want = c->no_ramp ? c->connections : 1;
+  g->ramped = c->connections <= 1 || c->no_ramp;
   g->win_start = g->ttfb = g->last_rate = 0;
   g->win_bytes = 0;
   g->hashing = 1; /* from here round_end stops both threads */

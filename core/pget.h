@@ -65,6 +65,7 @@ typedef struct pget_conf {
   const char *part, *meta;          /* paths, for messages and the meta file */
   int fd;                           /* the part file, open read-write, ours */
   int connections;                  /* 1 .. PGET_MAX_CONNECTIONS */
+  int no_ramp;                      /* open them all at once instead of growing to them */
   const pget_meta *resume;          /* what an earlier run kept, or NULL */
   int64_t resume_prefix;            /* with a bare-ETag meta: the part's length */
   const struct curl_slist *headers; /* the caller's, copied into every request */

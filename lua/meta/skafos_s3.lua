@@ -26,6 +26,8 @@ local s3 = {}
 ---@field sink? userdata     with a file dest: a byte sink (zip.extractor) that also gets every byte
 ---@field connections? integer  with a file dest: up to this many connections at once (1 to 32, default 1), each
 ---                             fetching a range of the object (see s3.get)
+---@field ramp? boolean         with connections: false opens them all at once (default true: grow to them while
+---                             they add throughput)
 
 ---@class skafos.s3.PutResult
 ---@field status integer    always 200
@@ -83,18 +85,22 @@ function s3.put(url, source, opts) end
 ---a sink that refuses the bytes is let go (reset, and sink_skipped says why) and the
 ---download goes on; only an interruption ends it. When the get fails the sink is reset.
 ---With a file `dest` and `opts.connections` N > 1, a first request for the object's first
----4 MiB learns its size and whether storage answers ranges; the rest is split into a few
----ranges per connection, fetched over up to N connections at once (one TCP connection each,
----never multiplexed), each written at its offset and retried alone (up to 5 times, with a
----short backoff) when it fails, stalls past the low-speed limit or comes back short; the
----SHA-256 is computed in order as the front of the file fills. The ranges completed are
----recorded in dest..".part.etag" (its ETag, size and `done FIRST LAST` lines), so a get
----that fails or is killed keeps them, and the next one with `resume = true` asks only for
----the missing ranges (with If-Range). A 200 to the first request (storage ignores Range)
----is taken as the whole download on that one connection; a 200, 416, or another size or
----ETag for a later range means the object changed: the part is emptied and the get starts
----over (restarted = true; after two such restarts it fails CHANGED). `opts.sink` is let go
----at once (sink_skipped starts with "PARALLEL"): its bytes would not arrive in order.
+---8 MiB learns its size and whether storage answers ranges; the rest is cut into pieces
+---(about two per connection, 8 to 32 MiB) taken in file order over up to N connections at
+---once: one TCP connection each, never multiplexed, opened one, then two, four, ... for as
+---long as each doubling adds a fifth to the throughput (`ramp = false` opens all N at once);
+---an idle connection takes half of the largest range left. Each range is written at its
+---offset and retried alone (up to 5 times, with a short backoff) when it fails, stalls past
+---the low-speed limit or comes back short, except the last one left, which fails the get
+---for the caller's retry policy. The SHA-256 is computed in order as the front of the file
+---fills. The ranges done are recorded in dest..".part.etag" (its ETag, size and
+---`done FIRST LAST` lines, every 16 MiB of a range), so a get that fails or is killed keeps
+---them, and the next one with `resume = true` asks only for the missing ranges (with
+---If-Range). A 200 to the first request (storage ignores Range) is taken as the whole
+---download on that one connection; a 200, 416, or another size or ETag for a later range
+---means the object changed: the part is emptied and the get starts over (restarted = true;
+---after two such restarts it fails CHANGED). `opts.sink` is let go at once (sink_skipped
+---starts with "PARALLEL"): its bytes would not arrive in order.
 ---@param url string
 ---@param dest string|userdata
 ---@param opts? skafos.s3.GetOptions
