@@ -489,7 +489,7 @@ typedef struct pget {
   writer wr;
   int hashing;
   int64_t kept; /* bytes done before this round */
-  /* the ramp: `want` connections, doubled every window while throughput grows */
+  /* the ramp: `want` connections, multiplied every window while throughput grows */
   int want, ramped;
   double window, win_start, ttfb;
   int64_t win_bytes;
@@ -1055,9 +1055,10 @@ static void round_end(pget *g) {
 
 /* The ramp, like a congestion window: once bytes flow, the throughput of each window
  * (long enough for new connections to get their first byte) is compared with that of the
- * one before; the number of connections doubles while it grows by RAMP_GAIN, and goes
- * back to what it was when it did not (a link one connection fills, such as loopback,
- * stays on few). */
+ * one before; the number of connections is multiplied by four while it grows by RAMP_GAIN
+ * (1, 4, 16, ... up to the limit: on a link that limits each connection, every step pays
+ * about fourfold), and goes back to what it was when it did not (a link one connection
+ * fills, such as loopback, stays on one). */
 static void ramp(pget *g, double now) {
   double rate;
   if (g->ramped || g->single || !g->etag[0] || g->total < 0)
@@ -1082,7 +1083,7 @@ static void ramp(pget *g, double now) {
     g->ramped = 1;
   } else {
     g->last_rate = rate;
-    g->want = g->want * 2 < g->c->connections ? g->want * 2 : g->c->connections;
+    g->want = g->want * 4 < g->c->connections ? g->want * 4 : g->c->connections;
   }
   g->win_start = now;
   g->win_bytes = 0;

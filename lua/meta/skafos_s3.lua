@@ -87,8 +87,8 @@ function s3.put(url, source, opts) end
 ---With a file `dest` and `opts.connections` N > 1, a first request for the object's first
 ---8 MiB learns its size and whether storage answers ranges; the rest is cut into pieces
 ---(about two per connection, 8 to 32 MiB) taken in file order over up to N connections at
----once: one TCP connection each, never multiplexed, opened one, then two, four, ... for as
----long as each doubling adds a fifth to the throughput (`ramp = false` opens all N at once);
+---once: one TCP connection each, never multiplexed, opened one, then four, sixteen, ... for
+---as long as each step adds a fifth to the throughput (`ramp = false` opens all N at once);
 ---an idle connection takes half of the largest range left. Each range is written at its
 ---offset and retried alone (up to 5 times, with a short backoff) when it fails, stalls past
 ---the low-speed limit or comes back short, except the last one left, which fails the get

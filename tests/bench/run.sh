@@ -3,7 +3,8 @@
 # and Python (tests/bench/e2e/, about 35 minutes at full size; it writes
 # tests/bench/RESULTS.md), then the transfer and zip module benchmarks when they exist.
 # usage: sh tests/bench/run.sh path/to/skafos
-#   BENCH_ARGS="--runs 7" or "--datasets random --size-mib 256" passes options to the harness.
+#   BENCH_ARGS="--runs 7" or "--datasets random --size-mib 256" passes options to the harness;
+#   CONNECTIONS_BENCH_ARGS="--size-mib 256 --runs 3" to the connections benchmark.
 set -u
 skafos=${1:?usage: sh tests/bench/run.sh path/to/skafos}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -33,6 +34,10 @@ module() { # module FENCE TITLE COMMAND...: FENCE is "pre" for plain-text output
 }
 if [ -f "$here/transfer/run.sh" ]; then
   module pre "tests/bench/transfer, 1 GiB put and get against curl" sh "$here/transfer/run.sh" "$skafos"
+fi
+if [ -f "$here/connections/bench.py" ]; then
+  module md "tests/bench/connections, fetch -o over several connections against aria2c and curl" \
+    "$python" "$here/connections/bench.py" --skafos "$skafos" ${CONNECTIONS_BENCH_ARGS:-}
 fi
 if [ -f "$here/zip/bench.py" ]; then
   module md "tests/bench/zip, the zip module against zip, pigz, Python, cp and unzip" \
