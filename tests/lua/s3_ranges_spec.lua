@@ -177,7 +177,8 @@ describe("skafos.s3.get over several connections", function()
   end)
 
   it("asks again for a range that failed, alone", function()
-    e:fault { role = "storage", method = "GET", range_prefix = "bytes=8388608-", action = { type = "status", status = 503 } }
+    e:fault { role = "storage", method = "GET", range_prefix = "bytes=8388608-",
+      action = { type = "status", status = 503 } }
     local res = assert(s3.get(url(), dir .. "/out.bin", { connections = 4, ramp = false }))
     assert.are.equal(sha256(src), res.sha256)
     local list = gets(e)
