@@ -23,6 +23,9 @@
 #define RECORD_STEP (INT64_C(16) << 20) /* a range's progress reaches the meta file this often */
 #define RAMP_MIN_WINDOW 0.15            /* seconds between looks at the throughput */
 #define RAMP_GAIN 1.2                   /* more connections stay only if they add this much */
+/* One connection this fast already gives a 2-core machine all it can write and hash: more
+ * would only compete for the same cores (loopback, a LAN). */
+#define RAMP_FAST_LINK (160.0 * 1048576.0)
 #define MAX_TRIES 5             /* attempts per piece before the whole get fails */
 #define MAX_RESTARTS 2          /* the object changed under us this often: give up */
 #define META_LIMIT (1u << 20)
@@ -304,7 +307,7 @@ typedef struct writer {
   int open;            /* slot head % WR_SLOTS is being filled */
   int part_fd;
   int err;             /* errno of the first failed write; nothing is written after it */
-  int64_t unsynced;
+  int64_t unsynced, lo, hi; /* bytes written, and where, since writeback was last started */
   fronthash *fh;
 } writer;
 
@@ -339,9 +342,16 @@ static void *writer_main(void *arg) {
         left -= (size_t)n;
         off += n;
       }
-      if (err == 0 && sl->fd == w->part_fd && (w->unsynced += (int64_t)sl->len) >= WRITEBACK_STEP) {
-        sync_file_range(w->part_fd, 0, 0, SYNC_FILE_RANGE_WRITE); /* a short fsync at the end */
-        w->unsynced = 0;
+      if (err == 0 && sl->fd == w->part_fd) {
+        if (w->unsynced == 0 || sl->off < w->lo)
+          w->lo = sl->off;
+        if (w->unsynced == 0 || off > w->hi)
+          w->hi = off;
+        if ((w->unsynced += (int64_t)sl->len) >= WRITEBACK_STEP) {
+          /* start writeback of what was just written, so that the fsync at the end is short */
+          sync_file_range(w->part_fd, (off_t)w->lo, (off_t)(w->hi - w->lo), SYNC_FILE_RANGE_WRITE);
+          w->unsynced = 0;
+        }
       }
       if (err == 0 && sl->frontier >= 0)
         fronthash_advance(w->fh, sl->frontier);
@@ -995,6 +1005,12 @@ static void conn_done(pget *g, conn *k, CURLcode rc) {
     p->state = P_DONE;
     meta_done(g, p->recorded, p->end - 1);
     p->recorded = p->end;
+    if (k->probe && !g->ramped && g->want == 1) {
+      /* the first range came faster than more connections could be used: stay on one */
+      double t = transfer_now() - k->started - g->ttfb;
+      if (t <= 0 || (double)(p->end - p->start) / t >= RAMP_FAST_LINK)
+        g->ramped = 1;
+    }
     return;
   }
   snprintf(msg, sizeof msg, "storage sent %" PRId64 " bytes of a %" PRId64 "-byte range",
@@ -1057,8 +1073,8 @@ static void round_end(pget *g) {
  * (long enough for new connections to get their first byte) is compared with that of the
  * one before; the number of connections is multiplied by four while it grows by RAMP_GAIN
  * (1, 4, 16, ... up to the limit: on a link that limits each connection, every step pays
- * about fourfold), and goes back to what it was when it did not (a link one connection
- * fills, such as loopback, stays on one). */
+ * about fourfold), and goes back to what it was when it did not. A first range that came
+ * faster than RAMP_FAST_LINK stays on its one connection (conn_done). */
 static void ramp(pget *g, double now) {
   double rate;
   if (g->ramped || g->single || !g->etag[0] || g->total < 0)
@@ -1076,7 +1092,9 @@ static void ramp(pget *g, double now) {
   if (now - g->win_start < g->window)
     return;
   rate = (double)g->win_bytes / (now - g->win_start);
-  if (g->last_rate > 0 && rate < g->last_rate * RAMP_GAIN) {
+  if (g->last_rate == 0 && rate >= RAMP_FAST_LINK) {
+    g->ramped = 1; /* stay on one */
+  } else if (g->last_rate > 0 && rate < g->last_rate * RAMP_GAIN) {
     g->want /= 2;
     g->ramped = 1;
   } else if (g->want >= g->c->connections) {
@@ -1186,6 +1204,7 @@ static int run_round(pget *g, const pget_meta *resume) {
     while ((m = curl_multi_info_read(g->multi, &left)) != NULL) {
       if (m->msg != CURLMSG_DONE)
         continue;
+      wait_ms = 0; /* a connection is free: give it work now, not after a poll */
       for (i = 0; i < g->nconns; i++) {
         if (g->conns[i].easy == m->easy_handle && g->conns[i].in_multi) {
           conn_done(g, &g->conns[i], m->data.result);
