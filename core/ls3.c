@@ -61,6 +61,7 @@ typedef struct xfer {
   char *hashbuf;
   skafos_sink *snk; /* get into a sink: anchored at stack index 2 */
   int resumable_sink; /* the sink goes on from x->offset and keeps what it got */
+  int handoff;        /* a ranged get handed over its first range: not a resume */
   /* get into the part file and also, byte for byte from the object's first, into a sink
    * (opts.sink, anchored by the options table); NULL once it refused the bytes */
   skafos_sink *tee;
@@ -990,6 +991,15 @@ static int get_sink(lua_State *L, xfer *x, const char *url, const char *want_sha
 
 /* ---- s3.get over several connections (pget.c) ------------------------------------------ */
 
+/* 1 when a single-connection get left a part to resume: a bare ETag beside a part that
+ * is not empty. */
+static int sequential_part(xfer *x) {
+  char etag[256], msg[600];
+  struct stat st;
+  return readmeta(x->meta, etag, sizeof etag, msg, sizeof msg) == 0 && etag[0] &&
+         lstat(x->part, &st) == 0 && st.st_size > 0;
+}
+
 #define META_MAX (1u << 20)
 
 /* Reads the meta file next to a part into m (pget_meta_free it). Returns 1 when it holds
@@ -1036,7 +1046,8 @@ static CURLcode pget_setup(void *ud, CURL *easy, char *errbuf) {
 
 /* s3.get into dest's part file over up to `connections` connections (pget.c), resuming
  * the ranges an earlier run recorded. A tee sink is let go at once: the bytes do not
- * arrive in order. */
+ * arrive in order. Returns -1 (nothing pushed) when the first range showed that one
+ * connection is best: the part holds it, and the single-connection get goes on. */
 static int get_ranges(lua_State *L, xfer *x, const char *url, const char *dest,
                       const char *want_sha, int resume, int connections, int ramp) {
   pget_meta m;
@@ -1097,6 +1108,12 @@ static int get_ranges(lua_State *L, xfer *x, const char *url, const char *dest,
   rc = pget_run(&c, &r);
   if (have)
     pget_meta_free(&m);
+  if (rc == 1) { /* one connection is best: the caller goes on from the part */
+    tbuf_free(&r.errbody);
+    transfer_fclose(&x->out);
+    x->handoff = 1;
+    return -1;
+  }
   if (rc != 0) {
     int n;
     if (r.http_status > 0) {
@@ -1167,11 +1184,16 @@ static int get_file(lua_State *L, xfer *x, const char *url, const char *dest,
   if (transfer_path_check(x->part, msg, sizeof msg) != 0 ||
       transfer_path_check(x->meta, msg, sizeof msg) != 0)
     return skafos_pusherror(L, "UNSAFE_PATH", msg, 0, 0);
-  /* Ranges, or a part that an earlier ranged get left (it has holes), go to pget. */
-  if (connections > 1 || (resume && readranges(x->meta, &m, msg, sizeof msg) == 1)) {
+  /* Ranges, or a part that an earlier ranged get left (it has holes), go to pget; a
+   * part that a single-connection get left is resumed as such. */
+  if ((connections > 1 && !(resume && sequential_part(x))) ||
+      (resume && readranges(x->meta, &m, msg, sizeof msg) == 1)) {
+    int n;
     if (connections <= 1)
       pget_meta_free(&m);
-    return get_ranges(L, x, url, dest, want_sha, resume, connections, ramp);
+    if ((n = get_ranges(L, x, url, dest, want_sha, resume, connections, ramp)) >= 0)
+      return n;
+    resume = 1; /* from the first range, which is in the part */
   }
   if ((x->easy = curl_easy_init()) == NULL)
     return skafos_pusherror(L, "NO_MEMORY", "cannot set up the transfer", 0, 0);
@@ -1258,7 +1280,7 @@ static int get_file(lua_State *L, xfer *x, const char *url, const char *dest,
   lua_setfield(L, -2, "etag");
   lua_pushstring(L, sha);
   lua_setfield(L, -2, "sha256");
-  lua_pushboolean(L, x->offset > 0);
+  lua_pushboolean(L, x->offset > 0 && !x->handoff);
   lua_setfield(L, -2, "resumed");
   lua_pushboolean(L, x->restarted);
   lua_setfield(L, -2, "restarted");

@@ -494,6 +494,7 @@ typedef struct pget {
   char etag[256]; /* the object's, for If-Range; "" when storage sent none */
   int single;     /* the server sent the whole object: one connection, no meta */
   int restart;    /* the object changed: start over */
+  int handoff;    /* one connection is best: the caller goes on with it */
   int meta_fd;
   fronthash fh;
   writer wr;
@@ -1005,11 +1006,12 @@ static void conn_done(pget *g, conn *k, CURLcode rc) {
     p->state = P_DONE;
     meta_done(g, p->recorded, p->end - 1);
     p->recorded = p->end;
-    if (k->probe && !g->ramped && g->want == 1) {
-      /* the first range came faster than more connections could be used: stay on one */
+    if (k->probe && !g->ramped && g->want == 1 && g->npieces > 1 && !g->single && g->etag[0]) {
+      /* The first range came faster than more connections could be used: the rest goes
+       * as a single-connection get, which hashes from memory rather than reading back. */
       double t = transfer_now() - k->started - g->ttfb;
       if (t <= 0 || (double)(p->end - p->start) / t >= RAMP_FAST_LINK)
-        g->ramped = 1;
+        g->handoff = 1;
     }
     return;
   }
@@ -1134,6 +1136,7 @@ static int run_round(pget *g, const pget_meta *resume) {
   g->total = -1;
   g->single = 0;
   g->restart = 0;
+  g->handoff = 0;
   g->kept = 0;
   g->etag[0] = '\0';
   g->want = c->no_ramp ? c->connections : 1;
@@ -1220,7 +1223,7 @@ static int run_round(pget *g, const pget_meta *resume) {
         fail_errno(g, "write", c->part, e);
     }
     ramp(g, now);
-    if (g->r->code || g->restart)
+    if (g->r->code || g->restart || g->handoff)
       break;
     if (all_done(g))
       break;
@@ -1250,6 +1253,8 @@ static int run_round(pget *g, const pget_meta *resume) {
     if (curl_multi_poll(g->multi, NULL, 0, (int)wait_ms, NULL) != CURLM_OK)
       fail(g, "CURL", 1, "%s", "the transfer engine failed");
   }
+  if (g->handoff && !g->r->code)
+    return 2;
   if (g->restart && !g->r->code)
     return 1;
   if (g->r->code) {
@@ -1303,6 +1308,33 @@ int pget_run(const pget_conf *c, pget_result *r) {
     }
     if (rc < 0)
       break;
+    if (rc == 2) {
+      /* Only the first range was asked for: it alone is in the part. The meta file gets
+       * the bare ETag a single-connection get resumes from. */
+      char msg[600];
+      int e, unsafe, fd;
+      int64_t have = g.pieces[0].end;
+      writer_publish(&g.wr, -1);
+      if ((e = writer_drain(&g.wr)) != 0 || ftruncate(c->fd, (off_t)have) != 0) {
+        fail_errno(&g, "write", c->part, e ? e : errno);
+        break;
+      }
+      meta_close(&g);
+      fd = transfer_open_file(c->meta, O_WRONLY | O_CREAT, 0644, &unsafe, msg, sizeof msg);
+      if (fd < 0 || ftruncate(fd, 0) != 0 ||
+          write(fd, g.etag, strlen(g.etag)) != (ssize_t)strlen(g.etag)) {
+        if (fd >= 0)
+          close(fd);
+        if (fd < 0 && unsafe)
+          fail(&g, "UNSAFE_PATH", 0, "%s", msg);
+        else
+          fail_errno(&g, "write", c->meta, errno);
+        break;
+      }
+      close(fd);
+      r->handoff = have;
+      break;
+    }
     /* The object changed: forget everything (the meta file first, so that a kill now
      * leaves no claim on what goes), then once more from the start. */
     round_end(&g);
@@ -1328,5 +1360,5 @@ int pget_run(const pget_conf *c, pget_result *r) {
     tbuf_free(&k->errbody);
   }
   curl_multi_cleanup(g.multi);
-  return r->code ? -1 : 0;
+  return r->code ? -1 : r->handoff > 0 ? 1 : 0;
 }

@@ -83,6 +83,7 @@ typedef struct pget_result {
   int restarted;      /* the object changed meanwhile: the download started over */
   int connections;    /* the most connections used at once */
   int64_t requests;   /* ranges requested (retries included) */
+  int64_t handoff;    /* with the return value 1: the part's length */
   char etag[256];     /* raw */
   char sha256[65];
   /* on failure: code and msg, and for an HTTP error answer also its status, the start of
@@ -98,7 +99,10 @@ typedef struct pget_result {
 
 /* Runs the get. Returns 0 with r's success fields set and the part file complete (not
  * synced, not renamed), or -1 with r->code set; what was received stays in the part
- * file and its ranges in the meta file, for the next run. */
+ * file and its ranges in the meta file, for the next run. Returns 1 when the first range
+ * came so fast that one connection is best (r->handoff bytes are in the part, and the
+ * meta file holds the bare ETag): the caller goes on as a single-connection get, from
+ * there. */
 int pget_run(const pget_conf *c, pget_result *r);
 
 #endif

@@ -47,6 +47,7 @@ local s3 = {}
 ---@field restarted boolean the object changed since the part was written: fetched from byte 0
 ---@field sink_skipped? string  with opts.sink: "CODE: message" when the sink refused the bytes
 ---@field connections? integer   with opts.connections > 1: the most connections that were busy at once
+---                              (absent when the get went on as a single-connection one)
 
 ---Uploads a file path or a byte source (userdata with __skafos_source, e.g. zip.stream's
 ---reader; reset to byte 0 first) with Content-Length, Content-Type application/octet-stream
@@ -89,6 +90,8 @@ function s3.put(url, source, opts) end
 ---(about two per connection, 8 to 32 MiB) taken in file order over up to N connections at
 ---once: one TCP connection each, never multiplexed, opened one, then four, sixteen, ... for
 ---as long as each step adds a fifth to the throughput (`ramp = false` opens all N at once);
+---when the first range arrives at 160 MiB/s or more, the rest is fetched as with
+---connections = 1 (Range from there + If-Range; the result then has no `connections`);
 ---an idle connection takes half of the largest range left. Each range is written at its
 ---offset and retried alone (up to 5 times, with a short backoff) when it fails, stalls past
 ---the low-speed limit or comes back short, except the last one left, which fails the get

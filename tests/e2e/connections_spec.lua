@@ -109,7 +109,9 @@ describe("fetch over several connections", function()
 
   it("finishes a fetch killed in the middle, asking only for the ranges it lacks", function()
     publish(40)
-    -- the archive's last range crawls: the others complete and are recorded
+    -- a link where more connections pay (a fast one would stay on one), and the archive's
+    -- last range crawls on it: the others complete and are recorded
+    emu:shape { storage = { rate = 16 * MiB } }
     emu:fault { role = "storage", method = "GET", range_prefix = "bytes=33554432-", times = -1,
       action = { type = "trickle", after_bytes = 100000, bytes_per_second = 10000 } }
     local meta_path = dir .. "/work/x.zip.download.part.etag"
@@ -140,6 +142,7 @@ describe("fetch over several connections", function()
     assert.is_true(reach >= 33554432, meta)
     assert.is_nil(proc.read(dir .. "/work/x.zip"))
     emu:clear_faults()
+    emu:clear_shaping()
     emu:clear_requests()
     local r = skafos { "fetch", "-o", "x.zip", "--connections", "4", "--json" }
     assert.are.equal(0, r.code, r.stderr)
