@@ -24,8 +24,12 @@
 #define RAMP_MIN_WINDOW 0.15            /* seconds between looks at the throughput */
 #define RAMP_GAIN 1.2                   /* more connections stay only if they add this much */
 /* One connection this fast already gives a 2-core machine all it can write and hash: more
- * would only compete for the same cores (loopback, a LAN). */
+ * would only compete for the same cores (loopback, a LAN). A near server (first byte within
+ * RAMP_NEAR seconds) needs less: one TCP connection fills a short path, and a first range
+ * on a fresh connection of a fresh process comes slower than the rest. */
 #define RAMP_FAST_LINK (160.0 * 1048576.0)
+#define RAMP_NEAR_LINK (48.0 * 1048576.0)
+#define RAMP_NEAR 0.015
 #define MAX_TRIES 5             /* attempts per piece before the whole get fails */
 #define MAX_RESTARTS 2          /* the object changed under us this often: give up */
 #define META_LIMIT (1u << 20)
@@ -1010,7 +1014,8 @@ static void conn_done(pget *g, conn *k, CURLcode rc) {
       /* The first range came faster than more connections could be used: the rest goes
        * as a single-connection get, which hashes from memory rather than reading back. */
       double t = transfer_now() - k->started - g->ttfb;
-      if (t <= 0 || (double)(p->end - p->start) / t >= RAMP_FAST_LINK)
+      double rate = t > 0 ? (double)(p->end - p->start) / t : RAMP_FAST_LINK;
+      if (rate >= RAMP_FAST_LINK || (rate >= RAMP_NEAR_LINK && g->ttfb <= RAMP_NEAR))
         g->handoff = 1;
     }
     return;
