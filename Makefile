@@ -11,7 +11,7 @@ CTEST_ARGS ?= --output-on-failure
 APT_PACKAGES = cmake make gcc pkg-config liblua5.4-dev lua5.4 libcurl4-openssl-dev \
   lua-cjson lua-cjson-dev libminizip-dev zlib1g-dev libssl-dev lua-argparse lua-busted \
   lua-check curl openssl zip unzip p7zip-full libarchive-tools pigz python3 python3-requests clang \
-  libclang-rt-14-dev time g++ luarocks dpkg-dev
+  libclang-rt-14-dev time g++ luarocks dpkg-dev aria2
 # Node.js may come from elsewhere than Debian (its npm then conflicts with Debian's):
 # install Debian's only when the commands are missing.
 NODE_PACKAGES = $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)

@@ -55,11 +55,12 @@ function(skafos_feature name source)
 endfunction()
 
 # ---- files -----------------------------------------------------------------------------
-# Linux: start writeback of a range early (transfer.c); fallback: the final fsync does it all.
+# Linux: start writeback of a range early (transfer.c, pget.c); fallback: the final fsync
+# does it all.
 skafos_feature(SYNC_FILE_RANGE [=[
 #include <fcntl.h>
 int main(void) { return sync_file_range(0, 0, 0, SYNC_FILE_RANGE_WRITE); }
-]=] GNU LINUX_OR_X86 FILES core/transfer.c)
+]=] GNU LINUX_OR_X86 FILES core/transfer.c core/pget.c)
 # Linux: reserve blocks without changing the size (zipwrite.c); fallback: no reservation.
 skafos_feature(FALLOCATE [=[
 #include <fcntl.h>

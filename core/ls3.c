@@ -17,6 +17,7 @@
 #include <lua.h>
 
 #include "common.h"
+#include "pget.h"
 #include "s3err.h"
 #include "transfer.h"
 
@@ -51,6 +52,7 @@ typedef struct xfer {
   int64_t size, sent;
   /* get */
   FILE *out;
+  const char *url;         /* anchored on the Lua stack (argument 1) */
   const char *part, *meta; /* anchored on the Lua stack */
   int64_t offset;          /* bytes of the part file kept from before */
   int64_t received;        /* body bytes of this response written to the part */
@@ -59,6 +61,7 @@ typedef struct xfer {
   char *hashbuf;
   skafos_sink *snk; /* get into a sink: anchored at stack index 2 */
   int resumable_sink; /* the sink goes on from x->offset and keeps what it got */
+  int handoff;        /* a ranged get handed over its first range: not a resume */
   /* get into the part file and also, byte for byte from the object's first, into a sink
    * (opts.sink, anchored by the options table); NULL once it refused the bytes */
   skafos_sink *tee;
@@ -337,27 +340,16 @@ static int seek_cb(void *ud, curl_off_t offset, int origin) {
 
 /* ---- tick: runs between libcurl calls (transfer_run); progress under lua_pcall ------ */
 
-static int tick(void *ud, int final) {
-  xfer *x = ud;
+/* Calls the progress function with done and total (nil when negative); nonzero when it
+ * failed or returned false (stashed). */
+static int call_progress(xfer *x, int64_t done, int64_t total) {
   lua_State *L = x->L;
-  (void)final;
-  if (x->out && x->hash) /* what a slow or stalled download got so far reaches the file */
-    thasher_flush(x->hash);
-  if (!x->progress)
-    return 0;
   lua_pushvalue(L, x->progress);
-  if (x->out || x->snk) { /* get */
-    curl_off_t cl = -1;
-    curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
-    lua_pushinteger(L, (lua_Integer)(x->offset + x->received));
-    if (cl >= 0 && x->to_file)
-      lua_pushinteger(L, (lua_Integer)(x->offset + cl));
-    else
-      lua_pushnil(L);
-  } else {
-    lua_pushinteger(L, (lua_Integer)x->sent);
-    lua_pushinteger(L, (lua_Integer)x->size);
-  }
+  lua_pushinteger(L, (lua_Integer)done);
+  if (total >= 0)
+    lua_pushinteger(L, (lua_Integer)total);
+  else
+    lua_pushnil(L);
   if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
     /* a signal while the callback ran makes the interrupt hook raise inside it: that is
      * the interrupt, not a failing callback */
@@ -376,6 +368,28 @@ static int tick(void *ud, int final) {
   }
   lua_pop(L, 1);
   return 0;
+}
+
+static int tick(void *ud, int final) {
+  xfer *x = ud;
+  (void)final;
+  if (x->out && x->hash) /* what a slow or stalled download got so far reaches the file */
+    thasher_flush(x->hash);
+  if (!x->progress)
+    return 0;
+  if (x->out || x->snk) { /* get */
+    curl_off_t cl = -1;
+    curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+    return call_progress(x, x->offset + x->received,
+                         cl >= 0 && x->to_file ? x->offset + (int64_t)cl : -1);
+  }
+  return call_progress(x, x->sent, x->size);
+}
+
+/* The same for a ranged get (pget), which knows its own counts. */
+static int pget_tick(void *ud, int64_t done, int64_t total) {
+  xfer *x = ud;
+  return x->progress ? call_progress(x, done, total) : 0;
 }
 
 /* ---- options (from the table at index 3, which may be absent) ------------------------ */
@@ -573,19 +587,20 @@ static int pushfailure(lua_State *L, xfer *x, CURLcode rc, const char *url) {
   return 2;
 }
 
-/* An HTTP error answer from storage: S3's XML says why; the status is the fallback. */
-static int pushs3error(lua_State *L, xfer *x, const char *url) {
+/* An HTTP error answer (status, the start of its body) from storage: S3's XML says why;
+ * the status is the fallback. */
+static int pushs3answer(lua_State *L, long status, const tbuf *body, int64_t retry_after,
+                        const char *url) {
   s3err_info info;
-  int retryable = 0, isxml = s3err_parse(x->errbody.p, x->errbody.n, &info);
-  const char *code = s3err_classify(isxml ? &info : NULL, x->status, &retryable);
-  curl_off_t retry_after = 0;
+  int retryable = 0, isxml = s3err_parse(body->p, body->n, &info);
+  const char *code = s3err_classify(isxml ? &info : NULL, status, &retryable);
   char msg[800];
   if (isxml)
-    snprintf(msg, sizeof msg, "storage refused the request (HTTP %ld %s): %s", x->status,
+    snprintf(msg, sizeof msg, "storage refused the request (HTTP %ld %s): %s", status,
              info.code, info.message[0] ? info.message : "no message");
   else
-    snprintf(msg, sizeof msg, "storage answered HTTP %ld", x->status);
-  skafos_pusherror(L, code, msg, (int)x->status, retryable);
+    snprintf(msg, sizeof msg, "storage answered HTTP %ld", status);
+  skafos_pusherror(L, code, msg, (int)status, retryable);
   seturlfield(L, url);
   if (isxml) {
     lua_pushstring(L, info.code);
@@ -595,12 +610,18 @@ static int pushs3error(lua_State *L, xfer *x, const char *url) {
       lua_setfield(L, -2, "request_id");
     }
   }
-  if (curl_easy_getinfo(x->easy, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK &&
-      retry_after > 0) {
+  if (retry_after > 0) {
     lua_pushinteger(L, (lua_Integer)retry_after);
     lua_setfield(L, -2, "retry_after");
   }
   return 2;
+}
+
+static int pushs3error(lua_State *L, xfer *x, const char *url) {
+  curl_off_t retry_after = 0;
+  if (curl_easy_getinfo(x->easy, CURLINFO_RETRY_AFTER, &retry_after) != CURLE_OK)
+    retry_after = 0;
+  return pushs3answer(L, x->status, &x->errbody, (int64_t)retry_after, url);
 }
 
 /* ---- s3.put ----------------------------------------------------------------------------- */
@@ -973,14 +994,194 @@ static int get_sink(lua_State *L, xfer *x, const char *url, const char *want_sha
   return 1;
 }
 
+/* ---- s3.get over several connections (pget.c) ------------------------------------------ */
+
+/* 1 when a single-connection get left a part to resume: a bare ETag beside a part that
+ * is not empty. */
+static int sequential_part(xfer *x) {
+  char etag[256], msg[600];
+  struct stat st;
+  return readmeta(x->meta, etag, sizeof etag, msg, sizeof msg) == 0 && etag[0] &&
+         lstat(x->part, &st) == 0 && st.st_size > 0;
+}
+
+#define META_MAX (1u << 20)
+
+/* Reads the meta file next to a part into m (pget_meta_free it). Returns 1 when it holds
+ * ranges, 0 when it holds something else or nothing, -1 with msg set when something
+ * other than our own file is there. */
+static int readranges(const char *meta, pget_meta *m, char *msg, size_t msglen) {
+  int unsafe, fd = transfer_open_file(meta, O_RDONLY, 0, &unsafe, msg, msglen), ok;
+  char *buf;
+  size_t n = 0;
+  memset(m, 0, sizeof *m);
+  m->size = -1;
+  if (fd < 0)
+    return unsafe ? -1 : 0;
+  if ((buf = malloc(META_MAX)) == NULL) {
+    close(fd);
+    return 0;
+  }
+  while (n < META_MAX) {
+    ssize_t got = read(fd, buf + n, META_MAX - n);
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got <= 0)
+      break;
+    n += (size_t)got;
+  }
+  close(fd);
+  ok = n < META_MAX && pget_meta_parse(buf, n, m) == 0 && m->ranged;
+  free(buf);
+  if (!ok)
+    pget_meta_free(m);
+  return ok;
+}
+
+static CURLcode pget_setup(void *ud, CURL *easy, char *errbuf) {
+  xfer *x = ud;
+  CURLcode rc = transfer_setup(easy, &x->topts, skafos_user_agent(), errbuf);
+  CURLSH *share = skafos_curl_share(x->L);
+  if (rc == CURLE_OK && share)
+    rc = curl_easy_setopt(easy, CURLOPT_SHARE, share);
+  if (rc == CURLE_OK)
+    rc = curl_easy_setopt(easy, CURLOPT_URL, x->url);
+  return rc;
+}
+
+/* s3.get into dest's part file over up to `connections` connections (pget.c), resuming
+ * the ranges an earlier run recorded. A tee sink is let go at once: the bytes do not
+ * arrive in order. Returns -1 (nothing pushed) when the first range showed that one
+ * connection is best: the part holds it, and the single-connection get goes on. */
+static int get_ranges(lua_State *L, xfer *x, const char *url, const char *dest,
+                      const char *want_sha, int resume, int connections, int ramp) {
+  pget_meta m;
+  pget_conf c;
+  pget_result r;
+  struct stat st;
+  char msg[600], etag[256], err[256] = "";
+  int fd, unsafe, have, rc;
+
+  have = resume ? readranges(x->meta, &m, msg, sizeof msg) : 0;
+  if (have < 0)
+    return skafos_pusherror(L, "UNSAFE_PATH", msg, 0, 0);
+  fd = transfer_open_file(x->part, O_RDWR | O_CREAT, 0644, &unsafe, msg, sizeof msg);
+  if (fd < 0) {
+    if (have)
+      pget_meta_free(&m);
+    if (unsafe)
+      return skafos_pusherror(L, "UNSAFE_PATH", msg, 0, 0);
+    snprintf(msg, sizeof msg, "cannot open %s: %s", x->part, strerror(errno));
+    return skafos_pusherror(L, "WRITE", msg, 0, 0);
+  }
+  if ((x->out = fdopen(fd, "wb")) == NULL) {
+    close(fd);
+    if (have)
+      pget_meta_free(&m);
+    return skafos_pusherror(L, "NO_MEMORY", "cannot set up the part file", 0, 0);
+  }
+  setvbuf(x->out, NULL, _IONBF, 0);
+  /* Recorded ranges count only while the part still reaches as far as they do. */
+  if (have && (fstat(fd, &st) != 0 ||
+               (m.ndone > 0 && (int64_t)st.st_size < m.done[m.ndone - 1].last + 1))) {
+    pget_meta_free(&m);
+    have = 0;
+  }
+  if (!have)
+    unlink(x->meta);
+  if (x->tee) {
+    snprintf(x->tee_skipped, sizeof x->tee_skipped, "%s",
+             "PARALLEL: the download came over several connections, not in order; "
+             "extract the file instead");
+    sink_reset(x->tee, err, sizeof err);
+    x->tee = NULL;
+  }
+  memset(&c, 0, sizeof c);
+  c.url = url;
+  c.part = x->part;
+  c.meta = x->meta;
+  c.fd = fd;
+  c.connections = connections;
+  c.no_ramp = !ramp;
+  c.resume = have ? &m : NULL;
+  c.headers = x->hdrs;
+  c.topts = &x->topts;
+  c.setup = pget_setup;
+  c.tick = pget_tick;
+  c.ud = x;
+  x->url = url;
+  rc = pget_run(&c, &r);
+  if (have)
+    pget_meta_free(&m);
+  if (rc == 1) { /* one connection is best: the caller goes on from the part */
+    tbuf_free(&r.errbody);
+    transfer_fclose(&x->out);
+    x->handoff = 1;
+    return -1;
+  }
+  if (rc != 0) {
+    int n;
+    if (r.http_status > 0) {
+      n = pushs3answer(L, r.http_status, &r.errbody, r.retry_after, url);
+    } else {
+      if (x->stash.code) /* the progress callback said why */
+        skafos_pusherror(L, x->stash.code, x->stash.msg, 0, 0);
+      else
+        skafos_pusherror(L, r.code, r.msg, 0, r.retryable);
+      seturlfield(L, url);
+      if (r.curl_code != CURLE_OK) {
+        lua_pushinteger(L, (lua_Integer)r.curl_code);
+        lua_setfield(L, -2, "curl_code");
+      }
+      n = 2;
+    }
+    tbuf_free(&r.errbody);
+    return n;
+  }
+  tbuf_free(&r.errbody);
+  if (want_sha && strcasecmp(want_sha, r.sha256) != 0) {
+    snprintf(msg, sizeof msg, "SHA-256 %s does not match the expected %.64s", r.sha256,
+             want_sha);
+    transfer_fclose(&x->out);
+    unlink(x->part);
+    unlink(x->meta);
+    return skafos_pusherror(L, "INTEGRITY", msg, 0, 0);
+  }
+  if (finish(x, dest, msg, sizeof msg) != 0)
+    return skafos_pusherror(L, "WRITE", msg, 0, 0);
+  lua_createtable(L, 0, 8);
+  lua_pushinteger(L, r.status);
+  lua_setfield(L, -2, "status");
+  lua_pushinteger(L, (lua_Integer)r.bytes);
+  lua_setfield(L, -2, "bytes");
+  transfer_etag(r.etag, strlen(r.etag), etag, sizeof etag);
+  lua_pushstring(L, etag);
+  lua_setfield(L, -2, "etag");
+  lua_pushstring(L, r.sha256);
+  lua_setfield(L, -2, "sha256");
+  lua_pushboolean(L, r.resumed > 0);
+  lua_setfield(L, -2, "resumed");
+  lua_pushboolean(L, r.restarted);
+  lua_setfield(L, -2, "restarted");
+  lua_pushinteger(L, r.connections);
+  lua_setfield(L, -2, "connections");
+  if (x->tee_skipped[0]) {
+    lua_pushstring(L, x->tee_skipped);
+    lua_setfield(L, -2, "sink_skipped");
+  }
+  xfer_release(x);
+  return 1;
+}
+
 /* s3.get into dest's part file (and x->tee, when there is one), renamed to dest when
  * whole. The tee starts from byte 0 on every round: a resumed part is replayed into it
  * first, and a restart (200 to a Range, or 416) resets it. */
 static int get_file(lua_State *L, xfer *x, const char *url, const char *dest,
-                    const char *want_sha, int resume) {
+                    const char *want_sha, int resume, int connections, int ramp) {
   char etag[256], sha[65], msg[600], err[256] = "";
   int attempt, replayed, opened;
   CURLcode rc = CURLE_OK;
+  pget_meta m;
 
   x->part = lua_pushfstring(L, "%s.part", dest);
   x->meta = lua_pushfstring(L, "%s.part.etag", dest);
@@ -988,6 +1189,17 @@ static int get_file(lua_State *L, xfer *x, const char *url, const char *dest,
   if (transfer_path_check(x->part, msg, sizeof msg) != 0 ||
       transfer_path_check(x->meta, msg, sizeof msg) != 0)
     return skafos_pusherror(L, "UNSAFE_PATH", msg, 0, 0);
+  /* Ranges, or a part that an earlier ranged get left (it has holes), go to pget; a
+   * part that a single-connection get left is resumed as such. */
+  if ((connections > 1 && !(resume && sequential_part(x))) ||
+      (resume && readranges(x->meta, &m, msg, sizeof msg) == 1)) {
+    int n;
+    if (connections <= 1)
+      pget_meta_free(&m);
+    if ((n = get_ranges(L, x, url, dest, want_sha, resume, connections, ramp)) >= 0)
+      return n;
+    resume = 1; /* from the first range, which is in the part */
+  }
   if ((x->easy = curl_easy_init()) == NULL)
     return skafos_pusherror(L, "NO_MEMORY", "cannot set up the transfer", 0, 0);
 
@@ -1073,7 +1285,7 @@ static int get_file(lua_State *L, xfer *x, const char *url, const char *dest,
   lua_setfield(L, -2, "etag");
   lua_pushstring(L, sha);
   lua_setfield(L, -2, "sha256");
-  lua_pushboolean(L, x->offset > 0);
+  lua_pushboolean(L, x->offset > 0 && !x->handoff);
   lua_setfield(L, -2, "resumed");
   lua_pushboolean(L, x->restarted);
   lua_setfield(L, -2, "restarted");
@@ -1090,7 +1302,7 @@ static int s3_get(lua_State *L) {
   skafos_sink *snk = skafos_tosink(L, 2);
   const char *dest = snk ? NULL : luaL_checkstring(L, 2);
   const char *want_sha;
-  int resume, n;
+  int resume, n, connections, ramp;
   xfer *x;
   char msg[600];
 
@@ -1101,6 +1313,11 @@ static int s3_get(lua_State *L) {
     return skafos_pusherror(L, "UNSAFE_PATH", msg, 0, 0);
   resume = optbool(L, "resume");
   want_sha = optstring(L, "sha256");
+  connections = (int)optnumber(L, "connections", 1);
+  if (connections < 1 || connections > PGET_MAX_CONNECTIONS)
+    luaL_error(L, "s3: option 'connections' must be 1 to %d", PGET_MAX_CONNECTIONS);
+  ramp = field(L, "ramp") == LUA_TNIL || lua_toboolean(L, -1);
+  lua_pop(L, 1);
   if (snk) {
     int hash = field(L, "hash") == LUA_TNIL || lua_toboolean(L, -1);
     lua_pop(L, 1);
@@ -1110,7 +1327,7 @@ static int s3_get(lua_State *L) {
   if (field(L, "sink") != LUA_TNIL && (x->tee = skafos_tosink(L, -1)) == NULL)
     luaL_error(L, "s3: option 'sink' must be a byte sink such as zip.extractor(dir)");
   lua_pop(L, 1); /* the options table keeps the sink alive */
-  n = get_file(L, x, url, dest, want_sha, resume);
+  n = get_file(L, x, url, dest, want_sha, resume, connections, ramp);
   if (n != 1 && x->tee) /* nothing half-extracted stays */
     drop_sink(x->tee);
   return n;

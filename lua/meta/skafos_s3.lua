@@ -24,6 +24,10 @@ local s3 = {}
 ---@field sha256? string    expected SHA-256 (hex); a mismatch deletes the part and fails INTEGRITY
 ---@field hash? boolean      with a sink only: false skips computing the SHA-256 (default true)
 ---@field sink? userdata     with a file dest: a byte sink (zip.extractor) that also gets every byte
+---@field connections? integer  with a file dest: up to this many connections at once (1 to 32, default 1), each
+---                             fetching a range of the object (see s3.get)
+---@field ramp? boolean         with connections: false opens them all at once (default true: grow to them while
+---                             they add throughput)
 
 ---@class skafos.s3.PutResult
 ---@field status integer    always 200
@@ -42,6 +46,8 @@ local s3 = {}
 ---@field resumed boolean
 ---@field restarted boolean the object changed since the part was written: fetched from byte 0
 ---@field sink_skipped? string  with opts.sink: "CODE: message" when the sink refused the bytes
+---@field connections? integer   with opts.connections > 1: the most connections that were busy at once
+---                              (absent when the get went on as a single-connection one)
 
 ---Uploads a file path or a byte source (userdata with __skafos_source, e.g. zip.stream's
 ---reader; reset to byte 0 first) with Content-Length, Content-Type application/octet-stream
@@ -79,6 +85,26 @@ function s3.put(url, source, opts) end
 ---handed to it before the rest arrives, and a restart resets it. The file is what counts:
 ---a sink that refuses the bytes is let go (reset, and sink_skipped says why) and the
 ---download goes on; only an interruption ends it. When the get fails the sink is reset.
+---With a file `dest` and `opts.connections` N > 1, a first request for the object's first
+---8 MiB learns its size and whether storage answers ranges; the rest is cut into pieces
+---(about two per connection, 8 to 32 MiB) taken in file order over up to N connections at
+---once: one TCP connection each, never multiplexed, opened one, then four, sixteen, ... for
+---as long as each step adds a fifth to the throughput (`ramp = false` opens all N at once);
+---when the first range arrives at 160 MiB/s or more (48 MiB/s from a server that answered
+---within 15 ms), the rest is fetched as with
+---connections = 1 (Range from there + If-Range; the result then has no `connections`);
+---an idle connection takes half of the largest range left. Each range is written at its
+---offset and retried alone (up to 5 times, with a short backoff) when it fails, stalls past
+---the low-speed limit or comes back short, except the last one left, which fails the get
+---for the caller's retry policy. The SHA-256 is computed in order as the front of the file
+---fills. The ranges done are recorded in dest..".part.etag" (its ETag, size and
+---`done FIRST LAST` lines, every 16 MiB of a range), so a get that fails or is killed keeps
+---them, and the next one with `resume = true` asks only for the missing ranges (with
+---If-Range). A 200 to the first request (storage ignores Range) is taken as the whole
+---download on that one connection; a 200, 416, or another size or ETag for a later range
+---means the object changed: the part is emptied and the get starts over (restarted = true;
+---after two such restarts it fails CHANGED). `opts.sink` is let go at once (sink_skipped
+---starts with "PARALLEL"): its bytes would not arrive in order.
 ---@param url string
 ---@param dest string|userdata
 ---@param opts? skafos.s3.GetOptions

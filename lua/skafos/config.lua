@@ -22,16 +22,19 @@ M.ENV = {
 }
 
 M.SETTINGS = { "org", "app", "model", "api_url", "download_url", "hosts", "ca_file", "speed_limit", "speed_time",
-  "timeout", "max_entries" }
+  "timeout", "max_entries", "connections" }
 
 ---Defaults of the transfer deadlines: a transfer slower than speed_limit bytes/s for
----speed_time seconds is abandoned (and retried); no overall timeout. An archive of more
+---speed_time seconds is abandoned (and retried); no overall timeout. A download uses up
+---to `connections` connections, each fetching ranges of the archive. An archive of more
 ---than max_entries entries is refused (0: no limit).
-M.DEFAULTS = { speed_limit = 1024, speed_time = 30, max_entries = 1000000 }
+M.DEFAULTS = { speed_limit = 1024, speed_time = 30, max_entries = 1000000, connections = 8 }
 
--- Numeric settings: the smallest value each takes, and those that are whole numbers.
-local NUMERIC = { speed_limit = 1, speed_time = 1, timeout = 0.001, max_entries = 0 }
-local WHOLE = { speed_limit = true, speed_time = true, max_entries = true }
+-- Numeric settings: the smallest value each takes, those that are whole numbers, and the
+-- largest where there is one.
+local NUMERIC = { speed_limit = 1, speed_time = 1, timeout = 0.001, max_entries = 0, connections = 1 }
+local WHOLE = { speed_limit = true, speed_time = true, max_entries = true, connections = true }
+local NUMERIC_MAX = { connections = 32 }
 
 ---The option of the workflows that read archives (fetch, and publish of a .zip as it is).
 M.archive_options = {
@@ -293,6 +296,10 @@ function M.resolve(flags, opts)
     if v ~= nil and (type(v) ~= "number" or v < least or (WHOLE[name] and not math.tointeger(v))) then
       return nil, errors.new("USAGE", ("%s (%s) must be a %s, at least %s"):format(name,
         s.sources[name], WHOLE[name] and "whole number" or "number", tostring(least)))
+    end
+    if v ~= nil and NUMERIC_MAX[name] and v > NUMERIC_MAX[name] then
+      return nil, errors.new("USAGE", ("%s (%s) must be at most %s"):format(name, s.sources[name],
+        tostring(NUMERIC_MAX[name])))
     end
     if WHOLE[name] and v ~= nil then s[name] = math.tointeger(v) end
   end

@@ -209,6 +209,7 @@ local function download_file(job, where, fresh, sink)
   local got, gerr = with_fresh_urls(job.sess, where.url, fresh, function(u)
     return s3().get(u, tmp, {
       resume = true,
+      connections = not sink and s.connections or 1, -- the extractor needs the bytes in order
       sink = sink,
       ca_file = s.ca_file,
       low_speed = { s.speed_limit, s.speed_time },

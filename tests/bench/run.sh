@@ -3,7 +3,8 @@
 # and Python (tests/bench/e2e/, about 35 minutes at full size; it writes
 # tests/bench/RESULTS.md), then the transfer and zip module benchmarks when they exist.
 # usage: sh tests/bench/run.sh path/to/skafos
-#   BENCH_ARGS="--runs 7" or "--datasets random --size-mib 256" passes options to the harness.
+#   BENCH_ARGS="--runs 7" or "--datasets random --size-mib 256" passes options to the harness;
+#   CONNECTIONS_BENCH_ARGS="--size-mib 256 --runs 3" to the connections benchmark.
 set -u
 skafos=${1:?usage: sh tests/bench/run.sh path/to/skafos}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -37,6 +38,10 @@ fi
 if [ -f "$here/memory/run.sh" ]; then
   module pre "tests/bench/memory, peak memory with many entries against unzip, zip, bsdtar and Python" \
     sh "$here/memory/run.sh" "$skafos"
+fi
+if [ -f "$here/connections/bench.py" ]; then
+  module md "tests/bench/connections, fetch -o over several connections against aria2c and curl" \
+    "$python" "$here/connections/bench.py" --skafos "$skafos" ${CONNECTIONS_BENCH_ARGS:-}
 fi
 if [ -f "$here/zip/bench.py" ]; then
   module md "tests/bench/zip, the zip module against zip, pigz, Python, cp and unzip" \

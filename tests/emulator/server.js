@@ -7,10 +7,11 @@ const { Emulator } = require('./lib/emulator');
 const { SeedError } = require('./lib/store');
 
 const USAGE = `usage: node server.js --data DIR [--seed FILE] [--api-port N] [--download-port N]
-                      [--storage-port N] [--url-ttl SECONDS] [--verbose]`;
+                      [--storage-port N] [--url-ttl SECONDS] [--rate BYTES_PER_SECOND]
+                      [--first-byte-ms MS] [--verbose]`;
 
 function parseArgs(argv) {
-  const opts = { ports: {}, urlTtl: 900, verbose: false };
+  const opts = { ports: {}, urlTtl: 900, verbose: false, shape: {} };
   const intArg = (name, v, min, max) => {
     if (v === undefined || !/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
       throw new Error(`${name} needs an integer between ${min} and ${max}`);
@@ -33,6 +34,8 @@ function parseArgs(argv) {
       case '--download-port': opts.ports.download = intArg(a, next(), 0, 65535); break;
       case '--storage-port': opts.ports.storage = intArg(a, next(), 0, 65535); break;
       case '--url-ttl': opts.urlTtl = intArg(a, next(), 1, 604800); break;
+      case '--rate': opts.shape.rate = intArg(a, next(), 0, 2 ** 40); break;
+      case '--first-byte-ms': opts.shape.first_byte_ms = intArg(a, next(), 0, 600000); break;
       case '--verbose': case '-v': opts.verbose = true; break;
       case '--help': case '-h':
         process.stderr.write(USAGE + '\n');
@@ -54,7 +57,9 @@ async function main() {
     process.exit(2);
   }
   const log = opts.verbose ? (msg) => process.stderr.write(`[emulator] ${msg}\n`) : () => {};
-  const emu = new Emulator({ dataDir: opts.dataDir, seedFile: opts.seedFile, ports: opts.ports, urlTtl: opts.urlTtl, log });
+  // --rate and --first-byte-ms shape both hosts that serve downloads
+  const shaping = { download: { ...opts.shape }, storage: { ...opts.shape } };
+  const emu = new Emulator({ dataDir: opts.dataDir, seedFile: opts.seedFile, ports: opts.ports, urlTtl: opts.urlTtl, shaping, log });
   let urls;
   try {
     urls = await emu.start();

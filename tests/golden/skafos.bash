@@ -41,7 +41,7 @@ _skafos() {
                 ;;
             fetch)
                 cmd="fetch"
-                opts="$opts --version -o --output --unzip -f --force --max-entries --org --app --model --api-url --download-url --hosts --token-file --ca-file --speed-limit --speed-time --timeout --json -q --quiet --progress -v --verbose -h --help"
+                opts="$opts --version -o --output --unzip -f --force --connections --max-entries --org --app --model --api-url --download-url --hosts --token-file --ca-file --speed-limit --speed-time --timeout --json -q --quiet --progress -v --verbose -h --help"
                 break
                 ;;
             login)
@@ -337,6 +337,10 @@ _skafos() {
                     return 0
                     ;;
                 -o|--output)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --connections)
                     COMPREPLY=($(compgen -f -- "$cur"))
                     return 0
                     ;;

@@ -155,6 +155,13 @@ function Emulator:clear_requests() return admin_call(self, "DELETE", "/requests"
 function Emulator:state() return admin_call(self, "GET", "/state") end
 ---A presigned storage URL for any key: {method = "GET", key = "...", ttl?, expired?} -> url.
 function Emulator:presign(spec) return admin_call(self, "POST", "/presign", spec).url end
+---Link shaping: {storage = {rate?, first_byte_ms?}, download = {...}} merged in; without an
+---argument, the current settings.
+function Emulator:shape(spec)
+  if spec == nil then return admin_call(self, "GET", "/shaping") end
+  return admin_call(self, "PUT", "/shaping", spec)
+end
+function Emulator:clear_shaping() return admin_call(self, "DELETE", "/shaping") end
 
 ---Environment variables that point a client at this emulator.
 function Emulator:env()

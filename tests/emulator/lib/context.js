@@ -5,6 +5,7 @@
 
 const { pipeline } = require('stream/promises');
 const { splitUrl, parseQuery, HttpError, sleep } = require('./util');
+const { takeTokens, pieceSize } = require('./shaping');
 
 /** Tear down the connection: TCP RST for 'reset', an orderly close otherwise. */
 function cut(socket, hard) {
@@ -61,12 +62,12 @@ class Context {
 
   /** The first arrival-time fault matching this request, if any (used up by this call). */
   takeFault() {
-    return this.emu.faults.take(this.role, this.method, this.rawPath, this.decodedPath, null);
+    return this.emu.faults.take(this.role, this.method, this.rawPath, this.decodedPath, null, this.req.headers.range);
   }
 
   /** A lazily applied fault (expire_next_url, etag), used up only when the handler asks. */
   takeLazyFault(type) {
-    return this.emu.faults.take(this.role, this.method, this.rawPath, this.decodedPath, type);
+    return this.emu.faults.take(this.role, this.method, this.rawPath, this.decodedPath, type, this.req.headers.range);
   }
 
   /** True when the client announced a body that nobody has read. */
@@ -149,12 +150,22 @@ class Context {
     if (body === null && headers['Content-Length'] === undefined && status !== 304) headers['Content-Length'] = 0;
     // An announced body that was never read would otherwise hold the connection.
     if (this.hasUnreadBody()) headers.Connection = 'close';
+    // Link shaping: the first byte of every answer waits, then the body keeps to the rate.
+    const shape = this.emu.shaping.of(this.role);
+    if (shape && shape.first_byte_ms > 0) {
+      await sleep(shape.first_byte_ms);
+      if (res.headersSent || res.destroyed) {
+        if (body && typeof body.destroy === 'function' && !Buffer.isBuffer(body)) body.destroy();
+        return;
+      }
+    }
+    const rate = shape ? shape.rate : 0;
     res.writeHead(status, headers);
     const isHead = this.method === 'HEAD';
     const fault = this.fault && ['reset', 'stall', 'truncate', 'trickle'].includes(this.fault.type) &&
       !(this.fault.type === 'reset' && this.fault.direction === 'request') ? this.fault : null;
 
-    if (!fault) {
+    if (!fault && !(rate > 0 && !isHead && body !== null)) {
       if (isHead || body === null) {
         if (body && typeof body.destroy === 'function' && !Buffer.isBuffer(body)) body.destroy();
         res.end();
@@ -172,16 +183,31 @@ class Context {
       }
       return;
     }
-    await this.sendFaulted(fault, isHead ? null : body);
+    await this.sendFaulted(fault, isHead ? null : body, rate);
   }
 
-  async sendFaulted(fault, body) {
+  /**
+   * Sends the body chunk by chunk, applying a response-direction fault (may be null) and
+   * the connection's rate limit (bytes per second, 0 = none).
+   */
+  async sendFaulted(fault, body, rate = 0) {
     const res = this.res;
-    const write = (buf) => new Promise((resolve, reject) => {
+    const writeOne = (buf) => new Promise((resolve, reject) => {
       if (res.destroyed) return reject(new Error('connection closed'));
       res.write(buf, (err) => (err ? reject(err) : resolve()));
     });
+    const write = async (buf) => {
+      if (!(rate > 0)) return writeOne(buf);
+      const step = pieceSize(rate);
+      for (let off = 0; off < buf.length; off += step) {
+        const piece = buf.subarray(off, off + step);
+        if (res.destroyed || !res.socket) throw new Error('connection closed');
+        await takeTokens(res.socket, rate, piece.length);
+        await writeOne(piece);
+      }
+    };
     const source = body === null ? [] : Buffer.isBuffer(body) ? [body] : body;
+    if (!fault) fault = { type: 'none', after_bytes: Infinity };
     const limit = fault.after_bytes;
     let triggered = false;
     res.flushHeaders();
@@ -226,7 +252,7 @@ class Context {
       return;
     }
     if (body && typeof body.destroy === 'function' && !Buffer.isBuffer(body)) body.destroy();
-    if (fault.type === 'stall' || fault.type === 'trickle') {
+    if (fault.type === 'stall' || fault.type === 'trickle' || fault.type === 'none') {
       res.end();
       return;
     }

@@ -10,11 +10,12 @@ const { Context } = require('./context');
 const { Api, sendJson } = require('./api');
 const { Storage, sendError, defaultError } = require('./storage');
 const { HttpError, sleep } = require('./util');
+const { Shaping } = require('./shaping');
 
 const ROLES = ['api', 'download', 'storage'];
 
 class Emulator {
-  constructor({ dataDir, seedFile, ports = {}, urlTtl = 900, log = () => {} }) {
+  constructor({ dataDir, seedFile, ports = {}, urlTtl = 900, shaping = {}, log = () => {} }) {
     this.store = new Store(dataDir);
     this.seedFile = seedFile;
     this.ports = ports;
@@ -23,6 +24,7 @@ class Emulator {
     this.signer = new Signer();
     this.faults = new Faults();
     this.requests = new RequestLog();
+    this.shaping = new Shaping(shaping);
     this.api = new Api(this);
     this.storage = new Storage(this);
     this.servers = {};
@@ -169,13 +171,29 @@ class Emulator {
         const date = spec.expired ? new Date(Date.now() - (ttl + 60) * 1000) : new Date();
         return reply(200, { url: await this.signer.presign(method, this.addresses.storage, spec.key, ttl, date) });
       }
+      if (path === '/admin/shaping' && m === 'GET') return reply(200, this.shaping.view());
+      if (path === '/admin/shaping' && (m === 'PUT' || m === 'POST')) {
+        const spec = await readJson();
+        try {
+          this.shaping.set(spec);
+        } catch (e) {
+          throw new HttpError(400, e.message);
+        }
+        return reply(200, this.shaping.view());
+      }
+      if (path === '/admin/shaping' && m === 'DELETE') {
+        this.shaping.clear();
+        return reply(200, this.shaping.view());
+      }
       if (path === '/admin/requests' && m === 'GET') return reply(200, this.requests.entries);
       if (path === '/admin/requests' && m === 'DELETE') {
         this.requests.clear();
         return reply(200, { cleared: true });
       }
       if (path === '/admin/state' && m === 'GET') return reply(200, this.store.state);
-      if (path === '/admin' && m === 'GET') return reply(200, { urls: this.urls(), url_ttl: this.urlTtl, data_dir: this.store.dir });
+      if (path === '/admin' && m === 'GET') {
+        return reply(200, { urls: this.urls(), url_ttl: this.urlTtl, data_dir: this.store.dir, shaping: this.shaping.view() });
+      }
       throw new HttpError(404, `no such admin endpoint: ${m} ${path}`);
     } catch (e) {
       if (e instanceof HttpError) return reply(e.status, { error: e.message });

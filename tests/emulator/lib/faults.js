@@ -4,7 +4,7 @@
 
 const ROLES = ['api', 'download', 'storage'];
 // Actions that a handler asks for at the moment it needs them, rather than on arrival.
-const LAZY = new Set(['expire_next_url', 'etag']);
+const LAZY = new Set(['expire_next_url', 'etag', 'ignore_range']);
 const ZERO_ETAG = '"00000000000000000000000000000000"';
 
 function nonNegInt(v, name, dflt) {
@@ -22,6 +22,7 @@ function normaliseRule(spec) {
   if (!ROLES.includes(spec.role)) throw new Error(`role must be one of ${ROLES.join(', ')}`);
   if (spec.method !== undefined && typeof spec.method !== 'string') throw new Error('method must be a string');
   if (spec.path_prefix !== undefined && typeof spec.path_prefix !== 'string') throw new Error('path_prefix must be a string');
+  if (spec.range_prefix !== undefined && typeof spec.range_prefix !== 'string') throw new Error('range_prefix must be a string');
   let times = spec.times === undefined ? 1 : spec.times;
   if (!Number.isInteger(times) || times === 0) throw new Error('times must be a positive integer (or -1 for every match)');
   if (times < 0) times = -1;
@@ -60,18 +61,23 @@ function normaliseRule(spec) {
       if (spec.role === 'storage') throw new Error('expire_next_url applies to role api or download');
       action = { type: 'expire_next_url' };
       break;
+    case 'ignore_range':
+      if (spec.role !== 'storage') throw new Error('ignore_range applies to role storage');
+      action = { type: 'ignore_range' };
+      break;
     case 'etag':
       if (spec.role !== 'storage') throw new Error('etag applies to role storage');
       if (a.value !== undefined && typeof a.value !== 'string') throw new Error('action.value must be a string');
       action = { type: 'etag', value: a.value === undefined ? ZERO_ETAG : a.value };
       break;
     default:
-      throw new Error('action.type must be one of status, reset, delay, stall, truncate, trickle, expire_next_url, etag');
+      throw new Error('action.type must be one of status, reset, delay, stall, truncate, trickle, expire_next_url, etag, ignore_range');
   }
   return {
     role: spec.role,
     method: spec.method === undefined ? null : spec.method.toUpperCase(),
     path_prefix: spec.path_prefix === undefined ? null : spec.path_prefix,
+    range_prefix: spec.range_prefix === undefined ? null : spec.range_prefix,
     times,
     action,
   };
@@ -105,9 +111,10 @@ class Faults {
    * Use up the first rule that matches this request. With `lazyType`, only rules of that
    * action type are considered; without it, only the actions applied on arrival.
    */
-  take(role, method, rawPath, decodedPath, lazyType) {
+  take(role, method, rawPath, decodedPath, lazyType, range) {
     const idx = this.rules.findIndex((r) =>
       r.role === role &&
+      (r.range_prefix === null || (typeof range === 'string' && range.startsWith(r.range_prefix))) &&
       (r.method === null || r.method === method) &&
       (r.path_prefix === null || rawPath.startsWith(r.path_prefix) || (decodedPath !== null && decodedPath.startsWith(r.path_prefix))) &&
       (lazyType ? r.action.type === lazyType : !LAZY.has(r.action.type)));

@@ -182,7 +182,10 @@ class Storage {
         return ctx.send(304, base, null);
       }
       const size = obj.size;
-      let range = h.range !== undefined ? parseRange(h.range, size) : null;
+      // a server that knows nothing of ranges: the whole object, and no Accept-Ranges
+      const noRanges = ctx.method === 'GET' && ctx.takeLazyFault('ignore_range');
+      if (noRanges) delete base['Accept-Ranges'];
+      let range = h.range !== undefined && !noRanges ? parseRange(h.range, size) : null;
       if (range !== null && h['if-range'] !== undefined && !ifRangeHolds(h['if-range'], obj)) range = null;
       if (range === 'unsatisfiable') {
         return sendError(ctx, 416, 'InvalidRange', STATUS_CODES[416][1], { RangeRequested: h.range, ActualObjectSize: String(size) }, {

@@ -52,6 +52,7 @@ class Emu {
     const a = ['--data', this.dataDir];
     if (this.opts.seed) a.push('--seed', this.opts.seed);
     if (this.opts.urlTtl) a.push('--url-ttl', String(this.opts.urlTtl));
+    if (this.opts.args) a.push(...this.opts.args);
     return a;
   }
 
@@ -108,6 +109,9 @@ class Emu {
   requests() { return this.adminCall('GET', '/requests'); }
   clearRequests() { return this.adminCall('DELETE', '/requests'); }
   state() { return this.adminCall('GET', '/state'); }
+  shaping() { return this.adminCall('GET', '/shaping'); }
+  shape(spec) { return this.adminCall('PUT', '/shaping', spec); }
+  clearShaping() { return this.adminCall('DELETE', '/shaping'); }
 
   /** An API (or download) URL for a path relative to /v2. */
   url(pathRel, role = 'api') { return `${role === 'api' ? this.api : this.download}/${pathRel}`; }

@@ -177,6 +177,33 @@ describe('fault injection and request log', () => {
     assert.equal(st.objects[c.filepath].etag, `"${crypto.createHash('md5').update(body).digest('hex')}"`);
   });
 
+  it('range_prefix: only a request whose Range starts with it gets the fault', async () => {
+    await emu.fault({ role: 'storage', method: 'GET', range_prefix: 'bytes=1000-', times: -1, action: { type: 'status', status: 503 } });
+    const hit = await curl(['-H', 'Range: bytes=1000-1999', getUrl]);
+    const other = await curl(['-H', 'Range: bytes=0-999', getUrl]);
+    const none = await curl([getUrl]);
+    assert.deepEqual([hit.status, other.status, none.status], [503, 206, 200]);
+    const bad = await fetch(`${emu.adminUrl}/faults`, { method: 'POST', body: JSON.stringify({ role: 'storage', range_prefix: 5, action: { type: 'delay', ms: 1 } }) });
+    assert.equal(bad.status, 400);
+  });
+
+  it('ignore_range: the whole object with 200 and no Accept-Ranges, whatever Range and If-Range say', async () => {
+    await emu.fault({ role: 'storage', method: 'GET', times: 2, action: { type: 'ignore_range' } });
+    const a = await curl(['-H', 'Range: bytes=10-19', getUrl]);
+    assert.equal(a.status, 200);
+    assert.equal(a.body.length, data.length);
+    assert.ok(a.body.equals(data));
+    assert.equal(a.headers['accept-ranges'], undefined);
+    assert.equal(a.headers['content-range'], undefined);
+    const b = await curl(['-H', 'Range: bytes=10-19', '-H', `If-Range: ${a.headers.etag}`, getUrl]);
+    assert.equal(b.status, 200);
+    const c = await curl(['-H', 'Range: bytes=10-19', getUrl]); // used up: ranges again
+    assert.equal(c.status, 206);
+    assert.equal(c.body.length, 10);
+    const bad = await fetch(`${emu.adminUrl}/faults`, { method: 'POST', body: JSON.stringify({ role: 'api', action: { type: 'ignore_range' } }) });
+    assert.equal(bad.status, 400);
+  });
+
   it('logs every request per role with method, path, query, headers, status and byte counts', async () => {
     await emu.clearRequests();
     const c = await emu.create();
