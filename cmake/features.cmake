@@ -72,12 +72,6 @@ skafos_feature(POSIX_FADVISE [=[
 int main(void) { return posix_fadvise(0, 0, 0, POSIX_FADV_SEQUENTIAL); }
 ]=] LINUX_OR_X86)
 
-# glibc: return freed memory to the system at once (lzip.c); fallback: the allocator's pace.
-skafos_feature(MALLOC_TRIM [=[
-#include <malloc.h>
-int main(void) { return malloc_trim(0); }
-]=] LINUX_OR_X86)
-
 # ---- where the executable and the code are (sysdep.c) -----------------------------------
 # /proc/self/exe is a file, not a symbol: it is Linux's (and Android's) by definition.
 if(CMAKE_SYSTEM_NAME MATCHES "^(Linux|Android)$" AND NOT SKAFOS_PORTABLE)

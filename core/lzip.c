@@ -7,9 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#ifdef SKAFOS_HAVE_MALLOC_TRIM
-#include <malloc.h>
-#endif
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -221,18 +218,9 @@ static int temp_gc(lua_State *L) {
 /* Frees at once what a temp holds: the collector counts only the small userdata, not
  * the plan behind it, so a million-file plan would otherwise outlive its call. */
 static void temp_release(ztemp *t) {
-  int had = t->plan.n > 0 || t->w != NULL;
   zw_free(t->w);
   t->w = NULL;
   zw_plan_free(&t->plan);
-#ifdef SKAFOS_HAVE_MALLOC_TRIM
-  /* hand the freed pages back now: what comes next (an upload's buffers) would
-   * otherwise add to them instead of reusing them */
-  if (had)
-    malloc_trim(0);
-#else
-  (void)had;
-#endif
 }
 
 static ztemp *newtemp(lua_State *L) {
