@@ -248,11 +248,16 @@ describe("faults", function()
       local r = skafos { "publish", "--level", "6", "zeros.bin" }
       assert.are.equal(0, r.code, r.stderr)
       if not small_disk() then pending("cannot mount a tmpfs here") return end
-      r = skafos { "fetch", "-o", "kept.zip", "--unzip", "small/out" }
+      -- a link planted where the archive is kept is replaced, never written through
+      proc.write(dir .. "/victim", "precious\n")
+      os.execute(("ln -s %s %s"):format(q(dir .. "/victim"), q(dir .. "/work/kept.zip")))
+      r = skafos { "fetch", "-o", "kept.zip", "--unzip", "small/out", "--force" }
       assert.are_not.equal(7, r.code, r.stderr)
       assert.are_not.equal(0, r.code, r.stderr)
       assert.matches("not enough space in small", r.stderr)
       assert.matches("the verified archive is kept as kept%.zip", r.stderr)
+      assert.are.equal("precious\n", proc.read(dir .. "/victim"))
+      assert.are.equal("regular file", sh("stat -c %F " .. q(dir .. "/work/kept.zip")):match("^(.-)\n"))
       assert.are.equal("", sh("unzip -tq " .. q(dir .. "/work/kept.zip") .. " >/dev/null 2>&1 || echo bad"))
       assert.are.equal("", listing(dir .. "/work/small"))
       r = skafos { "fetch", "--unzip", "small/out2", "--force" }
