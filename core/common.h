@@ -45,6 +45,8 @@ int skafos_newerror(lua_State *L, const char *code, const char *message, int sta
 /* The exit code an error code maps to (the table in runtime.c): every error table gets
  * its `exit` from here. */
 int skafos_exit_for_code(const char *code);
+/* "interrupted", naming the signal that interrupted the run when it was SIGTERM or SIGHUP. */
+const char *skafos_interrupt_text(void);
 
 /* ---- secrets -----------------------------------------------------------------------
  * Values that must never be printed or kept in an error: the API token. Whoever reads one

@@ -32,6 +32,9 @@ int skafos_newerror(lua_State *L, const char *code, const char *message, int sta
   lua_pushstring(L, code);
   lua_setfield(L, -2, "code");
   message = message ? message : code;
+  /* the C modules stop with a plain "interrupted": name the signal, as the hook does */
+  if (strcmp(code, "INTERRUPTED") == 0 && strcmp(message, "interrupted") == 0)
+    message = skafos_interrupt_text();
   skafos_push_redacted(L, message, strlen(message));
   lua_setfield(L, -2, "message");
   if (status > 0) {

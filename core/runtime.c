@@ -250,6 +250,11 @@ static int interrupt_exit(void) {
   return sig == SIGALRM ? SKAFOS_EXIT_NETWORK : 128 + sig;
 }
 
+const char *skafos_interrupt_text(void) {
+  int sig = atomic_load(&caught_signal);
+  return sig == SIGTERM ? "interrupted (SIGTERM)" : sig == SIGHUP ? "interrupted (SIGHUP)" : "interrupted";
+}
+
 static void interrupt_hook(lua_State *L, lua_Debug *ar) {
   int sig = atomic_load(&caught_signal);
   if (sig == 0)
@@ -261,10 +266,7 @@ static void interrupt_hook(lua_State *L, lua_Debug *ar) {
                     lua_pushfstring(L, "gave up: the command ran past its --timeout of %f s",
                                     (lua_Number)deadline_seconds), 0, 0);
   else
-    skafos_newerror(L, "INTERRUPTED",
-                    sig == SIGTERM ? "interrupted (SIGTERM)"
-                    : sig == SIGHUP ? "interrupted (SIGHUP)"
-                                    : "interrupted", 0, 0);
+    skafos_newerror(L, "INTERRUPTED", skafos_interrupt_text(), 0, 0);
   lua_pushinteger(L, interrupt_exit());
   lua_setfield(L, -2, "exit");
   lua_error(L);
