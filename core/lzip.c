@@ -798,22 +798,24 @@ static int listing_index(lua_State *L) {
   zr_archive *a = luaL_checkudata(L, 1, LISTING_MT);
   int isnum;
   lua_Integer i = lua_tointegerx(L, 2, &isnum);
-  if (isnum && i >= 1 && (uint64_t)i <= a->n)
-    push_listed(L, &a->e[i - 1]);
-  else
+  if (isnum && i >= 1 && (uint64_t)i <= a->t.n) {
+    zr_entry e;
+    push_listed(L, zr_get(&a->t, (size_t)i - 1, &e));
+  } else {
     lua_pushnil(L);
+  }
   return 1;
 }
 
 static int listing_len(lua_State *L) {
   zr_archive *a = luaL_checkudata(L, 1, LISTING_MT);
-  lua_pushinteger(L, (lua_Integer)a->n);
+  lua_pushinteger(L, (lua_Integer)a->t.n);
   return 1;
 }
 
 static int listing_tostring(lua_State *L) {
   zr_archive *a = luaL_checkudata(L, 1, LISTING_MT);
-  lua_pushfstring(L, "skafos.ZipListing (%I entries)", (lua_Integer)a->n);
+  lua_pushfstring(L, "skafos.ZipListing (%I entries)", (lua_Integer)a->t.n);
   return 1;
 }
 
@@ -822,23 +824,30 @@ static int listing_gc(lua_State *L) {
   return 0;
 }
 
+/* The option max_entries of the table at idx: a count, 0 for no limit, -1 when not given.
+ * Leaves the stack as it was. */
+static int64_t opt_max_entries(lua_State *L, int idx) {
+  lua_Integer v = -1;
+  if (lua_getfield(L, idx, "max_entries") != LUA_TNIL && !intopt(L, -1, 0, LUA_MAXINTEGER, &v))
+    luaL_error(L, "bad option max_entries (expected a count, 0 for no limit)");
+  lua_pop(L, 1);
+  return (int64_t)v;
+}
+
 static int zip_list(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   zr_archive *a;
   zerr err;
-  lua_Integer max_entries = ZR_MAX_ENTRIES;
+  int64_t max_entries = -1;
   if (!lua_isnoneornil(L, 2)) {
     luaL_checktype(L, 2, LUA_TTABLE);
-    if (lua_getfield(L, 2, "max_entries") != LUA_TNIL &&
-        !intopt(L, -1, 0, LUA_MAXINTEGER, &max_entries))
-      luaL_error(L, "bad option max_entries (expected a count, 0 for no limit)");
-    lua_pop(L, 1);
+    max_entries = opt_max_entries(L, 2);
   }
   a = lua_newuserdatauv(L, sizeof *a, 0);
   memset(a, 0, sizeof *a);
   a->fd = -1;
   luaL_setmetatable(L, LISTING_MT);
-  if (zr_open_file(a, path, (uint64_t)max_entries, &err) != 0)
+  if (zr_open_file(a, path, max_entries < 0 ? ZR_MAX_ENTRIES : (uint64_t)max_entries, &err) != 0)
     return fail(L, NULL, &err);
   close(a->fd); /* everything listed is in memory now */
   a->fd = -1;
@@ -870,11 +879,7 @@ static void check_xopts(lua_State *L, int idx, int64_t *max_size, int64_t *max_r
       luaL_error(L, "bad option max_ratio (expected a number >= 0)");
     *max_ratio = (int64_t)lua_tonumber(L, -1);
   }
-  if (lua_getfield(L, idx, "max_entries") != LUA_TNIL) {
-    if (!intopt(L, -1, 0, LUA_MAXINTEGER, &v))
-      luaL_error(L, "bad option max_entries (expected a count, 0 for no limit)");
-    *max_entries = (int64_t)v;
-  }
+  *max_entries = opt_max_entries(L, idx);
   if (lua_getfield(L, idx, "symlinks") != LUA_TNIL) {
     const char *s = lua_tostring(L, -1);
     if (s == NULL || (strcmp(s, "inside") != 0 && strcmp(s, "refuse") != 0))
@@ -883,7 +888,7 @@ static void check_xopts(lua_State *L, int idx, int64_t *max_size, int64_t *max_r
   }
   lua_getfield(L, idx, "force");
   *force = lua_toboolean(L, -1);
-  lua_pop(L, 5);
+  lua_pop(L, 4);
 }
 
 /* ---- zip.verify ------------------------------------------------------------------- */
@@ -931,7 +936,7 @@ static int zip_verify(lua_State *L) {
     return fail(L, NULL, &err);
   rc = zr_check(a, &lim, &err) == 0 && (!stream || zr_check_stream(a, &err) == 0) &&
        zr_verify(a, &lim, &z, &bytes, &err) == 0;
-  lua_pushinteger(L, (lua_Integer)a->n);
+  lua_pushinteger(L, (lua_Integer)a->t.n);
   zr_close(a);
   if (!rc)
     return fail(L, &h, &err);

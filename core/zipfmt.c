@@ -27,47 +27,75 @@ void zerr_set(zerr *e, const char *code, const char *fmt, ...) {
 }
 
 #define POOL_CHUNK (64u * 1024u)
+#define POOL_MAX_CHUNKS 32768u      /* handles: chunk << 16 | offset, top bit clear */
+#define POOL_MAX_BIG 0x7fffffffu    /* handles: top bit set | index */
 
-struct zf_chunk {
-  struct zf_chunk *next;
-  size_t used, cap;
-  char data[];
-};
+/* Room for one more pointer in *arr (*cap of them). */
+static int pool_room(char ***arr, uint32_t n, uint32_t *cap, uint32_t max) {
+  char **g;
+  uint32_t ncap;
+  if (n < *cap)
+    return 0;
+  if (n >= max)
+    return -1;
+  ncap = *cap ? (*cap > max / 2 ? max : 2 * *cap) : 16;
+  if ((g = realloc(*arr, (size_t)ncap * sizeof *g)) == NULL)
+    return -1;
+  *arr = g;
+  *cap = ncap;
+  return 0;
+}
 
-char *zf_pool_put(zf_pool *p, const char *s, size_t n) {
-  struct zf_chunk *c = p->head;
+char *zf_pool_put_h(zf_pool *p, const char *s, size_t n, uint32_t *h) {
   char *r;
-  if (c == NULL || c->cap - c->used < n + 1) {
-    /* a long string gets a chunk of its own behind the current one, which goes on
-     * taking short ones */
-    size_t cap = n + 1 > POOL_CHUNK / 4 ? n + 1 : POOL_CHUNK;
-    struct zf_chunk *nc = malloc(sizeof *nc + cap);
-    if (nc == NULL)
+  if (n + 1 > POOL_CHUNK / 4) { /* a long string is an allocation of its own */
+    if (n >= SIZE_MAX / 2 || pool_room(&p->big, p->nbig, &p->bigcap, POOL_MAX_BIG) != 0 ||
+        (r = malloc(n + 1)) == NULL)
       return NULL;
-    nc->used = 0;
-    nc->cap = cap;
-    if (c != NULL && cap != POOL_CHUNK) {
-      nc->next = c->next;
-      c->next = nc;
-    } else {
-      nc->next = c;
-      p->head = nc;
+    p->big[p->nbig] = r;
+    *h = 0x80000000u | p->nbig++;
+  } else {
+    if (p->n == 0 || POOL_CHUNK - p->used < n + 1) {
+      if (pool_room(&p->chunk, p->n, &p->cap, POOL_MAX_CHUNKS) != 0 ||
+          (p->chunk[p->n] = malloc(POOL_CHUNK)) == NULL)
+        return NULL;
+      p->n++;
+      p->used = 0;
     }
-    c = nc;
+    r = p->chunk[p->n - 1] + p->used;
+    *h = (p->n - 1) << 16 | (uint32_t)p->used;
+    p->used += n + 1;
   }
-  r = c->data + c->used;
   memcpy(r, s, n);
   r[n] = '\0';
-  c->used += n + 1;
   return r;
 }
 
+char *zf_pool_put(zf_pool *p, const char *s, size_t n) {
+  uint32_t h;
+  return zf_pool_put_h(p, s, n, &h);
+}
+
 void zf_pool_free(zf_pool *p) {
-  while (p->head != NULL) {
-    struct zf_chunk *next = p->head->next;
-    free(p->head);
-    p->head = next;
-  }
+  uint32_t i;
+  for (i = 0; i < p->n; i++)
+    free(p->chunk[i]);
+  for (i = 0; i < p->nbig; i++)
+    free(p->big[i]);
+  free(p->chunk);
+  free(p->big);
+  memset(p, 0, sizeof *p);
+}
+
+void zf_pool_clear(zf_pool *p) {
+  uint32_t i;
+  for (i = 1; i < p->n; i++)
+    free(p->chunk[i]);
+  for (i = 0; i < p->nbig; i++)
+    free(p->big[i]);
+  p->n = p->n ? 1 : 0;
+  p->nbig = 0;
+  p->used = 0;
 }
 
 int zf_needs_zip64_local(int method, uint64_t usize) {

@@ -74,14 +74,29 @@ typedef struct zf_entry {
 
 /* Strings kept together for as long as a plan, writer or archive lives: one allocation
  * per 64 KiB instead of one per name, so a million names cost their bytes and little
- * more. Strings never move; zf_pool_free releases them all. */
+ * more. Strings never move; zf_pool_free releases them all. A string is found again from
+ * a 32-bit handle, which is what an archive reader keeps instead of an 8-byte pointer.
+ * All zero is an empty pool. */
 typedef struct zf_pool {
-  struct zf_chunk *head;
+  char **chunk;      /* 64 KiB chunks taking short strings, in order */
+  char **big;        /* strings too long to share a chunk, one allocation each */
+  uint32_t n, cap;   /* chunks */
+  uint32_t nbig, bigcap;
+  size_t used;       /* bytes taken in the last chunk */
 } zf_pool;
 
 /* A copy of s[0..n), NUL-terminated, or NULL when out of memory. */
 char *zf_pool_put(zf_pool *p, const char *s, size_t n);
+/* zf_pool_put, and the copy's handle in *h (zf_pool_at(p, *h) gives it back). NULL when
+ * out of memory or when the pool holds 2 GiB of short strings or 2^31 long ones. */
+char *zf_pool_put_h(zf_pool *p, const char *s, size_t n, uint32_t *h);
+/* The string of handle h. */
+static inline const char *zf_pool_at(const zf_pool *p, uint32_t h) {
+  return h & 0x80000000u ? p->big[h & 0x7fffffffu] : p->chunk[h >> 16] + (h & 0xffffu);
+}
 void zf_pool_free(zf_pool *p);
+/* Forgets every string but keeps the first chunk, for a pool used as scratch. */
+void zf_pool_clear(zf_pool *p);
 
 /* Whether the local header of an entry of this method and uncompressed size needs zip64. */
 int zf_needs_zip64_local(int method, uint64_t usize);

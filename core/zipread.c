@@ -49,6 +49,121 @@ static int io_read(const zr_archive *a, void *buf, size_t n, uint64_t off) {
   return a->io.pread(a->io.ud, buf, n, off);
 }
 
+/* ---- the entry table ------------------------------------------------------------- */
+
+#define SLOT_MAX18 ((1u << 18) - 1)
+
+const zr_entry *zr_get(const zr_table *t, size_t i, zr_entry *e) {
+  const zr_slot *s = &t->s[i];
+  e->name = zf_pool_at(&t->names, s->name);
+  e->name_h = s->name;
+  e->crc = s->crc;
+  e->rawlen = s->rawlen;
+  e->mode = s->mode;
+  e->flags = (uint16_t)s->flags;
+  e->is_dir = s->is_dir;
+  e->is_symlink = s->is_symlink;
+  e->name_bad = s->name_bad;
+  e->raw_apart = s->raw_apart;
+  e->dos_names = s->dos_names;
+  e->listed = s->listed;
+  if (s->wide) {
+    const zr_wide *w = &t->w[s->csize];
+    e->csize = w->csize;
+    e->usize = w->usize;
+    e->offset = w->offset;
+    e->namelen = w->namelen;
+    e->data_delta = w->data_delta;
+    e->method = w->method;
+  } else {
+    e->csize = s->csize;
+    e->usize = s->usize;
+    e->offset = s->offset;
+    e->namelen = (uint32_t)s->namelen;
+    e->data_delta = (uint32_t)s->data_delta;
+    e->method = s->deflated ? ZF_DEFLATE : ZF_STORE;
+  }
+  return e;
+}
+
+int zr_set(zr_table *t, size_t i, const zr_entry *e) {
+  zr_slot *s = &t->s[i];
+  int wide = s->wide || e->csize >= UINT32_MAX || e->usize >= UINT32_MAX ||
+             e->offset >= UINT32_MAX || e->namelen > SLOT_MAX18 || e->data_delta > SLOT_MAX18 ||
+             (e->method != ZF_STORE && e->method != ZF_DEFLATE);
+  if (wide) {
+    size_t k = s->wide ? s->csize : t->nw;
+    if (!s->wide && t->nw == t->wcap) {
+      size_t ncap = t->wcap ? 2 * t->wcap : 16;
+      zr_wide *g;
+      if (ncap > UINT32_MAX || (g = realloc(t->w, ncap * sizeof *g)) == NULL)
+        return -1;
+      t->w = g;
+      t->wcap = ncap;
+    }
+    if (!s->wide)
+      t->nw++;
+    t->w[k].csize = e->csize;
+    t->w[k].usize = e->usize;
+    t->w[k].offset = e->offset;
+    t->w[k].namelen = e->namelen;
+    t->w[k].data_delta = e->data_delta;
+    t->w[k].method = e->method;
+    s->wide = 1;
+    s->csize = (uint32_t)k;
+    s->usize = s->offset = 0;
+    s->namelen = s->data_delta = 0;
+    s->deflated = 0;
+  } else {
+    s->csize = (uint32_t)e->csize;
+    s->usize = (uint32_t)e->usize;
+    s->offset = (uint32_t)e->offset;
+    s->namelen = e->namelen;
+    s->data_delta = e->data_delta;
+    s->deflated = e->method == ZF_DEFLATE;
+  }
+  s->name = e->name_h;
+  s->crc = e->crc;
+  s->rawlen = e->rawlen;
+  s->mode = e->mode;
+  s->flags = e->flags;
+  s->is_dir = e->is_dir;
+  s->is_symlink = e->is_symlink;
+  s->name_bad = e->name_bad;
+  s->raw_apart = e->raw_apart;
+  s->dos_names = e->dos_names;
+  s->listed = e->listed;
+  return 0;
+}
+
+int zr_table_reserve(zr_table *t, size_t n) {
+  zr_slot *g;
+  if (n <= t->cap)
+    return 0;
+  if (n > SIZE_MAX / sizeof *g || (g = realloc(t->s, n * sizeof *g)) == NULL)
+    return -1;
+  t->s = g;
+  t->cap = n;
+  return 0;
+}
+
+int zr_push(zr_table *t, const zr_entry *e) {
+  if (t->n == t->cap && zr_table_reserve(t, t->cap ? 2 * t->cap : 64) != 0)
+    return -1;
+  memset(&t->s[t->n], 0, sizeof t->s[t->n]);
+  if (zr_set(t, t->n, e) != 0)
+    return -1;
+  t->n++;
+  return 0;
+}
+
+void zr_table_free(zr_table *t) {
+  free(t->s);
+  free(t->w);
+  zf_pool_free(&t->names);
+  memset(t, 0, sizeof *t);
+}
+
 int zr_entry_names(zr_entry *e, zf_pool *pool, const char *raw, size_t rawlen, int dos,
                    zerr *err) {
   char *name, *both;
@@ -62,13 +177,13 @@ int zr_entry_names(zr_entry *e, zf_pool *pool, const char *raw, size_t rawlen, i
   e->dos_names = dos != 0;
   e->raw_apart = namelen != rawlen || memcmp(name, raw, rawlen) != 0;
   if (!e->raw_apart) {
-    e->name = zf_pool_put(pool, name, namelen);
+    e->name = zf_pool_put_h(pool, name, namelen, &e->name_h);
   } else if ((both = realloc(name, namelen + 1 + rawlen)) != NULL) {
     /* name, its NUL, then the stored bytes: one piece of the pool (see zr_raw) */
     name = both;
     name[namelen] = '\0';
     memcpy(name + namelen + 1, raw, rawlen);
-    e->name = zf_pool_put(pool, name, namelen + 1 + rawlen);
+    e->name = zf_pool_put_h(pool, name, namelen + 1 + rawlen, &e->name_h);
   } else {
     e->name = NULL;
   }
@@ -99,10 +214,7 @@ const char *zr_name_problem(const zr_entry *e) {
 }
 
 void zr_close(zr_archive *a) {
-  zf_pool_free(&a->strings);
-  free(a->e);
-  a->e = NULL;
-  a->n = 0;
+  zr_table_free(&a->t);
   if (a->fd >= 0)
     close(a->fd);
   a->fd = -1;
@@ -345,6 +457,7 @@ int zr_parse_central(const unsigned char *r, zf_pool *pool, zr_entry *e, zerr *e
 
 int zr_open(zr_archive *a, const zr_io *io, uint64_t max_entries, zerr *err) {
   unsigned char *cd;
+  zr_entry e;
   uint64_t count, p = 0, got = 0;
   size_t i, have = 0, wat = 0;
   if (zr_open_end(a, io, max_entries, &count, err) != 0)
@@ -352,8 +465,7 @@ int zr_open(zr_archive *a, const zr_io *io, uint64_t max_entries, zerr *err) {
   /* the directory goes through a window, never whole: a million entries are 60 MB of
    * it, and only the entries are kept */
   cd = malloc(CD_WINDOW);
-  a->e = calloc(count ? (size_t)count : 1, sizeof *a->e);
-  if (cd == NULL || a->e == NULL) {
+  if (cd == NULL || zr_table_reserve(&a->t, count ? (size_t)count : 1) != 0) {
     free(cd);
     zerr_set(err, "NOMEM", "out of memory");
     zr_close(a);
@@ -372,9 +484,12 @@ int zr_open(zr_archive *a, const zr_io *io, uint64_t max_entries, zerr *err) {
       goto badcd;
     if (cd_window(a, cd, &have, &wat, &got, len) != 0)
       goto trunc;
-    a->n = i + 1;
-    if (zr_parse_central(cd + wat, &a->strings, &a->e[i], err) != 0)
+    if (zr_parse_central(cd + wat, &a->t.names, &e, err) != 0)
       goto fail;
+    if (zr_push(&a->t, &e) != 0) {
+      zerr_set(err, "NOMEM", "out of memory");
+      goto fail;
+    }
     wat += len;
     p += len;
   }
@@ -418,19 +533,19 @@ int zr_open_file(zr_archive *a, const char *path, uint64_t max_entries, zerr *er
 /* ---- checks ----------------------------------------------------------------------- */
 
 static int cmp_offset(const void *ctx, uint32_t x, uint32_t y) {
-  const zr_entry *a = (const zr_entry *)ctx + x, *b = (const zr_entry *)ctx + y;
-  return a->offset < b->offset ? -1 : a->offset > b->offset;
+  uint64_t a = zr_offset_of(ctx, x), b = zr_offset_of(ctx, y);
+  return a < b ? -1 : a > b;
 }
 
 /* Entry indexes by ascending offset; the caller frees. */
 static uint32_t *by_offset(const zr_archive *a) {
-  uint32_t *idx = malloc((a->n ? a->n : 1) * sizeof *idx);
+  uint32_t *idx = malloc((a->t.n ? a->t.n : 1) * sizeof *idx);
   size_t i;
   if (idx == NULL)
     return NULL;
-  for (i = 0; i < a->n; i++)
+  for (i = 0; i < a->t.n; i++)
     idx[i] = (uint32_t)i;
-  if (zf_sort_idx(idx, a->n, cmp_offset, a->e) != 0) {
+  if (zf_sort_idx(idx, a->t.n, cmp_offset, &a->t) != 0) {
     free(idx);
     return NULL;
   }
@@ -501,30 +616,27 @@ int zr_check_entry(const zr_entry *e, const zr_limits *lim, zerr *err) {
 }
 
 static void entry_name_at(const void *ctx, size_t i, const char **p, size_t *len) {
-  const zr_entry *e = (const zr_entry *)ctx + i;
-  *p = e->name;
-  *len = e->namelen;
+  *p = zr_name_of(ctx, i);
+  *len = zr_namelen_of(ctx, i);
 }
 
 /* Names in byte order (then shorter first), for the search of files by prefix. */
 static int cmp_entry_name(const void *ctx, uint32_t x, uint32_t y) {
-  const zr_entry *a = (const zr_entry *)ctx + x, *b = (const zr_entry *)ctx + y;
-  size_t n = a->namelen < b->namelen ? a->namelen : b->namelen;
-  int c = memcmp(a->name, b->name, n);
-  return c ? c : (a->namelen < b->namelen ? -1 : a->namelen > b->namelen);
+  size_t la = zr_namelen_of(ctx, x), lb = zr_namelen_of(ctx, y);
+  int c = memcmp(zr_name_of(ctx, x), zr_name_of(ctx, y), la < lb ? la : lb);
+  return c ? c : (la < lb ? -1 : la > lb);
 }
 
 /* Whether files[0..n) (sorted by cmp_entry_name) holds the name p[0..len). */
-static int has_file(const zr_entry *e, const uint32_t *files, size_t n, const char *p,
+static int has_file(const zr_table *t, const uint32_t *files, size_t n, const char *p,
                     size_t len) {
   size_t lo = 0, hi = n;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
-    const zr_entry *f = &e[files[mid]];
-    size_t k = f->namelen < len ? f->namelen : len;
-    int c = memcmp(f->name, p, k);
+    size_t fl = zr_namelen_of(t, files[mid]);
+    int c = memcmp(zr_name_of(t, files[mid]), p, fl < len ? fl : len);
     if (c == 0)
-      c = f->namelen < len ? -1 : f->namelen > len;
+      c = fl < len ? -1 : fl > len;
     if (c == 0)
       return 1;
     if (c < 0)
@@ -539,9 +651,10 @@ int zr_check_names(zr_archive *a, const zr_limits *lim, zerr *err) {
   uint32_t *files = NULL;
   size_t i, x, y, nfiles = 0;
   char nb[NAMEBUF], nb2[NAMEBUF];
+  zr_entry ew, ew2;
   int dup, rc = -1;
-  for (i = 0; i < a->n; i++) {
-    const zr_entry *e = &a->e[i];
+  for (i = 0; i < a->t.n; i++) {
+    const zr_entry *e = zr_get(&a->t, i, &ew);
     if (lim->unsafe == NULL) {
       if (zr_check_entry(e, lim, err) != 0)
         return -1;
@@ -551,7 +664,7 @@ int zr_check_names(zr_archive *a, const zr_limits *lim, zerr *err) {
       unsafe_entry(lim, err);
     }
   }
-  dup = zf_find_duplicate(a->n, entry_name_at, a->e, &x, &y);
+  dup = zf_find_duplicate(a->t.n, entry_name_at, &a->t, &x, &y);
   if (dup < 0) {
     zerr_set(err, "NOMEM", "out of memory");
     goto done;
@@ -559,27 +672,28 @@ int zr_check_names(zr_archive *a, const zr_limits *lim, zerr *err) {
   if (dup) {
     zerr_set(err, "UNSAFE_ARCHIVE",
              dup == 1 ? "entry '%s' appears twice%.0s" : "entries '%s' and '%s' differ only by case",
-             zr_shown(&a->e[x], nb, sizeof nb), zr_shown(&a->e[y], nb2, sizeof nb2));
+             zr_shown(zr_get(&a->t, x, &ew), nb, sizeof nb),
+             zr_shown(zr_get(&a->t, y, &ew2), nb2, sizeof nb2));
     if (unsafe_entry(lim, err) != 0)
       goto done;
   }
   /* nothing may live under a file or a symlink: "a" then "a/b" */
-  if ((files = malloc((a->n ? a->n : 1) * sizeof *files)) == NULL) {
+  if ((files = malloc((a->t.n ? a->t.n : 1) * sizeof *files)) == NULL) {
     zerr_set(err, "NOMEM", "out of memory");
     goto done;
   }
-  for (i = 0; i < a->n; i++)
-    if (!a->e[i].is_dir)
+  for (i = 0; i < a->t.n; i++)
+    if (!a->t.s[i].is_dir)
       files[nfiles++] = (uint32_t)i;
-  if (zf_sort_idx(files, nfiles, cmp_entry_name, a->e) != 0) {
+  if (zf_sort_idx(files, nfiles, cmp_entry_name, &a->t) != 0) {
     zerr_set(err, "NOMEM", "out of memory");
     goto done;
   }
-  for (i = 0; i < a->n; i++) {
-    const zr_entry *e = &a->e[i];
+  for (i = 0; i < a->t.n; i++) {
+    const zr_entry *e = zr_get(&a->t, i, &ew);
     size_t k;
     for (k = 1; k < e->namelen; k++) {
-      if (e->name[k] != '/' || !has_file(a->e, files, nfiles, e->name, k))
+      if (e->name[k] != '/' || !has_file(&a->t, files, nfiles, e->name, k))
         continue;
       zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s' lies under the file or symlink '%.*s'",
                zr_shown(e, nb, sizeof nb), (int)k, e->name);
@@ -600,10 +714,11 @@ int zr_check(zr_archive *a, const zr_limits *lim, zerr *err) {
   size_t i, renamed = SIZE_MAX;
   uint64_t declared = 0;
   char nb[NAMEBUF], nb2[NAMEBUF];
+  zr_entry ew, ew2;
   if (zr_check_names(a, lim, err) != 0)
     return -1;
-  for (i = 0; i < a->n; i++) {
-    zr_entry *e = &a->e[i];
+  for (i = 0; i < a->t.n; i++) {
+    zr_entry *e = (zr_entry *)zr_get(&a->t, i, &ew);
     unsigned char h[ZF_LOCAL_FIXED];
     char *lname;
     size_t nl, xl;
@@ -632,6 +747,10 @@ int zr_check(zr_archive *a, const zr_limits *lim, zerr *err) {
     if (!same && renamed == SIZE_MAX)
       renamed = i; /* reported after the overlap check, which explains more */
     e->data_delta = (uint32_t)(ZF_LOCAL_FIXED + nl + xl);
+    if (zr_set(&a->t, i, e) != 0) {
+      zerr_set(err, "NOMEM", "out of memory");
+      return -1;
+    }
     if (zr_data_offset(e) > a->cd_offset || a->cd_offset - zr_data_offset(e) < e->csize) {
       zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s': data overlap the central directory",
                zr_shown(e, nb, sizeof nb));
@@ -652,8 +771,8 @@ int zr_check(zr_archive *a, const zr_limits *lim, zerr *err) {
     zerr_set(err, "NOMEM", "out of memory");
     return -1;
   }
-  for (i = 1; i < a->n; i++) {
-    const zr_entry *p = &a->e[idx[i - 1]], *q = &a->e[idx[i]];
+  for (i = 1; i < a->t.n; i++) {
+    const zr_entry *p = zr_get(&a->t, idx[i - 1], &ew), *q = zr_get(&a->t, idx[i], &ew2);
     if (q->offset < zr_data_offset(p) + p->csize) {
       zerr_set(err, "UNSAFE_ARCHIVE", "entries '%s' and '%s' overlap",
                zr_shown(p, nb, sizeof nb), zr_shown(q, nb2, sizeof nb2));
@@ -664,7 +783,7 @@ int zr_check(zr_archive *a, const zr_limits *lim, zerr *err) {
   free(idx);
   if (renamed != SIZE_MAX) {
     zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s': local header names a different file",
-             zr_shown(&a->e[renamed], nb, sizeof nb));
+             zr_shown(zr_get(&a->t, renamed, &ew), nb, sizeof nb));
     return -1;
   }
   if (lim->max_size && declared > lim->max_size) {
@@ -738,13 +857,14 @@ int zr_check_stream(zr_archive *a, zerr *err) {
   size_t i;
   uint64_t at = 0; /* where the next record must start */
   char nb[NAMEBUF];
+  zr_entry ew;
   int rc = -1;
   if (idx == NULL) {
     zerr_set(err, "NOMEM", "out of memory");
     return -1;
   }
-  for (i = 0; i < a->n; i++) {
-    const zr_entry *e = &a->e[idx[i]];
+  for (i = 0; i < a->t.n; i++) {
+    const zr_entry *e = zr_get(&a->t, idx[i], &ew);
     local_info li;
     if (e->offset != at) {
       zerr_set(err, "INTEGRITY", "unexpected bytes at offset %llu, before entry '%s': not a "
@@ -850,7 +970,8 @@ static int produced(zr_archive *a, const zr_entry *e, uint64_t written, uint64_t
 
 int zr_read_entry(zr_archive *a, size_t i, zr_sink sink, void *ud, const zr_limits *lim,
                   zr_progress *pr, zerr *err) {
-  const zr_entry *e = &a->e[i];
+  zr_entry ew;
+  const zr_entry *e = zr_get(&a->t, i, &ew);
   unsigned char *in = NULL, *out = NULL;
   uint64_t pos = 0, written = 0;
   uLong crc = crc32(0L, Z_NULL, 0);
@@ -976,6 +1097,7 @@ int zr_verify(zr_archive *a, const zr_limits *lim, const zhooks *hooks, uint64_t
   zr_progress pr;
   uint32_t *idx = by_offset(a);
   size_t i;
+  zr_entry ew;
   int rc = 0;
   if (idx == NULL) {
     zerr_set(err, "NOMEM", "out of memory");
@@ -983,10 +1105,10 @@ int zr_verify(zr_archive *a, const zr_limits *lim, const zhooks *hooks, uint64_t
   }
   memset(&pr, 0, sizeof pr);
   pr.hooks = hooks;
-  for (i = 0; i < a->n; i++)
-    pr.total += a->e[i].usize;
-  for (i = 0; i < a->n && rc == 0; i++) {
-    const zr_entry *e = &a->e[idx[i]];
+  for (i = 0; i < a->t.n; i++)
+    pr.total += zr_get(&a->t, i, &ew)->usize;
+  for (i = 0; i < a->t.n && rc == 0; i++) {
+    const zr_entry *e = zr_get(&a->t, idx[i], &ew);
     mem_sink m;
     char nb[NAMEBUF];
     /* a symlink refused or malformed was already refused or reported by zr_check */
@@ -1106,8 +1228,9 @@ int zr_stage_mkdirs(zr_stage *s, const char *rel, size_t len, zerr *err) {
 
 static int is_symlink_name(const zr_archive *a, const char *p, size_t len) {
   size_t i;
-  for (i = 0; i < a->n; i++)
-    if (a->e[i].is_symlink && a->e[i].namelen == len && memcmp(a->e[i].name, p, len) == 0)
+  for (i = 0; i < a->t.n; i++)
+    if (a->t.s[i].is_symlink && zr_namelen_of(&a->t, i) == len &&
+        memcmp(zr_name_of(&a->t, i), p, len) == 0)
       return 1;
   return 0;
 }
@@ -1172,7 +1295,8 @@ char *zr_path_join(const char *a, const char *b, size_t blen) {
 
 static int extract_entry(zr_archive *a, size_t i, zr_stage *stage, const zr_limits *lim,
                          zr_progress *pr, zerr *err) {
-  const zr_entry *e = &a->e[i];
+  zr_entry ew;
+  const zr_entry *e = zr_get(&a->t, i, &ew);
   size_t len = e->namelen, dirlen = len;
   char *path;
   int rc = 0;
@@ -1523,6 +1647,7 @@ int zr_extract(const char *path, const char *dir, zr_options *o, zerr *err) {
   zr_stage stage;
   uint32_t *idx = NULL;
   size_t i;
+  zr_entry ew;
   int rc = -1, opened = 0, pass;
   memset(&stage, 0, sizeof stage);
   if (zr_open_file(&a, path,
@@ -1540,13 +1665,13 @@ int zr_extract(const char *path, const char *dir, zr_options *o, zerr *err) {
   }
   memset(&pr, 0, sizeof pr);
   pr.hooks = o->hooks;
-  for (i = 0; i < a.n; i++)
-    pr.total += a.e[i].usize;
+  for (i = 0; i < a.t.n; i++)
+    pr.total += zr_get(&a.t, i, &ew)->usize;
   /* files and directories in archive order, then the symlinks, so nothing is ever
    * written through a link */
   for (pass = 0; pass < 2; pass++)
-    for (i = 0; i < a.n; i++) {
-      const zr_entry *e = &a.e[idx[i]];
+    for (i = 0; i < a.t.n; i++) {
+      const zr_entry *e = zr_get(&a.t, idx[i], &ew);
       if (e->is_symlink != pass)
         continue;
       if (o->hooks && o->hooks->cancelled && o->hooks->cancelled(o->hooks->ud)) {
@@ -1564,7 +1689,7 @@ int zr_extract(const char *path, const char *dir, zr_options *o, zerr *err) {
   if (zr_stage_commit(&stage, err) != 0)
     goto done;
   o->written = pr.written;
-  o->entries = a.n;
+  o->entries = a.t.n;
   rc = 0;
 done:
   zr_stage_free(&stage);

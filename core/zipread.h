@@ -11,11 +11,11 @@
 
 #include "zipfmt.h"
 
-/* Names: the stored bytes (zr_raw) and what they stand for under zf_read_name's rule
- * (name: UTF-8, '/' between components, no "." component; "" for the archive's root,
- * "./"). When that rule refuses the name, name_bad is set and name is the stored name as
- * text, for messages. 56 bytes an entry (the name apart, in a pool): a million-entry
- * archive is read in well under 100 MiB. */
+/* An entry as the checks and the extraction work on it. Names: the stored bytes (zr_raw)
+ * and what they stand for under zf_read_name's rule (name: UTF-8, '/' between
+ * components, no "." component; "" for the archive's root, "./"). When that rule refuses
+ * the name, name_bad is set and name is the stored name as text, for messages. Archives
+ * keep their entries packed (zr_slot, zr_table) and give out this form one at a time. */
 typedef struct zr_entry {
   const char *name; /* NUL-terminated; namelen counts any NUL inside; in a zf_pool */
   uint64_t csize, usize;
@@ -23,6 +23,7 @@ typedef struct zr_entry {
   uint32_t namelen;
   uint32_t crc;
   uint32_t data_delta; /* the data starts at offset + data_delta (zr_data_offset) */
+  uint32_t name_h;     /* name's handle in its pool */
   uint16_t rawlen;
   uint16_t mode; /* Unix mode when the archive recorded one, else 0 */
   uint16_t flags, method;
@@ -32,6 +33,55 @@ typedef struct zr_entry {
   unsigned dos_names : 1; /* a backslash separates components (zr_entry_names' dos) */
   unsigned listed : 1;    /* the streaming extractor met its directory record */
 } zr_entry;
+
+/* How a table keeps an entry: 32 bytes, its name apart in the table's pool, so that a
+ * million-entry archive is read in well under 100 MiB. An entry whose sizes or offset do
+ * not fit 32 bits, whose method is neither store nor deflate or whose name is 256 KiB or
+ * longer is wide: those values are in the table's zr_wide record number csize. */
+typedef struct zr_slot {
+  uint64_t namelen : 18, data_delta : 18, flags : 16, deflated : 1, is_dir : 1,
+      is_symlink : 1, name_bad : 1, raw_apart : 1, dos_names : 1, listed : 1, wide : 1;
+  uint32_t name; /* handle */
+  uint32_t crc;
+  uint32_t csize, usize, offset;
+  uint16_t rawlen, mode;
+} zr_slot;
+
+typedef struct zr_wide {
+  uint64_t csize, usize, offset;
+  uint32_t namelen, data_delta;
+  uint16_t method;
+} zr_wide;
+
+typedef struct zr_table {
+  zr_slot *s;
+  size_t n, cap;
+  zr_wide *w;
+  size_t nw, wcap;
+  zf_pool names;
+} zr_table;
+
+/* Entry i in its working form, written to *e; returns e. */
+const zr_entry *zr_get(const zr_table *t, size_t i, zr_entry *e);
+/* Keeps e (its name already in t->names, as zr_entry_names puts it) as entry i < t->n.
+ * -1 when out of memory. */
+int zr_set(zr_table *t, size_t i, const zr_entry *e);
+/* Room for exactly n entries in all (0 or -1 when out of memory). */
+int zr_table_reserve(zr_table *t, size_t n);
+/* Keeps e as a new last entry, growing the table as needed. -1: out of memory. */
+int zr_push(zr_table *t, const zr_entry *e);
+void zr_table_free(zr_table *t);
+
+/* What sorts and searches read of entry i, without unpacking it. */
+static inline const char *zr_name_of(const zr_table *t, size_t i) {
+  return zf_pool_at(&t->names, t->s[i].name);
+}
+static inline uint32_t zr_namelen_of(const zr_table *t, size_t i) {
+  return t->s[i].wide ? t->w[t->s[i].csize].namelen : (uint32_t)t->s[i].namelen;
+}
+static inline uint64_t zr_offset_of(const zr_table *t, size_t i) {
+  return t->s[i].wide ? t->w[t->s[i].csize].offset : t->s[i].offset;
+}
 
 /* The stored name bytes (rawlen of them, NUL-terminated). */
 static inline const char *zr_raw(const zr_entry *e) {
@@ -50,9 +100,7 @@ typedef struct zr_io {
 typedef struct zr_archive {
   zr_io io;
   int fd; /* when opened by zr_open_file */
-  zr_entry *e;
-  size_t n;
-  zf_pool strings; /* the entries' names */
+  zr_table t; /* the entries, t.n of them */
   uint64_t cd_offset, cd_size;
   uint64_t end; /* where the end of central directory record, with its comment, ends */
 } zr_archive;

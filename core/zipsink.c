@@ -43,14 +43,14 @@ struct zx {
   /* the record being gathered */
   unsigned char *hbuf;
   size_t hlen, hneed, hcap;
-  /* every streamed entry, in stream order */
-  zr_entry *ents;
-  size_t n, cap;
-  zf_pool strings; /* their names */
-  uint32_t *hash; /* open addressing over ents by folded name; UINT32_MAX = empty */
+  /* every streamed entry, in stream order, and their names */
+  zr_table t;
+  uint32_t *hash; /* open addressing over t by folded name; UINT32_MAX = empty */
   size_t hsize;
-  /* the current entry */
+  /* the current entry, t's entry cur_i, worked on here and kept there by cur_keep */
   zr_entry *cur;
+  zr_entry work;
+  size_t cur_i;
   int discard, zip64, fd;
   char *path;
   uint64_t consumed, written, skip;
@@ -103,18 +103,17 @@ static void set_pending(zx *x, const zerr *e) {
 
 /* ---- names seen, for duplicates as they arrive -------------------------------------- */
 
-static size_t folded_len(const zr_entry *e) {
-  size_t len = e->namelen;
-  if (len > 0 && e->name[len - 1] == '/')
+static size_t folded_len(const char *name, size_t len) {
+  if (len > 0 && name[len - 1] == '/')
     len--;
   return len;
 }
 
-static size_t fold_hash(const zr_entry *e) {
-  size_t i, len = folded_len(e);
+static size_t fold_hash(const char *name, size_t namelen) {
+  size_t i, len = folded_len(name, namelen);
   uint64_t h = 1469598103934665603u;
   for (i = 0; i < len; i++) {
-    unsigned char c = (unsigned char)e->name[i];
+    unsigned char c = (unsigned char)name[i];
     if (c >= 'A' && c <= 'Z')
       c = (unsigned char)(c + 32);
     h = (h ^ c) * 1099511628211u;
@@ -122,11 +121,11 @@ static size_t fold_hash(const zr_entry *e) {
   return (size_t)h;
 }
 
-/* 0 when new, 1 exact duplicate, 2 case-only duplicate (*other set), -1 out of memory. */
-static int seen_add(zx *x, size_t idx, size_t *other) {
-  const zr_entry *e = &x->ents[idx];
-  size_t i, len = folded_len(e), mask;
-  if (2 * (x->n + 1) > x->hsize) {
+/* Adds entry idx (e) to the names seen: 0 when new, 1 exact duplicate, 2 case-only
+ * duplicate (*other set), -1 out of memory. */
+static int seen_add(zx *x, const zr_entry *e, size_t idx, size_t *other) {
+  size_t i, len = folded_len(e->name, e->namelen), mask;
+  if (2 * (x->t.n + 1) > x->hsize) {
     size_t nsize = x->hsize ? 2 * x->hsize : 64, k;
     uint32_t *nh = malloc(nsize * sizeof *nh);
     if (nh == NULL)
@@ -134,7 +133,7 @@ static int seen_add(zx *x, size_t idx, size_t *other) {
     for (k = 0; k < nsize; k++)
       nh[k] = UINT32_MAX;
     for (k = 0; k < idx; k++) {
-      size_t j = fold_hash(&x->ents[k]) & (nsize - 1);
+      size_t j = fold_hash(zr_name_of(&x->t, k), zr_namelen_of(&x->t, k)) & (nsize - 1);
       while (nh[j] != UINT32_MAX)
         j = (j + 1) & (nsize - 1);
       nh[j] = (uint32_t)k;
@@ -144,13 +143,13 @@ static int seen_add(zx *x, size_t idx, size_t *other) {
     x->hsize = nsize;
   }
   mask = x->hsize - 1;
-  for (i = fold_hash(e) & mask; x->hash[i] != UINT32_MAX; i = (i + 1) & mask) {
-    const zr_entry *o = &x->ents[x->hash[i]];
+  for (i = fold_hash(e->name, e->namelen) & mask; x->hash[i] != UINT32_MAX; i = (i + 1) & mask) {
+    const char *o = zr_name_of(&x->t, x->hash[i]);
     size_t k;
-    if (folded_len(o) != len)
+    if (folded_len(o, zr_namelen_of(&x->t, x->hash[i])) != len)
       continue;
     for (k = 0; k < len; k++) {
-      unsigned char a = (unsigned char)e->name[k], b = (unsigned char)o->name[k];
+      unsigned char a = (unsigned char)e->name[k], b = (unsigned char)o[k];
       if (a >= 'A' && a <= 'Z')
         a = (unsigned char)(a + 32);
       if (b >= 'A' && b <= 'Z')
@@ -161,7 +160,7 @@ static int seen_add(zx *x, size_t idx, size_t *other) {
     if (k < len)
       continue;
     *other = x->hash[i];
-    return memcmp(e->name, o->name, len) == 0 ? 1 : 2;
+    return memcmp(e->name, o, len) == 0 ? 1 : 2;
   }
   x->hash[i] = (uint32_t)idx;
   return 0;
@@ -392,7 +391,7 @@ bad:
  * once the central directory says which system did. */
 static int stream_names(zx *x, zr_entry *e, const char *raw, size_t len, zerr *err) {
   int dos = memchr(raw, '\\', len) != NULL;
-  if (zr_entry_names(e, &x->strings, raw, len, dos, err) != 0)
+  if (zr_entry_names(e, &x->t.names, raw, len, dos, err) != 0)
     return -1;
   x->provisional |= dos;
   return 0;
@@ -409,22 +408,31 @@ static int grow(zx *x, void **arr, size_t *cap, size_t size, zerr *err) {
   return 0;
 }
 
-static int grow_entries(zx *x, zerr *err) {
-  void *arr = x->ents;
-  int rc = grow(x, &arr, &x->cap, sizeof *x->ents, err);
-  x->ents = arr;
-  return rc;
+/* Keeps the current entry's working form in the table. */
+static int cur_keep(zx *x, zerr *err) {
+  if (zr_set(&x->t, x->cur_i, x->cur) != 0)
+    return fail(x, err, "NOMEM", "out of memory");
+  return 0;
+}
+
+/* Makes e (x->work) the current entry, a new last one in the table. */
+static int cur_push(zx *x, zerr *err) {
+  if (zr_push(&x->t, &x->work) != 0)
+    return fail(x, err, "NOMEM", "out of memory");
+  x->cur = &x->work;
+  x->cur_i = x->t.n - 1;
+  return 0;
 }
 
 static int parse_local(zx *x, zerr *err) {
   const unsigned char *h = x->hbuf;
   size_t nl = zf_get16(h + 26), xl = zf_get16(h + 28), p = 0, other;
   const unsigned char *ex = h + ZF_LOCAL_FIXED + nl;
-  zr_entry *e;
+  zr_entry *e, ew;
   char nb[ZR_NAMEBUF], nb2[ZR_NAMEBUF];
   zerr why;
   int dup;
-  if ((x->lim.max_entries && x->n >= x->lim.max_entries) || x->n >= UINT32_MAX - 1) {
+  if ((x->lim.max_entries && x->t.n >= x->lim.max_entries) || x->t.n >= UINT32_MAX - 1) {
     zerr_set(err, "UNSAFE_ARCHIVE",
              "the archive has more than %llu entries, the limit (raise it with --max-entries "
              "or the max_entries setting)",
@@ -439,17 +447,13 @@ static int parse_local(zx *x, zerr *err) {
     return -1;
   }
   x->name_bytes += nl;
-  if (x->n == x->cap && grow_entries(x, err) != 0)
-    return -1;
-  e = &x->ents[x->n];
+  e = &x->work;
   memset(e, 0, sizeof *e);
   e->flags = zf_get16(h + 6);
   if (stream_names(x, e, (const char *)h + ZF_LOCAL_FIXED, nl, err) != 0) {
     x->failed = *err;
     return -1;
   }
-  x->n++;
-  x->cur = e;
   e->method = zf_get16(h + 8);
   e->crc = zf_get32(h + 14);
   e->csize = zf_get32(h + 18);
@@ -471,6 +475,8 @@ static int parse_local(zx *x, zerr *err) {
     }
     p += 4 + len;
   }
+  if (cur_push(x, err) != 0)
+    return -1;
   /* encrypted, unknown method, directory with data: no way on */
   if (e->flags & 0x41) {
     zerr_set(err, "UNSAFE_ARCHIVE", "entry '%s' is encrypted", zr_shown(e, nb, sizeof nb));
@@ -499,13 +505,13 @@ static int parse_local(zx *x, zerr *err) {
   x->discard = x->pending.code != NULL;
   if (zr_check_entry(e, &x->lim, &why) != 0)
     set_pending(x, &why);
-  dup = zr_name_problem(e) ? 0 : seen_add(x, x->n - 1, &other);
+  dup = zr_name_problem(e) ? 0 : seen_add(x, e, x->t.n - 1, &other);
   if (dup < 0)
     return fail(x, err, "NOMEM", "out of memory");
   if (dup) {
     zerr_set(&why, "UNSAFE_ARCHIVE",
              dup == 1 ? "entry '%s' appears twice%.0s" : "entries '%s' and '%s' differ only by case",
-             zr_shown(&x->ents[other], nb, sizeof nb), zr_shown(e, nb2, sizeof nb2));
+             zr_shown(zr_get(&x->t, other, &ew), nb, sizeof nb), zr_shown(e, nb2, sizeof nb2));
     set_pending(x, &why);
   }
   if (!(e->flags & FLAG_DESCRIPTOR) && x->lim.max_size && e->usize > x->lim.max_size - x->total) {
@@ -573,6 +579,8 @@ static int check_sizes(zx *x, uint32_t crc, uint64_t csize, uint64_t usize, zerr
     e->crc = crc;
     e->csize = csize;
     e->usize = usize;
+    if (cur_keep(x, err) != 0)
+      return -1;
     return x->discard ? 0 : jend(x, err);
   }
   x->failed = *err;
@@ -718,11 +726,11 @@ static int descriptor(zx *x, const unsigned char **p, size_t *n, zerr *err) {
  * the name as the system that made the archive reads it) replaces what the local header
  * gave. Faults are kept for zx_finish, which reports them in its order. */
 static int cd_take(zx *x, const unsigned char *r, zerr *err) {
-  zr_entry c, *s = NULL;
-  size_t lo = 0, hi = x->n;
+  zr_entry c, se, *s = NULL;
+  size_t lo = 0, hi = x->t.n, si = 0;
   char nb[ZR_NAMEBUF];
   zerr why;
-  zf_pool_free(&x->cd_names);
+  zf_pool_clear(&x->cd_names);
   if (zr_parse_central(r, &x->cd_names, &c, &why) != 0) {
     if (strcmp(why.code, "NOMEM") == 0)
       return fail(x, err, "NOMEM", "out of memory");
@@ -731,11 +739,13 @@ static int cd_take(zx *x, const unsigned char *r, zerr *err) {
   }
   while (lo < hi) { /* the entries came in order of their offsets */
     size_t mid = lo + (hi - lo) / 2;
-    if (x->ents[mid].offset == c.offset) {
-      s = &x->ents[mid];
+    uint64_t at = zr_offset_of(&x->t, mid);
+    if (at == c.offset) {
+      s = (zr_entry *)zr_get(&x->t, mid, &se);
+      si = mid;
       break;
     }
-    if (x->ents[mid].offset < c.offset)
+    if (at < c.offset)
       lo = mid + 1;
     else
       hi = mid;
@@ -765,8 +775,8 @@ static int cd_take(zx *x, const unsigned char *r, zerr *err) {
   if (c.namelen != s->namelen || c.name_bad != s->name_bad || c.dos_names != s->dos_names ||
       memcmp(c.name, s->name, c.namelen) != 0) {
     /* read by the rule of the system the directory names, not the streamed guess */
-    const char *name = zf_pool_put(&x->strings, c.name,
-                                   c.namelen + (c.raw_apart ? 1u + c.rawlen : 0u));
+    const char *name = zf_pool_put_h(&x->t.names, c.name,
+                                     c.namelen + (c.raw_apart ? 1u + c.rawlen : 0u), &s->name_h);
     if (name == NULL)
       return fail(x, err, "NOMEM", "out of memory");
     s->name = name;
@@ -775,6 +785,8 @@ static int cd_take(zx *x, const unsigned char *r, zerr *err) {
     s->raw_apart = c.raw_apart;
     s->dos_names = c.dos_names;
   }
+  if (zr_set(&x->t, si, s) != 0)
+    return fail(x, err, "NOMEM", "out of memory");
   return 0;
 }
 
@@ -954,9 +966,10 @@ static int apply_directory(zx *x, const zr_archive *a, zerr *err) {
   mode_t mask = umask(0);
   char nb[ZR_NAMEBUF], target[ZR_SYMLINK_MAX + 1];
   size_t i;
+  zr_entry ew;
   umask(mask);
-  for (i = 0; i < a->n; i++) {
-    const zr_entry *e = &a->e[i];
+  for (i = 0; i < a->t.n; i++) {
+    const zr_entry *e = zr_get(&a->t, i, &ew);
     char *path;
     int rc = 0;
     if (e->is_dir || !(e->is_symlink || (e->mode & 0111)))
@@ -1046,8 +1059,7 @@ int zx_finish(zx *x, size_t *entries, uint64_t *bytes, zerr *err) {
   /* the entries as the directory describes them, for the checks that need them all */
   memset(&view, 0, sizeof view);
   view.fd = -1;
-  view.e = x->ents;
-  view.n = x->n;
+  view.t = x->t; /* shared, not owned */
   if (x->pending.code) {
     zerr cd;
     *err = x->pending;
@@ -1056,9 +1068,9 @@ int zx_finish(zx *x, size_t *entries, uint64_t *bytes, zerr *err) {
         strcmp(cd.code, "UNSAFE_ARCHIVE") == 0)
       *err = cd;
     rc = -1;
-  } else if (x->cd_records != x->n) {
+  } else if (x->cd_records != x->t.n) {
     zerr_set(err, "UNSAFE_ARCHIVE", "the central directory lists %llu entries, the archive holds %llu",
-             (unsigned long long)x->cd_records, (unsigned long long)x->n);
+             (unsigned long long)x->cd_records, (unsigned long long)x->t.n);
     rc = -1;
   } else if (x->cd_differs.code != NULL) {
     *err = x->cd_differs;
@@ -1087,7 +1099,7 @@ int zx_finish(zx *x, size_t *entries, uint64_t *bytes, zerr *err) {
     x->jfd = -1;
     rmdir(x->pdir);
   }
-  *entries = x->n;
+  *entries = x->t.n;
   *bytes = x->total;
   return 0;
 }
@@ -1102,8 +1114,8 @@ static void forget(zx *x) {
   x->fd = -1;
   free(x->path);
   x->path = NULL;
-  zf_pool_free(&x->strings);
-  x->n = 0;
+  zf_pool_free(&x->t.names);
+  x->t.n = 0;
   x->cur = NULL;
   x->provisional = 0;
   if (x->hash)
@@ -1285,16 +1297,16 @@ static int replay_begin(zx *x, const unsigned char *q, size_t pl, uint64_t at, z
   zerr why;
   size_t other;
   uint64_t data;
-  if (pl < JB_FIXED || (x->n == x->cap && grow_entries(x, err) != 0))
+  if (pl < JB_FIXED)
     return -1;
-  if (x->n == x->jcap) { /* kept only while replaying: streaming has no use for them */
+  if (x->t.n == x->jcap) { /* kept only while replaying: streaming has no use for them */
     void *arr = x->jofs;
     int rc = grow(x, &arr, &x->jcap, sizeof *x->jofs, err);
     x->jofs = arr;
     if (rc != 0)
       return -1;
   }
-  e = &x->ents[x->n];
+  e = &x->work;
   memset(e, 0, sizeof *e);
   e->flags = zf_get16(q + 16);
   if (stream_names(x, e, (const char *)q + JB_FIXED, pl - JB_FIXED, err) != 0)
@@ -1307,13 +1319,15 @@ static int replay_begin(zx *x, const unsigned char *q, size_t pl, uint64_t at, z
   e->csize = zf_get64(q + 24);
   e->usize = zf_get64(q + 32);
   x->zip64 = q[40];
-  x->jofs[x->n] = at;
-  x->n++;
+  x->jofs[x->t.n] = at;
+  if (cur_push(x, err) != 0)
+    return -1;
+  x->cur = NULL;
   /* the journal is ours, but names are checked as if they came from the archive */
-  if (zr_check_entry(e, &x->lim, &why) != 0 || seen_add(x, x->n - 1, &other) != 0 ||
+  if (zr_check_entry(e, &x->lim, &why) != 0 || seen_add(x, e, x->t.n - 1, &other) != 0 ||
       data < e->offset || data - e->offset > UINT32_MAX ||
       (e->method != ZF_STORE && e->method != ZF_DEFLATE)) {
-    x->n--; /* its name stays in the pool until the extractor goes */
+    x->t.n--; /* its name stays in the pool until the extractor goes */
     return -1;
   }
   return 0;
@@ -1321,29 +1335,31 @@ static int replay_begin(zx *x, const unsigned char *q, size_t pl, uint64_t at, z
 
 /* Forgets the names seen and adds those of the entries kept again. */
 static int rehash(zx *x) {
-  size_t i, n = x->n, other;
+  size_t i, n = x->t.n, other;
+  zr_entry ew;
   for (i = 0; i < x->hsize; i++)
     x->hash[i] = UINT32_MAX;
   for (i = 0; i < n; i++) {
-    x->n = i + 1;
-    if (seen_add(x, i, &other) < 0) {
-      x->n = n;
+    x->t.n = i + 1;
+    if (seen_add(x, zr_get(&x->t, i, &ew), i, &other) < 0) {
+      x->t.n = n;
       return -1;
     }
   }
-  x->n = n;
+  x->t.n = n;
   return 0;
 }
 
 /* Drops the entries from index k on (their files go) and the journal after them. */
 static void replay_cut(zx *x, size_t k) {
-  while (x->n > k) {
-    zr_entry *e = &x->ents[--x->n];
+  zr_entry ew;
+  while (x->t.n > k) {
+    const zr_entry *e = zr_get(&x->t, --x->t.n, &ew);
     char *path = e->is_dir ? NULL : zr_path_join(x->stage.path, e->name, e->namelen);
     if (path)
       unlink(path);
     free(path);
-    x->jlen = x->jofs[x->n];
+    x->jlen = x->jofs[x->t.n];
   }
 }
 
@@ -1363,6 +1379,7 @@ static int64_t replay(zx *x, char *etag, size_t etaglen, zerr *err) {
   uint64_t at = 0, fsize;
   uLong fcrc;
   char *path;
+  zr_entry ew;
   etag[0] = '\0';
   if (b == NULL)
     return 0;
@@ -1383,12 +1400,14 @@ static int64_t replay(zx *x, char *etag, size_t etaglen, zerr *err) {
     if (b[p] == 'B' && open_i == SIZE_MAX) {
       if (replay_begin(x, q, pl, p, err) != 0)
         break;
-      open_i = x->n - 1;
+      open_i = x->t.n - 1;
     } else if (b[p] == 'E' && pl == JE_FIXED && open_i != SIZE_MAX) {
-      zr_entry *e = &x->ents[open_i];
+      zr_entry *e = (zr_entry *)zr_get(&x->t, open_i, &ew);
       e->crc = zf_get32(q);
       e->csize = zf_get64(q + 4);
       e->usize = zf_get64(q + 12);
+      if (zr_set(&x->t, open_i, e) != 0)
+        goto oom;
       at = zf_get64(q + 20);
       open_i = SIZE_MAX;
     } else {
@@ -1400,8 +1419,8 @@ static int64_t replay(zx *x, char *etag, size_t etaglen, zerr *err) {
   free(b);
   b = NULL;
   /* every finished file must still hold what was checked when it ended */
-  for (i = 0; i < x->n && i != open_i; i++) {
-    zr_entry *e = &x->ents[i];
+  for (i = 0; i < x->t.n && i != open_i; i++) {
+    const zr_entry *e = zr_get(&x->t, i, &ew);
     int ok;
     if (e->is_dir)
       continue;
@@ -1410,7 +1429,7 @@ static int64_t replay(zx *x, char *etag, size_t etaglen, zerr *err) {
     ok = file_crc(x, path, &fsize, &fcrc) == 0 && fsize == e->usize && (uint32_t)fcrc == e->crc;
     free(path);
     if (!ok) {
-      at = x->ents[i].offset;
+      at = e->offset;
       replay_cut(x, i);
       open_i = SIZE_MAX;
       break;
@@ -1418,7 +1437,7 @@ static int64_t replay(zx *x, char *etag, size_t etaglen, zerr *err) {
     x->total += e->usize;
   }
   if (open_i != SIZE_MAX) {
-    zr_entry *e = &x->ents[open_i];
+    zr_entry *e = (zr_entry *)zr_get(&x->t, open_i, &x->work);
     int kept = 0;
     /* a stored file goes on from its last byte; anything else starts again */
     if (e->method == ZF_STORE && !e->is_dir) {
@@ -1427,6 +1446,7 @@ static int64_t replay(zx *x, char *etag, size_t etaglen, zerr *err) {
       if (file_crc(x, path, &fsize, &fcrc) == 0 && fsize <= e->csize &&
           (x->fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC)) >= 0) {
         x->cur = e;
+        x->cur_i = open_i;
         x->path = path;
         x->consumed = x->written = fsize;
         x->crc = fcrc;
@@ -1444,7 +1464,7 @@ static int64_t replay(zx *x, char *etag, size_t etaglen, zerr *err) {
       replay_cut(x, open_i);
     }
   }
-  if (x->n == 0 || at == 0)
+  if (x->t.n == 0 || at == 0)
     goto none;
   if (rehash(x) != 0)
     goto oom;
@@ -1520,7 +1540,7 @@ void zx_discard(zx *x) {
 void zx_free(zx *x) {
   if (x == NULL)
     return;
-  if (x->jfd >= 0 && x->jlen > 0 && x->n > 0 && !x->stage.committed) {
+  if (x->jfd >= 0 && x->jlen > 0 && x->t.n > 0 && !x->stage.committed) {
     forget(x); /* kept for the next run; closing the journal drops the lock */
     close(x->jfd);
     x->jfd = -1;
@@ -1536,8 +1556,7 @@ void zx_free(zx *x) {
   free(x->pdir);
   free(x->jpath);
   free(x->jofs);
-  zf_pool_free(&x->strings);
-  free(x->ents);
+  zr_table_free(&x->t);
   free(x->hash);
   free(x->hbuf);
   free(x->tail);

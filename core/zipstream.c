@@ -258,7 +258,7 @@ zs_stream *zs_take(zw_plan *plan, int64_t mtime, zerr *err) {
   s->items = plan->items; /* the stream owns the items and their names from here on */
   s->strings = plan->strings;
   plan->items = NULL;
-  plan->strings.head = NULL;
+  memset(&plan->strings, 0, sizeof plan->strings);
   zw_plan_free(plan);
   s->e = calloc(s->n ? s->n : 1, sizeof *s->e);
   s->crc_known = calloc(s->n ? s->n : 1, 1);
