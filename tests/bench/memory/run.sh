@@ -17,15 +17,9 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-node "$ROOT/tests/emulator/server.js" --data "$WORK/data" > "$WORK/urls" 2> "$WORK/emulator.log" &
-EMU_PID=$!
-i=0
-while [ ! -s "$WORK/urls" ]; do
-  i=$((i + 1)); [ $i -gt 200 ] && { cat "$WORK/emulator.log" >&2; echo "emulator did not start" >&2; exit 1; }
-  sleep 0.05
-done
-url() { sed -n "s/.*\"$1\": *\"\([^\"]*\)\".*/\1/p" "$WORK/urls"; }
-export SKAFOS_API_URL="$(url api)" SKAFOS_DOWNLOAD_URL="$(url download)"
+. "$ROOT/tests/helpers/emulator.sh"
+emulator_start "$ROOT" "$WORK"
+export SKAFOS_API_URL="$(emulator_url api)" SKAFOS_DOWNLOAD_URL="$(emulator_url download)"
 export SKAFOS_API_TOKEN=demo-token SKAFOS_ORG_NAME=demo-org SKAFOS_APP_NAME=demo-app
 export XDG_CONFIG_HOME="$WORK/xdg" HOME="$WORK/home"
 mkdir -p "$WORK/home"

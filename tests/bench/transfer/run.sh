@@ -15,26 +15,20 @@ case $skafos in /*) ;; *) skafos=$(pwd)/$skafos ;; esac
 [ -x "$skafos" ] || { echo "no skafos binary at $skafos (build first)" >&2; exit 2; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/skafos-bench.XXXXXX")
-emu_pid=
+EMU_PID=
 cleanup() {
-  if [ -n "$emu_pid" ]; then
-    kill "$emu_pid" 2>/dev/null || true
+  if [ -n "$EMU_PID" ]; then
+    kill "$EMU_PID" 2>/dev/null || true
     sleep 1
-    kill -9 "$emu_pid" 2>/dev/null || true # a hung upload can hold a graceful stop
+    kill -9 "$EMU_PID" 2>/dev/null || true # a hung upload can hold a graceful stop
   fi
   rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
 
-node "${EMULATOR:-$root/tests/emulator/server.js}" --data "$work/data" --url-ttl 7200 >"$work/urls" 2>"$work/emu.log" &
-emu_pid=$!
-i=0
-while [ ! -s "$work/urls" ]; do
-  i=$((i + 1)); [ $i -gt 100 ] && { echo "emulator did not start" >&2; cat "$work/emu.log" >&2; exit 1; }
-  sleep 0.1
-done
-field() { sed -n "s/.*\"$1\": \"\([^\"]*\)\".*/\1/p" "$work/urls"; }
-api=$(field api); download=$(field download)
+. "$root/tests/helpers/emulator.sh"
+emulator_start "$root" "$work" --url-ttl 7200
+api=$(emulator_url api); download=$(emulator_url download)
 model=/organizations/demo-org/apps/demo-app/models/demo-model
 tok="X-API-TOKEN: demo-token"
 
