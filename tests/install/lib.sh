@@ -31,21 +31,11 @@ install_build() {
 # Starts the emulator seeded with tests/e2e/seed.json and points skafos at it; the model is
 # demo-org/demo-app/demo-model, the token demo-token (plain http to 127.0.0.1 is allowed).
 start_emulator() {
-  ${NODE:-node} "$ROOT/tests/emulator/server.js" --data "$WORK/emulator" \
-    --seed "$ROOT/tests/e2e/seed.json" > "$WORK/emulator.urls" 2> "$WORK/emulator.log" &
-  EMU_PID=$!
-  i=0
-  while [ ! -s "$WORK/emulator.urls" ]; do
-    i=$((i + 1))
-    if [ $i -gt 400 ] || ! kill -0 "$EMU_PID" 2>/dev/null; then
-      cat "$WORK/emulator.log" >&2
-      fail "the emulator did not start"
-    fi
-    sleep 0.05
-  done
-  url() { sed -n "s/.*\"$1\": *\"\([^\"]*\)\".*/\1/p" "$WORK/emulator.urls"; }
-  SKAFOS_API_URL=$(url api)
-  SKAFOS_DOWNLOAD_URL=$(url download)
+  . "$ROOT/tests/helpers/emulator.sh"
+  emulator_start "$ROOT" "$WORK/emulator" --seed "$ROOT/tests/e2e/seed.json" ||
+    fail "the emulator did not start"
+  SKAFOS_API_URL=$(emulator_url api)
+  SKAFOS_DOWNLOAD_URL=$(emulator_url download)
   export SKAFOS_API_URL SKAFOS_DOWNLOAD_URL SKAFOS_API_TOKEN=demo-token \
     SKAFOS_ORG_NAME=demo-org SKAFOS_APP_NAME=demo-app SKAFOS_MODEL_NAME=demo-model
 }
