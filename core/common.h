@@ -29,6 +29,7 @@ int luaopen_skafos_core(lua_State *L);
 int luaopen_skafos_fs(lua_State *L);
 int luaopen_skafos_http(lua_State *L);
 int luaopen_skafos_s3(lua_State *L);
+int luaopen_skafos_tasks(lua_State *L);
 int luaopen_skafos_zip(lua_State *L);
 
 /* ---- errors ------------------------------------------------------------------------
