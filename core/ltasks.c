@@ -117,12 +117,12 @@ static int collect(lua_State *L) {
 
 /* tasks.run(fns, opts) -> results, failed. fns: a sequence of functions; opts.concurrency
  * (1..64, default 4) runs at most that many at once; opts.on_done(i, result) is called as
- * each ends (an error in it stops the start of further tasks and is raised once the
- * running ones end). results[i] = {ok, value, values} or {ok = false, error}; failed:
+ * each ends. An error of on_done, or an interrupt, stops the start of further tasks and
+ * is raised once the running ones end. results[i] = {ok, value, values} or {ok = false, error}; failed:
  * how many failed. */
 static int tasks_run(lua_State *L) {
   lua_Integer conc = DEFAULT_CONCURRENCY;
-  int n, i, next = 1, active = 0, ended = 0, failed = 0, stopping = 0, hook_error = 0;
+  int n, i, next = 1, active = 0, ended = 0, failed = 0, stopping = 0, pending = 0;
   int results, threads, on_done = 0;
   task *t;
   tasks_sched *s;
@@ -210,7 +210,15 @@ static int tasks_run(lua_State *L) {
       lua_pushcfunction(L, collect);
       lua_pushlightuserdata(L, k);
       if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-        /* no memory for the result: the message stands in for it */
+        /* No memory for the result, or the host's interrupt hook raised at the call (it
+         * fires on the caller's state only): the task counts as failed with it, and the
+         * error goes on up once every task has ended, as it would without tasks. */
+        if (!pending) {
+          lua_pushvalue(L, -1);
+          lua_insert(L, results); /* below everything this loop pushes and pops */
+          pending = results++; /* only the results table was above it */
+          stopping = 1;
+        }
         lua_createtable(L, 0, 2);
         lua_pushboolean(L, 0);
         lua_setfield(L, -2, "ok");
@@ -224,12 +232,12 @@ static int tasks_run(lua_State *L) {
       lua_rawseti(L, results, i + 1);
       lua_pushnil(L);
       lua_rawseti(L, threads, i + 1); /* the coroutine may go */
-      if (on_done && !hook_error) {
+      if (on_done && !pending) {
         lua_pushvalue(L, on_done);
         lua_pushinteger(L, i + 1);
         lua_rotate(L, -3, -1); /* on_done, i, result */
         if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
-          hook_error = lua_gettop(L); /* kept there until the end */
+          pending = lua_gettop(L); /* kept there until the end */
           stopping = 1;
         }
       } else {
@@ -238,8 +246,8 @@ static int tasks_run(lua_State *L) {
     }
   }
   tasks_sched_free(s);
-  if (hook_error) {
-    lua_pushvalue(L, hook_error);
+  if (pending) {
+    lua_pushvalue(L, pending);
     return lua_error(L);
   }
   lua_pushvalue(L, results);

@@ -158,8 +158,12 @@ tasks_fiber *tasks_fiber_new(tasks_sched *s, void (*entry)(void *ud), void *ud) 
   f->s = s;
   f->entry = entry;
   f->ud = ud;
-  f->next = s->fibers;
-  s->fibers = f;
+  {
+    tasks_fiber **p = &s->fibers; /* at the end: fibers start, and run, in order */
+    while (*p)
+      p = &(*p)->next;
+    *p = f;
+  }
   return f;
 }
 

@@ -1,0 +1,224 @@
+-- Scripts running several fetches at once with skafos.tasks, for real against the
+-- emulator: the transfers overlap (the storage log shows them in flight together), never
+-- more than the limit, a failing task leaves the others to finish with the right bytes,
+-- an interrupt stops them all (exit 130) leaving only what the next run resumes from, and
+-- the example script fetches every model of an app.
+local e2e = require "e2e"
+local emulator = require "emulator"
+local proc = require "proc"
+
+local q, sh = proc.quote, e2e.sh
+local MiB = 1024 * 1024
+
+-- Fetches each model named on the command line into <name>.zip over one connection,
+-- TASKS_CONCURRENCY at a time, plus a task that raises; prints one line a task:
+-- "<i> ok <sha256>" or "<i> failed <code> <message>".
+local SCRIPT = [[
+local skafos = require "skafos"
+local tasks = require "skafos.tasks"
+local jobs = {}
+for i, name in ipairs(arg) do
+  jobs[i] = function()
+    return skafos.fetch { model = name, output = name .. ".zip", connections = 1 }
+  end
+end
+jobs[#jobs + 1] = function() error("a task that fails") end
+local results, failed = tasks.run(jobs, { concurrency = tonumber(os.getenv("TASKS_CONCURRENCY")) })
+for i, r in ipairs(results) do
+  if r.ok then print(i, "ok", r.value.sha256)
+  else print(i, "failed", r.error.code, tostring(r.error)) end
+end
+return failed > 0 and 1 or 0
+]]
+
+-- "2026-12-06T08:56:00.850Z" -> milliseconds since the start of the month
+local function ms(iso)
+  local d, h, m, s = iso:match("%-(%d+)T(%d+):(%d+):([%d.]+)Z$")
+  return ((tonumber(d) * 24 + tonumber(h)) * 60 + tonumber(m)) * 60000 + tonumber(s) * 1000
+end
+
+-- The most storage GETs the emulator had in flight at once.
+local function most_at_once(log)
+  local events = {}
+  for _, r in ipairs(log.storage) do
+    if r.method == "GET" then
+      assert.is_string(r["end"], "a GET still in flight")
+      events[#events + 1] = { ms(r.time), 1 }
+      events[#events + 1] = { ms(r["end"]), -1 }
+    end
+  end
+  table.sort(events, function(a, b) return a[1] < b[1] or (a[1] == b[1] and a[2] < b[2]) end)
+  local now, most = 0, 0
+  for _, e in ipairs(events) do
+    now = now + e[2]
+    most = math.max(most, now)
+  end
+  return most
+end
+
+describe("skafos.tasks", function()
+  local emu, dir, cleanup, work
+
+  setup(function()
+    emu = emulator.start { seed = proc.source_dir .. "/tests/e2e/seed.json" }
+  end)
+
+  teardown(function()
+    if emu then emu:stop() end
+  end)
+
+  before_each(function()
+    dir, cleanup = proc.tmpdir()
+    work = dir .. "/work"
+    os.execute("mkdir -p " .. q(work))
+    e2e.fast_retries(dir, 3)
+    emu:clear_faults()
+    emu:clear_shaping()
+  end)
+
+  after_each(function()
+    cleanup()
+  end)
+
+  local function skafos(args, extra)
+    return e2e.skafos(emu, dir, args, extra, work)
+  end
+
+  -- creates models prefix1..prefixN, each with one version of `mib` MiB of random bytes;
+  -- returns their names and the archives' SHA-256
+  local function models(prefix, n, mib)
+    local names, sums = {}, {}
+    for i = 1, n do
+      local name = prefix .. i
+      assert.are.equal(0, skafos({ "models", "create", name }).code)
+      sh(("head -c %d /dev/urandom > %s"):format(mib * MiB, q(work .. "/m.bin")))
+      local r = skafos({ "publish", "--json", "m.bin" }, { SKAFOS_MODEL_NAME = name })
+      assert.are.equal(0, r.code, r.stderr)
+      names[i], sums[name] = name, proc.json(r.stdout).sha256
+    end
+    os.remove(work .. "/m.bin")
+    emu:clear_requests()
+    return names, sums
+  end
+
+  local function run_script(names, concurrency)
+    proc.write(work .. "/fetch.lua", SCRIPT)
+    local args = { "run", "fetch.lua" }
+    for _, n in ipairs(names) do args[#args + 1] = n end
+    return skafos(args, { TASKS_CONCURRENCY = tostring(concurrency) })
+  end
+
+  local function lines(text)
+    local out = {}
+    for l in text:gmatch("[^\n]+") do out[#out + 1] = l end
+    return out
+  end
+
+  it("fetches several models at once; the tasks that fail leave the others to finish", function()
+    local names, sums = models("overlap", 4, 2)
+    table.insert(names, 3, "no-such-model")
+    -- each GET lasts a while, so tasks that overlap are seen in flight together
+    emu:shape { storage = { rate = 2 * MiB, first_byte_ms = 200 } }
+    local r = run_script(names, 8)
+    assert.are.equal(1, r.code, r.stderr)
+    local out = lines(r.stdout)
+    assert.are.equal(6, #out, r.stdout)
+    for i, name in ipairs(names) do
+      if name == "no-such-model" then
+        assert.matches("^3\tfailed\tNOT_FOUND\t.*no%-such%-model", out[i])
+      else
+        assert.are.equal(i .. "\tok\t" .. sums[name], out[i])
+        assert.are.equal(sums[name], sh("sha256sum " .. q(work .. "/" .. name .. ".zip")):match("^%x+"))
+      end
+    end
+    assert.matches("^6\tfailed\tFAILED\tfetch.lua:%d+: a task that fails$", out[6])
+    local most = most_at_once(emu:requests())
+    assert.is_true(most >= 2 and most <= 4, most .. " GETs at once")
+  end)
+
+  it("never runs more transfers at once than the concurrency asked for", function()
+    local names, sums = models("limit", 5, 1)
+    emu:shape { storage = { rate = 2 * MiB, first_byte_ms = 200 } }
+    local r = run_script(names, 2)
+    assert.are.equal(1, r.code, r.stderr) -- the raising task
+    for i, name in ipairs(names) do
+      assert.are.equal(i .. "\tok\t" .. sums[name], lines(r.stdout)[i])
+    end
+    assert.are.equal(2, most_at_once(emu:requests()))
+  end)
+
+  it("stops every task at SIGINT with exit 130, keeping only what a new run resumes", function()
+    local names, sums = models("intr", 3, 8)
+    emu:shape { storage = { rate = MiB } }
+    proc.write(work .. "/fetch.lua", SCRIPT)
+    local env = e2e.env(emu, dir, { TASKS_CONCURRENCY = "3" })
+    local parts = { "cd", q(work), "&&", "env" }
+    for k, v in pairs(env) do parts[#parts + 1] = q(k .. "=" .. v) end
+    for _, a in ipairs { proc.bin, "run", "fetch.lua", table.unpack(names) } do parts[#parts + 1] = q(a) end
+    local cmd = table.concat(parts, " ") .. " >/dev/null 2>" .. q(dir .. "/stderr")
+      .. " & echo $! > " .. q(dir .. "/pid") .. "; wait $!; echo $? > " .. q(dir .. "/code")
+    os.execute("sh -c " .. q(cmd) .. " >/dev/null 2>&1 &")
+    local function in_flight()
+      local n = 0
+      for _, g in ipairs(emu:requests().storage) do
+        if g.method == "GET" and g["end"] == nil and (g.bytes_out or 0) > 0 then n = n + 1 end
+      end
+      return n
+    end
+    for _ = 1, 600 do -- every download under way, with some bytes of each
+      if in_flight() == 3 then break end
+      sh("sleep 0.1")
+    end
+    assert.are.equal(3, in_flight())
+    local pid
+    for _ = 1, 100 do
+      pid = tonumber(proc.read(dir .. "/pid") or "")
+      if pid then break end
+      sh("sleep 0.1")
+    end
+    sh("kill -INT " .. pid)
+    local code
+    for _ = 1, 600 do
+      code = tonumber(proc.read(dir .. "/code") or "")
+      if code then break end
+      sh("sleep 0.1")
+    end
+    assert.are.equal(130, code, proc.read(dir .. "/stderr"))
+    assert.matches("interrupted", proc.read(dir .. "/stderr"))
+    -- no lock and no archive: each fetch kept its part file and what it says, as a single
+    -- interrupted fetch does, and nothing else
+    local left = e2e.listing(work)
+    for _, name in ipairs(names) do
+      assert.matches(name .. "%.zip%.download%.part\n", left)
+    end
+    for f in left:gmatch("[^\n]+") do
+      assert.is_truthy(f == "fetch.lua" or f:match("%.zip%.download%.part$") or f:match("%.zip%.download%.part%.etag$"), f)
+    end
+    emu:clear_shaping()
+    emu:clear_requests()
+    local r = run_script(names, 3)
+    assert.are.equal(1, r.code, r.stderr)
+    for i, name in ipairs(names) do
+      assert.are.equal(i .. "\tok\t" .. sums[name], lines(r.stdout)[i])
+    end
+    for _, g in ipairs(emu:requests().storage) do
+      assert.matches("^bytes=[1-9]", g.headers["range"] or "none") -- each went on from its part
+    end
+  end)
+
+  it("example script: fetches every model of the app, at most 4 at a time", function()
+    local names = models("every", 5, 1)
+    local src = skafos({ "scripts", "dump", "examples/fetch-all-models" }).stdout
+    proc.write(work .. "/fetch-all.lua", src)
+    emu:shape { storage = { rate = 2 * MiB, first_byte_ms = 200 } }
+    local r = skafos { "run", "fetch-all.lua", "out" }
+    assert.are.equal(0, r.code, r.stderr)
+    for _, name in ipairs(names) do
+      assert.matches("\n" .. name .. "\tversion 1\tout/" .. name .. "\n", "\n" .. r.stdout)
+      assert.are.equal(MiB, #proc.read(work .. "/out/" .. name .. "/m.bin"))
+    end
+    assert.matches("\nempty%-model\tno versions, skipped\n", "\n" .. r.stdout)
+    local most = most_at_once(emu:requests())
+    assert.is_true(most >= 2 and most <= 4, most .. " GETs at once")
+  end)
+end)
