@@ -192,7 +192,8 @@ describe("skafos.tasks", function()
       assert.matches(name .. "%.zip%.download%.part\n", left)
     end
     for f in left:gmatch("[^\n]+") do
-      assert.is_truthy(f == "fetch.lua" or f:match("%.zip%.download%.part$") or f:match("%.zip%.download%.part%.etag$"), f)
+      assert.is_truthy(f == "fetch.lua" or f:match("%.zip%.download%.part$")
+        or f:match("%.zip%.download%.part%.etag$"), f)
     end
     emu:clear_shaping()
     emu:clear_requests()
