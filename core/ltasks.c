@@ -80,7 +80,9 @@ static int collect(lua_State *L) {
     lua_setfield(L, 2, "ok");
     skafos_newerror(L, t->failed,
                     strcmp(t->failed, "INTERRUPTED") == 0 ? skafos_interrupt_text()
-                                                          : "no memory to start the task",
+                    : strcmp(t->failed, "NO_MEMORY") == 0
+                        ? "no memory to start the task"
+                        : "not started: the transfer engine failed for the tasks before it",
                     0, 0);
     lua_setfield(L, 2, "error");
     lua_settop(L, 2);
@@ -118,8 +120,8 @@ static int collect(lua_State *L) {
 /* tasks.run(fns, opts) -> results, failed. fns: a sequence of functions; opts.concurrency
  * (1..64, default 4) runs at most that many at once; opts.on_done(i, result) is called as
  * each ends. An error of on_done, or an interrupt, stops the start of further tasks and
- * is raised once the running ones end. results[i] = {ok, value, values} or {ok = false, error}; failed:
- * how many failed. */
+ * is raised once the running ones end. results[i] = {ok, value, values} or {ok = false,
+ * error}; failed: how many failed. */
 static int tasks_run(lua_State *L) {
   lua_Integer conc = DEFAULT_CONCURRENCY;
   int n, i, next = 1, active = 0, ended = 0, failed = 0, stopping = 0, pending = 0;
@@ -144,7 +146,7 @@ static int tasks_run(lua_State *L) {
       lua_pop(L, 1);
     }
   }
-  if (tasks_sched_current() != NULL)
+  if (tasks_in_task())
     return luaL_error(L, "tasks.run: a task cannot run tasks of its own; "
                          "add them to the outer tasks.run instead");
   n = (int)luaL_len(L, 1);
@@ -180,7 +182,7 @@ static int tasks_run(lua_State *L) {
       task *k = &t[next - 1];
       next++;
       if (stopping) {
-        k->failed = "INTERRUPTED";
+        k->failed = skafos_interrupted() ? "INTERRUPTED" : "ABORTED";
       } else if ((k->f = tasks_fiber_new(s, task_entry, k)) == NULL) {
         k->failed = "NO_MEMORY";
       } else {

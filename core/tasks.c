@@ -7,6 +7,8 @@
 /* macOS declares ucontext only to X/Open programs (as the feature check compiled it). */
 #define _XOPEN_SOURCE 700
 #define _DARWIN_C_SOURCE
+#elif defined(SKAFOS_HAVE_UCONTEXT) && !defined(_DEFAULT_SOURCE)
+#define _DEFAULT_SOURCE /* glibc shows MAP_ANONYMOUS to a strict -std=c11 only so */
 #endif
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +111,11 @@ int tasks_concurrent(void) {
 }
 
 tasks_sched *tasks_sched_current(void) { return running && running->current ? running : NULL; }
+
+/* Tasks running one after the other (no ucontext) on this thread's stack, nested. */
+static _Thread_local int sequential_depth = 0;
+
+int tasks_in_task(void) { return tasks_sched_current() != NULL || sequential_depth > 0; }
 
 tasks_sched *tasks_sched_new(void) {
   tasks_sched *s = calloc(1, sizeof *s);
@@ -248,7 +255,9 @@ static void run_fiber(tasks_sched *s, tasks_fiber *f) {
   (void)s;
   f->started = 1;
   running = NULL;
+  sequential_depth++;
   f->entry(f->ud);
+  sequential_depth--;
   f->done = 1;
   running = outer;
 #endif

@@ -36,7 +36,10 @@ void tasks_fiber_free(tasks_fiber *f);
  * when libcurl's multi handle failed. */
 int tasks_sched_step(tasks_sched *s, double max_wait);
 
-/* The scheduler whose fiber is running on this thread now, or NULL (outside any task). */
+/* The scheduler whose fiber is running on this thread now, or NULL (outside any task, and
+ * in a task run without fibers). */
 tasks_sched *tasks_sched_current(void);
+/* Whether a task is running on this thread now, with fibers or without. */
+int tasks_in_task(void);
 
 #endif
