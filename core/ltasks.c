@@ -264,8 +264,17 @@ static int tasks_concurrent_fn(lua_State *L) {
   return 1;
 }
 
-static const luaL_Reg tasks_funcs[] = {
-    {"run", tasks_run}, {"concurrent", tasks_concurrent_fn}, {NULL, NULL}};
+/* tasks.running() -> whether the caller is inside a task (a progress bar, drawn in place,
+ * would then overwrite another task's). */
+static int tasks_running_fn(lua_State *L) {
+  lua_pushboolean(L, tasks_in_task());
+  return 1;
+}
+
+static const luaL_Reg tasks_funcs[] = {{"run", tasks_run},
+                                       {"concurrent", tasks_concurrent_fn},
+                                       {"running", tasks_running_fn},
+                                       {NULL, NULL}};
 
 int luaopen_skafos_tasks(lua_State *L) {
   if (skafos_curl_init() != 0)

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h" /* skafos_task_state only: it touches no lua_State */
 #include "tasks.h"
 #include "transfer.h"
 
@@ -100,7 +101,8 @@ struct tasks_sched {
 };
 
 /* The scheduler whose fiber runs now on this thread (fibers never change threads). */
-static _Thread_local tasks_sched *running = NULL;
+static tasks_sched *get_running(void) { return skafos_task_state()->running; }
+static void set_running(tasks_sched *s) { skafos_task_state()->running = s; }
 
 int tasks_concurrent(void) {
 #ifdef SKAFOS_HAVE_UCONTEXT
@@ -110,12 +112,14 @@ int tasks_concurrent(void) {
 #endif
 }
 
-tasks_sched *tasks_sched_current(void) { return running && running->current ? running : NULL; }
+tasks_sched *tasks_sched_current(void) {
+  tasks_sched *s = get_running();
+  return s && s->current ? s : NULL;
+}
 
-/* Tasks running one after the other (no ucontext) on this thread's stack, nested. */
-static _Thread_local int sequential_depth = 0;
-
-int tasks_in_task(void) { return tasks_sched_current() != NULL || sequential_depth > 0; }
+/* skafos_task_state()->depth: tasks running one after the other (no ucontext) on this
+ * thread's stack. */
+int tasks_in_task(void) { return tasks_sched_current() != NULL || skafos_task_state()->depth > 0; }
 
 tasks_sched *tasks_sched_new(void) {
   tasks_sched *s = calloc(1, sizeof *s);
@@ -200,9 +204,9 @@ void tasks_fiber_free(tasks_fiber *f) {
 
 #ifdef SKAFOS_HAVE_UCONTEXT
 /* Where every fiber starts; `running` says which (makecontext passes no pointer
- * portably). It ends by switching back for good: its stack is unmapped later. */
+ * portably: get_running()). It ends by switching back for good: its stack is unmapped later. */
 static void trampoline(void) {
-  tasks_sched *s = running;
+  tasks_sched *s = get_running();
   tasks_fiber *f = s->current;
 #ifdef TASKS_ASAN
   __sanitizer_finish_switch_fiber(NULL, &s->main_bottom, &s->main_size);
@@ -222,7 +226,7 @@ static void trampoline(void) {
 
 /* Runs f until it waits or ends. */
 static void run_fiber(tasks_sched *s, tasks_fiber *f) {
-  tasks_sched *outer = running;
+  tasks_sched *outer = get_running();
 #ifdef SKAFOS_HAVE_UCONTEXT
 #ifdef TASKS_ASAN
   void *fake = NULL;
@@ -236,7 +240,7 @@ static void run_fiber(tasks_sched *s, tasks_fiber *f) {
     f->ctx.uc_link = NULL;
     makecontext(&f->ctx, trampoline, 0);
   }
-  running = s;
+  set_running(s);
   s->current = f;
 #ifdef TASKS_ASAN
   __sanitizer_start_switch_fiber(&fake, f->map + GUARD_SIZE, STACK_SIZE);
@@ -249,17 +253,17 @@ static void run_fiber(tasks_sched *s, tasks_fiber *f) {
   __sanitizer_finish_switch_fiber(fake, NULL, NULL);
 #endif
   s->current = NULL;
-  running = outer;
+  set_running(outer);
 #else
   /* No fibers: the task runs to its end here, its transfers on private multi handles. */
   (void)s;
   f->started = 1;
-  running = NULL;
-  sequential_depth++;
+  set_running(NULL);
+  skafos_task_state()->depth++;
   f->entry(f->ud);
-  sequential_depth--;
+  skafos_task_state()->depth--;
   f->done = 1;
-  running = outer;
+  set_running(outer);
 #endif
 }
 

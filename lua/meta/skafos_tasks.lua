@@ -36,4 +36,9 @@ function tasks.run(fns, opts) end
 ---@return boolean
 function tasks.concurrent() end
 
+---Whether the caller runs inside a task (the command line's progress bars are then plain
+---lines, since bars drawn in place by several tasks would overwrite each other).
+---@return boolean
+function tasks.running() end
+
 return tasks

@@ -79,6 +79,15 @@ describe("skafos.tasks", function()
     assert.is_true(ended)
   end)
 
+  it("tells a task it is one, so progress bars become lines", function()
+    assert.is_false(tasks.running())
+    local results = tasks.run { function() return tasks.running() end,
+      function() return require("skafos.ui").new({}, { tty = true }).progress_mode end }
+    assert.is_true(results[1].value)
+    assert.are.equal("plain", results[2].value)
+    assert.are.equal("bar", require("skafos.ui").new({}, { tty = true }).progress_mode)
+  end)
+
   it("refuses what it cannot run", function()
     assert.has_error(function() tasks.run { 1 } end, "tasks.run: task 1 is a number, not a function")
     assert.has_error(function() tasks.run({}, { concurrency = 0 }) end,
