@@ -182,8 +182,18 @@ int tasks_fiber_done(const tasks_fiber *f) { return f->done; }
 
 void tasks_fiber_free(tasks_fiber *f) {
   tasks_fiber **p;
+  size_t i;
   if (f == NULL)
     return;
+  /* A transfer the fiber left in the multi handle (none should) can no longer reach it. */
+  for (i = 0; i < f->s->nowners;) {
+    if (f->s->owners[i].f == f) {
+      curl_multi_remove_handle(f->s->multi, f->s->owners[i].easy);
+      f->s->owners[i] = f->s->owners[--f->s->nowners];
+    } else {
+      i++;
+    }
+  }
   for (p = &f->s->fibers; *p; p = &(*p)->next) {
     if (*p == f) {
       *p = f->next;
