@@ -29,11 +29,11 @@ int tasks_fiber_done(const tasks_fiber *f);
 void tasks_fiber_free(tasks_fiber *f);
 
 /* One round: drives the multi handle, hands finished transfers to the fibers that own
- * them, and runs every fiber that can go on until it waits again or ends. When none
- * could, first waits for the network, up to max_wait seconds or the nearest wake-up.
- * interrupted (may be NULL) is polled: when it says so the wait is cut short, and the
- * fibers find out themselves (their transfers poll the same flag). Returns 0, or -1
- * when libcurl's multi handle failed. */
+ * them, and runs every fiber that can go on (new, with a finished transfer, or past its
+ * wake-up) until it waits again or ends; then, unless one can go on at once, waits for
+ * the network up to max_wait seconds or the nearest wake-up. An interrupt is the fibers'
+ * own business: their transfers poll the flag whenever they run. Returns 0, or -1 when
+ * libcurl's multi handle failed (the fibers' transfer_mux_perform says so too). */
 int tasks_sched_step(tasks_sched *s, double max_wait);
 
 /* The scheduler whose fiber is running on this thread now, or NULL (outside any task, and
