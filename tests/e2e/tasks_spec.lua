@@ -12,8 +12,9 @@ local MiB = 1024 * 1024
 -- without ucontext (musl) tasks run one after the other: one transfer at a time
 local CONCURRENT = require("skafos.tasks").concurrent()
 
--- Fetches each model named on the command line into <name>.zip over one connection,
--- TASKS_CONCURRENCY at a time, plus a task that raises; prints one line a task:
+-- Fetches each model named on the command line into <name>.zip over TASKS_CONNECTIONS
+-- connections (default 1), TASKS_CONCURRENCY at a time, plus a task that raises; prints
+-- one line a task:
 -- "<i> ok <sha256>" or "<i> failed <code> <message>".
 local SCRIPT = [[
 local skafos = require "skafos"
@@ -21,7 +22,8 @@ local tasks = require "skafos.tasks"
 local jobs = {}
 for i, name in ipairs(arg) do
   jobs[i] = function()
-    return skafos.fetch { model = name, output = name .. ".zip", connections = 1 }
+    return skafos.fetch { model = name, output = name .. ".zip",
+      connections = tonumber(os.getenv("TASKS_CONNECTIONS") or "1") }
   end
 end
 jobs[#jobs + 1] = function() error("a task that fails") end
@@ -112,11 +114,11 @@ describe("skafos.tasks", function()
     return names, sums
   end
 
-  local function run_script(names, concurrency)
+  local function run_script(names, concurrency, connections)
     proc.write(work .. "/fetch.lua", SCRIPT)
     local args = { "run", "fetch.lua" }
     for _, n in ipairs(names) do args[#args + 1] = n end
-    return skafos(args, { TASKS_CONCURRENCY = tostring(concurrency) })
+    return skafos(args, { TASKS_CONCURRENCY = tostring(concurrency), TASKS_CONNECTIONS = tostring(connections or 1) })
   end
 
   local function lines(text)
@@ -145,6 +147,35 @@ describe("skafos.tasks", function()
     assert.matches("^6\tfailed\tFAILED\tfetch.lua:%d+: a task that fails$", out[6])
     local most = most_at_once(emu:requests())
     overlapped(most, 4)
+  end)
+
+  it("fetches in several tasks at once, each over several connections of its own", function()
+    local names, sums = models("ranged", 2, 12)
+    emu:shape { storage = { rate = 4 * MiB } } -- a link where more connections pay
+    local r = run_script(names, 2, 4)
+    assert.are.equal(1, r.code, r.stderr) -- the raising task
+    local gets = {}
+    for i, name in ipairs(names) do
+      assert.are.equal(i .. "\tok\t" .. sums[name], lines(r.stdout)[i])
+      assert.are.equal(sums[name], sh("sha256sum " .. q(work .. "/" .. name .. ".zip")):match("^%x+"))
+    end
+    for _, g in ipairs(emu:requests().storage) do
+      if g.method == "GET" then
+        gets[#gets + 1] = g
+        assert.matches("^bytes=%d+%-%d+$", g.headers["range"])
+      end
+    end
+    assert.is_true(#gets >= 4, #gets .. " requests")
+    overlapped(most_at_once(emu:requests()), 2 * 4)
+    -- the two downloads overlapped, not only the ranges of each
+    local span = {}
+    for _, g in ipairs(gets) do
+      local model = g.path:match("/(ranged%d)/")
+      local s = span[model] or { math.huge, 0 }
+      span[model] = { math.min(s[1], ms(g.time)), math.max(s[2], ms(g["end"])) }
+    end
+    local a, b = span.ranged1, span.ranged2
+    assert.are.equal(CONCURRENT, math.max(a[1], b[1]) < math.min(a[2], b[2]))
   end)
 
   it("never runs more transfers at once than the concurrency asked for", function()
