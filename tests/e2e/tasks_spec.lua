@@ -14,16 +14,20 @@ local CONCURRENT = require("skafos.tasks").concurrent()
 
 -- Fetches each model named on the command line into <name>.zip over TASKS_CONNECTIONS
 -- connections (default 1), TASKS_CONCURRENCY at a time, plus a task that raises; prints
--- one line a task:
+-- each task's last progress on stderr ("progress <i> download <bytes>") and one line a
+-- task:
 -- "<i> ok <sha256>" or "<i> failed <code> <message>".
 local SCRIPT = [[
 local skafos = require "skafos"
 local tasks = require "skafos.tasks"
-local jobs = {}
+local jobs, seen = {}, {}
 for i, name in ipairs(arg) do
   jobs[i] = function()
     return skafos.fetch { model = name, output = name .. ".zip",
-      connections = tonumber(os.getenv("TASKS_CONNECTIONS") or "1") }
+      connections = tonumber(os.getenv("TASKS_CONNECTIONS") or "1"),
+      progress = function(phase) -- each transfer reports its own progress
+        return { update = function(_, done) seen[i] = phase .. " " .. done end, finish = function() end }
+      end }
   end
 end
 jobs[#jobs + 1] = function() error("a task that fails") end
@@ -31,6 +35,7 @@ local results, failed = tasks.run(jobs, { concurrency = tonumber(os.getenv("TASK
 for i, r in ipairs(results) do
   if r.ok then print(i, "ok", r.value.sha256)
   else print(i, "failed", r.error.code, tostring(r.error)) end
+  if seen[i] then io.stderr:write("progress ", i, " ", seen[i], "\n") end
 end
 return failed > 0 and 1 or 0
 ]]
@@ -41,12 +46,12 @@ local function ms(iso)
   return ((tonumber(d) * 24 + tonumber(h)) * 60 + tonumber(m)) * 60000 + tonumber(s) * 1000
 end
 
--- The most storage GETs the emulator had in flight at once.
-local function most_at_once(log)
+-- The most storage GETs (or `method` requests) the emulator had in flight at once.
+local function most_at_once(log, method)
   local events = {}
   for _, r in ipairs(log.storage) do
-    if r.method == "GET" then
-      assert.is_string(r["end"], "a GET still in flight")
+    if r.method == (method or "GET") then
+      assert.is_string(r["end"], "a request still in flight")
       events[#events + 1] = { ms(r.time), 1 }
       events[#events + 1] = { ms(r["end"]), -1 }
     end
@@ -63,7 +68,7 @@ end
 -- Transfers overlapped, and never more than `limit` at once.
 local function overlapped(most, limit)
   if CONCURRENT then
-    assert.is_true(most >= 2 and most <= limit, most .. " GETs at once")
+    assert.is_true(most >= 2 and most <= limit, most .. " requests at once")
   else
     assert.are.equal(1, most)
   end
@@ -142,6 +147,8 @@ describe("skafos.tasks", function()
       else
         assert.are.equal(i .. "\tok\t" .. sums[name], out[i])
         assert.are.equal(sums[name], sh("sha256sum " .. q(work .. "/" .. name .. ".zip")):match("^%x+"))
+        local size = #proc.read(work .. "/" .. name .. ".zip")
+        assert.matches("\nprogress " .. i .. " download " .. size .. "\n", "\n" .. r.stderr)
       end
     end
     assert.matches("^6\tfailed\tFAILED\tfetch.lua:%d+: a task that fails$", out[6])
@@ -249,6 +256,38 @@ describe("skafos.tasks", function()
     end
     for _, g in ipairs(CONCURRENT and emu:requests().storage or {}) do
       assert.matches("^bytes=[1-9]", g.headers["range"] or "none") -- each went on from its part
+    end
+  end)
+
+  it("publishes several models at once, each version whole", function()
+    local names = {}
+    for i = 1, 3 do
+      names[i] = "pub" .. i
+      assert.are.equal(0, skafos({ "models", "create", names[i] }).code)
+      sh(("head -c %d /dev/urandom > %s"):format(MiB, q(work .. "/" .. names[i] .. ".bin")))
+    end
+    emu:clear_requests()
+    emu:shape { storage = { first_byte_ms = 500 } } -- each PUT's answer waits: overlaps show
+    proc.write(work .. "/pub.lua", [[
+local skafos, tasks = require "skafos", require "skafos.tasks"
+local jobs = {}
+for i, name in ipairs(arg) do
+  jobs[i] = function()
+    return skafos.publish { model = name, files = { name .. ".bin" }, description = "at once" }
+  end
+end
+for i, r in ipairs((tasks.run(jobs))) do print(i, r.ok and r.value.version or tostring(r.error)) end
+]])
+    local r = skafos { "run", "pub.lua", table.unpack(names) }
+    assert.are.equal(0, r.code, r.stderr)
+    overlapped(most_at_once(emu:requests(), "PUT"), 3)
+    emu:clear_shaping()
+    for i, name in ipairs(names) do
+      assert.are.equal(i .. "\t1", lines(r.stdout)[i])
+      local f = skafos({ "fetch", "--unzip", "back-" .. name }, { SKAFOS_MODEL_NAME = name })
+      assert.are.equal(0, f.code, f.stderr)
+      assert.are.equal(proc.read(work .. "/" .. name .. ".bin"),
+        proc.read(work .. "/back-" .. name .. "/" .. name .. ".bin"))
     end
   end)
 
