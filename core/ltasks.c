@@ -125,7 +125,7 @@ static int collect(lua_State *L) {
 static int tasks_run(lua_State *L) {
   lua_Integer conc = DEFAULT_CONCURRENCY;
   int n, i, next = 1, active = 0, ended = 0, failed = 0, stopping = 0, pending = 0;
-  int results, threads, on_done = 0;
+  int results, threads, on_done = 0, running;
   task *t;
   tasks_sched *s;
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -193,7 +193,9 @@ static int tasks_run(lua_State *L) {
       k->state = T_ENDED; /* collected below */
       active++;
     }
-    if (tasks_sched_step(s, 0.1) != 0 && !stopping) {
+    for (i = 0, running = 0; i < next - 1; i++)
+      running += t[i].state == T_RUNNING;
+    if (running && tasks_sched_step(s, 0.1) != 0 && !stopping) {
       /* the multi handle failed: the transfers see it and fail; start nothing more */
       stopping = 1;
     }
