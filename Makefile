@@ -69,12 +69,12 @@ asan: deps
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSKAFOS_SANITIZE=ON
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 
-# The tests labelled threads (lua_States in threads of one process, transferring at once)
-# under ThreadSanitizer: only the library and those programs are built. Any race it sees
+# The tests labelled threads (lua_States in threads of one process, transferring at once;
+# the fibers of skafos.tasks switching stacks on one thread) under ThreadSanitizer: only the library and those programs are built. Any race it sees
 # fails the test (exit 66). Its shadow memory needs the fixed layout of a process without
 # address randomisation on kernels with more mmap randomness than it knows
 # (vm.mmap_rnd_bits > 28): setarch -R gives it, where the kernel allows.
-TSAN_TARGETS = embed_threads embed_signals
+TSAN_TARGETS = embed_threads embed_signals test_tasks
 NO_ASLR = $(shell setarch $$(uname -m) -R true 2>/dev/null && echo setarch $$(uname -m) -R)
 tsan: deps
 	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSKAFOS_TSAN=ON >/dev/null

@@ -140,6 +140,35 @@ skafos_feature(SYSCTLBYNAME [=[
 int main(void) { int v = 0; size_t n = sizeof v; return sysctlbyname("hw.optional.armv8_crc32", &v, &n, NULL, 0); }
 ]=])
 
+# ---- tasks (tasks.c) ---------------------------------------------------------------------
+# Fibers for skafos.tasks: POSIX.1-2001's ucontext (obsolescent, yet glibc, macOS and the
+# BSDs keep it; macOS wants _XOPEN_SOURCE, which tasks.c defines there) and an anonymous mapping for
+# each stack. Fallback (musl has no makecontext): tasks run one after the other.
+skafos_feature(UCONTEXT [=[
+#ifdef __APPLE__
+#define _XOPEN_SOURCE 700
+#define _DARWIN_C_SOURCE
+#endif
+#include <stddef.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+#ifndef MAP_ANONYMOUS
+#define MAP_ANONYMOUS MAP_ANON
+#endif
+static ucontext_t a, b;
+static void f(void) { swapcontext(&b, &a); }
+int main(void) {
+  static char st[65536];
+  void *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  getcontext(&b);
+  b.uc_stack.ss_sp = st;
+  b.uc_stack.ss_size = sizeof st;
+  b.uc_link = NULL;
+  makecontext(&b, f, 0);
+  return swapcontext(&a, &b) + (m == MAP_FAILED);
+}
+]=])
+
 # ---- linking -----------------------------------------------------------------------------
 # GNU ld and lld take a version script (the exact export list); Apple's ld takes a list of
 # exported symbols; elsewhere hidden visibility alone decides.

@@ -29,6 +29,7 @@ int luaopen_skafos_core(lua_State *L);
 int luaopen_skafos_fs(lua_State *L);
 int luaopen_skafos_http(lua_State *L);
 int luaopen_skafos_s3(lua_State *L);
+int luaopen_skafos_tasks(lua_State *L);
 int luaopen_skafos_zip(lua_State *L);
 
 /* ---- errors ------------------------------------------------------------------------
@@ -82,6 +83,17 @@ int skafos_interrupted(void);
 void skafos_set_interrupted(int on);
 /* The calling thread's run holds the signals (on), or no run does (off). */
 void skafos_set_interrupt_owner(int on);
+
+/* ---- tasks --------------------------------------------------------------------------
+ * What skafos.tasks' scheduler (tasks.c) knows per thread: the scheduler whose fiber runs
+ * now, and how deep tasks run without fibers. Kept here in the runtime, not in the network
+ * library: a thread-local of a dlopen'd library is dynamic TLS, which LeakSanitizer's scan
+ * of the threads misreads (and crashes on). */
+typedef struct skafos_task_tls {
+  void *running;
+  int depth;
+} skafos_task_tls;
+skafos_task_tls *skafos_task_state(void);
 
 /* ---- byte sources ------------------------------------------------------------------
  * A full userdata that starts with this struct, and whose metatable has the field

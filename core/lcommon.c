@@ -228,6 +228,10 @@ void skafos_set_interrupt_owner(int on) {
 
 void skafos_set_interrupted(int on) { atomic_store(&interrupted, on ? 1 : 0); }
 
+static _Thread_local skafos_task_tls task_tls;
+
+skafos_task_tls *skafos_task_state(void) { return &task_tls; }
+
 skafos_source *skafos_tosource(lua_State *L, int idx) {
   void *p = lua_touserdata(L, idx);
   skafos_source *src = NULL;

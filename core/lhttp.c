@@ -661,7 +661,8 @@ static int http_request(lua_State *L) {
 /* ---- sleep and clock for the retry policy --------------------------------------------- */
 
 /* http.sleep(seconds) -> true, or nil, err(INTERRUPTED) when SIGINT arrived. Sleeps in
- * slices so an interrupt ends it within 50 ms. */
+ * slices so an interrupt ends it within 50 ms; inside a task of skafos.tasks the other
+ * tasks run meanwhile. */
 static int http_sleep(lua_State *L) {
   double secs = luaL_checknumber(L, 1);
   double end = transfer_now() + (secs > 0 ? secs : 0);
@@ -674,6 +675,8 @@ static int http_sleep(lua_State *L) {
       break;
     if (left > 0.05)
       left = 0.05;
+    if (transfer_task_sleep(left) == 0)
+      continue; /* in a task: the others run meanwhile */
     ts.tv_sec = (time_t)left;
     ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
     nanosleep(&ts, NULL);

@@ -1,7 +1,7 @@
 /*
  * The skafos executable's doorway to the network modules. Linking libcurl costs every
  * start-up about 6 ms (its dependency closure loads and initialises), so the executable
- * keeps skafos.http and skafos.s3 in libskafos-net and dlopens it on first require, or
+ * keeps skafos.http, skafos.s3 and skafos.tasks in libskafos-net and dlopens it on first require, or
  * earlier in a thread (skafos_net_prefetch) for a command that will make requests.
  * libskafos and skafos.so link those modules directly and do not use this file.
  */
@@ -19,6 +19,7 @@
 
 int luaopen_skafos_http(lua_State *L);
 int luaopen_skafos_s3(lua_State *L);
+int luaopen_skafos_tasks(lua_State *L);
 
 #ifndef SKAFOS_NET_SONAME
 #error "SKAFOS_NET_SONAME must name the network library"
@@ -94,4 +95,8 @@ int luaopen_skafos_http(lua_State *L) {
 
 int luaopen_skafos_s3(lua_State *L) {
   return net_function(L, "luaopen_skafos_s3")(L);
+}
+
+int luaopen_skafos_tasks(lua_State *L) {
+  return net_function(L, "luaopen_skafos_tasks")(L);
 }

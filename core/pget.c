@@ -491,7 +491,7 @@ typedef struct conn {
 typedef struct pget {
   const pget_conf *c;
   pget_result *r;
-  CURLM *multi;
+  transfer_mux mux;
   conn conns[PGET_MAX_CONNECTIONS];
   int nconns;
   piece *pieces;
@@ -918,7 +918,7 @@ static int conn_start(pget *g, int ki, int i) {
     rc = curl_easy_setopt(k->easy, CURLOPT_WRITEDATA, k);
   if (rc == CURLE_OK)
     rc = curl_easy_setopt(k->easy, CURLOPT_HTTPHEADER, k->hdrs);
-  if (rc != CURLE_OK || curl_multi_add_handle(g->multi, k->easy) != CURLM_OK) {
+  if (rc != CURLE_OK || transfer_mux_add(&g->mux, k->easy) != CURLM_OK) {
     fail(g, "CURL", 0, "cannot start a request: %s", curl_easy_strerror(rc));
     return -1;
   }
@@ -932,7 +932,7 @@ oom:
 
 static void conn_stop(pget *g, conn *k) {
   if (k->in_multi) {
-    curl_multi_remove_handle(g->multi, k->easy);
+    transfer_mux_remove(&g->mux, k->easy);
     k->in_multi = 0;
   }
 }
@@ -1187,10 +1187,11 @@ static int run_round(pget *g, const pget_meta *resume) {
       return -1;
   }
   for (;;) {
-    int running, left, i;
+    int i;
     double now = transfer_now(), wake = 0;
     long wait_ms = 100;
-    CURLMsg *m;
+    CURL *done_easy;
+    CURLcode done_rc;
     /* Idle connections take the next pieces, else half of the largest range to come;
      * new ones open up to what the ramp allows. */
     if (g->total >= 0 && !g->single && !g->r->code && !g->restart) {
@@ -1209,15 +1210,13 @@ static int run_round(pget *g, const pget_meta *resume) {
     }
     if (active_count(g) > g->r->connections)
       g->r->connections = active_count(g);
-    if (curl_multi_perform(g->multi, &running) != CURLM_OK)
+    if (transfer_mux_perform(&g->mux) != CURLM_OK)
       fail(g, "CURL", 1, "%s", "the transfer engine failed");
-    while ((m = curl_multi_info_read(g->multi, &left)) != NULL) {
-      if (m->msg != CURLMSG_DONE)
-        continue;
+    while (transfer_mux_done(&g->mux, &done_easy, &done_rc)) {
       wait_ms = 0; /* a connection is free: give it work now, not after a poll */
       for (i = 0; i < g->nconns; i++) {
-        if (g->conns[i].easy == m->easy_handle && g->conns[i].in_multi) {
-          conn_done(g, &g->conns[i], m->data.result);
+        if (g->conns[i].easy == done_easy && g->conns[i].in_multi) {
+          conn_done(g, &g->conns[i], done_rc);
           break;
         }
       }
@@ -1257,7 +1256,7 @@ static int run_round(pget *g, const pget_meta *resume) {
       if (w < wait_ms)
         wait_ms = w;
     }
-    if (curl_multi_poll(g->multi, NULL, 0, (int)wait_ms, NULL) != CURLM_OK)
+    if (transfer_mux_wait(&g->mux, wait_ms) != CURLM_OK)
       fail(g, "CURL", 1, "%s", "the transfer engine failed");
   }
   if (g->handoff && !g->r->code)
@@ -1281,12 +1280,11 @@ int pget_run(const pget_conf *c, pget_result *r) {
   g.c = c;
   g.r = r;
   g.meta_fd = -1;
-  if ((g.multi = curl_multi_init()) == NULL) {
+  /* One TCP connection per request: HTTP/2 would put every range on one of them. */
+  if (transfer_mux_open(&g.mux, 1) != 0) {
     fail(&g, "NO_MEMORY", 0, "%s", "cannot set up the transfer");
     return -1;
   }
-  /* One TCP connection per request: HTTP/2 would put every range on one of them. */
-  curl_multi_setopt(g.multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
   if (!resume && ftruncate(c->fd, 0) != 0)
     fail_errno(&g, "write", c->part, errno);
   for (;;) {
@@ -1366,6 +1364,6 @@ int pget_run(const pget_conf *c, pget_result *r) {
     curl_slist_free_all(k->hdrs);
     tbuf_free(&k->errbody);
   }
-  curl_multi_cleanup(g.multi);
+  transfer_mux_close(&g.mux);
   return r->code ? -1 : r->handoff > 0 ? 1 : 0;
 }

@@ -29,6 +29,7 @@ int luaopen_skafos_core(lua_State *L);
 int luaopen_skafos_fs(lua_State *L);
 int luaopen_skafos_http(lua_State *L);
 int luaopen_skafos_s3(lua_State *L);
+int luaopen_skafos_tasks(lua_State *L);
 int luaopen_skafos_zip(lua_State *L);
 int luaopen_skafos(lua_State *L);
 
@@ -37,6 +38,7 @@ static const luaL_Reg preloaded[] = {
     {"skafos.fs", luaopen_skafos_fs},
     {"skafos.http", luaopen_skafos_http},
     {"skafos.s3", luaopen_skafos_s3},
+    {"skafos.tasks", luaopen_skafos_tasks},
     {"skafos.zip", luaopen_skafos_zip},
 #ifdef SKAFOS_HAVE_LINKED_CJSON
     {"cjson", luaopen_cjson}, /* else LuaRocks' cjson.so, found on Lua's C path */

@@ -454,26 +454,26 @@ CURLSH *transfer_share_new(void) {
 CURLcode transfer_run(CURL *easy, const transfer_opts *o, transfer_tick_fn tick, void *ud,
                       double interval) {
   CURLcode result = CURLE_OK;
-  CURLM *multi = curl_multi_init();
+  transfer_mux mux;
   double next = transfer_now() + interval;
   int done = 0;
-  if (multi == NULL)
+  if (transfer_mux_open(&mux, 0) != 0)
     return CURLE_OUT_OF_MEMORY;
-  if (curl_multi_add_handle(multi, easy) != CURLM_OK) {
-    curl_multi_cleanup(multi);
+  if (transfer_mux_add(&mux, easy) != CURLM_OK) {
+    transfer_mux_close(&mux);
     return CURLE_FAILED_INIT;
   }
   while (!done) {
-    int running = 0, left = 0;
-    CURLMsg *m;
-    CURLMcode mc = curl_multi_perform(multi, &running);
+    CURL *e;
+    CURLcode r;
+    CURLMcode mc = transfer_mux_perform(&mux);
     if (mc != CURLM_OK) {
       result = mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_RECV_ERROR;
       break;
     }
-    while ((m = curl_multi_info_read(multi, &left)) != NULL) {
-      if (m->msg == CURLMSG_DONE && m->easy_handle == easy) {
-        result = m->data.result;
+    while (transfer_mux_done(&mux, &e, &r)) {
+      if (e == easy) {
+        result = r;
         done = 1;
       }
     }
@@ -491,14 +491,14 @@ CURLcode transfer_run(CURL *easy, const transfer_opts *o, transfer_tick_fn tick,
       }
       next = transfer_now() + interval;
     }
-    mc = curl_multi_poll(multi, NULL, 0, 100, NULL);
+    mc = transfer_mux_wait(&mux, 100);
     if (mc != CURLM_OK) {
       result = CURLE_RECV_ERROR;
       break;
     }
   }
-  curl_multi_remove_handle(multi, easy);
-  curl_multi_cleanup(multi);
+  transfer_mux_remove(&mux, easy);
+  transfer_mux_close(&mux);
   if (result == CURLE_OK && tick && tick(ud, 1))
     result = CURLE_ABORTED_BY_CALLBACK;
   return result;

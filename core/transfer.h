@@ -93,6 +93,33 @@ typedef int (*transfer_tick_fn)(void *ud, int final);
 CURLcode transfer_run(CURL *easy, const transfer_opts *o, transfer_tick_fn tick, void *ud,
                       double interval);
 
+/* ---- the multi handle a transfer runs on ---------------------------------------------
+ * transfer_run and pget drive their easy handles through this. Outside a task it is a
+ * private multi handle, as it always was. Inside a task of skafos.tasks (tasks.c) it is
+ * the scheduler's one, shared by every task: add and remove go there, perform does
+ * nothing (the scheduler drives the handle), done returns only this task's finished
+ * transfers, and wait lets the other tasks run until one of ours finishes or ms pass. */
+struct tasks_fiber;
+typedef struct transfer_mux {
+  CURLM *multi;
+  struct tasks_fiber *fiber; /* NULL: the multi handle is ours */
+} transfer_mux;
+
+/* one_each: one connection per request (no HTTP/2 multiplexing), as ranges need; the
+ * scheduler's handle always works so. Returns 0, or -1 when out of memory. */
+int transfer_mux_open(transfer_mux *m, int one_each);
+void transfer_mux_close(transfer_mux *m);
+CURLMcode transfer_mux_add(transfer_mux *m, CURL *easy);
+/* Also forgets a finished transfer of easy that done has not returned yet. */
+void transfer_mux_remove(transfer_mux *m, CURL *easy);
+CURLMcode transfer_mux_perform(transfer_mux *m);
+/* 1 with the next finished transfer of this mux in *easy and *result, else 0. */
+int transfer_mux_done(transfer_mux *m, CURL **easy, CURLcode *result);
+CURLMcode transfer_mux_wait(transfer_mux *m, long ms);
+/* Inside a task: lets the other tasks run for `seconds` and returns 0. Outside one: -1,
+ * and the caller sleeps as it would. */
+int transfer_task_sleep(double seconds);
+
 /* A share of connections, DNS and TLS sessions for one lua_State's transfers (keep-alive
  * across calls). NULL when libcurl cannot make one: transfers then run unshared. */
 CURLSH *transfer_share_new(void);

@@ -6,7 +6,8 @@
 --   local v = assert(skafos.publish { files = { "Model.mlmodel" }, model = "churn", description = "nightly" })
 --   print(v.version, v.sha256)
 --
--- The native modules are there too: skafos.http, skafos.s3, skafos.zip, skafos.fs.
+-- The native modules are there too: skafos.http, skafos.s3, skafos.zip, skafos.fs, and
+-- skafos.tasks to run several of these calls at once.
 local core = require "skafos.core"
 local errors = require "skafos.errors"
 local loader = require "skafos.loader"
@@ -38,7 +39,7 @@ local function api(fn)
   end
 end
 
-local NATIVE = { http = true, s3 = true, zip = true, fs = true }
+local NATIVE = { http = true, s3 = true, zip = true, fs = true, tasks = true }
 
 setmetatable(M, {
   __index = function(t, k)
@@ -129,6 +130,27 @@ M.summary = api(function(opts)
     end
   end
   return rows
+end)
+
+---The models of the app (`opts.app` in `opts.org`, or the settings'), by name.
+---@return table|nil rows {name, description, updated_at}[]
+---@return table|nil err
+M.models = api(function(opts)
+  local s, err = session(opts or {}, { "token", "org", "app" })
+  if not s then return nil, err end
+  local apps, aerr = s.client:apps(s.settings.org)
+  if not apps then return nil, aerr end
+  for _, a in ipairs(apps) do
+    if a.name == s.settings.app then
+      local rows = {}
+      for _, m in ipairs(a.models or {}) do
+        rows[#rows + 1] = { name = m.name, description = m.description, updated_at = m.updated_at }
+      end
+      table.sort(rows, function(x, y) return x.name < y.name end)
+      return rows
+    end
+  end
+  return nil, errors.new("NOT_FOUND", ("no app %s in organization %s"):format(s.settings.app, s.settings.org))
 end)
 
 ---Creates model `opts.name` in the app.

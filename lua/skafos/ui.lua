@@ -40,6 +40,10 @@ function M.new(args, opts)
   local tty = opts.tty
   if tty == nil then tty = fs.isatty(2) end
   local mode = args.progress or (tty and "bar" or "plain")
+  -- Bars of several tasks (skafos.tasks) would redraw one line over each other: inside a
+  -- task they are plain lines. The module is loaded once a task can run.
+  local tasks = package.loaded["skafos.tasks"]
+  if mode == "bar" and tasks and tasks.running() then mode = "plain" end
   if args.quiet then mode = "none" end
   return setmetatable({
     json = args.json or false,

@@ -4,7 +4,8 @@
 # tests/bench/RESULTS.md), then the transfer and zip module benchmarks when they exist.
 # usage: sh tests/bench/run.sh path/to/skafos
 #   BENCH_ARGS="--runs 7" or "--datasets random --size-mib 256" passes options to the harness;
-#   CONNECTIONS_BENCH_ARGS="--size-mib 256 --runs 3" to the connections benchmark.
+#   CONNECTIONS_BENCH_ARGS="--size-mib 256 --runs 3" to the connections benchmark,
+#   TASKS_BENCH_ARGS="--size-mib 16 --runs 1" to the tasks benchmark.
 set -u
 skafos=${1:?usage: sh tests/bench/run.sh path/to/skafos}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -42,6 +43,10 @@ fi
 if [ -f "$here/connections/bench.py" ]; then
   module md "tests/bench/connections, fetch -o over several connections against aria2c and curl" \
     "$python" "$here/connections/bench.py" --skafos "$skafos" ${CONNECTIONS_BENCH_ARGS:-}
+fi
+if [ -f "$here/tasks/bench.py" ]; then
+  module md "tests/bench/tasks, a script fetching 8 models at once against 8 fetches in a row" \
+    "$python" "$here/tasks/bench.py" --skafos "$skafos" ${TASKS_BENCH_ARGS:-}
 fi
 if [ -f "$here/zip/bench.py" ]; then
   module md "tests/bench/zip, the zip module against zip, pigz, Python, cp and unzip" \

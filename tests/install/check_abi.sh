@@ -42,7 +42,7 @@ exports "$lib" > "$WORK/lib.exports"
 same_set libskafos.so "$WORK/public" "$WORK/lib.exports"
 exports "$mod" > "$WORK/mod.exports"
 same_set skafos.so "$WORK/luaopen" "$WORK/mod.exports"
-printf 'luaopen_skafos_http\nluaopen_skafos_s3\n' > "$WORK/net.public"
+printf 'luaopen_skafos_http\nluaopen_skafos_s3\nluaopen_skafos_tasks\n' > "$WORK/net.public"
 exports "$net" > "$WORK/net.exports"
 same_set libskafos-net.so "$WORK/net.public" "$WORK/net.exports"
 

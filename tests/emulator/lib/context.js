@@ -53,6 +53,7 @@ class Context {
     };
     res.on('finish', () => { this.entry.status = res.statusCode; });
     res.on('close', () => {
+      this.entry.end = new Date().toISOString();
       if (!res.writableFinished) {
         this.entry.status = res.headersSent ? res.statusCode : 0;
         this.entry.error = this.entry.error || 'connection closed before the response was complete';
