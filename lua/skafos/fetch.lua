@@ -178,6 +178,9 @@ local function stream_into_extractor(job, url, fresh)
     return s3().get(u, ex, {
       hash = false,
       resume = true,
+      -- ranges on several connections, handed to the extractor in order through a
+      -- bounded window of memory
+      connections = sess.settings.connections,
       ca_file = sess.settings.ca_file,
       low_speed = { sess.settings.speed_limit, sess.settings.speed_time },
       progress = progress and function(done, total) progress:update(done, total) end,
