@@ -781,7 +781,10 @@ static int release(pget *g, piece *p, int send) {
     if (send && rc == 0 && deliver(g, p->blk[i], c) != 0)
       rc = -1;
     left -= (int64_t)c;
-    g->freeb[g->nfree++] = p->blk[i];
+    if (g->nfree < g->max_blocks) /* always, while the window holds */
+      g->freeb[g->nfree++] = p->blk[i];
+    else
+      free(p->blk[i]);
     g->blocks_used--;
   }
   g->sbytes -= p->next - p->dlv;
