@@ -40,7 +40,7 @@
 #define SBLOCK (64u * 1024u)
 #define STREAM_MIN_PIECE (INT64_C(256) << 10)
 #define STREAM_MAX_PIECE (INT64_C(8) << 20)
-#define STREAM_BUFSIZE (128L * 1024L) /* receive buffer of every connection but the first */
+#define STREAM_BUFSIZE (64L * 1024L)  /* receive buffer of every connection but the first */
 
 /* ---- the meta file ---------------------------------------------------------------------- */
 

@@ -70,7 +70,7 @@ typedef int (*pget_write_fn)(void *ud, const char *p, size_t n);
 
 /* The reorder window of stream mode when none is given: what arrives ahead of the point
  * delivered is held in memory up to this, whatever the number of connections. */
-#define PGET_STREAM_WINDOW (INT64_C(16) << 20)
+#define PGET_STREAM_WINDOW (INT64_C(12) << 20)
 
 typedef struct pget_conf {
   const char *url;
