@@ -1186,9 +1186,36 @@ static int get_stream(lua_State *L, xfer *x, const char *url, const char *want_s
   return 1;
 }
 
+/* pget's hashing thread hands the part file's bytes to the tee here, in order from the
+ * first (nothing else touches x->tee meanwhile). A tee that refuses them is let go, as
+ * tee_write does; an interrupted one too: the transfer notices the interrupt itself. */
+static int ranges_tee(void *ud, const char *p, size_t n) {
+  xfer *x = ud;
+  char err[256] = "";
+  if (x->tee == NULL)
+    return -1;
+  if (x->tee->write(x->tee, p, n, err, sizeof err) == 0)
+    return 0;
+  snprintf(x->tee_skipped, sizeof x->tee_skipped, "%s: %s", sink_code(x->tee),
+           err[0] ? err : "the sink failed");
+  sink_reset(x->tee, err, sizeof err);
+  x->tee = NULL;
+  return -1;
+}
+
+/* The object changed: the tee starts again from its first byte. */
+static void ranges_tee_reset(void *ud) {
+  xfer *x = ud;
+  char err[256];
+  if (x->tee && sink_reset(x->tee, err, sizeof err) != 0) {
+    snprintf(x->tee_skipped, sizeof x->tee_skipped, "%s: %s", sink_code(x->tee), err);
+    x->tee = NULL;
+  }
+}
+
 /* s3.get into dest's part file over up to `connections` connections (pget.c), resuming
- * the ranges an earlier run recorded. A tee sink is let go at once: the bytes do not
- * arrive in order. Returns -1 (nothing pushed) when the first range showed that one
+ * the ranges an earlier run recorded. A tee sink gets the object in order from the part
+ * file as its front fills (ranges_tee). Returns -1 (nothing pushed) when the first range showed that one
  * connection is best: the part holds it, and the single-connection get goes on. */
 static int get_ranges(lua_State *L, xfer *x, const char *url, const char *dest,
                       const char *want_sha, int resume, int connections, int ramp) {
@@ -1226,12 +1253,11 @@ static int get_ranges(lua_State *L, xfer *x, const char *url, const char *dest,
   }
   if (!have)
     unlink(x->meta);
-  if (x->tee) {
-    snprintf(x->tee_skipped, sizeof x->tee_skipped, "%s",
-             "PARALLEL: the download came over several connections, not in order; "
-             "extract the file instead");
-    sink_reset(x->tee, err, sizeof err);
-    x->tee = NULL;
+  /* the tee gets the object from its first byte, as the part file's front fills */
+  if (x->tee && sink_reset(x->tee, err, sizeof err) != 0) {
+    if (have)
+      pget_meta_free(&m);
+    return push_sink_error(L, x->tee, err, "cannot reset the sink");
   }
   memset(&c, 0, sizeof c);
   c.url = url;
@@ -1246,6 +1272,10 @@ static int get_ranges(lua_State *L, xfer *x, const char *url, const char *dest,
   c.setup = pget_setup;
   c.tick = pget_tick;
   c.ud = x;
+  if (x->tee) {
+    c.tee = ranges_tee;
+    c.tee_reset = ranges_tee_reset;
+  }
   x->url = url;
   rc = pget_run(&c, &r);
   if (have)

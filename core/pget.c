@@ -193,6 +193,8 @@ typedef struct fronthash {
   int64_t ready, hashed;
   EVP_MD_CTX *ctx;
   char *buf;
+  pget_write_fn tee; /* the bytes hashed go there too, until it says no */
+  void *ud;
 } fronthash;
 
 static void *fronthash_main(void *arg) {
@@ -220,6 +222,8 @@ static void *fronthash_main(void *arg) {
         return NULL;
       }
       EVP_DigestUpdate(h->ctx, h->buf, (size_t)got);
+      if (h->tee && h->tee(h->ud, h->buf, (size_t)got) != 0)
+        h->tee = NULL;
       from += got;
     }
     pthread_mutex_lock(&h->mu);
@@ -230,9 +234,11 @@ static void *fronthash_main(void *arg) {
   return NULL;
 }
 
-static int fronthash_start(fronthash *h, int fd) {
+static int fronthash_start(fronthash *h, int fd, pget_write_fn tee, void *ud) {
   memset(h, 0, sizeof *h);
   h->fd = fd;
+  h->tee = tee;
+  h->ud = ud;
   pthread_mutex_init(&h->mu, NULL);
   pthread_cond_init(&h->cv, NULL);
   if ((h->buf = malloc(HASH_READ)) == NULL || (h->ctx = EVP_MD_CTX_new()) == NULL ||
@@ -1399,7 +1405,8 @@ static int run_round(pget *g, const pget_meta *resume) {
   g->shead = 0;
   if (!g->stream) {
     g->hashing = 1; /* from here round_end stops both threads */
-    if (fronthash_start(&g->fh, c->fd) != 0 || writer_start(&g->wr, c->fd, &g->fh) != 0) {
+    if (fronthash_start(&g->fh, c->fd, c->tee, c->ud) != 0 ||
+        writer_start(&g->wr, c->fd, &g->fh) != 0) {
       fail(g, "NO_MEMORY", 0, "%s", "cannot start the writing and hashing threads");
       return -1;
     }
@@ -1640,6 +1647,8 @@ int pget_run(const pget_conf *c, pget_result *r) {
       continue;
     }
     unlink(c->meta);
+    if (c->tee_reset)
+      c->tee_reset(c->ud);
     if (ftruncate(c->fd, 0) != 0) {
       fail_errno(&g, "write", c->part, errno);
       break;

@@ -96,6 +96,11 @@ typedef struct pget_conf {
   int64_t stream_from;
   const char *stream_etag;
   int64_t piece; /* stream mode: the range size (0: from the window and connections) */
+  /* File mode: every byte of the object also goes to tee, in order from the first, on the
+   * hashing thread as the front of the part file fills (C only; nonzero: call no more,
+   * the caller keeps why). tee_reset (main thread) before the object starts over. */
+  pget_write_fn tee;
+  void (*tee_reset)(void *ud);
 } pget_conf;
 
 typedef struct pget_result {

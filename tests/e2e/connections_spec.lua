@@ -1,5 +1,5 @@
 -- fetch over several connections, for real against the emulator: --connections and the
--- config's connections, a streamed --unzip over several connections, and a fetch killed
+-- config's connections, --unzip over several connections (streamed, and with -o), and a fetch killed
 -- in the middle that the same command finishes by asking only for the ranges it lacks.
 local e2e = require "e2e"
 local emulator = require "emulator"
@@ -112,14 +112,21 @@ describe("fetch over several connections", function()
     assert.are.equal("m.bin\n", e2e.listing(dir .. "/work/d1"))
   end)
 
-  it("stays on one connection with --unzip and -o", function()
-    publish(10)
-    local r = skafos { "fetch", "-o", "x.zip", "--unzip", "d2", "--connections", "8" }
+  it("fetches -o FILE --unzip over several connections, extracting the file's front as it fills", function()
+    publish(20)
+    emu:shape { storage = { rate = 4 * MiB } }
+    local r = skafos { "fetch", "-o", "x.zip", "--unzip", "d2", "--connections", "4", "--json" }
     assert.are.equal(0, r.code, r.stderr)
+    local res = proc.json(r.stdout)
+    assert.are.equal(sh("sha256sum " .. q(dir .. "/work/x.zip")):match("^%x+"), res.sha256)
     local gets = storage_gets()
-    assert.are.equal(1, #gets)
-    assert.is_nil(gets[1].headers["range"])
-    assert.are.equal(10 * MiB, #proc.read(dir .. "/work/d2/m.bin"))
+    assert.is_true(#gets >= 3, #gets .. " requests")
+    for _, g in ipairs(gets) do
+      assert.matches("^bytes=%d+%-%d+$", g.headers["range"])
+      assert.are.equal(206, math.tointeger(g.status))
+    end
+    assert.are.equal(20 * MiB, #proc.read(dir .. "/work/d2/m.bin"))
+    assert.are.equal("d2\nx.zip\n", e2e.listing(dir .. "/work"))
   end)
 
   it("finishes a fetch killed in the middle, asking only for the ranges it lacks", function()

@@ -318,6 +318,27 @@ describe("skafos.s3.get over several connections", function()
     assert.is_false(exists(dest .. ".part.etag"))
   end)
 
+  it("hands the file's bytes to a sink beside it in order, and again from 0 after a failure", function()
+    local archive = dir .. "/archive.zip"
+    assert(zip.create(archive, { { src = src, name = "model.bin" } }, { level = "store" }))
+    assert(s3.put(e:presign { method = "PUT", key = key }, archive))
+    e:clear_requests()
+    local ex = assert(zip.extractor(dir .. "/tree"))
+    -- the first attempt fails for good on its third range, after the sink saw the front
+    e:fault { role = "storage", method = "GET", range_prefix = "bytes=" .. THIRD .. "-", times = -1,
+      action = { type = "status", status = 503 } }
+    local dest = dir .. "/out.zip"
+    assert.is_nil(s3.get(url(), dest, { connections = 4, ramp = false, sink = ex, resume = true }))
+    e:clear_faults()
+    local res = assert(s3.get(url(), dest, { connections = 4, ramp = false, sink = ex, resume = true }))
+    assert.is_true(res.resumed)
+    assert.is_nil(res.sink_skipped)
+    assert.are.equal(sha256(archive), res.sha256)
+    assert.is_true(slurp(dest) == slurp(archive), "the file differs from the object")
+    assert(ex:finish())
+    assert.is_true(slurp(dir .. "/tree/model.bin") == data, "extracted bytes differ")
+  end)
+
   describe("into a sink", function()
     -- A 1 MiB window over 4 connections: ranges of 512 KiB, the first one too, so that a
     -- few MiB take many requests and the connections ahead must wait for the window.
