@@ -339,6 +339,32 @@ describe("skafos.s3.get over several connections", function()
     assert.is_true(slurp(dir .. "/tree/model.bin") == data, "extracted bytes differ")
   end)
 
+  it("starts the sink beside the file over when the object changes between ranges", function()
+    local archive, new = dir .. "/archive.zip", dir .. "/new.zip"
+    assert(zip.create(archive, { { src = src, name = "model.bin" } }, { level = "store" }))
+    local other = make_bytes(SIZE - 5000, 23)
+    spit(dir .. "/new.bin", other)
+    assert(zip.create(new, { { src = dir .. "/new.bin", name = "model.bin" } }, { level = "store" }))
+    local put = e:presign { method = "PUT", key = key }
+    assert(s3.put(put, archive))
+    e:clear_requests()
+    e:shape { storage = { rate = 8 * MiB } }
+    local ex = assert(zip.extractor(dir .. "/tree"))
+    local changed = false
+    local dest = dir .. "/out.zip"
+    local res = assert(s3.get(url(), dest, { connections = 2, ramp = false, sink = ex, progress = function()
+      if not changed then
+        changed = true
+        assert(os.execute("curl -sS -o /dev/null -T " .. proc.quote(new) .. " " .. proc.quote(put)))
+      end
+    end }))
+    assert.is_true(res.restarted)
+    assert.is_nil(res.sink_skipped)
+    assert.is_true(slurp(dest) == slurp(new), "the file is not the new object")
+    assert(ex:finish())
+    assert.is_true(slurp(dir .. "/tree/model.bin") == other, "the tree is not the new object's")
+  end)
+
   describe("into a sink", function()
     -- A 1 MiB window over 4 connections: ranges of 512 KiB, the first one too, so that a
     -- few MiB take many requests and the connections ahead must wait for the window.
