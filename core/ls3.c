@@ -916,8 +916,12 @@ static CURLcode get_round(lua_State *L, xfer *x, const char *url, int64_t offset
  * and again on every failure. Without `hash` no SHA-256 is computed: on a machine with
  * few cores it costs as much wall time as receiving and writing the bytes, and a sink
  * may check the data itself; a resumed get has none either (the earlier bytes are gone). */
+static int get_stream(lua_State *L, xfer *x, const char *url, const char *want_sha,
+                      int64_t off, const char *ietag, int connections, int ramp,
+                      int64_t window, int64_t piece);
+
 static int get_sink(lua_State *L, xfer *x, const char *url, const char *want_sha, int hash,
-                    int resume) {
+                    int resume, int connections, int ramp, int64_t window, int64_t piece) {
   char err[256] = "", sha[65], msg[600], etag[256], ietag[256] = "";
   curl_off_t cl = -1;
   CURLcode rc = CURLE_OK;
@@ -933,6 +937,8 @@ static int get_sink(lua_State *L, xfer *x, const char *url, const char *want_sha
   }
   if ((hash || want_sha) && off == 0 && hash_init(x, 0) != 0)
     return skafos_pusherror(L, "NO_MEMORY", "cannot set up hashing", 0, 0);
+  if (connections > 1)
+    return get_stream(L, x, url, want_sha, off, ietag, connections, ramp, window, piece);
   if ((x->easy = curl_easy_init()) == NULL)
     return skafos_pusherror(L, "NO_MEMORY", "cannot set up the transfer", 0, 0);
   for (attempt = 0; attempt < 2; attempt++) {
@@ -1049,9 +1055,167 @@ static CURLcode pget_setup(void *ud, CURL *easy, char *errbuf) {
   return rc;
 }
 
+/* Pushes nil and why a ranged get failed (and frees r's error body): storage's answer,
+ * or what a callback stashed (the progress function, the sink), or pget's own code. */
+static int push_pget_failure(lua_State *L, xfer *x, pget_result *r, const char *url) {
+  int n;
+  if (r->http_status > 0) {
+    n = pushs3answer(L, r->http_status, &r->errbody, r->retry_after, url);
+  } else {
+    if (x->stash.code) /* the progress callback or the sink said why */
+      skafos_pusherror(L, x->stash.code, x->stash.msg, 0, 0);
+    else
+      skafos_pusherror(L, r->code, r->msg, 0, r->retryable);
+    seturlfield(L, url);
+    if (r->curl_code != CURLE_OK) {
+      lua_pushinteger(L, (lua_Integer)r->curl_code);
+      lua_setfield(L, -2, "curl_code");
+    }
+    n = 2;
+  }
+  tbuf_free(&r->errbody);
+  return n;
+}
+
+/* pget's stream mode hands the object to x->snk here, in order. A resumable sink starts
+ * where it said (or afresh from 0, the object having changed); any other only from 0. */
+static int stream_start(void *ud, int64_t offset, const char *etag) {
+  xfer *x = ud;
+  char err[256] = "";
+  int rc;
+  if (x->resumable_sink)
+    rc = x->snk->start(x->snk, offset, etag, err, sizeof err);
+  else if (offset == 0)
+    rc = sink_reset(x->snk, err, sizeof err);
+  else
+    rc = -1;
+  if (rc != 0) {
+    stash_sink(x, x->snk, err);
+    return -1;
+  }
+  if (offset == 0 && (x->offset > 0 || x->received > 0))
+    x->restarted = 1; /* not what the sink had: the object changed */
+  if (offset == 0 && x->hash)
+    thasher_reset(x->hash);
+  x->offset = offset;
+  x->received = 0;
+  snprintf(x->etag_raw, sizeof x->etag_raw, "%s", etag);
+  return 0;
+}
+
+static int stream_write(void *ud, const char *p, size_t n) {
+  xfer *x = ud;
+  char err[256] = "";
+  if (x->snk->write(x->snk, p, n, err, sizeof err) != 0) {
+    stash_sink(x, x->snk, err);
+    return -1;
+  }
+  if (x->hash)
+    thasher_feed(x->hash, p, n);
+  x->received += (int64_t)n;
+  return 0;
+}
+
+/* s3.get into a sink over up to `connections` connections (pget.c's stream mode), from
+ * byte `off` (If-Range ietag) when the sink resumes there. Ranges ahead of the point the
+ * sink has reached wait in memory, `window` bytes at most; each is retried alone; a server
+ * without ranges gives one connection; a changed object starts the sink over. */
+static int get_stream(lua_State *L, xfer *x, const char *url, const char *want_sha,
+                      int64_t off, const char *ietag, int connections, int ramp,
+                      int64_t window, int64_t piece) {
+  pget_conf c;
+  pget_result r;
+  char sha[65], msg[600], etag[256];
+  memset(&c, 0, sizeof c);
+  c.url = url;
+  c.fd = -1;
+  c.connections = connections;
+  c.no_ramp = !ramp;
+  c.headers = x->hdrs;
+  c.topts = &x->topts;
+  c.setup = pget_setup;
+  c.tick = pget_tick;
+  c.ud = x;
+  c.sink_start = stream_start;
+  c.sink_write = stream_write;
+  c.window = window;
+  c.piece = piece;
+  c.stream_from = off;
+  c.stream_etag = ietag;
+  x->url = url;
+  x->offset = off;
+  if (pget_run(&c, &r) != 0) {
+    if (!x->resumable_sink)
+      drop_sink(x->snk);
+    return push_pget_failure(L, x, &r, url);
+  }
+  tbuf_free(&r.errbody);
+  if (x->hash)
+    thasher_final(x->hash, NULL, sha);
+  if (want_sha && (x->hash == NULL || strcasecmp(want_sha, sha) != 0)) {
+    drop_sink(x->snk);
+    snprintf(msg, sizeof msg, "SHA-256 %s does not match the expected %.64s",
+             x->hash ? sha : "(not computed)", want_sha);
+    return skafos_pusherror(L, "INTEGRITY", msg, 0, 0);
+  }
+  lua_createtable(L, 0, 10);
+  lua_pushinteger(L, r.status);
+  lua_setfield(L, -2, "status");
+  lua_pushinteger(L, (lua_Integer)r.bytes);
+  lua_setfield(L, -2, "bytes");
+  transfer_etag(r.etag, strlen(r.etag), etag, sizeof etag);
+  lua_pushstring(L, etag);
+  lua_setfield(L, -2, "etag");
+  if (x->hash) {
+    lua_pushstring(L, sha);
+    lua_setfield(L, -2, "sha256");
+  }
+  lua_pushboolean(L, x->offset > 0);
+  lua_setfield(L, -2, "resumed");
+  lua_pushboolean(L, r.restarted || x->restarted);
+  lua_setfield(L, -2, "restarted");
+  lua_pushinteger(L, r.connections);
+  lua_setfield(L, -2, "connections");
+  lua_pushinteger(L, (lua_Integer)r.requests);
+  lua_setfield(L, -2, "requests");
+  lua_pushinteger(L, (lua_Integer)r.buffered_peak);
+  lua_setfield(L, -2, "buffered_peak");
+  lua_pushinteger(L, (lua_Integer)r.window);
+  lua_setfield(L, -2, "window");
+  xfer_release(x);
+  return 1;
+}
+
+/* pget's hashing thread hands the part file's bytes to the tee here, in order from the
+ * first (nothing else touches x->tee meanwhile). A tee that refuses them is let go, as
+ * tee_write does; an interrupted one too: the transfer notices the interrupt itself. */
+static int ranges_tee(void *ud, const char *p, size_t n) {
+  xfer *x = ud;
+  char err[256] = "";
+  if (x->tee == NULL)
+    return -1;
+  if (x->tee->write(x->tee, p, n, err, sizeof err) == 0)
+    return 0;
+  snprintf(x->tee_skipped, sizeof x->tee_skipped, "%s: %s", sink_code(x->tee),
+           err[0] ? err : "the sink failed");
+  sink_reset(x->tee, err, sizeof err);
+  x->tee = NULL;
+  return -1;
+}
+
+/* The object changed: the tee starts again from its first byte. */
+static void ranges_tee_reset(void *ud) {
+  xfer *x = ud;
+  char err[256];
+  if (x->tee && sink_reset(x->tee, err, sizeof err) != 0) {
+    snprintf(x->tee_skipped, sizeof x->tee_skipped, "%s: %s", sink_code(x->tee), err);
+    x->tee = NULL;
+  }
+}
+
 /* s3.get into dest's part file over up to `connections` connections (pget.c), resuming
- * the ranges an earlier run recorded. A tee sink is let go at once: the bytes do not
- * arrive in order. Returns -1 (nothing pushed) when the first range showed that one
+ * the ranges an earlier run recorded. A tee sink gets the object in order from the part
+ * file as its front fills (ranges_tee). Returns -1 (nothing pushed) when the first range showed that one
  * connection is best: the part holds it, and the single-connection get goes on. */
 static int get_ranges(lua_State *L, xfer *x, const char *url, const char *dest,
                       const char *want_sha, int resume, int connections, int ramp) {
@@ -1089,12 +1253,11 @@ static int get_ranges(lua_State *L, xfer *x, const char *url, const char *dest,
   }
   if (!have)
     unlink(x->meta);
-  if (x->tee) {
-    snprintf(x->tee_skipped, sizeof x->tee_skipped, "%s",
-             "PARALLEL: the download came over several connections, not in order; "
-             "extract the file instead");
-    sink_reset(x->tee, err, sizeof err);
-    x->tee = NULL;
+  /* the tee gets the object from its first byte, as the part file's front fills */
+  if (x->tee && sink_reset(x->tee, err, sizeof err) != 0) {
+    if (have)
+      pget_meta_free(&m);
+    return push_sink_error(L, x->tee, err, "cannot reset the sink");
   }
   memset(&c, 0, sizeof c);
   c.url = url;
@@ -1109,6 +1272,10 @@ static int get_ranges(lua_State *L, xfer *x, const char *url, const char *dest,
   c.setup = pget_setup;
   c.tick = pget_tick;
   c.ud = x;
+  if (x->tee) {
+    c.tee = ranges_tee;
+    c.tee_reset = ranges_tee_reset;
+  }
   x->url = url;
   rc = pget_run(&c, &r);
   if (have)
@@ -1119,25 +1286,8 @@ static int get_ranges(lua_State *L, xfer *x, const char *url, const char *dest,
     x->handoff = 1;
     return -1;
   }
-  if (rc != 0) {
-    int n;
-    if (r.http_status > 0) {
-      n = pushs3answer(L, r.http_status, &r.errbody, r.retry_after, url);
-    } else {
-      if (x->stash.code) /* the progress callback said why */
-        skafos_pusherror(L, x->stash.code, x->stash.msg, 0, 0);
-      else
-        skafos_pusherror(L, r.code, r.msg, 0, r.retryable);
-      seturlfield(L, url);
-      if (r.curl_code != CURLE_OK) {
-        lua_pushinteger(L, (lua_Integer)r.curl_code);
-        lua_setfield(L, -2, "curl_code");
-      }
-      n = 2;
-    }
-    tbuf_free(&r.errbody);
-    return n;
-  }
+  if (rc != 0)
+    return push_pget_failure(L, x, &r, url);
   tbuf_free(&r.errbody);
   if (want_sha && strcasecmp(want_sha, r.sha256) != 0) {
     snprintf(msg, sizeof msg, "SHA-256 %s does not match the expected %.64s", r.sha256,
@@ -1322,7 +1472,8 @@ static int s3_get(lua_State *L) {
     int hash = field(L, "hash") == LUA_TNIL || lua_toboolean(L, -1);
     lua_pop(L, 1);
     x->snk = snk;
-    return get_sink(L, x, url, want_sha, hash, resume);
+    return get_sink(L, x, url, want_sha, hash, resume, connections, ramp,
+                    (int64_t)optnumber(L, "window", 0), (int64_t)optnumber(L, "piece", 0));
   }
   if (field(L, "sink") != LUA_TNIL && (x->tee = skafos_tosink(L, -1)) == NULL)
     luaL_error(L, "s3: option 'sink' must be a byte sink such as zip.extractor(dir)");

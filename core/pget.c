@@ -35,6 +35,12 @@
 #define META_LIMIT (1u << 20)
 #define HASH_READ (1u << 20)
 #define TICK_INTERVAL 0.1
+/* Stream mode: bytes held ahead of the point delivered sit in blocks of this size, taken
+ * from a pool that never grows past the window, so the window bounds the memory. */
+#define SBLOCK (64u * 1024u)
+#define STREAM_MIN_PIECE (INT64_C(256) << 10)
+#define STREAM_MAX_PIECE (INT64_C(8) << 20)
+#define STREAM_BUFSIZE (64L * 1024L)  /* receive buffer of every connection but the first */
 
 /* ---- the meta file ---------------------------------------------------------------------- */
 
@@ -187,6 +193,8 @@ typedef struct fronthash {
   int64_t ready, hashed;
   EVP_MD_CTX *ctx;
   char *buf;
+  pget_write_fn tee; /* the bytes hashed go there too, until it says no */
+  void *ud;
 } fronthash;
 
 static void *fronthash_main(void *arg) {
@@ -214,6 +222,8 @@ static void *fronthash_main(void *arg) {
         return NULL;
       }
       EVP_DigestUpdate(h->ctx, h->buf, (size_t)got);
+      if (h->tee && h->tee(h->ud, h->buf, (size_t)got) != 0)
+        h->tee = NULL;
       from += got;
     }
     pthread_mutex_lock(&h->mu);
@@ -224,9 +234,11 @@ static void *fronthash_main(void *arg) {
   return NULL;
 }
 
-static int fronthash_start(fronthash *h, int fd) {
+static int fronthash_start(fronthash *h, int fd, pget_write_fn tee, void *ud) {
   memset(h, 0, sizeof *h);
   h->fd = fd;
+  h->tee = tee;
+  h->ud = ud;
   pthread_mutex_init(&h->mu, NULL);
   pthread_cond_init(&h->cv, NULL);
   if ((h->buf = malloc(HASH_READ)) == NULL || (h->ctx = EVP_MD_CTX_new()) == NULL ||
@@ -464,6 +476,10 @@ typedef struct piece {
   int64_t recorded;         /* [start, recorded) is in the meta file */
   int state, tries;
   double not_before;
+  /* stream mode: [dlv, next) arrived but waits for the bytes before it, in blk */
+  int64_t dlv;
+  char **blk;
+  size_t nblk, capblk;
 } piece;
 
 struct pget;
@@ -482,6 +498,7 @@ typedef struct conn {
   int cut;      /* stopped on purpose: its piece was split and it reached the new end */
   int64_t req_end; /* the request asked for bytes up to here (exclusive) */
   int64_t got;  /* body bytes of this answer */
+  int paused;   /* stream mode: its bytes would not fit the window */
   double started;
   tbuf errbody;
   char errbuf[CURL_ERROR_SIZE];
@@ -511,6 +528,15 @@ typedef struct pget {
   double window, win_start, ttfb;
   int64_t win_bytes;
   double last_rate;
+  int64_t probe_size;
+  /* stream mode: the object from `from` on goes to the sink in order; pieces[shead] is the
+   * first not wholly delivered, and sfront the next byte to deliver */
+  int stream;
+  int64_t from, sfront, spiece;
+  size_t shead;
+  char **freeb; /* the pool's free blocks */
+  size_t nfree, blocks_used, max_blocks;
+  int64_t sbytes; /* bytes held */
 } pget;
 
 static void fail(pget *g, const char *code, int retryable, const char *fmt, const char *arg) {
@@ -605,7 +631,7 @@ static int add_piece(pget *g, int64_t start, int64_t end) {
   g->pieces = p;
   p += g->npieces++;
   memset(p, 0, sizeof *p);
-  p->start = p->next = p->recorded = start;
+  p->start = p->next = p->recorded = p->dlv = start;
   p->end = end;
   p->state = P_TODO;
   return 0;
@@ -625,6 +651,8 @@ static int plan(pget *g, const pget_range *miss, size_t nmiss) {
     size = MIN_PIECE;
   if (size > MAX_PIECE)
     size = MAX_PIECE;
+  if (g->stream) /* what fits the window with every connection busy */
+    size = g->spiece;
   size = (size + 65535) / 65536 * 65536;
   for (i = 0; i < nmiss; i++) {
     int64_t a = miss[i].first, end = miss[i].last + 1;
@@ -665,7 +693,7 @@ static int split_largest(pget *g) {
       g->conns[k].piece++;
   p = &g->pieces[at];
   memset(p, 0, sizeof *p);
-  p->start = p->next = p->recorded = mid;
+  p->start = p->next = p->recorded = p->dlv = mid;
   p->end = g->pieces[best].end;
   p->state = P_TODO;
   g->pieces[best].end = mid;
@@ -693,6 +721,128 @@ static int64_t frontier(const pget *g) {
   return g->total;
 }
 
+/* ---- stream mode: in order to the sink, through a bounded window ------------------------
+ * The piece at the point delivered (pieces[shead]) goes straight to the sink as it
+ * arrives; the bytes of pieces ahead of it wait in blocks from a pool of max_blocks, and a
+ * connection whose bytes would not fit is paused (CURL_WRITEFUNC_PAUSE: libcurl keeps them
+ * and reads no more) until the point moves and frees blocks. */
+
+static int deliver(pget *g, const char *p, size_t n) {
+  if (g->c->sink_write(g->c->ud, p, n) != 0) {
+    fail(g, "SINK", 0, "%s", "the sink refused the bytes");
+    return -1;
+  }
+  g->sfront += (int64_t)n;
+  return 0;
+}
+
+static int64_t blocks_for(int64_t bytes) { return (bytes + SBLOCK - 1) / SBLOCK; }
+
+/* Blocks more that n bytes held after p's would take. */
+static size_t hold_need(const piece *p, size_t n) {
+  int64_t len = p->next - p->dlv;
+  return (size_t)(blocks_for(len + (int64_t)n) - blocks_for(len));
+}
+
+/* Holds n bytes after p's (hold_need of them are free in the pool). -1: no memory. */
+static int hold(pget *g, piece *p, const char *data, size_t n) {
+  while (n > 0) {
+    size_t used = (size_t)((p->next - p->dlv) % SBLOCK), c;
+    if (used == 0) {
+      char *b;
+      if (p->nblk == p->capblk) {
+        size_t cap = p->capblk ? 2 * p->capblk : 16;
+        char **nb = realloc(p->blk, cap * sizeof *nb);
+        if (nb == NULL)
+          return -1;
+        p->blk = nb;
+        p->capblk = cap;
+      }
+      if ((b = g->nfree > 0 ? g->freeb[--g->nfree] : malloc(SBLOCK)) == NULL)
+        return -1;
+      p->blk[p->nblk++] = b;
+      g->blocks_used++;
+    }
+    c = SBLOCK - used;
+    if (c > n)
+      c = n;
+    memcpy(p->blk[p->nblk - 1] + used, data, c);
+    data += c;
+    n -= c;
+    p->next += (int64_t)c;
+    g->sbytes += (int64_t)c;
+  }
+  if (g->sbytes > g->r->buffered_peak)
+    g->r->buffered_peak = g->sbytes;
+  return 0;
+}
+
+/* Gives p's blocks back to the pool, delivering what they hold first when `send`. */
+static int release(pget *g, piece *p, int send) {
+  int64_t left = p->next - p->dlv;
+  size_t i;
+  int rc = 0;
+  for (i = 0; i < p->nblk; i++) {
+    size_t c = left < (int64_t)SBLOCK ? (size_t)left : SBLOCK;
+    if (send && rc == 0 && deliver(g, p->blk[i], c) != 0)
+      rc = -1;
+    left -= (int64_t)c;
+    if (g->nfree < g->max_blocks) /* always, while the window holds */
+      g->freeb[g->nfree++] = p->blk[i];
+    else
+      free(p->blk[i]);
+    g->blocks_used--;
+  }
+  g->sbytes -= p->next - p->dlv;
+  p->nblk = 0;
+  if (send)
+    p->dlv = p->next;
+  else
+    p->next = p->dlv; /* forgotten: to be fetched again */
+  return rc;
+}
+
+/* Delivers what the point has reached: the held bytes of the piece there, and of every
+ * piece after it that is complete. */
+static void stream_flush(pget *g) {
+  while (g->shead < g->npieces && !g->r->code) {
+    piece *p = &g->pieces[g->shead];
+    if (p->nblk > 0 && release(g, p, 1) != 0)
+      return;
+    if (p->state != P_DONE || p->dlv != p->end)
+      return;
+    free(p->blk);
+    p->blk = NULL;
+    p->capblk = 0;
+    g->shead++;
+  }
+}
+
+/* Lets paused connections go on, nearest the point first: the one at the point always,
+ * the others while one receive buffer's worth of blocks is free. */
+static void stream_unpause(pget *g) {
+  for (;;) {
+    conn *best = NULL;
+    int i;
+    size_t room;
+    for (i = 0; i < g->nconns; i++) {
+      conn *k = &g->conns[i];
+      if (k->paused && k->in_multi && (best == NULL || k->piece < best->piece))
+        best = k;
+    }
+    if (best == NULL)
+      return;
+    room = (size_t)((best == &g->conns[0] ? TRANSFER_BUFSIZE : STREAM_BUFSIZE) / SBLOCK + 1);
+    if (best->piece != (int)g->shead && g->blocks_used + room > g->max_blocks)
+      return;
+    best->paused = 0;
+    /* may call conn_write at once with what libcurl kept, which may pause it again */
+    curl_easy_pause(best->easy, CURLPAUSE_CONT);
+    if (best->paused || g->r->code)
+      return;
+  }
+}
+
 /* ---- libcurl callbacks: C only, errors stashed in the conn or g->r ----------------------- */
 
 /* The answer's headers are in: decide where its body goes. Returns 0 to abort. */
@@ -701,35 +851,56 @@ static int accept_answer(conn *k) {
   piece *p = k->piece >= 0 ? &g->pieces[k->piece] : NULL;
   if (k->probe && g->total < 0) {
     curl_off_t cl = -1;
+    int64_t want_last = g->from + g->probe_size;
     if (k->status == 200) { /* no ranges here: this body is the whole object */
       curl_easy_getinfo(k->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
       g->single = 1;
       g->total = cl >= 0 ? (int64_t)cl : -1;
       snprintf(g->etag, sizeof g->etag, "%s", k->etag);
+      g->from = g->sfront = g->kept = g->r->resumed = 0; /* the whole object, from byte 0 */
       if (add_piece(g, 0, cl >= 0 ? (int64_t)cl : INT64_MAX) != 0)
         return 0;
       k->piece = 0;
       g->pieces[0].state = P_ACTIVE;
-      unlink(g->c->meta); /* nothing to resume by range */
+      if (g->stream) {
+        if (g->c->sink_start(g->c->ud, 0, g->etag) != 0) {
+          fail(g, "SINK", 0, "%s", "the sink cannot start");
+          return 0;
+        }
+      } else {
+        unlink(g->c->meta); /* nothing to resume by range */
+      }
       k->accepted = 1;
       return 1;
+    }
+    if (k->status == 416 && g->from > 0) {
+      g->restart = 1; /* what the sink has does not fit the object: it changed */
+      return 0;
     }
     if (k->status == 416 && k->cr_total == 0 && k->cr_first < 0) {
       g->total = 0; /* an empty object has no byte 0 to ask for */
       snprintf(g->etag, sizeof g->etag, "%s", k->etag);
+      if (g->stream && g->c->sink_start(g->c->ud, 0, g->etag) != 0) {
+        fail(g, "SINK", 0, "%s", "the sink cannot start");
+        return 0;
+      }
       return 1;
     }
     if (k->status != 206)
       return 1; /* an error answer: its body is kept for the message */
-    if (k->cr_first != 0 || k->cr_total < 0 || k->cr_last < 0 ||
-        k->cr_last != (k->cr_total < PROBE_SIZE ? k->cr_total : PROBE_SIZE) - 1) {
+    if (k->cr_first != g->from || k->cr_total < 0 || k->cr_last < 0 ||
+        k->cr_last != (k->cr_total < want_last ? k->cr_total : want_last) - 1) {
       transfer_stash_set(&k->stash, "RANGE", "%s",
                          "storage answered the first range with another one");
       return 0;
     }
+    if (g->from > 0 && strcmp(k->etag, g->c->stream_etag ? g->c->stream_etag : "") != 0) {
+      g->restart = 1; /* a range of another object than the one the sink has */
+      return 0;
+    }
     g->total = k->cr_total;
     snprintf(g->etag, sizeof g->etag, "%s", k->etag);
-    if (add_piece(g, 0, k->cr_last + 1) != 0)
+    if (add_piece(g, g->from, k->cr_last + 1) != 0)
       return 0;
     if (k->cr_last + 1 < g->total) {
       pget_range rest;
@@ -744,8 +915,14 @@ static int accept_answer(conn *k) {
     g->pieces[0].state = P_ACTIVE;
     /* Without an ETag there is no If-Range: the rest comes over this one connection,
      * and there is nothing to resume from. */
-    if (g->etag[0] && meta_open(g, 0) != 0)
+    if (g->stream) {
+      if (g->c->sink_start(g->c->ud, g->from, g->etag) != 0) {
+        fail(g, "SINK", 0, "%s", "the sink cannot start");
+        return 0;
+      }
+    } else if (g->etag[0] && meta_open(g, 0) != 0) {
       return 0;
+    }
     k->accepted = 1;
     return 1;
   }
@@ -818,6 +995,27 @@ static size_t conn_write(char *data, size_t size, size_t nitems, void *ud) {
       return 0;
     }
     left = (size_t)(p->end - p->next); /* split meanwhile: the rest is another's */
+  }
+  if (g->stream) {
+    if (k->piece == (int)g->shead && p->dlv == p->next) { /* at the point: to the sink */
+      if (deliver(g, data, left) != 0)
+        return 0;
+      p->dlv += (int64_t)left;
+      p->next += (int64_t)left;
+    } else if (g->blocks_used + hold_need(p, left) > g->max_blocks) {
+      k->paused = 1; /* libcurl keeps these bytes and hands them over again */
+      return CURL_WRITEFUNC_PAUSE;
+    } else if (hold(g, p, data, left) != 0) {
+      transfer_stash_set(&k->stash, "NO_MEMORY", "%s", "out of memory for the window");
+      return 0;
+    }
+    k->got += (int64_t)left;
+    g->win_bytes += (int64_t)left;
+    if (p->next == p->end && k->req_end > p->end) {
+      k->cut = 1;
+      return 0;
+    }
+    return n;
   }
   /* Into the writer's slots (a slot continuing at this offset takes more); the bytes
    * count as received (p->next) only once they are in a slot. */
@@ -892,7 +1090,8 @@ static int conn_start(pget *g, int ki, int i) {
     if ((k->hdrs = append(k->hdrs, h->data)) == NULL)
       goto oom;
   if (i < 0) {
-    snprintf(line, sizeof line, "Range: bytes=0-%" PRId64, PROBE_SIZE - 1);
+    snprintf(line, sizeof line, "Range: bytes=%" PRId64 "-%" PRId64, g->from,
+             g->from + g->probe_size - 1);
   } else {
     piece *p = &g->pieces[i];
     snprintf(line, sizeof line, "Range: bytes=%" PRId64 "-%" PRId64, p->next, p->end - 1);
@@ -906,8 +1105,15 @@ static int conn_start(pget *g, int ki, int i) {
     snprintf(line, sizeof line, "If-Range: %s", g->etag);
     if ((k->hdrs = append(k->hdrs, line)) == NULL)
       goto oom;
+  } else if (i < 0 && g->from > 0 && g->c->stream_etag && g->c->stream_etag[0]) {
+    snprintf(line, sizeof line, "If-Range: %s", g->c->stream_etag);
+    if ((k->hdrs = append(k->hdrs, line)) == NULL)
+      goto oom;
   }
+  k->paused = 0;
   rc = g->c->setup(g->c->ud, k->easy, k->errbuf);
+  if (rc == CURLE_OK && g->stream && ki > 0) /* the window bounds memory, not N buffers */
+    rc = curl_easy_setopt(k->easy, CURLOPT_BUFFERSIZE, STREAM_BUFSIZE);
   if (rc == CURLE_OK)
     rc = curl_easy_setopt(k->easy, CURLOPT_HEADERFUNCTION, conn_header);
   if (rc == CURLE_OK)
@@ -935,6 +1141,7 @@ static void conn_stop(pget *g, conn *k) {
     transfer_mux_remove(&g->mux, k->easy);
     k->in_multi = 0;
   }
+  k->paused = 0;
 }
 
 /* A piece's request ended without the piece: try it again later, alone, or give up. */
@@ -1017,8 +1224,15 @@ static void conn_done(pget *g, conn *k, CURLcode rc) {
        * as a single-connection get, which hashes from memory rather than reading back. */
       double t = transfer_now() - k->started - g->ttfb;
       double rate = t > 0 ? (double)(p->end - p->start) / t : RAMP_FAST_LINK;
-      if (rate >= RAMP_FAST_LINK || (rate >= RAMP_NEAR_LINK && g->ttfb <= RAMP_NEAR))
+      if ((rate >= RAMP_FAST_LINK || (rate >= RAMP_NEAR_LINK && g->ttfb <= RAMP_NEAR)) &&
+          g->stream) {
+        /* the rest as one range on this one connection (none of it started yet) */
+        g->pieces[1].end = g->total;
+        g->npieces = 2;
+        g->ramped = 1;
+      } else if (rate >= RAMP_FAST_LINK || (rate >= RAMP_NEAR_LINK && g->ttfb <= RAMP_NEAR)) {
         g->handoff = 1;
+      }
     }
     return;
   }
@@ -1045,7 +1259,7 @@ static int next_piece(pget *g, double now, double *wake) {
 
 static int all_done(const pget *g) {
   size_t i;
-  if (g->total < 0)
+  if (g->total < 0 || (g->stream && g->shead < g->npieces))
     return 0;
   for (i = 0; i < g->npieces; i++)
     if (g->pieces[i].state != P_DONE)
@@ -1060,11 +1274,48 @@ static int active_count(const pget *g) {
   return n;
 }
 
+/* Stream mode: the piece at the point must not wait for a connection while all of them
+ * fetch pieces ahead (which could fill the window and pause for good): the one furthest
+ * ahead gives its connection up, keeping what it holds, and takes its turn again later. */
+static void stream_head_first(pget *g, double now, int limit) {
+  piece *h;
+  int i, far = -1;
+  if (g->shead >= g->npieces)
+    return;
+  h = &g->pieces[g->shead];
+  if (h->state != P_TODO || h->not_before > now)
+    return;
+  for (i = 0; i < limit && i < g->nconns; i++) {
+    conn *k = &g->conns[i];
+    if (!k->in_multi)
+      return; /* a free connection takes it anyway */
+    if (k->piece > (int)g->shead && (far < 0 || k->piece > g->conns[far].piece))
+      far = i;
+  }
+  if (far < 0)
+    return;
+  {
+    conn *k = &g->conns[far];
+    piece *p = &g->pieces[k->piece];
+    conn_stop(g, k);
+    p->state = P_TODO;
+    p->tries--; /* not its failure */
+    k->piece = -1;
+    conn_start(g, far, (int)g->shead);
+  }
+}
+
 /* Tears down the round's requests and pieces. */
 static void round_end(pget *g) {
   int i;
+  size_t j;
   for (i = 0; i < g->nconns; i++)
     conn_stop(g, &g->conns[i]);
+  for (j = 0; j < g->npieces; j++) {
+    if (g->pieces[j].nblk)
+      release(g, &g->pieces[j], 0);
+    free(g->pieces[j].blk);
+  }
   if (g->hashing) {
     writer_publish(&g->wr, -1);
     writer_drain(&g->wr);
@@ -1150,12 +1401,17 @@ static int run_round(pget *g, const pget_meta *resume) {
   g->ramped = c->connections <= 1 || c->no_ramp;
   g->win_start = g->ttfb = g->last_rate = 0;
   g->win_bytes = 0;
-  g->hashing = 1; /* from here round_end stops both threads */
-  if (fronthash_start(&g->fh, c->fd) != 0 || writer_start(&g->wr, c->fd, &g->fh) != 0) {
-    fail(g, "NO_MEMORY", 0, "%s", "cannot start the writing and hashing threads");
-    return -1;
+  g->sfront = g->kept = g->r->resumed = g->from;
+  g->shead = 0;
+  if (!g->stream) {
+    g->hashing = 1; /* from here round_end stops both threads */
+    if (fronthash_start(&g->fh, c->fd, c->tee, c->ud) != 0 ||
+        writer_start(&g->wr, c->fd, &g->fh) != 0) {
+      fail(g, "NO_MEMORY", 0, "%s", "cannot start the writing and hashing threads");
+      return -1;
+    }
   }
-  if (resume) {
+  if (resume && !g->stream) {
     pget_range *miss;
     size_t nmiss, i;
     g->total = resume->size;
@@ -1207,6 +1463,8 @@ static int run_round(pget *g, const pget_meta *resume) {
         if (conn_start(g, i, pi) != 0)
           break;
       }
+      if (g->stream && !g->r->code)
+        stream_head_first(g, now, limit);
     }
     if (active_count(g) > g->r->connections)
       g->r->connections = active_count(g);
@@ -1221,12 +1479,17 @@ static int run_round(pget *g, const pget_meta *resume) {
         }
       }
     }
-    /* What arrived goes to the writer now, not when a slot fills. */
-    writer_publish(&g->wr, g->total >= 0 ? frontier(g) : -1);
-    {
-      int e = writer_error(&g->wr);
-      if (e)
-        fail_errno(g, "write", c->part, e);
+    if (g->stream) {
+      stream_flush(g);
+      stream_unpause(g);
+    } else {
+      /* What arrived goes to the writer now, not when a slot fills. */
+      writer_publish(&g->wr, g->total >= 0 ? frontier(g) : -1);
+      {
+        int e = writer_error(&g->wr);
+        if (e)
+          fail_errno(g, "write", c->part, e);
+      }
     }
     ramp(g, now);
     if (g->r->code || g->restart || g->handoff)
@@ -1280,17 +1543,47 @@ int pget_run(const pget_conf *c, pget_result *r) {
   g.c = c;
   g.r = r;
   g.meta_fd = -1;
+  g.probe_size = PROBE_SIZE;
+  if (c->sink_write) {
+    int64_t w = c->window > 0 ? c->window : PGET_STREAM_WINDOW;
+    g.stream = 1;
+    g.from = c->stream_from > 0 ? c->stream_from : 0;
+    g.max_blocks = (size_t)(w / SBLOCK < 4 ? 4 : w / SBLOCK);
+    r->window = (int64_t)g.max_blocks * SBLOCK;
+    /* about what the connections fill while the point crosses one piece (see README) */
+    g.spiece = c->piece > 0 ? c->piece : 2 * r->window / (c->connections > 1 ? c->connections : 2);
+    if (g.spiece < STREAM_MIN_PIECE)
+      g.spiece = STREAM_MIN_PIECE;
+    if (g.spiece > STREAM_MAX_PIECE)
+      g.spiece = STREAM_MAX_PIECE;
+    if (g.probe_size > r->window / 2)
+      g.probe_size = r->window / 2;
+    resume = NULL;
+    if ((g.freeb = calloc(g.max_blocks, sizeof *g.freeb)) == NULL) {
+      fail(&g, "NO_MEMORY", 0, "%s", "cannot set up the transfer");
+      return -1;
+    }
+  }
   /* One TCP connection per request: HTTP/2 would put every range on one of them. */
   if (transfer_mux_open(&g.mux, 1) != 0) {
+    free(g.freeb);
     fail(&g, "NO_MEMORY", 0, "%s", "cannot set up the transfer");
     return -1;
   }
-  if (!resume && ftruncate(c->fd, 0) != 0)
+  if (!g.stream && !resume && ftruncate(c->fd, 0) != 0)
     fail_errno(&g, "write", c->part, errno);
   for (;;) {
     if (r->code)
       break;
     rc = run_round(&g, resume);
+    if (rc == 0 && g.stream) {
+      if (g.total < 0)
+        g.total = g.sfront;
+      r->status = g.single ? 200 : 206;
+      r->bytes = g.total;
+      snprintf(r->etag, sizeof r->etag, "%s", g.etag);
+      break;
+    }
     if (rc == 0) {
       int e;
       if (g.total < 0)
@@ -1347,7 +1640,14 @@ int pget_run(const pget_conf *c, pget_result *r) {
       fail(&g, "CHANGED", 1, "%s", "the object kept changing during the download");
       break;
     }
+    r->restarted = 1;
+    if (g.stream) { /* from byte 0: the sink starts over when the answer says so */
+      g.from = 0;
+      continue;
+    }
     unlink(c->meta);
+    if (c->tee_reset)
+      c->tee_reset(c->ud);
     if (ftruncate(c->fd, 0) != 0) {
       fail_errno(&g, "write", c->part, errno);
       break;
@@ -1365,5 +1665,8 @@ int pget_run(const pget_conf *c, pget_result *r) {
     tbuf_free(&k->errbody);
   }
   transfer_mux_close(&g.mux);
+  while (g.nfree > 0)
+    free(g.freeb[--g.nfree]);
+  free(g.freeb);
   return r->code ? -1 : r->handoff > 0 ? 1 : 0;
 }

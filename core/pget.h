@@ -60,6 +60,18 @@ typedef CURLcode (*pget_setup_fn)(void *ud, CURL *easy, char *errbuf);
  * aborts (the caller says why). */
 typedef int (*pget_tick_fn)(void *ud, int64_t done, int64_t total);
 
+/* Stream mode: bytes handed over in the object's order (never from inside a libcurl
+ * callback's reentry; C only). start: before the first byte of a round, offset 0 for the
+ * whole object (forget everything, it has this ETag) or the resume offset asked for.
+ * write: the next n bytes. Nonzero from either fails the get with code "SINK" (the
+ * caller keeps why). */
+typedef int (*pget_start_fn)(void *ud, int64_t offset, const char *etag);
+typedef int (*pget_write_fn)(void *ud, const char *p, size_t n);
+
+/* The reorder window of stream mode when none is given: what arrives ahead of the point
+ * delivered is held in memory up to this, whatever the number of connections. */
+#define PGET_STREAM_WINDOW (INT64_C(12) << 20)
+
 typedef struct pget_conf {
   const char *url;
   const char *part, *meta;          /* paths, for messages and the meta file */
@@ -73,6 +85,22 @@ typedef struct pget_conf {
   pget_setup_fn setup;
   pget_tick_fn tick;
   void *ud;
+  /* Stream mode, when sink_write is set: no part or meta file (fd, part, meta, resume
+   * unused), nothing recorded for a later run. The ranges fetched ahead of the point
+   * delivered wait in memory, `window` bytes at most (0: PGET_STREAM_WINDOW); a
+   * connection whose bytes would not fit is paused until the point moves. stream_from > 0
+   * asks for the object from there, If-Range stream_etag (a 200 starts it from 0). */
+  pget_start_fn sink_start;
+  pget_write_fn sink_write;
+  int64_t window;
+  int64_t stream_from;
+  const char *stream_etag;
+  int64_t piece; /* stream mode: the range size (0: from the window and connections) */
+  /* File mode: every byte of the object also goes to tee, in order from the first, on the
+   * hashing thread as the front of the part file fills (C only; nonzero: call no more,
+   * the caller keeps why). tee_reset (main thread) before the object starts over. */
+  pget_write_fn tee;
+  void (*tee_reset)(void *ud);
 } pget_conf;
 
 typedef struct pget_result {
@@ -85,7 +113,9 @@ typedef struct pget_result {
   int64_t requests;   /* ranges requested (retries included) */
   int64_t handoff;    /* with the return value 1: the part's length */
   char etag[256];     /* raw */
-  char sha256[65];
+  char sha256[65];    /* not in stream mode */
+  int64_t buffered_peak; /* stream mode: the most bytes held ahead of the point delivered */
+  int64_t window;        /* stream mode: the bound it kept to */
   /* on failure: code and msg, and for an HTTP error answer also its status, the start of
    * its body (tbuf_free it) and Retry-After */
   const char *code;
@@ -97,7 +127,8 @@ typedef struct pget_result {
   CURLcode curl_code;
 } pget_result;
 
-/* Runs the get. Returns 0 with r's success fields set and the part file complete (not
+/* Runs the get. In stream mode: 0 once every byte went to sink_write in order, or -1 (a
+ * one-connection handoff is internal). Otherwise: returns 0 with r's success fields set and the part file complete (not
  * synced, not renamed), or -1 with r->code set; what was received stays in the part
  * file and its ranges in the meta file, for the next run. Returns 1 when the first range
  * came so fast that one connection is best (r->handoff bytes are in the part, and the

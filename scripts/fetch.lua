@@ -21,7 +21,7 @@ local W = {
       args = "?", argname = "DIR" },
     { "-f --force", "Replace an existing archive or directory", flag = true },
     { "--connections", "Download the archive over up to N connections at once, each asking for a range "
-      .. "of it (default 8; 1 = a single connection; --unzip always uses one); config connections",
+      .. "of it (default 8; 1 = a single connection; --unzip extracts them in order); config connections",
       type = "integer", argname = "N" },
   }, config.archive_options, config.options, config.output_options),
 }

@@ -24,10 +24,14 @@ local s3 = {}
 ---@field sha256? string    expected SHA-256 (hex); a mismatch deletes the part and fails INTEGRITY
 ---@field hash? boolean      with a sink only: false skips computing the SHA-256 (default true)
 ---@field sink? userdata     with a file dest: a byte sink (zip.extractor) that also gets every byte
----@field connections? integer  with a file dest: up to this many connections at once (1 to 32, default 1), each
----                             fetching a range of the object (see s3.get)
+---@field connections? integer  up to this many connections at once (1 to 32, default 1), each fetching a
+---                             range of the object (see s3.get), into a file dest or a sink
 ---@field ramp? boolean         with connections: false opens them all at once (default true: grow to them while
 ---                             they add throughput)
+---@field window? integer       with a sink and connections: bytes of ranges ahead of the sink's point held in
+---                             memory at most (default 12 MiB, at least 256 KiB; whole 64 KiB blocks)
+---@field piece? integer        with a sink and connections: the size of each range (default: twice the window
+---                             over the connections, 256 KiB to 8 MiB)
 
 ---@class skafos.s3.PutResult
 ---@field status integer    always 200
@@ -48,6 +52,9 @@ local s3 = {}
 ---@field sink_skipped? string  with opts.sink: "CODE: message" when the sink refused the bytes
 ---@field connections? integer   with opts.connections > 1: the most connections that were busy at once
 ---                              (absent when the get went on as a single-connection one)
+---@field requests? integer      into a sink with opts.connections > 1: ranges asked for, retries included
+---@field buffered_peak? integer into a sink with opts.connections > 1: the most bytes held ahead of the sink
+---@field window? integer        into a sink with opts.connections > 1: the bound buffered_peak kept to
 
 ---Uploads a file path or a byte source (userdata with __skafos_source, e.g. zip.stream's
 ---reader; reset to byte 0 first) with Content-Length, Content-Type application/octet-stream
@@ -103,8 +110,19 @@ function s3.put(url, source, opts) end
 ---If-Range). A 200 to the first request (storage ignores Range) is taken as the whole
 ---download on that one connection; a 200, 416, or another size or ETag for a later range
 ---means the object changed: the part is emptied and the get starts over (restarted = true;
----after two such restarts it fails CHANGED). `opts.sink` is let go at once (sink_skipped
----starts with "PARALLEL"): its bytes would not arrive in order.
+---after two such restarts it fails CHANGED). `opts.sink` gets the object in order from its
+---first byte as the front of the part file fills (read back by the thread that hashes it),
+---and starts over with the object.
+---With a sink `dest` and `opts.connections` N > 1, the same ranges (`opts.piece` bytes each)
+---are handed to the sink in order: the range at the sink's point goes to it as it arrives,
+---the bytes of ranges ahead of it wait in memory, never more than `opts.window` in all, and a
+---connection whose bytes would not fit is paused until the point moves (the connection
+---furthest ahead gives its place up to the range at the point when that one must be asked
+---for again). The first request asks for min(8 MiB, window / 2) from the sink's resume
+---point (If-Range its ETag); a fast one (as above) has the rest come as one range on that
+---connection. Each range is retried alone; a 200 to the first request starts the sink from 0
+---on one connection; a changed object starts the sink over (restarted = true). Nothing is
+---recorded for a later run beyond what a resumable sink keeps itself.
 ---@param url string
 ---@param dest string|userdata
 ---@param opts? skafos.s3.GetOptions

@@ -178,6 +178,9 @@ local function stream_into_extractor(job, url, fresh)
     return s3().get(u, ex, {
       hash = false,
       resume = true,
+      -- ranges on several connections, handed to the extractor in order through a
+      -- bounded window of memory
+      connections = sess.settings.connections,
       ca_file = sess.settings.ca_file,
       low_speed = { sess.settings.speed_limit, sess.settings.speed_time },
       progress = progress and function(done, total) progress:update(done, total) end,
@@ -209,7 +212,8 @@ local function download_file(job, where, fresh, sink)
   local got, gerr = with_fresh_urls(job.sess, where.url, fresh, function(u)
     return s3().get(u, tmp, {
       resume = true,
-      connections = not sink and s.connections or 1, -- the extractor needs the bytes in order
+      -- ranges at their offsets; the extractor reads the file's front in order as it fills
+      connections = s.connections,
       sink = sink,
       ca_file = s.ca_file,
       low_speed = { s.speed_limit, s.speed_time },

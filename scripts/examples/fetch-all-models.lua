@@ -29,7 +29,7 @@ end
 
 local jobs = {}
 for i, m in ipairs(models) do
-  -- extracting while downloading keeps each fetch on one connection: one transfer a task
+  -- each fetch extracts while it downloads, over one connection or several ranged ones
   jobs[i] = function()
     return skafos.fetch { model = m.name, unzip = dir .. "/" .. m.name, force = true }
   end

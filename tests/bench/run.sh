@@ -41,7 +41,7 @@ if [ -f "$here/memory/run.sh" ]; then
     sh "$here/memory/run.sh" "$skafos"
 fi
 if [ -f "$here/connections/bench.py" ]; then
-  module md "tests/bench/connections, fetch -o over several connections against aria2c and curl" \
+  module md "tests/bench/connections, fetch -o and --unzip over several connections against aria2c and curl, upload against curl -T" \
     "$python" "$here/connections/bench.py" --skafos "$skafos" ${CONNECTIONS_BENCH_ARGS:-}
 fi
 if [ -f "$here/tasks/bench.py" ]; then

@@ -1,6 +1,6 @@
 -- fetch over several connections, for real against the emulator: --connections and the
--- config's connections, --unzip staying on one connection, and a fetch killed in the
--- middle that the same command finishes by asking only for the ranges it lacks.
+-- config's connections, --unzip over several connections (streamed, and with -o), and a fetch killed
+-- in the middle that the same command finishes by asking only for the ranges it lacks.
 local e2e = require "e2e"
 local emulator = require "emulator"
 local proc = require "proc"
@@ -92,19 +92,41 @@ describe("fetch over several connections", function()
     end
   end)
 
-  it("stays on one connection with --unzip, with and without -o", function()
-    publish(10)
-    for _, args in ipairs { { "fetch", "--unzip", "d1", "--connections", "8" },
-                            { "fetch", "-o", "x.zip", "--unzip", "d2", "--connections", "8" } } do
-      emu:clear_requests()
-      local r = skafos(args)
-      assert.are.equal(0, r.code, r.stderr)
-      local gets = storage_gets()
-      assert.are.equal(1, #gets)
-      assert.is_nil(gets[1].headers["range"])
+  it("extracts --unzip (no -o) as it downloads over several connections", function()
+    publish(20)
+    emu:shape { storage = { rate = 4 * MiB } } -- a link where more connections pay
+    local r = skafos { "fetch", "--unzip", "d1", "--connections", "4", "--json" }
+    assert.are.equal(0, r.code, r.stderr)
+    local res = proc.json(r.stdout)
+    assert.are.equal(1, res.entries)
+    assert.is_nil(res.path)
+    local gets = storage_gets()
+    assert.is_true(#gets >= 3, #gets .. " requests")
+    for _, g in ipairs(gets) do
+      assert.matches("^bytes=%d+%-%d+$", g.headers["range"])
+      assert.are.equal(206, math.tointeger(g.status))
     end
-    assert.are.equal(10 * MiB, #proc.read(dir .. "/work/d1/m.bin"))
-    assert.are.equal(10 * MiB, #proc.read(dir .. "/work/d2/m.bin"))
+    assert.are.equal(20 * MiB, #proc.read(dir .. "/work/d1/m.bin"))
+    -- the tree only: no archive, no part file, no partial directory
+    assert.are.equal("d1\n", e2e.listing(dir .. "/work"))
+    assert.are.equal("m.bin\n", e2e.listing(dir .. "/work/d1"))
+  end)
+
+  it("fetches -o FILE --unzip over several connections, extracting the file's front as it fills", function()
+    publish(20)
+    emu:shape { storage = { rate = 4 * MiB } }
+    local r = skafos { "fetch", "-o", "x.zip", "--unzip", "d2", "--connections", "4", "--json" }
+    assert.are.equal(0, r.code, r.stderr)
+    local res = proc.json(r.stdout)
+    assert.are.equal(sh("sha256sum " .. q(dir .. "/work/x.zip")):match("^%x+"), res.sha256)
+    local gets = storage_gets()
+    assert.is_true(#gets >= 3, #gets .. " requests")
+    for _, g in ipairs(gets) do
+      assert.matches("^bytes=%d+%-%d+$", g.headers["range"])
+      assert.are.equal(206, math.tointeger(g.status))
+    end
+    assert.are.equal(20 * MiB, #proc.read(dir .. "/work/d2/m.bin"))
+    assert.are.equal("d2\nx.zip\n", e2e.listing(dir .. "/work"))
   end)
 
   it("finishes a fetch killed in the middle, asking only for the ranges it lacks", function()

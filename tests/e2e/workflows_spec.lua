@@ -387,9 +387,10 @@ assert(c:finalize(v.model_version_id, v.filepath))
       assert.are.equal(proc.read(dir .. "/in/m.bin"), proc.read(dir .. "/out/in/m.bin"))
       assert.are.equal("cat\ndog\n", proc.read(dir .. "/out/in/sub/labels.txt"))
       assert.are.equal("", sh("cd " .. proc.quote(dir) .. " && ls -A | grep -v -x -e in -e out -e tmp"))
+      -- one request: the first range, which holds this small archive whole
       local gets = requests("storage")
       assert.are.equal(1, #gets)
-      assert.is_nil(gets[1].headers["range"])
+      assert.matches("^bytes=0%-", gets[1].headers["range"])
       -- latest was resolved first and the download asked for that very version
       local downloads = requests("download")
       assert.are.equal(1, #downloads)
@@ -555,14 +556,18 @@ open("given.zip", "wb").write(data)
     end)
 
     it("with -o and --unzip, unzips as the archive is written, and goes on after a kill", function()
+      -- on one connection: over several, a range's progress is recorded every 16 MiB, so a
+      -- kill inside the first range of this small archive keeps nothing to go on from
+      -- (connections_spec kills a fetch over several connections)
       local pub = publish_one()
       emu:clear_requests()
       local part = dir .. "/kept.zip.download.part"
-      assert.are.equal("137", fetch_killed({ "fetch", "-o", "kept.zip", "--unzip", "out" }, part, 60000))
+      assert.are.equal("137", fetch_killed({ "fetch", "-o", "kept.zip", "--unzip", "out", "--connections", "1" },
+        part, 60000))
       assert.truthy(#proc.read(part) >= 60000)
       assert.is_nil(proc.read(dir .. "/out/m.bin"))
       emu:clear_requests()
-      local r = skafos { "fetch", "-o", "kept.zip", "--unzip", "out", "--json" }
+      local r = skafos { "fetch", "-o", "kept.zip", "--unzip", "out", "--json", "--connections", "1" }
       assert.are.equal(0, r.code, r.stderr)
       local out = proc.json(r.stdout)
       assert.is_true(out.resumed)

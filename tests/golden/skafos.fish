@@ -177,7 +177,7 @@ complete -c skafos -n '__fish_skafos_seen_command fetch' -l version -r -d 'Versi
 complete -c skafos -n '__fish_skafos_seen_command fetch' -s o -l output -r -d 'Where to write the archive (default ./<model>.zip; - for standard output; with --unzip, none is kept unless -o is given)'
 complete -c skafos -n '__fish_skafos_seen_command fetch' -l unzip -d 'Extract into DIR (default ./<model>/), while downloading when -o is not given'
 complete -c skafos -n '__fish_skafos_seen_command fetch' -s f -l force -d 'Replace an existing archive or directory'
-complete -c skafos -n '__fish_skafos_seen_command fetch' -l connections -r -d 'Download the archive over up to N connections at once, each asking for a range of it (default 8; 1 = a single connection; --unzip always uses one); config connections'
+complete -c skafos -n '__fish_skafos_seen_command fetch' -l connections -r -d 'Download the archive over up to N connections at once, each asking for a range of it (default 8; 1 = a single connection; --unzip extracts them in order); config connections'
 complete -c skafos -n '__fish_skafos_seen_command fetch' -l max-entries -r -d 'Refuse an archive of more than N entries before anything is written (default 1000000; 0: no limit)'
 complete -c skafos -n '__fish_skafos_seen_command fetch' -l org -r -d 'Organization (display name); env SKAFOS_ORG_NAME'
 complete -c skafos -n '__fish_skafos_seen_command fetch' -l app -r -d 'App name; env SKAFOS_APP_NAME'

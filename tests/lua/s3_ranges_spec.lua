@@ -2,8 +2,10 @@
 -- their offsets with the whole object's SHA-256, each failed, short or stalled range asked
 -- for again alone, one connection for a server without ranges, a resume (after a failure
 -- or a kill) that asks only for the ranges missing, and a clean restart when the object
--- changes between ranges.
+-- changes between ranges. Into a sink (the zip extractor): the same ranges handed over in
+-- order through a window of memory that the bytes ahead never exceed.
 local s3 = require("skafos.s3")
+local zip = require("skafos.zip")
 local proc = require("proc")
 local emulator = require("emulator")
 
@@ -314,5 +316,177 @@ describe("skafos.s3.get over several connections", function()
     end
     assert.is_true(saw)
     assert.is_false(exists(dest .. ".part.etag"))
+  end)
+
+  it("hands the file's bytes to a sink beside it in order, and again from 0 after a failure", function()
+    local archive = dir .. "/archive.zip"
+    assert(zip.create(archive, { { src = src, name = "model.bin" } }, { level = "store" }))
+    assert(s3.put(e:presign { method = "PUT", key = key }, archive))
+    e:clear_requests()
+    local ex = assert(zip.extractor(dir .. "/tree"))
+    -- the first attempt fails for good on its third range, after the sink saw the front
+    e:fault { role = "storage", method = "GET", range_prefix = "bytes=" .. THIRD .. "-", times = -1,
+      action = { type = "status", status = 503 } }
+    local dest = dir .. "/out.zip"
+    assert.is_nil(s3.get(url(), dest, { connections = 4, ramp = false, sink = ex, resume = true }))
+    e:clear_faults()
+    local res = assert(s3.get(url(), dest, { connections = 4, ramp = false, sink = ex, resume = true }))
+    assert.is_true(res.resumed)
+    assert.is_nil(res.sink_skipped)
+    assert.are.equal(sha256(archive), res.sha256)
+    assert.is_true(slurp(dest) == slurp(archive), "the file differs from the object")
+    assert(ex:finish())
+    assert.is_true(slurp(dir .. "/tree/model.bin") == data, "extracted bytes differ")
+  end)
+
+  it("starts the sink beside the file over when the object changes between ranges", function()
+    local archive, new = dir .. "/archive.zip", dir .. "/new.zip"
+    assert(zip.create(archive, { { src = src, name = "model.bin" } }, { level = "store" }))
+    local other = make_bytes(SIZE - 5000, 23)
+    spit(dir .. "/new.bin", other)
+    assert(zip.create(new, { { src = dir .. "/new.bin", name = "model.bin" } }, { level = "store" }))
+    local put = e:presign { method = "PUT", key = key }
+    assert(s3.put(put, archive))
+    e:clear_requests()
+    e:shape { storage = { rate = 8 * MiB } }
+    local ex = assert(zip.extractor(dir .. "/tree"))
+    local changed = false
+    local dest = dir .. "/out.zip"
+    local res = assert(s3.get(url(), dest, { connections = 2, ramp = false, sink = ex, progress = function()
+      if not changed then
+        changed = true
+        assert(os.execute("curl -sS -o /dev/null -T " .. proc.quote(new) .. " " .. proc.quote(put)))
+      end
+    end }))
+    assert.is_true(res.restarted)
+    assert.is_nil(res.sink_skipped)
+    assert.is_true(slurp(dest) == slurp(new), "the file is not the new object")
+    assert(ex:finish())
+    assert.is_true(slurp(dir .. "/tree/model.bin") == other, "the tree is not the new object's")
+  end)
+
+  describe("into a sink", function()
+    -- A 1 MiB window over 4 connections: ranges of 512 KiB, the first one too, so that a
+    -- few MiB take many requests and the connections ahead must wait for the window.
+    local WINDOW = 1024 * 1024
+    local PIECE = 512 * 1024
+    local archive, asize
+
+    before_each(function()
+      archive = dir .. "/archive.zip"
+      assert(zip.create(archive, { { src = src, name = "model.bin" } }, { level = "store" }))
+      asize = #slurp(archive)
+      assert(s3.put(e:presign { method = "PUT", key = key }, archive))
+      e:clear_requests()
+    end)
+
+    local function stream(ex, opts)
+      local o = { connections = 4, ramp = false, window = WINDOW }
+      for k, v in pairs(opts or {}) do o[k] = v end
+      return s3.get(url(), ex, o)
+    end
+
+    it("extracts over several connections in order, holding no more than the window", function()
+      local ex = assert(zip.extractor(dir .. "/out"))
+      local got = assert(stream(ex))
+      assert.are.equal(asize, got.bytes)
+      assert.are.equal(sha256(archive), got.sha256)
+      assert.is_true(got.connections >= 2, "connections: " .. tostring(got.connections))
+      assert(ex:finish())
+      assert.is_true(slurp(dir .. "/out/model.bin") == data, "extracted bytes differ")
+      local list = gets(e)
+      assert.is_true(#list >= 8, #list .. " requests")
+      assert.are.equal("bytes=0-" .. (PIECE - 1), list[1].range)
+      all_ranged(list, got.etag)
+      assert.are.equal("0-" .. (asize - 1), asked(list))
+      -- ranges ahead of the one being extracted waited in memory, never more than the window
+      assert.are.equal(WINDOW, got.window)
+      assert.is_true(got.buffered_peak > 0, "nothing was held: the test shows nothing")
+      assert.is_true(got.buffered_peak <= WINDOW,
+        ("held %d bytes, the window is %d"):format(got.buffered_peak, WINDOW))
+    end)
+
+    it("asks again for a range that failed or came back short, alone", function()
+      e:fault { role = "storage", method = "GET", range_prefix = "bytes=" .. (2 * PIECE) .. "-",
+        action = { type = "status", status = 503 } }
+      e:fault { role = "storage", method = "GET", range_prefix = "bytes=" .. (4 * PIECE) .. "-",
+        action = { type = "truncate", after_bytes = 100000 } }
+      local ex = assert(zip.extractor(dir .. "/out"))
+      local got = assert(stream(ex))
+      assert.are.equal(sha256(archive), got.sha256)
+      assert(ex:finish())
+      assert.is_true(slurp(dir .. "/out/model.bin") == data, "extracted bytes differ")
+      local list = gets(e)
+      assert.are.same({ 503, 206 }, starting_at(list, 2 * PIECE))
+      assert.are.same({ 206 }, starting_at(list, 4 * PIECE))
+      assert.are.same({ 206 }, starting_at(list, 4 * PIECE + 100000))
+      assert.are.same({ 206 }, starting_at(list, 3 * PIECE))
+      local failed = 0
+      for _, g in ipairs(list) do if g.status ~= 206 then failed = failed + 1 end end
+      assert.are.equal(1, failed)
+    end)
+
+    it("takes the whole answer over one connection when storage does not answer ranges", function()
+      e:fault { role = "storage", method = "GET", times = -1, action = { type = "ignore_range" } }
+      local ex = assert(zip.extractor(dir .. "/out"))
+      local got = assert(stream(ex))
+      assert.are.equal(200, got.status)
+      assert.are.equal(1, got.connections)
+      assert.are.equal(sha256(archive), got.sha256)
+      assert(ex:finish())
+      assert.is_true(slurp(dir .. "/out/model.bin") == data, "extracted bytes differ")
+      local list = gets(e)
+      assert.are.equal(1, #list)
+      assert.are.equal(200, list[1].status)
+    end)
+
+    it("starts the extraction over cleanly when the object changes between ranges", function()
+      e:shape { storage = { rate = 8 * MiB } }
+      local other = make_bytes(SIZE - 5000, 23)
+      spit(dir .. "/new.bin", other)
+      local new = dir .. "/new.zip"
+      assert(zip.create(new, { { src = dir .. "/new.bin", name = "model.bin" } }, { level = "store" }))
+      local put = e:presign { method = "PUT", key = key }
+      local changed = false
+      local ex = assert(zip.extractor(dir .. "/out"))
+      local got = assert(stream(ex, { connections = 2, progress = function()
+        if not changed then -- once the first ranges are under way
+          changed = true
+          assert(os.execute("curl -sS -o /dev/null -T " .. proc.quote(new) .. " " .. proc.quote(put)))
+        end
+      end }))
+      assert.is_true(changed)
+      assert.is_true(got.restarted)
+      assert.are.equal(#slurp(new), got.bytes)
+      assert.are.equal(sha256(new), got.sha256)
+      assert(ex:finish())
+      assert.is_true(slurp(dir .. "/out/model.bin") == other, "the tree is not the new object's")
+      local saw = false
+      for _, g in ipairs(gets(e)) do
+        if g.if_range and g.status == 200 then saw = true end
+      end
+      assert.is_true(saw)
+    end)
+
+    it("goes on from what a resumable extractor kept, with If-Range", function()
+      -- one range fails for good: the get fails, the extractor keeps what came before it
+      e:fault { role = "storage", method = "GET", range_prefix = "bytes=" .. (8 * PIECE) .. "-", times = -1,
+        action = { type = "status", status = 503 } }
+      local ex = assert(zip.extractor(dir .. "/out", { resumable = true }))
+      local res, err = stream(ex, { resume = true })
+      assert.is_nil(res)
+      assert.are.equal(503, err.status)
+      e:clear_faults()
+      e:clear_requests()
+      local got = assert(stream(ex, { resume = true, hash = false }))
+      assert.is_true(got.resumed)
+      assert.is_false(got.restarted)
+      assert(ex:finish())
+      assert.is_true(slurp(dir .. "/out/model.bin") == data, "extracted bytes differ")
+      local list = gets(e)
+      local first = parse_range(list[1].range)
+      assert.is_true(first > 0 and first <= 8 * PIECE, list[1].range)
+      all_ranged(list, got.etag, 1)
+    end)
   end)
 end)

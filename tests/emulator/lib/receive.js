@@ -13,6 +13,7 @@ const fs = require('fs');
 const { Transform } = require('stream');
 const { pipeline } = require('stream/promises');
 const { Worker } = require('worker_threads');
+const { takeTokens, pieceSize } = require('./shaping');
 
 const SLOT = 4 << 20;
 const SLOTS = 8;
@@ -223,11 +224,38 @@ function receiveLarge(req, file, onBytes) {
 }
 
 /**
- * Write the body of `req` to `file`; resolves to {bytes, md5 (Buffer)}. `length` is the
- * announced Content-Length; `onBytes(n)` is called as data arrives.
+ * The body of `req` read no faster than `rate` bytes per second on its connection (the
+ * bucket of shaping.js, shared with the answers on that socket): what is not yet let
+ * through stays in the socket, so TCP holds the sender back as a slow link would.
  */
-function receive(req, file, length, onBytes = () => {}) {
-  return length < OFFLOAD_FROM ? receiveSmall(req, file, onBytes) : receiveLarge(req, file, onBytes);
+function shaped(req, rate) {
+  const socket = req.socket;
+  const step = pieceSize(rate);
+  const out = new Transform({
+    transform(chunk, _enc, cb) {
+      (async () => {
+        for (let off = 0; off < chunk.length; off += step) {
+          const piece = chunk.subarray(off, off + step);
+          await takeTokens(socket, rate, piece.length);
+          this.push(piece);
+        }
+      })().then(() => cb(), cb);
+    },
+  });
+  req.on('aborted', () => out.destroy(Object.assign(new Error('request aborted'), { code: 'ECONNRESET' })));
+  req.on('error', (e) => out.destroy(e));
+  req.pipe(out);
+  return out;
+}
+
+/**
+ * Write the body of `req` to `file`; resolves to {bytes, md5 (Buffer)}. `length` is the
+ * announced Content-Length; `onBytes(n)` is called as data arrives; `rate` (bytes per
+ * second, 0 = none) shapes the upload as the answers of the same host are.
+ */
+function receive(req, file, length, onBytes = () => {}, rate = 0) {
+  const body = rate > 0 ? shaped(req, rate) : req;
+  return length < OFFLOAD_FROM ? receiveSmall(body, file, onBytes) : receiveLarge(body, file, onBytes);
 }
 
 module.exports = { receive };

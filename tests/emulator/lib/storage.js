@@ -124,7 +124,8 @@ class Storage {
     const entry = ctx.entry;
     let digest;
     try {
-      ({ md5: digest } = await receive(ctx.req, tmp, length, (n) => { entry.bytes_in += n; }));
+      const shape = this.emu.shaping.of(ctx.role);
+      ({ md5: digest } = await receive(ctx.req, tmp, length, (n) => { entry.bytes_in += n; }, shape ? shape.rate : 0));
     } catch (e) {
       fs.rmSync(tmp, { force: true });
       entry.error = `upload aborted after ${entry.bytes_in} bytes: ${e.code || e.message}`;

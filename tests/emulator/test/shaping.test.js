@@ -92,6 +92,25 @@ describe('link shaping', () => {
     }
   });
 
+  it('holds an upload to storage to the rate of its connection, small bodies and large', async () => {
+    // 3 MiB goes through the small path, 12 MiB through the large one (slots and a worker)
+    for (const [size, rate] of [[3 * MiB, MiB], [12 * MiB, 4 * MiB]]) {
+      await emu.shape({ storage: { rate } });
+      const created = await emu.create();
+      const body = crypto.randomBytes(size);
+      const file = emu.file(`shaped-${size}`, body);
+      const r = spawnSync('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{size_upload} %{time_total} %header{etag}',
+        '-T', file, '-H', 'Content-Type: application/octet-stream', created.presigned_url], { encoding: 'utf8' });
+      const words = r.stdout.trim().split(' ');
+      const [status, bytes, total] = words.map(Number);
+      assert.equal(status, 200, r.stderr);
+      // what arrived is the body, whole: the ETag is its MD5
+      assert.equal(words[3], `"${crypto.createHash('md5').update(body).digest('hex')}"`);
+      assert.equal(bytes, size);
+      assert.ok(bytes / total < 1.5 * rate, `measured ${(bytes / total / MiB).toFixed(2)} MiB/s at ${rate / MiB} MiB/s`);
+    }
+  });
+
   it('delays the first byte of every answer on the download and storage hosts', async () => {
     await emu.shape({ download: { first_byte_ms: 400 }, storage: { first_byte_ms: 400 } });
     const e8 = await timedGet(emu.url(`${MODEL_PATH}`, 'download'), [`X-API-TOKEN: ${TOKEN}`]);
