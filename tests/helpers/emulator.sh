@@ -11,6 +11,7 @@ emulator_start() {
   shift 2
   EMU_URLS=$_emu_dir/urls
   mkdir -p "$_emu_dir"
+  : > "$EMU_URLS" # emptied here, not by the background job, which may start late
   ${NODE:-node} "${EMULATOR:-$_emu_root/tests/emulator/server.js}" --data "$_emu_dir/data" "$@" \
     > "$EMU_URLS" 2> "$_emu_dir/emulator.log" &
   EMU_PID=$!
