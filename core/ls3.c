@@ -15,6 +15,7 @@
 
 #include <lauxlib.h>
 #include <lua.h>
+#include <openssl/evp.h>
 
 #include "common.h"
 #include "pget.h"
@@ -62,6 +63,8 @@ typedef struct xfer {
   skafos_sink *snk; /* get into a sink: anchored at stack index 2 */
   int resumable_sink; /* the sink goes on from x->offset and keeps what it got */
   int handoff;        /* a ranged get handed over its first range: not a resume */
+  void *front_sha;    /* and the SHA-256 state of its front_len bytes (EVP_MD_CTX), or NULL */
+  int64_t front_len;
   /* get into the part file and also, byte for byte from the object's first, into a sink
    * (opts.sink, anchored by the options table); NULL once it refused the bytes */
   skafos_sink *tee;
@@ -89,6 +92,8 @@ static void xfer_release(xfer *x) {
   free(x->hashbuf);
   x->hashbuf = NULL;
   tbuf_free(&x->errbody);
+  EVP_MD_CTX_free(x->front_sha);
+  x->front_sha = NULL;
 }
 
 static int xfer_gc(lua_State *L) {
@@ -1284,6 +1289,8 @@ static int get_ranges(lua_State *L, xfer *x, const char *url, const char *dest,
     tbuf_free(&r.errbody);
     transfer_fclose(&x->out);
     x->handoff = 1;
+    x->front_sha = r.front_sha;
+    x->front_len = r.handoff;
     return -1;
   }
   if (rc != 0)
@@ -1368,7 +1375,11 @@ static int get_file(lua_State *L, xfer *x, const char *url, const char *dest,
       return skafos_pusherror(L, "NO_MEMORY", "cannot set up hashing", 0, 0);
     if (x->tee && sink_reset(x->tee, err, sizeof err) != 0)
       return push_sink_error(L, x->tee, err, "cannot reset the sink");
-    replayed = x->offset > 0 ? replay_part(x, x->offset) : 0;
+    if (x->front_sha && attempt == 0 && x->offset > 0 && x->offset == x->front_len &&
+        thasher_resume_sha256(x->hash, x->front_sha) == 0)
+      replayed = 0; /* the ranged get hashed those bytes as they came */
+    else
+      replayed = x->offset > 0 ? replay_part(x, x->offset) : 0;
     if (replayed == -2)
       return pushfailure(L, x, CURLE_OK, url);
     if (replayed != 0) {

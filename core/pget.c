@@ -259,10 +259,8 @@ static void fronthash_advance(fronthash *h, int64_t ready) {
   pthread_mutex_unlock(&h->mu);
 }
 
-/* Hashes up to size and writes the hex digest; errno-style error or 0. */
-static int fronthash_finish(fronthash *h, int64_t size, char *hex) {
-  unsigned char d[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
+/* Waits until every byte below size is hashed; errno-style error or 0. */
+static int fronthash_settle(fronthash *h, int64_t size) {
   int err;
   fronthash_advance(h, size);
   pthread_mutex_lock(&h->mu);
@@ -270,6 +268,14 @@ static int fronthash_finish(fronthash *h, int64_t size, char *hex) {
     pthread_cond_wait(&h->cv, &h->mu);
   err = h->err;
   pthread_mutex_unlock(&h->mu);
+  return err;
+}
+
+/* Hashes up to size and writes the hex digest; errno-style error or 0. */
+static int fronthash_finish(fronthash *h, int64_t size, char *hex) {
+  unsigned char d[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  int err = fronthash_settle(h, size);
   if (err)
     return err;
   EVP_DigestFinal_ex(h->ctx, d, &len);
@@ -1631,6 +1637,14 @@ int pget_run(const pget_conf *c, pget_result *r) {
       }
       close(fd);
       r->handoff = have;
+      /* the digest of those bytes goes along, so that they are not read again (with a
+       * tee they are: its reader starts over with the single get) */
+      if (!c->tee && fronthash_settle(&g.fh, have) == 0 &&
+          (r->front_sha = EVP_MD_CTX_new()) != NULL &&
+          EVP_MD_CTX_copy_ex(r->front_sha, g.fh.ctx) != 1) {
+        EVP_MD_CTX_free(r->front_sha);
+        r->front_sha = NULL;
+      }
       break;
     }
     /* The object changed: forget everything (the meta file first, so that a kill now

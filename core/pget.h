@@ -112,6 +112,8 @@ typedef struct pget_result {
   int connections;    /* the most connections used at once */
   int64_t requests;   /* ranges requested (retries included) */
   int64_t handoff;    /* with the return value 1: the part's length */
+  void *front_sha;    /* with the return value 1 and no tee: the SHA-256 state (an
+                         EVP_MD_CTX, the caller's to free) of those bytes, or NULL */
   char etag[256];     /* raw */
   char sha256[65];    /* not in stream mode */
   int64_t buffered_peak; /* stream mode: the most bytes held ahead of the point delivered */

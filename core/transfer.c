@@ -297,6 +297,15 @@ void thasher_reset(thasher *h) {
     EVP_DigestInit_ex(h->ctx[k], h->md[k], NULL);
 }
 
+int thasher_resume_sha256(thasher *h, const void *state) {
+  int k;
+  drain(h);
+  for (k = 0; k < h->n; k++)
+    if (h->md[k] == EVP_sha256())
+      return EVP_MD_CTX_copy_ex(h->ctx[k], state) == 1 ? 0 : -1;
+  return -1;
+}
+
 void thasher_final(thasher *h, char *md5hex, char *shahex) {
   int k;
   drain(h);

@@ -57,6 +57,10 @@ void thasher_flush(thasher *h);
 int thasher_write_error(thasher *h);
 /* Waits for the workers, then starts both digests again from zero. */
 void thasher_reset(thasher *h);
+/* Waits for the workers, then has the SHA-256 go on from state (an EVP_MD_CTX of SHA-256
+ * over bytes fed elsewhere) instead of what it holds. 0, or -1 when it computes no
+ * SHA-256 or the state cannot be copied (it is then unchanged). */
+int thasher_resume_sha256(thasher *h, const void *state);
 /* Waits for the workers and writes lower-case hex (md5hex 33, shahex 65 bytes; either
  * may be NULL). The digests start again from zero afterwards. */
 void thasher_final(thasher *h, char *md5hex, char *shahex);
