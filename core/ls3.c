@@ -864,6 +864,29 @@ static void drop_sink(skafos_sink *snk) {
 }
 
 /* Pushes nil and a sink's failure (err, else fallback) under the sink's own code. */
+/* The result table of a get: status, bytes, etag (normalised from the raw header),
+ * sha256 (unless NULL), resumed and restarted; `more` is room for what the caller adds. */
+static void push_get_result(lua_State *L, long status, int64_t bytes, const char *etag_raw,
+                            const char *sha, int resumed, int restarted, int more) {
+  char etag[256];
+  lua_createtable(L, 0, 6 + more);
+  lua_pushinteger(L, status);
+  lua_setfield(L, -2, "status");
+  lua_pushinteger(L, (lua_Integer)bytes);
+  lua_setfield(L, -2, "bytes");
+  transfer_etag(etag_raw, strlen(etag_raw), etag, sizeof etag);
+  lua_pushstring(L, etag);
+  lua_setfield(L, -2, "etag");
+  if (sha) {
+    lua_pushstring(L, sha);
+    lua_setfield(L, -2, "sha256");
+  }
+  lua_pushboolean(L, resumed);
+  lua_setfield(L, -2, "resumed");
+  lua_pushboolean(L, restarted);
+  lua_setfield(L, -2, "restarted");
+}
+
 static int push_sink_error(lua_State *L, const skafos_sink *snk, const char *err,
                            const char *fallback) {
   return skafos_pusherror(L, sink_code(snk), err[0] ? err : fallback, 0, 0);
@@ -927,7 +950,7 @@ static int get_stream(lua_State *L, xfer *x, const char *url, const char *want_s
 
 static int get_sink(lua_State *L, xfer *x, const char *url, const char *want_sha, int hash,
                     int resume, int connections, int ramp, int64_t window, int64_t piece) {
-  char err[256] = "", sha[65], msg[600], etag[256], ietag[256] = "";
+  char err[256] = "", sha[65], msg[600], ietag[256] = "";
   curl_off_t cl = -1;
   CURLcode rc = CURLE_OK;
   int64_t off = 0;
@@ -985,22 +1008,8 @@ static int get_sink(lua_State *L, xfer *x, const char *url, const char *want_sha
     snprintf(msg, sizeof msg, "SHA-256 %s does not match the expected %.64s", sha, want_sha);
     return skafos_pusherror(L, "INTEGRITY", msg, 0, 0);
   }
-  lua_createtable(L, 0, 6);
-  lua_pushinteger(L, x->status);
-  lua_setfield(L, -2, "status");
-  lua_pushinteger(L, (lua_Integer)(x->offset + x->received));
-  lua_setfield(L, -2, "bytes");
-  transfer_etag(x->etag_raw, strlen(x->etag_raw), etag, sizeof etag);
-  lua_pushstring(L, etag);
-  lua_setfield(L, -2, "etag");
-  if (x->hash) {
-    lua_pushstring(L, sha);
-    lua_setfield(L, -2, "sha256");
-  }
-  lua_pushboolean(L, x->offset > 0);
-  lua_setfield(L, -2, "resumed");
-  lua_pushboolean(L, x->restarted);
-  lua_setfield(L, -2, "restarted");
+  push_get_result(L, x->status, x->offset + x->received, x->etag_raw, x->hash ? sha : NULL,
+                  x->offset > 0, x->restarted, 0);
   xfer_release(x);
   return 1;
 }
@@ -1130,7 +1139,7 @@ static int get_stream(lua_State *L, xfer *x, const char *url, const char *want_s
                       int64_t window, int64_t piece) {
   pget_conf c;
   pget_result r;
-  char sha[65], msg[600], etag[256];
+  char sha[65], msg[600];
   memset(&c, 0, sizeof c);
   c.url = url;
   c.fd = -1;
@@ -1163,22 +1172,8 @@ static int get_stream(lua_State *L, xfer *x, const char *url, const char *want_s
              x->hash ? sha : "(not computed)", want_sha);
     return skafos_pusherror(L, "INTEGRITY", msg, 0, 0);
   }
-  lua_createtable(L, 0, 10);
-  lua_pushinteger(L, r.status);
-  lua_setfield(L, -2, "status");
-  lua_pushinteger(L, (lua_Integer)r.bytes);
-  lua_setfield(L, -2, "bytes");
-  transfer_etag(r.etag, strlen(r.etag), etag, sizeof etag);
-  lua_pushstring(L, etag);
-  lua_setfield(L, -2, "etag");
-  if (x->hash) {
-    lua_pushstring(L, sha);
-    lua_setfield(L, -2, "sha256");
-  }
-  lua_pushboolean(L, x->offset > 0);
-  lua_setfield(L, -2, "resumed");
-  lua_pushboolean(L, r.restarted || x->restarted);
-  lua_setfield(L, -2, "restarted");
+  push_get_result(L, r.status, r.bytes, r.etag, x->hash ? sha : NULL, x->offset > 0,
+                  r.restarted || x->restarted, 4);
   lua_pushinteger(L, r.connections);
   lua_setfield(L, -2, "connections");
   lua_pushinteger(L, (lua_Integer)r.requests);
@@ -1228,7 +1223,7 @@ static int get_ranges(lua_State *L, xfer *x, const char *url, const char *dest,
   pget_conf c;
   pget_result r;
   struct stat st;
-  char msg[600], etag[256], err[256] = "";
+  char msg[600], err[256] = "";
   int fd, unsafe, have, rc;
 
   have = resume ? readranges(x->meta, &m, msg, sizeof msg) : 0;
@@ -1306,20 +1301,7 @@ static int get_ranges(lua_State *L, xfer *x, const char *url, const char *dest,
   }
   if (finish(x, dest, msg, sizeof msg) != 0)
     return skafos_pusherror(L, "WRITE", msg, 0, 0);
-  lua_createtable(L, 0, 8);
-  lua_pushinteger(L, r.status);
-  lua_setfield(L, -2, "status");
-  lua_pushinteger(L, (lua_Integer)r.bytes);
-  lua_setfield(L, -2, "bytes");
-  transfer_etag(r.etag, strlen(r.etag), etag, sizeof etag);
-  lua_pushstring(L, etag);
-  lua_setfield(L, -2, "etag");
-  lua_pushstring(L, r.sha256);
-  lua_setfield(L, -2, "sha256");
-  lua_pushboolean(L, r.resumed > 0);
-  lua_setfield(L, -2, "resumed");
-  lua_pushboolean(L, r.restarted);
-  lua_setfield(L, -2, "restarted");
+  push_get_result(L, r.status, r.bytes, r.etag, r.sha256, r.resumed > 0, r.restarted, 2);
   lua_pushinteger(L, r.connections);
   lua_setfield(L, -2, "connections");
   if (x->tee_skipped[0]) {
@@ -1436,20 +1418,8 @@ static int get_file(lua_State *L, xfer *x, const char *url, const char *dest,
   if (finish(x, dest, msg, sizeof msg) != 0)
     return skafos_pusherror(L, "WRITE", msg, 0, 0);
 
-  lua_createtable(L, 0, 6);
-  lua_pushinteger(L, x->status);
-  lua_setfield(L, -2, "status");
-  lua_pushinteger(L, (lua_Integer)(x->offset + x->received));
-  lua_setfield(L, -2, "bytes");
-  transfer_etag(x->etag_raw, strlen(x->etag_raw), etag, sizeof etag);
-  lua_pushstring(L, etag);
-  lua_setfield(L, -2, "etag");
-  lua_pushstring(L, sha);
-  lua_setfield(L, -2, "sha256");
-  lua_pushboolean(L, x->offset > 0 && !x->handoff);
-  lua_setfield(L, -2, "resumed");
-  lua_pushboolean(L, x->restarted);
-  lua_setfield(L, -2, "restarted");
+  push_get_result(L, x->status, x->offset + x->received, x->etag_raw, sha,
+                  x->offset > 0 && !x->handoff, x->restarted, 1);
   if (x->tee_skipped[0]) {
     lua_pushstring(L, x->tee_skipped);
     lua_setfield(L, -2, "sink_skipped");
