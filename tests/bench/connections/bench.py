@@ -22,19 +22,11 @@ import tempfile
 import time
 import urllib.request
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
-SERVER = os.path.join(ROOT, "tests", "emulator", "server.js")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from benchlib import MiB, admin, start_emulator, version, write_random  # noqa: E402
 MODEL = "organizations/demo-org/apps/demo-app/models/demo-model"
-MiB = 1 << 20
 
 
-def admin(urls, method, sub, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(urls["admin"] + sub, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req) as r:
-        return json.loads(r.read() or b"null")
 
 
 def presigned(urls):
@@ -62,11 +54,6 @@ def timed(cmd, env, cwd):
     return dt
 
 
-def version(cmd):
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True).stdout.splitlines()[0].strip()
-    except (OSError, IndexError):
-        return "?"
 
 
 def main():
@@ -90,20 +77,9 @@ def main():
     started = time.time()
     load0 = os.getloadavg()
     try:
-        emu = subprocess.Popen(["node", SERVER, "--data", os.path.join(work, "data")],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        urls = json.loads(emu.stdout.readline())
-        env = dict(os.environ, SKAFOS_API_URL=urls["api"], SKAFOS_DOWNLOAD_URL=urls["download"],
-                   SKAFOS_API_TOKEN="demo-token", SKAFOS_ORG_NAME="demo-org", SKAFOS_APP_NAME="demo-app",
-                   SKAFOS_MODEL_NAME="demo-model", XDG_CONFIG_HOME=os.path.join(work, "config"),
-                   HOME=work)
+        emu, urls, env = start_emulator(work, SKAFOS_MODEL_NAME="demo-model")
         src = os.path.join(work, "weights.bin")
-        with open(src, "wb") as f:
-            left = a.size_mib * MiB
-            while left:
-                n = min(left, 16 * MiB)
-                f.write(os.urandom(n))
-                left -= n
+        write_random(src, a.size_mib * MiB)
         subprocess.run([skafos, "publish", src, "--progress", "none", "-q"], env=env, cwd=work, check=True,
                        stdout=subprocess.DEVNULL)
         os.remove(src)

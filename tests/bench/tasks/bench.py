@@ -10,7 +10,6 @@ usage: bench.py --skafos build/skafos [--models 8] [--size-mib 64] [--runs 3]
                 [--rate-mib 20] [--first-byte-ms 50]
 """
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -19,12 +18,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
-SERVER = os.path.join(ROOT, "tests", "emulator", "server.js")
-MiB = 1 << 20
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from benchlib import MiB, admin, start_emulator, version, write_random  # noqa: E402
 
 # argv: the models; TASKS_HOW: "unzip" or "output"
 SCRIPT = """
@@ -46,12 +42,6 @@ return failed == 0 and 0 or 1
 """
 
 
-def admin(urls, method, sub, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(urls["admin"] + sub, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req) as r:
-        return json.loads(r.read() or b"null")
 
 
 def run_ok(cmd, env, cwd):
@@ -60,11 +50,6 @@ def run_ok(cmd, env, cwd):
         raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}): {p.stderr[-2000:]}")
 
 
-def version(cmd):
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True).stdout.splitlines()[0].strip()
-    except (OSError, IndexError):
-        return "?"
 
 
 def main():
@@ -85,22 +70,12 @@ def main():
     started = time.time()
     load0 = os.getloadavg()
     try:
-        emu = subprocess.Popen(["node", SERVER, "--data", os.path.join(work, "data")],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        urls = json.loads(emu.stdout.readline())
-        env = dict(os.environ, SKAFOS_API_URL=urls["api"], SKAFOS_DOWNLOAD_URL=urls["download"],
-                   SKAFOS_API_TOKEN="demo-token", SKAFOS_ORG_NAME="demo-org", SKAFOS_APP_NAME="demo-app",
-                   XDG_CONFIG_HOME=os.path.join(work, "config"), HOME=work)
+        emu, urls, env = start_emulator(work)
         names = [f"bench-{i + 1}" for i in range(a.models)]
         src = os.path.join(work, "weights.bin")
         for name in names:
             run_ok([skafos, "models", "create", name], env, work)
-            with open(src, "wb") as f:
-                left = a.size_mib * MiB
-                while left:
-                    n = min(left, 16 * MiB)
-                    f.write(os.urandom(n))
-                    left -= n
+            write_random(src, a.size_mib * MiB)
             run_ok([skafos, "publish", src, "--progress", "none", "-q"], dict(env, SKAFOS_MODEL_NAME=name), work)
         os.remove(src)
         script = os.path.join(work, "fetch-all.lua")
