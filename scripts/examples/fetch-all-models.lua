@@ -21,6 +21,14 @@ if not models then
   io.stderr:write("skafos: ", tostring(err), "\n")
   return err.exit
 end
+-- DIR is made or reused only as a directory of ours: a link planted there (or anything
+-- else) is refused, not written through
+local st = skafos.fs.lstat(dir)
+if st and (st.type ~= "directory" or st.uid ~= skafos.fs.geteuid()) then
+  io.stderr:write(("skafos: %s is a %s%s; skafos does not write through it: remove it or "
+    .. "choose another DIR\n"):format(dir, st.type, st.type == "directory" and " of another user" or ""))
+  return 2
+end
 local ok, merr = skafos.fs.mkdir(dir, { parents = true })
 if not ok then
   io.stderr:write("skafos: ", tostring(merr), "\n")

@@ -316,6 +316,18 @@ for i, r in ipairs((tasks.run(jobs))) do print(i, r.ok and r.value.version or to
     end
   end)
 
+  it("example script: refuses a link planted where its directory goes, writing nothing", function()
+    local src = skafos({ "scripts", "dump", "examples/fetch-all-models" }).stdout
+    proc.write(work .. "/fetch-all.lua", src)
+    local elsewhere = work .. "/elsewhere"
+    assert.is_true(os.execute("mkdir " .. q(elsewhere) .. " && ln -s elsewhere " .. q(work .. "/out")))
+    local r = skafos { "run", "fetch-all.lua", "out" }
+    assert.are.equal(2, r.code, r.stderr)
+    assert.matches("out is a link; skafos does not write through it", r.stderr)
+    assert.are.equal("", e2e.listing(elsewhere))
+    os.remove(work .. "/out")
+  end)
+
   it("example script: fetches every model of the app, at most 4 at a time", function()
     local names = models("every", 5, 1)
     local src = skafos({ "scripts", "dump", "examples/fetch-all-models" }).stdout
